@@ -1,0 +1,15 @@
+//! Domain types shared by every Sharp Eyes crate: frames, detections, alerts, the clock, and the
+//! traits at each I/O edge (`FrameSource`, `Detector`, `AlertSink`). No I/O happens here: no
+//! tokio, GStreamer, ONNX Runtime or Kafka types appear in this crate.
+
+pub mod alert;
+pub mod clock;
+pub mod frame;
+pub mod geometry;
+
+pub use alert::{Alert, AlertKind, AlertSink, BoxOut, ALERT_SCHEMA_VERSION};
+pub use clock::{Clock, SystemClock, UnixMillis};
+#[cfg(any(test, feature = "test-util"))]
+pub use clock::ManualClock;
+pub use frame::{CameraId, Frame, FrameSource, InvalidCameraId, PixelFormat, SourceItem};
+pub use geometry::{BBox, Detection, Detector, Letterbox};

@@ -1,0 +1,280 @@
+//! GStreamer decode and scale (I/O: drives GStreamer pipelines).
+//!
+//! Two shapes share one tail: encoded access units from an RTSP client go
+//! `appsrc → parse → decoder → videoscale → videoconvert → appsink`, files go
+//! `filesrc → decodebin → videoscale → videoconvert → appsink`. `videoscale` first (it is about
+//! twice as fast as the other order on this hardware), with `add-borders=true` and a square pixel
+//! aspect ratio in the output caps, so the picture is letterboxed into the detector's input size
+//! and the model sees undistorted shapes. The output is packed BGR.
+
+use std::sync::{Arc, Mutex};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use sharpeyes_core::{CameraId, Frame, Letterbox, PixelFormat, UnixMillis};
+
+use crate::error::IngestError;
+
+/// Initialises GStreamer once; cheap to call again.
+pub fn init_gstreamer() -> Result<(), IngestError> {
+    gst::init().map_err(|e| IngestError::GstInit(e.to_string()))
+}
+
+/// Compressed video formats the RTSP path decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoCodec {
+    H264,
+    H265,
+}
+
+impl VideoCodec {
+    fn parser(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "h264parse",
+            VideoCodec::H265 => "h265parse",
+        }
+    }
+
+    /// Decoders in order of preference: NVIDIA, VA-API, V4L2 stateless/stateful, then software.
+    fn decoders(self) -> &'static [(&'static str, bool)] {
+        match self {
+            VideoCodec::H264 => &[
+                ("nvh264dec", true),
+                ("vah264dec", true),
+                ("v4l2slh264dec", true),
+                ("v4l2h264dec", true),
+                ("avdec_h264", false),
+            ],
+            VideoCodec::H265 => &[
+                ("nvh265dec", true),
+                ("vah265dec", true),
+                ("v4l2slh265dec", true),
+                ("v4l2h265dec", true),
+                ("avdec_h265", false),
+            ],
+        }
+    }
+}
+
+/// The decoder element picked for a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecoderChoice {
+    pub element: &'static str,
+    pub hardware: bool,
+}
+
+impl DecoderChoice {
+    /// The most preferred decoder whose element exists here, or None if not even software
+    /// decoding is installed. `SHARPEYES_SOFTWARE_DECODE=1` skips hardware decoders.
+    pub fn pick(codec: VideoCodec) -> Option<Self> {
+        let software_only = std::env::var_os("SHARPEYES_SOFTWARE_DECODE").is_some_and(|v| v == "1");
+        codec
+            .decoders()
+            .iter()
+            .filter(|(_, hw)| !(software_only && *hw))
+            .find(|(name, _)| gst::ElementFactory::find(name).is_some())
+            .map(|&(element, hardware)| Self { element, hardware })
+    }
+}
+
+fn make(camera: &CameraId, factory: &str) -> Result<gst::Element, IngestError> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| IngestError::MissingElement { camera: camera.clone(), element: factory.to_string() })
+}
+
+fn pipeline_err(camera: &CameraId, e: impl std::fmt::Display) -> IngestError {
+    IngestError::Pipeline { camera: camera.clone(), message: e.to_string() }
+}
+
+/// `videoscale ! videoconvert ! capsfilter ! appsink` producing BGR letterboxed to
+/// `width x height`, added to `pipeline`. Returns the videoscale element: upstream links to it,
+/// and [`FrameBuilder`] reads the source size from its sink caps.
+pub(crate) fn scale_tail(
+    camera: &CameraId,
+    pipeline: &gst::Pipeline,
+    width: u32,
+    height: u32,
+    appsink: gst_app::AppSink,
+) -> Result<gst::Element, IngestError> {
+    let scale = make(camera, "videoscale")?;
+    scale.set_property("add-borders", true);
+    let convert = make(camera, "videoconvert")?;
+    let caps = gst_video::VideoCapsBuilder::new()
+        .format(gst_video::VideoFormat::Bgr)
+        .width(width as i32)
+        .height(height as i32)
+        .pixel_aspect_ratio(gst::Fraction::new(1, 1))
+        .build();
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", &caps)
+        .build()
+        .map_err(|e| pipeline_err(camera, e))?;
+    let sink = appsink.upcast::<gst::Element>();
+    pipeline.add_many([&scale, &convert, &filter, &sink]).map_err(|e| pipeline_err(camera, e))?;
+    gst::Element::link_many([&scale, &convert, &filter, &sink]).map_err(|e| pipeline_err(camera, e))?;
+    Ok(scale)
+}
+
+/// Turns appsink samples into [`Frame`]s: copies the pixels once into shared memory, numbers
+/// them, and works out the letterbox from the caps the scaler received (so a mid-stream change
+/// of resolution is followed).
+pub(crate) struct FrameBuilder {
+    camera: CameraId,
+    scale: gst::Element,
+    next_seq: u64,
+    cached: Option<(gst::Caps, Letterbox)>,
+}
+
+impl FrameBuilder {
+    pub(crate) fn new(camera: CameraId, scale: gst::Element) -> Self {
+        Self { camera, scale, next_seq: 0, cached: None }
+    }
+
+    fn letterbox(&mut self, out_w: u32, out_h: u32) -> Option<Letterbox> {
+        let caps = self.scale.static_pad("sink")?.current_caps()?;
+        if let Some((c, lb)) = &self.cached {
+            if *c == caps {
+                return Some(*lb);
+            }
+        }
+        let info = gst_video::VideoInfo::from_caps(&caps).ok()?;
+        let par = info.par();
+        // Display size: stretch the width by the pixel aspect ratio (1/1 for almost every camera).
+        let src_w = ((info.width() as u64 * par.numer() as u64) / par.denom().max(1) as u64) as u32;
+        let lb = Letterbox::fit(src_w.max(1), info.height().max(1), out_w, out_h);
+        self.cached = Some((caps, lb));
+        Some(lb)
+    }
+
+    pub(crate) fn build(&mut self, sample: &gst::Sample, time: UnixMillis) -> Result<Frame, IngestError> {
+        let caps = sample.caps().ok_or_else(|| pipeline_err(&self.camera, "sample without caps"))?;
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| pipeline_err(&self.camera, e))?;
+        let buffer = sample.buffer().ok_or_else(|| pipeline_err(&self.camera, "sample without buffer"))?;
+        let map = buffer.map_readable().map_err(|e| pipeline_err(&self.camera, e))?;
+        let (w, h) = (info.width(), info.height());
+        let letterbox = self.letterbox(w, h).unwrap_or_else(|| Letterbox::fit(w, h, w, h));
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Ok(Frame {
+            camera: self.camera.clone(),
+            seq,
+            time,
+            width: w,
+            height: h,
+            stride: info.stride()[0] as usize,
+            format: PixelFormat::Bgr24,
+            data: Arc::from(map.as_slice()),
+            letterbox,
+        })
+    }
+}
+
+/// The first error message on a pipeline's bus, if any, as an [`IngestError::Stream`].
+pub(crate) fn bus_error(camera: &CameraId, pipeline: &gst::Pipeline) -> Option<IngestError> {
+    let bus = pipeline.bus()?;
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(err) = msg.view() {
+            return Some(IngestError::Stream {
+                camera: camera.clone(),
+                element: err.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+                message: format!("{} ({:?})", err.error(), err.debug()),
+            });
+        }
+    }
+    None
+}
+
+/// Decodes access units (AVC/HVC length-prefixed, as retina delivers them) of one stream.
+/// Decoded frames are handed to `on_frame` on GStreamer's streaming thread.
+pub struct AuDecoder {
+    camera: CameraId,
+    pipeline: gst::Pipeline,
+    appsrc: gst_app::AppSrc,
+    pub choice: DecoderChoice,
+}
+
+impl AuDecoder {
+    /// `codec_data` is the avcC / hvcC record (retina's `VideoParameters::extra_data`).
+    pub fn new(
+        camera: &CameraId,
+        codec: VideoCodec,
+        codec_data: &[u8],
+        width: u32,
+        height: u32,
+        on_frame: impl FnMut(Result<Frame, IngestError>) + Send + 'static,
+    ) -> Result<Self, IngestError> {
+        init_gstreamer()?;
+        let choice = DecoderChoice::pick(codec).ok_or_else(|| IngestError::MissingElement {
+            camera: camera.clone(),
+            element: codec.decoders().last().map(|d| d.0).unwrap_or_default().to_string(),
+        })?;
+        tracing::info!(camera = %camera, decoder = choice.element, hardware = choice.hardware, "decoder chosen");
+        let caps = match codec {
+            VideoCodec::H264 => gst::Caps::builder("video/x-h264").field("stream-format", "avc"),
+            VideoCodec::H265 => gst::Caps::builder("video/x-h265").field("stream-format", "hvc1"),
+        }
+        .field("alignment", "au")
+        .field("codec_data", gst::Buffer::from_slice(codec_data.to_vec()))
+        .build();
+        let pipeline = gst::Pipeline::with_name(&format!("decode-{camera}"));
+        let appsrc = gst_app::AppSrc::builder()
+            .caps(&caps)
+            .format(gst::Format::Time)
+            .is_live(true)
+            .do_timestamp(true)
+            // Bounded: a stuck decoder must not grow memory without limit (≈ 2 s of 4K H.264).
+            .max_bytes(8 << 20)
+            .block(false)
+            .build();
+        let parse = make(camera, codec.parser())?;
+        let dec = make(camera, choice.element)?;
+        let appsink = gst_app::AppSink::builder().sync(false).max_buffers(2).drop(false).build();
+        let src_el = appsrc.clone().upcast::<gst::Element>();
+        pipeline.add_many([&src_el, &parse, &dec]).map_err(|e| pipeline_err(camera, e))?;
+        let scale = scale_tail(camera, &pipeline, width, height, appsink.clone())?;
+        gst::Element::link_many([&src_el, &parse, &dec, &scale]).map_err(|e| pipeline_err(camera, e))?;
+
+        let builder = Mutex::new(FrameBuilder::new(camera.clone(), scale));
+        let on_frame = Mutex::new(on_frame);
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let now = sharpeyes_core::Clock::now(&sharpeyes_core::SystemClock);
+                    let frame = builder.lock().unwrap_or_else(|p| p.into_inner()).build(&sample, now);
+                    (on_frame.lock().unwrap_or_else(|p| p.into_inner()))(frame);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        pipeline.set_state(gst::State::Playing).map_err(|e| pipeline_err(camera, e))?;
+        Ok(Self { camera: camera.clone(), pipeline, appsrc, choice })
+    }
+
+    /// Queues one access unit for decoding. Errors if the pipeline failed (see the bus).
+    pub fn push(&self, au: &[u8], keyframe: bool) -> Result<(), IngestError> {
+        if let Some(e) = bus_error(&self.camera, &self.pipeline) {
+            return Err(e);
+        }
+        let mut buf = gst::Buffer::from_slice(au.to_vec());
+        if !keyframe {
+            if let Some(b) = buf.get_mut() {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+        }
+        self.appsrc.push_buffer(buf).map(|_| ()).map_err(|e| IngestError::Stream {
+            camera: self.camera.clone(),
+            element: "appsrc".into(),
+            message: format!("push refused: {e:?}"),
+        })
+    }
+}
+
+impl Drop for AuDecoder {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}

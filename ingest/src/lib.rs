@@ -1,0 +1,20 @@
+//! Camera to decoded frame. RTSP cameras are read with retina and decoded by GStreamer; files
+//! are read and decoded by GStreamer. Either way frames come out letterboxed to the detector's
+//! input size, in BGR, as `sharpeyes_core::Frame`. Also holds the simulated camera server used
+//! by the demo and the tests (a real gst-rtsp-server on loopback).
+
+pub mod decode;
+pub mod error;
+pub mod file;
+pub mod queue;
+pub mod redact;
+pub mod rtsp;
+pub mod sim;
+
+pub use decode::{DecoderChoice, VideoCodec, init_gstreamer};
+pub use error::IngestError;
+pub use file::FileSource;
+pub use queue::{FrameQueue, Popped, QueueStats};
+pub use redact::redact_url;
+pub use rtsp::{RtspOptions, RtspSource, RtspTransport};
+pub use sim::{SimCamera, SimServer};

@@ -1,0 +1,136 @@
+//! A bounded per-camera frame queue that never blocks the producer: when full, the oldest frame
+//! is dropped and counted. Detection that falls behind thus sees the newest frames, and a slow
+//! model never stalls a camera's network reader. No I/O.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Counters of a [`FrameQueue`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub pushed: u64,
+    pub dropped: u64,
+}
+
+#[derive(Debug)]
+struct Inner<T> {
+    items: VecDeque<T>,
+    stats: QueueStats,
+    closed: bool,
+}
+
+/// Multi-producer, multi-consumer, drop-oldest queue of capacity >= 1.
+#[derive(Debug)]
+pub struct FrameQueue<T> {
+    capacity: usize,
+    inner: Mutex<Inner<T>>,
+    ready: Condvar,
+}
+
+/// What [`FrameQueue::pop`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Popped<T> {
+    Item(T),
+    Timeout,
+    /// Closed and drained.
+    Closed,
+}
+
+impl<T> FrameQueue<T> {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new(Inner { items: VecDeque::new(), stats: QueueStats::default(), closed: false }),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
+        // A panic while holding this lock leaves only a VecDeque and counters behind, which are
+        // consistent at every await point, so the poison can be ignored.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds an item, dropping the oldest one if full. Returns false (and drops `item`) if closed.
+    pub fn push(&self, item: T) -> bool {
+        let mut g = self.lock();
+        if g.closed {
+            return false;
+        }
+        if g.items.len() == self.capacity {
+            g.items.pop_front();
+            g.stats.dropped += 1;
+        }
+        g.items.push_back(item);
+        g.stats.pushed += 1;
+        drop(g);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Waits up to `timeout` for an item.
+    pub fn pop(&self, timeout: Duration) -> Popped<T> {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.lock();
+        loop {
+            if let Some(item) = g.items.pop_front() {
+                return Popped::Item(item);
+            }
+            if g.closed {
+                return Popped::Closed;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Popped::Timeout;
+            }
+            g = self.ready.wait_timeout(g, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// No more pushes; pops drain what is left, then see `Closed`.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.lock().stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_the_oldest_when_full() {
+        let q = FrameQueue::new(2);
+        for i in 0..5 {
+            assert!(q.push(i));
+        }
+        assert_eq!(q.stats(), QueueStats { pushed: 5, dropped: 3 });
+        assert_eq!(q.pop(Duration::ZERO), Popped::Item(3));
+        assert_eq!(q.pop(Duration::ZERO), Popped::Item(4));
+        assert_eq!(q.pop(Duration::ZERO), Popped::Timeout);
+    }
+
+    #[test]
+    fn close_drains_then_reports_closed() {
+        let q = FrameQueue::new(4);
+        q.push(1);
+        q.close();
+        assert!(!q.push(2));
+        assert_eq!(q.pop(Duration::ZERO), Popped::Item(1));
+        assert_eq!(q.pop(Duration::from_secs(5)), Popped::Closed);
+    }
+
+    #[test]
+    fn pop_wakes_when_another_thread_pushes() {
+        let q = std::sync::Arc::new(FrameQueue::new(1));
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || q2.pop(Duration::from_secs(10)));
+        q.push(7);
+        assert_eq!(t.join().expect("popper thread"), Popped::Item(7));
+    }
+}

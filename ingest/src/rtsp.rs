@@ -1,0 +1,244 @@
+//! RTSP cameras through retina (I/O: network, a tokio task per camera, a GStreamer decoder).
+//!
+//! One [`RtspSource`] is one connection attempt: DESCRIBE, SETUP of the first H.264/H.265 video
+//! stream (TCP-interleaved or UDP), PLAY, then access units into an [`AuDecoder`]. Decoded frames
+//! land in a drop-oldest [`FrameQueue`], so a slow detector never stalls the network reader. When
+//! the connection fails the source reports the error once; reconnecting (with backoff) is the
+//! caller's job, so that "start/stop/restart one camera" stays one mechanism.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use retina::client::{PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport, UdpTransportOptions};
+use retina::codec::{CodecItem, ParametersRef, VideoParametersCodec};
+use sharpeyes_core::{CameraId, Frame, FrameSource, SourceItem};
+
+use crate::decode::{AuDecoder, VideoCodec};
+use crate::error::IngestError;
+use crate::queue::{FrameQueue, Popped, QueueStats};
+use crate::redact::redact_url;
+
+/// RTP transport. `Tcp` (interleaved in the RTSP connection) passes NAT and firewalls and is the
+/// default; `Udp` saves a little CPU on a LAN.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RtspTransport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// How to reach one camera.
+#[derive(Clone)]
+pub struct RtspOptions {
+    pub camera: CameraId,
+    /// `rtsp://host[:port]/path`, without credentials.
+    pub url: url::Url,
+    /// (user, password), used if the camera asks for Basic or Digest auth.
+    pub credentials: Option<(String, String)>,
+    pub transport: RtspTransport,
+    /// Detector input size the frames are letterboxed to.
+    pub width: u32,
+    pub height: u32,
+    /// Timeout for each RTSP request and for the first frame. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Frames kept for the consumer before the oldest is dropped. Default 4.
+    pub queue_capacity: usize,
+}
+
+impl std::fmt::Debug for RtspOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspOptions")
+            .field("camera", &self.camera)
+            .field("url", &redact_url(self.url.as_str()))
+            .field("user", &self.credentials.as_ref().map(|c| &c.0))
+            .field("transport", &self.transport)
+            .field("size", &(self.width, self.height))
+            .finish()
+    }
+}
+
+impl RtspOptions {
+    pub fn new(camera: CameraId, url: url::Url, width: u32, height: u32) -> Self {
+        Self {
+            camera,
+            url,
+            credentials: None,
+            transport: RtspTransport::Tcp,
+            width,
+            height,
+            connect_timeout: Duration::from_secs(10),
+            queue_capacity: 4,
+        }
+    }
+}
+
+struct Shared {
+    queue: FrameQueue<Frame>,
+    error: Mutex<Option<IngestError>>,
+}
+
+impl Shared {
+    fn fail(&self, e: IngestError) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        drop(slot);
+        self.queue.close();
+    }
+}
+
+/// A live connection to one RTSP camera. Dropping it tears the session down.
+pub struct RtspSource {
+    camera: CameraId,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RtspSource {
+    /// Starts connecting on `rt`; frames (or the failure) arrive through `next_frame`.
+    pub fn start(rt: &tokio::runtime::Handle, options: RtspOptions) -> Self {
+        let shared = Arc::new(Shared { queue: FrameQueue::new(options.queue_capacity), error: Mutex::new(None) });
+        let camera = options.camera.clone();
+        let s = shared.clone();
+        let task = rt.spawn(async move {
+            let camera = options.camera.clone();
+            if let Err(e) = run_session(options, s.clone()).await {
+                s.fail(e);
+            } else {
+                s.fail(IngestError::Closed { camera });
+            }
+        });
+        Self { camera, shared, task }
+    }
+
+    /// Frames pushed and dropped (oldest-first) by the queue so far.
+    pub fn queue_stats(&self) -> QueueStats {
+        self.shared.queue.stats()
+    }
+}
+
+impl Drop for RtspSource {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.shared.queue.close();
+    }
+}
+
+impl FrameSource for RtspSource {
+    type Error = IngestError;
+
+    fn camera(&self) -> &CameraId {
+        &self.camera
+    }
+
+    fn next_frame(&mut self, timeout: Duration) -> Result<SourceItem, IngestError> {
+        match self.shared.queue.pop(timeout) {
+            Popped::Item(f) => Ok(SourceItem::Frame(f)),
+            Popped::Timeout => Ok(SourceItem::Timeout),
+            Popped::Closed => Err(self
+                .shared
+                .error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or(IngestError::Closed { camera: self.camera.clone() })),
+        }
+    }
+}
+
+fn rtsp_err(o: &RtspOptions, e: retina::Error) -> IngestError {
+    let message = e.to_string();
+    // retina reports a 401 after trying the credentials as an RTSP error with status 401.
+    let auth = message.contains("401") || message.to_ascii_lowercase().contains("unauthorized");
+    IngestError::Rtsp { camera: o.camera.clone(), url: redact_url(o.url.as_str()), message, auth }
+}
+
+async fn timed<T>(
+    o: &RtspOptions,
+    during: &'static str,
+    f: impl std::future::Future<Output = Result<T, retina::Error>>,
+) -> Result<T, IngestError> {
+    match tokio::time::timeout(o.connect_timeout, f).await {
+        Ok(r) => r.map_err(|e| rtsp_err(o, e)),
+        Err(_) => Err(IngestError::Timeout {
+            camera: o.camera.clone(),
+            url: redact_url(o.url.as_str()),
+            timeout_ms: o.connect_timeout.as_millis() as u64,
+            during,
+        }),
+    }
+}
+
+async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestError> {
+    let creds = o.credentials.clone().map(|(username, password)| retina::client::Credentials { username, password });
+    let session_options = SessionOptions::default().creds(creds).user_agent("sharpeyes".to_string());
+    let mut session = timed(&o, "DESCRIBE", retina::client::Session::describe(o.url.clone(), session_options)).await?;
+    let stream_i = session
+        .streams()
+        .iter()
+        .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
+        .ok_or_else(|| IngestError::NoVideoStream {
+            camera: o.camera.clone(),
+            url: redact_url(o.url.as_str()),
+            streams: session
+                .streams()
+                .iter()
+                .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let transport = match o.transport {
+        RtspTransport::Tcp => Transport::Tcp(TcpTransportOptions::default()),
+        RtspTransport::Udp => Transport::Udp(UdpTransportOptions::default()),
+    };
+    timed(&o, "SETUP", session.setup(stream_i, SetupOptions::default().transport(transport))).await?;
+    let playing = timed(&o, "PLAY", session.play(PlayOptions::default())).await?;
+    let mut demuxed = playing.demuxed().map_err(|e| rtsp_err(&o, e))?;
+    tracing::info!(camera = %o.camera, url = %redact_url(o.url.as_str()), "rtsp session playing");
+
+    let mut decoder: Option<AuDecoder> = None;
+    let mut first = true;
+    loop {
+        let wait = if first { o.connect_timeout } else { Duration::from_secs(3600) };
+        let item = match tokio::time::timeout(wait, demuxed.next()).await {
+            Err(_) => {
+                return Err(IngestError::Timeout {
+                    camera: o.camera.clone(),
+                    url: redact_url(o.url.as_str()),
+                    timeout_ms: wait.as_millis() as u64,
+                    during: "waiting for the first frame",
+                });
+            }
+            Ok(None) => return Ok(()),
+            Ok(Some(item)) => item.map_err(|e| rtsp_err(&o, e))?,
+        };
+        let CodecItem::VideoFrame(frame) = item else { continue };
+        first = false;
+        if decoder.is_none() || frame.has_new_parameters() {
+            let Some(ParametersRef::Video(params)) = demuxed.streams()[stream_i].parameters() else {
+                continue; // no SPS/PPS yet: nothing decodable
+            };
+            let codec = match params.codec_params() {
+                VideoParametersCodec::H265 { .. } => VideoCodec::H265,
+                _ => VideoCodec::H264,
+            };
+            let (w, h) = params.pixel_dimensions();
+            tracing::info!(camera = %o.camera, ?codec, width = w, height = h, "stream parameters");
+            let s = shared.clone();
+            drop(decoder.take()); // tear the old decoder down before the new one starts
+            decoder = Some(AuDecoder::new(&o.camera, codec, params.extra_data(), o.width, o.height, move |f| {
+                match f {
+                    Ok(f) => {
+                        s.queue.push(f);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "frame conversion failed"),
+                }
+            })?);
+        }
+        if let Some(d) = &decoder {
+            d.push(frame.data(), frame.is_random_access_point())?;
+        }
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine; a second run only checks and returns.
+#   scripts/setup.sh          everything: apt packages, ONNX Runtime, the tansu broker
+#   scripts/setup.sh --no-broker   skip tansu (the demo without --kafka does not need it)
+# What it installs:
+#   apt: GStreamer 1.22 dev + plugins (base, good, bad, ugly for x264enc, libav), make and pkgconf
+#        (bundled librdkafka and the GStreamer bindings build with them)
+#   .venv/: the PyPI onnxruntime wheel; its libonnxruntime.so is what ORT_DYLIB_PATH points at
+#   tansu 0.6.0 (Kafka-protocol broker for tests and demos), built once (~9 min) into
+#        ${SHARPEYES_CACHE:-~/.cache/sharpeyes}/tansu-0.6.0, reused by every checkout after that
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ORT_VERSION=1.31.1
+TANSU_VERSION=0.6.0
+CACHE=${SHARPEYES_CACHE:-$HOME/.cache/sharpeyes}
+broker=1
+[ "${1:-}" = "--no-broker" ] && broker=0
+
+APT_PACKAGES=(make pkgconf libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "setup: apt-get install ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  # One package at a time: a failure names the package.
+  for p in "${missing[@]}"; do
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+  done
+fi
+
+ort_lib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION 2>/dev/null | head -n1 || true)
+if [ -z "$ort_lib" ]; then
+  echo "setup: ONNX Runtime $ORT_VERSION from PyPI into .venv" >&2
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps "onnxruntime==$ORT_VERSION"
+fi
+
+if [ $broker = 1 ] && [ ! -x "$CACHE/tansu-$TANSU_VERSION/bin/tansu" ]; then
+  echo "setup: building the tansu $TANSU_VERSION broker once (about 9 minutes)" >&2
+  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql \
+    --root "$CACHE/tansu-$TANSU_VERSION" --quiet
+fi
