@@ -1,0 +1,527 @@
+//! [`OrtDetector`]: the [`Detector`] that runs an ONNX model with ONNX Runtime (I/O: reads the
+//! model file, calls into the runtime). The pure parts it chains are [`mod@crate::preprocess`],
+//! [`crate::yolox`] and [`mod@crate::nms`]; this file only checks the model against its manifest,
+//! runs sessions and maps boxes back to source pixels.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array4, s};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+use sharpeyes_core::{Detection, Detector, Frame};
+
+use crate::error::InferenceError;
+use crate::manifest::{ModelFormat, ModelManifest};
+use crate::nms::nms;
+use crate::preprocess::preprocess_into;
+use crate::runtime;
+use crate::yolox::{Candidate, decode_yolox, yolox_anchor_count};
+
+/// Where a model runs. Only the CPU is built in today; GPU providers (`Cuda { device_id }`,
+/// `TensorRt { device_id, fp16 }`) will be added as variants together with the matching `ort`
+/// features, so callers must keep a wildcard arm when matching.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExecutionProvider {
+    /// ONNX Runtime's default CPU provider.
+    #[default]
+    Cpu,
+}
+
+/// How to run a model; `Default` suits a small CPU box running other work too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectorOptions {
+    /// Threads ONNX Runtime uses inside one operator. Default 1: the calling thread does all the
+    /// work and no pool threads spin between operators. On the 2-core reference machine, with
+    /// other work running, 2 threads were no faster for YOLOX-nano 416x416 (16-19 ms per frame
+    /// either way) and took the core that decoding and the other cameras need; for throughput,
+    /// run one 1-thread detector per spare core instead. 0 means ONNX Runtime's default (one
+    /// thread per core).
+    pub intra_op_threads: usize,
+    /// Default [`ExecutionProvider::Cpu`].
+    pub execution_provider: ExecutionProvider,
+    /// Overrides the manifest's `score_threshold`, in (0, 1]. Default `None`.
+    pub score_threshold: Option<f32>,
+    /// Overrides the manifest's `nms_iou_threshold`, in (0, 1]. Default `None`.
+    pub nms_iou_threshold: Option<f32>,
+}
+
+impl Default for DetectorOptions {
+    fn default() -> Self {
+        Self {
+            intra_op_threads: 1,
+            execution_provider: ExecutionProvider::Cpu,
+            score_threshold: None,
+            nms_iou_threshold: None,
+        }
+    }
+}
+
+/// How frames are grouped into runs, from the model's batch dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BatchMode {
+    /// Batch fixed at 1: one run per frame.
+    One,
+    /// Dynamic batch: one run for the whole batch.
+    Dynamic,
+}
+
+/// An ONNX model loaded into an ONNX Runtime session, with its manifest.
+pub struct OrtDetector {
+    session: Session,
+    manifest: ModelManifest,
+    model_path: PathBuf,
+    input_name: String,
+    output_name: String,
+    batch: BatchMode,
+    score_threshold: f32,
+    nms_iou_threshold: f32,
+    /// The previous input tensor's buffer, reused to avoid a large allocation per call.
+    scratch: Vec<f32>,
+}
+
+impl std::fmt::Debug for OrtDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrtDetector")
+            .field("model", &self.manifest.name)
+            .field("path", &self.model_path)
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrtDetector {
+    /// Loads `model_path` (the file the manifest describes), creating the ONNX Runtime
+    /// environment from `ORT_DYLIB_PATH` first if no one has (see [`runtime::init_runtime`] to
+    /// load it from elsewhere). Fails if the model's input or output does not match `manifest`.
+    pub fn new(
+        manifest: ModelManifest,
+        model_path: &Path,
+        options: DetectorOptions,
+    ) -> Result<Self, InferenceError> {
+        let model = manifest.name.clone();
+        let score_threshold = options.score_threshold.unwrap_or(manifest.score_threshold);
+        let nms_iou_threshold = options
+            .nms_iou_threshold
+            .unwrap_or(manifest.nms_iou_threshold);
+        let mismatch = |message: String| InferenceError::ModelMismatch {
+            model: model.clone(),
+            path: model_path.to_path_buf(),
+            message,
+        };
+        for (what, v) in [
+            ("score_threshold", score_threshold),
+            ("nms_iou_threshold", nms_iou_threshold),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err(InferenceError::InvalidOptions {
+                    model: model.clone(),
+                    message: format!("{what} must be in (0, 1], got {v}"),
+                });
+            }
+        }
+
+        std::fs::metadata(model_path).map_err(|source| InferenceError::ModelFile {
+            model: model.clone(),
+            path: model_path.to_path_buf(),
+            source,
+        })?;
+        let environment = runtime::environment()?;
+        let session_error = |source: ort::Error| InferenceError::SessionLoad {
+            model: model.clone(),
+            path: model_path.to_path_buf(),
+            source,
+        };
+        let mut builder = Session::builder(&environment)
+            .map_err(session_error)?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| session_error(e.into()))?
+            .with_intra_threads(options.intra_op_threads)
+            .map_err(|e| session_error(e.into()))?;
+        if options.intra_op_threads != 1 {
+            // Pool threads that spin between operators burn the cores the decoders need.
+            builder = builder
+                .with_intra_op_spinning(false)
+                .map_err(|e| session_error(e.into()))?;
+        }
+        match options.execution_provider {
+            ExecutionProvider::Cpu => {}
+        }
+        let session = builder
+            .commit_from_file(model_path)
+            .map_err(session_error)?;
+
+        let (input_name, batch) = check_input(&session, &manifest).map_err(&mismatch)?;
+        let output_name = check_output(&session, &manifest).map_err(&mismatch)?;
+        tracing::info!(
+            model = %manifest.name,
+            path = %model_path.display(),
+            input = %input_name,
+            output = %output_name,
+            batch = ?batch,
+            intra_op_threads = options.intra_op_threads,
+            "model loaded"
+        );
+
+        Ok(Self {
+            session,
+            manifest,
+            model_path: model_path.to_path_buf(),
+            input_name,
+            output_name,
+            batch,
+            score_threshold,
+            nms_iou_threshold,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The manifest the model was loaded with.
+    pub fn manifest(&self) -> &ModelManifest {
+        &self.manifest
+    }
+
+    /// The score threshold in use (manifest default or the override).
+    pub fn score_threshold(&self) -> f32 {
+        self.score_threshold
+    }
+
+    /// The NMS IoU threshold in use (manifest default or the override).
+    pub fn nms_iou_threshold(&self) -> f32 {
+        self.nms_iou_threshold
+    }
+
+    /// Runs the model on frames `[start, start + n)` of `tensor` and decodes each image's output
+    /// into candidates in canvas pixels, after NMS.
+    fn run_slice(
+        &mut self,
+        tensor: &Array4<f32>,
+        start: usize,
+        n: usize,
+    ) -> Result<Vec<Vec<Candidate>>, InferenceError> {
+        let model = &self.manifest.name;
+        let runtime_error = |source: ort::Error| InferenceError::Runtime {
+            model: model.clone(),
+            source,
+        };
+        let view = tensor.slice(s![start..start + n, .., .., ..]);
+        let input = TensorRef::from_array_view(view).map_err(runtime_error)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => input])
+            .map_err(runtime_error)?;
+        let output = outputs
+            .get(&self.output_name)
+            .ok_or_else(|| InferenceError::Output {
+                model: model.clone(),
+                message: format!("no output named {:?}", self.output_name),
+            })?;
+        let (shape, data) = output.try_extract_tensor::<f32>().map_err(runtime_error)?;
+        let output_error = |message: String| InferenceError::Output {
+            model: model.clone(),
+            message,
+        };
+        // n >= 1 (callers never run an empty batch), so each image gets a non-empty equal share.
+        if n == 0
+            || shape.first().copied() != Some(n as i64)
+            || data.is_empty()
+            || data.len() % n != 0
+        {
+            return Err(output_error(format!(
+                "output shape {:?} for a batch of {n}",
+                &shape[..]
+            )));
+        }
+        let per_image = data.len() / n;
+        let (w, h) = (self.manifest.input.width, self.manifest.input.height);
+        let num_classes = self.manifest.classes.len();
+        let mut result = Vec::with_capacity(n);
+        for image in data.chunks_exact(per_image) {
+            let candidates = match self.manifest.format {
+                ModelFormat::Yolox => decode_yolox(image, w, h, num_classes, self.score_threshold)
+                    .map_err(|e| output_error(format!("output shape {:?}: {}", &shape[..], e.0)))?,
+            };
+            result.push(nms(candidates, self.nms_iou_threshold));
+        }
+        Ok(result)
+    }
+}
+
+impl Detector for OrtDetector {
+    type Error = InferenceError;
+
+    fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    fn input_size(&self) -> (u32, u32) {
+        (self.manifest.input.width, self.manifest.input.height)
+    }
+
+    fn detect(&mut self, frames: &[Frame]) -> Result<Vec<Vec<Detection>>, InferenceError> {
+        if frames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tensor = preprocess_into(
+            frames,
+            &self.manifest.input,
+            std::mem::take(&mut self.scratch),
+        )?;
+        let per_frame = match self.batch {
+            BatchMode::Dynamic => self.run_slice(&tensor, 0, frames.len()),
+            BatchMode::One => (0..frames.len())
+                .map(|i| self.run_slice(&tensor, i, 1))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|runs| runs.into_iter().flatten().collect()),
+        };
+        self.scratch = tensor.into_raw_vec_and_offset().0;
+        let per_frame = per_frame?;
+
+        let mut result = Vec::with_capacity(frames.len());
+        for (frame, candidates) in frames.iter().zip(per_frame) {
+            let detections = to_source(&self.manifest, frame, candidates);
+            tracing::trace!(
+                model = %self.manifest.name,
+                camera = %frame.camera,
+                seq = frame.seq,
+                detections = detections.len(),
+                "detected"
+            );
+            result.push(detections);
+        }
+        Ok(result)
+    }
+}
+
+/// Maps canvas boxes to the frame's source pixels (clamped), dropping boxes left with no area.
+fn to_source(
+    manifest: &ModelManifest,
+    frame: &Frame,
+    candidates: Vec<Candidate>,
+) -> Vec<Detection> {
+    candidates
+        .into_iter()
+        .filter_map(|c| {
+            let bbox = frame.letterbox.to_source(&c.bbox);
+            let class_name = manifest.class_name(c.class_id)?.clone();
+            (bbox.area() > 0.0).then_some(Detection {
+                class_id: c.class_id,
+                class_name,
+                score: c.score,
+                bbox,
+            })
+        })
+        .collect()
+}
+
+/// Checks the image input: f32, `[batch, 3, height, width]` with the manifest's size (or dynamic
+/// dimensions). Returns its name and how to batch.
+fn check_input(session: &Session, manifest: &ModelManifest) -> Result<(String, BatchMode), String> {
+    let inputs = session.inputs();
+    let outlet = match &manifest.input.name {
+        Some(name) => inputs.iter().find(|i| i.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
+            format!(
+                "{} names input {name:?} but the model's inputs are {names:?}",
+                manifest.manifest_path.display()
+            )
+        })?,
+        None => match inputs {
+            [only] => only,
+            _ => {
+                let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
+                return Err(format!(
+                    "the model has inputs {names:?}; set input.name in {} to the image input",
+                    manifest.manifest_path.display()
+                ));
+            }
+        },
+    };
+    let name = outlet.name().to_owned();
+    let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
+        return Err(format!("input {name:?} is not a tensor"));
+    };
+    if *ty != TensorElementType::Float32 {
+        return Err(format!(
+            "input {name:?} has element type {ty:?}, f32 needed"
+        ));
+    }
+    let (w, h) = (manifest.input.width as i64, manifest.input.height as i64);
+    let [batch, channels, height, width] = shape[..] else {
+        return Err(format!(
+            "input {name:?} has shape {:?}, [batch, 3, height, width] needed",
+            &shape[..]
+        ));
+    };
+    let fits = |dim: i64, want: i64| dim < 0 || dim == want;
+    if !fits(channels, 3) || !fits(height, h) || !fits(width, w) {
+        return Err(format!(
+            "input {name:?} has shape {:?} but {} says [batch, 3, {h}, {w}]",
+            &shape[..],
+            manifest.manifest_path.display()
+        ));
+    }
+    let batch = match batch {
+        1 => BatchMode::One,
+        b if b < 0 => BatchMode::Dynamic,
+        b => {
+            return Err(format!(
+                "input {name:?} has a fixed batch size of {b}; export the model with batch 1 or a dynamic batch"
+            ));
+        }
+    };
+    Ok((name, batch))
+}
+
+/// Checks the output the decoder reads and returns its name.
+fn check_output(session: &Session, manifest: &ModelManifest) -> Result<String, String> {
+    match manifest.format {
+        ModelFormat::Yolox => {
+            let [outlet] = session.outputs() else {
+                let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+                return Err(format!(
+                    "format yolox needs exactly one output, the model has {names:?}"
+                ));
+            };
+            let name = outlet.name().to_owned();
+            let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
+                return Err(format!("output {name:?} is not a tensor"));
+            };
+            if *ty != TensorElementType::Float32 {
+                return Err(format!(
+                    "output {name:?} has element type {ty:?}, f32 needed"
+                ));
+            }
+            let anchors = yolox_anchor_count(manifest.input.width, manifest.input.height) as i64;
+            let row = 5 + manifest.classes.len() as i64;
+            let [_, a, r] = shape[..] else {
+                return Err(format!(
+                    "output {name:?} has shape {:?}, [batch, anchors, 5 + classes] needed",
+                    &shape[..]
+                ));
+            };
+            if r >= 0 && r != row {
+                return Err(format!(
+                    "output {name:?} has {} class scores per anchor but {} lists {} classes",
+                    r - 5,
+                    manifest.manifest_path.display(),
+                    manifest.classes.len()
+                ));
+            }
+            if a >= 0 && a != anchors {
+                return Err(format!(
+                    "output {name:?} has {a} anchors; a {}x{} YOLOX input gives {anchors}",
+                    manifest.input.width, manifest.input.height
+                ));
+            }
+            Ok(name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sharpeyes_core::{BBox, CameraId, Letterbox, PixelFormat, UnixMillis};
+
+    use super::*;
+
+    fn manifest() -> ModelManifest {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../models/yolox_nano.toml"
+        ))
+        .unwrap();
+        ModelManifest::from_toml_str(&text, Path::new("models/yolox_nano.toml")).unwrap()
+    }
+
+    fn frame(letterbox: Letterbox) -> Frame {
+        Frame {
+            camera: CameraId::new("cam").unwrap(),
+            seq: 0,
+            time: UnixMillis(0),
+            width: 416,
+            height: 416,
+            stride: 416 * 3,
+            format: PixelFormat::Bgr24,
+            data: Arc::from(vec![0u8; 416 * 416 * 3]),
+            letterbox,
+        }
+    }
+
+    #[test]
+    fn boxes_map_to_source_pixels_and_empty_ones_are_dropped() {
+        // 832x416 source into 416x416: scale 0.5, pad_y 104.
+        let f = frame(Letterbox::fit(832, 416, 416, 416));
+        let inside = Candidate {
+            class_id: 5,
+            score: 0.9,
+            bbox: BBox {
+                x1: 10.0,
+                y1: 114.0,
+                x2: 20.0,
+                y2: 124.0,
+            },
+        };
+        let in_border = Candidate {
+            class_id: 0,
+            score: 0.8,
+            bbox: BBox {
+                x1: 10.0,
+                y1: 0.0,
+                x2: 20.0,
+                y2: 100.0,
+            },
+        };
+        let d = to_source(&manifest(), &f, vec![inside, in_border]);
+        assert_eq!(d.len(), 1);
+        assert_eq!(&*d[0].class_name, "bus");
+        assert_eq!(
+            d[0].bbox,
+            BBox {
+                x1: 20.0,
+                y1: 20.0,
+                x2: 40.0,
+                y2: 40.0
+            }
+        );
+    }
+
+    #[test]
+    fn out_of_range_threshold_override_is_refused_before_loading() {
+        let options = DetectorOptions {
+            score_threshold: Some(0.0),
+            ..Default::default()
+        };
+        let e = OrtDetector::new(manifest(), Path::new("/nonexistent.onnx"), options).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "model yolox_nano: invalid detector options: score_threshold must be in (0, 1], got 0"
+        );
+    }
+
+    #[test]
+    fn missing_model_file_names_model_and_path() {
+        let e = OrtDetector::new(
+            manifest(),
+            Path::new("/nonexistent/x.onnx"),
+            DetectorOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "model yolox_nano: cannot read model file /nonexistent/x.onnx"
+        );
+    }
+
+    #[test]
+    fn default_options_use_one_cpu_thread() {
+        let o = DetectorOptions::default();
+        assert_eq!(
+            (o.intra_op_threads, o.execution_provider),
+            (1, ExecutionProvider::Cpu)
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! Shared by the integration tests: finding the test assets and ONNX Runtime, loading the
+//! YOLOX-nano detector, reading pictures. Tests skip with `SKIP: <reason>` on stderr when the
+//! assets or the runtime are missing.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use sharpeyes_inference::{DetectorOptions, ModelManifest, OrtDetector};
+
+/// The shared assets directory: `$SHARPEYES_TEST_ASSETS`, else `../shared/assets` beside the
+/// workspace root. `None` (after printing why) when it is missing.
+pub fn assets_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("SHARPEYES_TEST_ASSETS") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/assets")),
+    };
+    if dir.join("models").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIP: test assets not found at {} (set SHARPEYES_TEST_ASSETS)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// True if ONNX Runtime can be found; prints why not otherwise.
+pub fn runtime_available() -> bool {
+    match std::env::var_os("ORT_DYLIB_PATH") {
+        Some(p) if Path::new(&p).is_file() => true,
+        Some(p) => {
+            eprintln!(
+                "SKIP: ORT_DYLIB_PATH={} is not a file",
+                Path::new(&p).display()
+            );
+            false
+        }
+        None => {
+            eprintln!("SKIP: ORT_DYLIB_PATH is not set (point it at libonnxruntime.so)");
+            false
+        }
+    }
+}
+
+pub fn yolox_manifest() -> ModelManifest {
+    ModelManifest::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/yolox_nano.toml"
+    )))
+    .expect("models/yolox_nano.toml is valid")
+}
+
+/// The assets directory and a YOLOX-nano detector with `options`, or `None` after printing why
+/// the test is skipped.
+pub fn yolox_detector(options: DetectorOptions) -> Option<(PathBuf, OrtDetector)> {
+    let assets = assets_dir()?;
+    if !runtime_available() {
+        return None;
+    }
+    let manifest = yolox_manifest();
+    let model = manifest.model_path(&assets.join("models"));
+    let detector =
+        OrtDetector::new(manifest, &model, options).unwrap_or_else(|e| panic!("{e}: {e:?}"));
+    Some((assets, detector))
+}
+
+pub fn read_rgb(path: &Path) -> image::RgbImage {
+    image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8()
+}
