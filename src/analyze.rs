@@ -1,0 +1,180 @@
+//! The per-frame work shared by `demo` (live cameras) and `replay` (files): pick the frames due
+//! for detection, run the model on a batch, apply the rules, write snapshots, deliver alerts.
+//! `RateSampler` is pure; `Analyzer` and `Delivery` do I/O (ONNX Runtime, files, Kafka).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use sharpeyes_alerts::{JsonlOutbox, KafkaOptions, KafkaSink, PersonPresenceConfig, PersonPresenceRule, SnapshotWriter, StdoutSink};
+use sharpeyes_core::{Alert, AlertKind, AlertSink, CameraId, Detector, Frame, UnixMillis};
+use sharpeyes_inference::{DetectorOptions, OrtDetector};
+
+use crate::config::PipelineConfig;
+use crate::models::ModelStore;
+
+/// Lets through at most `fps` frames per second per camera, in the frames' own time (media time
+/// for files), evenly spaced. Pure.
+#[derive(Debug)]
+pub struct RateSampler {
+    interval_ms: i64,
+    next_due: HashMap<CameraId, i64>,
+}
+
+impl RateSampler {
+    pub fn new(fps: f64) -> Self {
+        Self { interval_ms: (1000.0 / fps).round().max(1.0) as i64, next_due: HashMap::new() }
+    }
+
+    /// Whether the frame of `camera` taken at `time` should be analysed.
+    pub fn take(&mut self, camera: &CameraId, time: UnixMillis) -> bool {
+        let t = time.0;
+        match self.next_due.get_mut(camera) {
+            None => {
+                self.next_due.insert(camera.clone(), t + self.interval_ms);
+                true
+            }
+            Some(next) if t >= *next => {
+                // Stay on the grid unless we fell more than a period behind (a stall, a jump).
+                *next = if t - *next >= self.interval_ms { t + self.interval_ms } else { *next + self.interval_ms };
+                true
+            }
+            Some(_) => false,
+        }
+    }
+}
+
+/// Model + rules + snapshots.
+pub struct Analyzer {
+    detector: OrtDetector,
+    person: Option<PersonPresenceRule>,
+    snapshots: SnapshotWriter,
+    pub frames_analysed: u64,
+}
+
+impl Analyzer {
+    pub fn new(config: &PipelineConfig, store: &ModelStore) -> anyhow::Result<Self> {
+        crate::runtime::init_onnxruntime()?;
+        let manifest = store.manifest(&config.model)?;
+        let path = store.ensure(&manifest)?;
+        let options = DetectorOptions { score_threshold: config.score_threshold, ..DetectorOptions::default() };
+        let detector = OrtDetector::new(manifest, &path, options)?;
+        let person = config.person_rule.as_ref().map(|r| {
+            PersonPresenceRule::new(PersonPresenceConfig {
+                classes: vec!["person".into()],
+                min_score: r.min_score,
+                cooldown_ms: r.cooldown_ms,
+            })
+        });
+        Ok(Self { detector, person, snapshots: SnapshotWriter::new(&config.snapshots), frames_analysed: 0 })
+    }
+
+    /// (width, height) frames must be scaled to.
+    pub fn input_size(&self) -> (u32, u32) {
+        self.detector.input_size()
+    }
+
+    /// Runs the batch and returns the alerts it raised, snapshots written.
+    pub fn analyze(&mut self, frames: &[Frame]) -> anyhow::Result<Vec<Alert>> {
+        let detections = self.detector.detect(frames)?;
+        self.frames_analysed += frames.len() as u64;
+        let mut alerts = Vec::new();
+        for (frame, dets) in frames.iter().zip(&detections) {
+            let size = (frame.letterbox.src_width, frame.letterbox.src_height);
+            if let Some(rule) = &mut self.person {
+                if let Some(mut alert) = rule.evaluate(&frame.camera, frame.time, size, dets) {
+                    match self.snapshots.write(&alert.id, frame) {
+                        Ok(p) => alert.snapshot = Some(p),
+                        Err(e) => tracing::warn!(camera = %frame.camera, error = %e, "snapshot not written"),
+                    }
+                    alerts.push(alert);
+                }
+            }
+        }
+        Ok(alerts)
+    }
+}
+
+/// Where alerts go: the durable outbox first (an alert is accepted once it is there), then
+/// stdout and Kafka.
+pub struct Delivery {
+    outbox: JsonlOutbox,
+    stdout: Option<StdoutSink>,
+    kafka: Option<KafkaSink>,
+    pub counts: BTreeMap<AlertKind, u64>,
+}
+
+impl Delivery {
+    pub fn new(outbox: &Path, stdout: bool, kafka: Option<(&str, &str)>) -> anyhow::Result<Self> {
+        let outbox = JsonlOutbox::open(outbox).with_context(|| format!("opening the outbox {}", outbox.display()))?;
+        let kafka = match kafka {
+            Some((brokers, topic)) => Some(
+                KafkaSink::connect(KafkaOptions::new(brokers).topic(topic).client_id("sharpeyes"))
+                .with_context(|| format!("connecting to Kafka at {brokers}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { outbox, stdout: stdout.then(StdoutSink::new), kafka, counts: BTreeMap::new() })
+    }
+
+    pub fn deliver(&mut self, alert: &Alert) {
+        *self.counts.entry(alert.kind).or_default() += 1;
+        if let Err(e) = self.outbox.send(alert) {
+            tracing::error!(alert = %alert.id, error = %e, "alert NOT written to the outbox");
+        }
+        if let Some(s) = &mut self.stdout {
+            if let Err(e) = s.send(alert) {
+                tracing::warn!(error = %e, "stdout");
+            }
+        }
+        if let Some(k) = &mut self.kafka {
+            if let Err(e) = k.send(alert) {
+                tracing::warn!(alert = %alert.id, error = %e, "not queued for Kafka (it is in the outbox)");
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for Kafka to confirm what was queued.
+    pub fn flush(&mut self, timeout: Duration) {
+        if let Some(k) = &mut self.kafka {
+            if let Err(e) = k.flush(timeout) {
+                tracing::warn!(error = %e, "Kafka flush incomplete; alerts stay in the outbox");
+            }
+        }
+    }
+
+    /// `person_detected=3 ...` or `none`.
+    pub fn counts_line(&self) -> String {
+        if self.counts.is_empty() {
+            return "none".into();
+        }
+        self.counts.iter().map(|(k, n)| format!("{}={n}", k.as_str())).collect::<Vec<_>>().join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampler_keeps_the_rate_per_camera() {
+        let mut s = RateSampler::new(5.0); // every 200 ms
+        let a = CameraId::new("a").expect("id");
+        let b = CameraId::new("b").expect("id");
+        // 30 fps for one second: 5 frames pass for each camera.
+        let taken_a = (0..30).filter(|i| s.take(&a, UnixMillis(i * 1000 / 30))).count();
+        let taken_b = (0..30).filter(|i| s.take(&b, UnixMillis(5000 + i * 1000 / 30))).count();
+        assert_eq!((taken_a, taken_b), (5, 5));
+    }
+
+    #[test]
+    fn sampler_resyncs_after_a_gap() {
+        let mut s = RateSampler::new(5.0);
+        let a = CameraId::new("a").expect("id");
+        assert!(s.take(&a, UnixMillis(0)));
+        assert!(s.take(&a, UnixMillis(10_000)));
+        assert!(!s.take(&a, UnixMillis(10_100)));
+        assert!(s.take(&a, UnixMillis(10_200)));
+    }
+}

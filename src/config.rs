@@ -1,0 +1,191 @@
+//! The pipeline config (`configs/default.toml`): parsed strictly, validated into typed values,
+//! errors naming the file and the field. Pure apart from reading the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The default config, embedded so `sharpeyes demo` runs with no files around.
+pub const DEFAULT_CONFIG: &str = include_str!("../configs/default.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    detect: RawDetect,
+    #[serde(default)]
+    rules: RawRules,
+    output: RawOutput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetect {
+    model: String,
+    fps: f64,
+    score_threshold: Option<f32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    person_detected: Option<RawPersonRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPersonRule {
+    /// Default true.
+    #[serde(default = "yes")]
+    enabled: bool,
+    min_score: f32,
+    cooldown_s: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    outbox: PathBuf,
+    snapshots: PathBuf,
+    /// Default "sharpeyes.alerts".
+    #[serde(default = "default_topic")]
+    kafka_topic: String,
+}
+
+fn default_topic() -> String {
+    "sharpeyes.alerts".into()
+}
+
+/// A validated pipeline config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineConfig {
+    pub model: String,
+    /// Detector frames per second per camera, 0.1..=30.
+    pub detect_fps: f64,
+    pub score_threshold: Option<f32>,
+    /// None when the rule is disabled.
+    pub person_rule: Option<PersonRuleConfig>,
+    pub outbox: PathBuf,
+    pub snapshots: PathBuf,
+    pub kafka_topic: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PersonRuleConfig {
+    pub min_score: f32,
+    pub cooldown_ms: i64,
+}
+
+/// A config problem: where (file and field) and what.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{file}: {field}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl PipelineConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            field: "-".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn embedded_default() -> Self {
+        Self::parse(DEFAULT_CONFIG, "configs/default.toml (embedded)").expect("the embedded default config is valid (tested)")
+    }
+
+    /// Parses and validates; `file` names the source in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let err = |field: &str, message: String| ConfigError { file: file.into(), field: field.into(), message };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let field = e.span().map(|s| format!("at byte {}", s.start)).unwrap_or_else(|| "-".into());
+            err(&field, e.message().to_string())
+        })?;
+        if raw.detect.model.trim().is_empty() {
+            return Err(err("detect.model", "must name a model manifest, got an empty string".into()));
+        }
+        if !(0.1..=30.0).contains(&raw.detect.fps) {
+            return Err(err("detect.fps", format!("must be between 0.1 and 30, got {}", raw.detect.fps)));
+        }
+        if let Some(t) = raw.detect.score_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(err("detect.score_threshold", format!("must be between 0 and 1, got {t}")));
+            }
+        }
+        let person_rule = match raw.rules.person_detected {
+            Some(r) if r.enabled => {
+                if !(0.0..=1.0).contains(&r.min_score) {
+                    return Err(err("rules.person_detected.min_score", format!("must be between 0 and 1, got {}", r.min_score)));
+                }
+                if !(0.0..=86_400.0).contains(&r.cooldown_s) {
+                    return Err(err(
+                        "rules.person_detected.cooldown_s",
+                        format!("must be between 0 and 86400, got {}", r.cooldown_s),
+                    ));
+                }
+                Some(PersonRuleConfig { min_score: r.min_score, cooldown_ms: (r.cooldown_s * 1000.0).round() as i64 })
+            }
+            _ => None,
+        };
+        if raw.output.kafka_topic.is_empty() {
+            return Err(err("output.kafka_topic", "must not be empty".into()));
+        }
+        Ok(Self {
+            model: raw.detect.model,
+            detect_fps: raw.detect.fps,
+            score_threshold: raw.detect.score_threshold,
+            person_rule,
+            outbox: raw.output.outbox,
+            snapshots: raw.output.snapshots,
+            kafka_topic: raw.output.kafka_topic,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_under_configs_parses() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/configs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).expect("configs/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                PipelineConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
+        assert!(PipelineConfig::embedded_default().person_rule.is_some());
+    }
+
+    #[test]
+    fn fps_out_of_range_names_file_and_field() {
+        let text = DEFAULT_CONFIG.replace("fps = 5.0", "fps = 0");
+        let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(e.to_string(), "x.toml: detect.fps: must be between 0.1 and 30, got 0");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let text = DEFAULT_CONFIG.replace("[detect]", "[detect]\nmodle = \"x\"");
+        let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
+        assert!(e.message.contains("modle"), "{e}");
+    }
+
+    #[test]
+    fn a_disabled_rule_is_none() {
+        let text = DEFAULT_CONFIG.replace("enabled = true", "enabled = false");
+        assert_eq!(PipelineConfig::parse(&text, "x.toml").expect("valid").person_rule, None);
+    }
+}

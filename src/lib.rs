@@ -1,0 +1,8 @@
+//! The `sharpeyes` binary's library: CLI commands and the wiring of ingest → inference →
+//! alerts. The only crate that knows all three.
+
+pub mod analyze;
+pub mod config;
+pub mod live;
+pub mod models;
+pub mod runtime;

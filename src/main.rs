@@ -1,0 +1,260 @@
+//! `sharpeyes`: the command line. Logs go to stderr (RUST_LOG, default info); stdout carries
+//! results (alerts as JSON lines, detections as JSON, summaries).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sharpeyes::analyze::{Analyzer, Delivery, RateSampler};
+use sharpeyes::config::PipelineConfig;
+use sharpeyes::live::{CameraSpec, run_live};
+use sharpeyes::models::ModelStore;
+use sharpeyes_core::{BoxOut, CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock};
+
+#[derive(Parser)]
+#[command(name = "sharpeyes", version, about = "Safety video analytics for village monitoring points")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Two simulated RTSP cameras on 127.0.0.1 (looping clips from the test assets, or a test
+    /// pattern), through decode, detection and rules, alerts to the outbox, stdout and Kafka.
+    Demo {
+        /// Pipeline config (default: the embedded configs/default.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also send alerts to this Kafka broker (HOST:PORT).
+        #[arg(long)]
+        kafka: Option<String>,
+        /// RTSP port of the simulated cameras (0: any free port).
+        #[arg(long, default_value_t = 8554)]
+        port: u16,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Outbox file (default: the config's output.outbox).
+        #[arg(long)]
+        outbox: Option<PathBuf>,
+    },
+    /// Run the pipeline on a recorded clip as fast as the machine allows.
+    Replay {
+        #[arg(long)]
+        input: PathBuf,
+        /// JSON-lines file the alerts are written to (replaced).
+        #[arg(long)]
+        alerts_out: PathBuf,
+        /// Pipeline config (default: configs/default.toml, else the embedded copy).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run one image through a model and print the detections as JSON.
+    Detect {
+        #[arg(long)]
+        image: PathBuf,
+        /// Model manifest name (default: the config's detect.model).
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// Model files: fetch (verify SHA-256) or list.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Put a model (default: every known model) into the cache, from the assets or its URL.
+    Fetch { name: Option<String> },
+    /// List the known models and whether they are cached.
+    List,
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {
+    Ok(match path {
+        Some(p) => PipelineConfig::load(p)?,
+        None if Path::new("configs/default.toml").is_file() => PipelineConfig::load(Path::new("configs/default.toml"))?,
+        None => PipelineConfig::embedded_default(),
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = ModelStore::from_env();
+    match cli.command {
+        Command::Models { command: ModelsCommand::Fetch { name } } => {
+            let names = match name {
+                Some(n) => vec![n],
+                None => store.names(),
+            };
+            for n in names {
+                let m = store.manifest(&n)?;
+                let path = store.fetch(&m)?;
+                println!("{n}: {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Models { command: ModelsCommand::List } => {
+            for n in store.names() {
+                let m = store.manifest(&n)?;
+                let p = m.model_path(&store.cache_dir);
+                println!("{n}\t{}\t{}", m.format.as_str(), if p.is_file() { p.display().to_string() } else { "not fetched".into() });
+            }
+            Ok(())
+        }
+        Command::Detect { image, model } => detect(&store, &image, model),
+        Command::Replay { input, alerts_out, config } => replay(&store, &input, &alerts_out, config.as_deref()),
+        Command::Demo { config, kafka, port, duration, outbox } => {
+            demo(&store, config.as_deref(), kafka, port, duration.map(Duration::from_secs_f64), outbox)
+        }
+    }
+}
+
+fn detect(store: &ModelStore, image: &Path, model: Option<String>) -> anyhow::Result<()> {
+    let config = load_config(None)?;
+    let name = model.unwrap_or(config.model);
+    sharpeyes::runtime::init_onnxruntime()?;
+    let manifest = store.manifest(&name)?;
+    let path = store.ensure(&manifest)?;
+    let img = image::open(image).with_context(|| format!("{}: cannot read the image", image.display()))?.to_rgb8();
+    let (w, h, pad) = (manifest.input.width, manifest.input.height, manifest.input.pad_value);
+    let frame = sharpeyes_inference::letterbox_image(&img, w, h, pad)?;
+    let mut detector = sharpeyes_inference::OrtDetector::new(manifest, &path, Default::default())?;
+    let dets = detector.detect(std::slice::from_ref(&frame))?.pop().unwrap_or_default();
+    let out = serde_json::json!({
+        "image": image,
+        "model": name,
+        "width": img.width(),
+        "height": img.height(),
+        "detections": dets.iter().map(BoxOut::from).collect::<Vec<_>>(),
+    });
+    println!("{out}");
+    Ok(())
+}
+
+fn replay(store: &ModelStore, input: &Path, alerts_out: &Path, config: Option<&Path>) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let mut analyzer = Analyzer::new(&config, store)?;
+    if alerts_out.exists() {
+        std::fs::remove_file(alerts_out).with_context(|| format!("replacing {}", alerts_out.display()))?;
+    }
+    let mut delivery = Delivery::new(alerts_out, false, None)?;
+    let (w, h) = analyzer.input_size();
+    let camera = CameraId::new(
+        input.file_stem().and_then(|s| s.to_str()).map(|s| s.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_")).unwrap_or_default(),
+    )
+    .or_else(|_| CameraId::new("replay"))?;
+    let mut source = sharpeyes_ingest::FileSource::open(camera, input, w, h, SystemClock.now())?;
+    let mut sampler = RateSampler::new(config.detect_fps);
+    let started = Instant::now();
+    let mut frames = 0u64;
+    loop {
+        match source.next_frame(Duration::from_secs(30))? {
+            SourceItem::Frame(f) => {
+                frames += 1;
+                if sampler.take(&f.camera, f.time) {
+                    for a in analyzer.analyze(std::slice::from_ref(&f))? {
+                        delivery.deliver(&a);
+                    }
+                }
+            }
+            SourceItem::End => break,
+            SourceItem::Timeout => anyhow::bail!("{}: no frame decoded for 30 s", input.display()),
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "summary: frames={frames} analysed={} seconds={secs:.2} fps={:.1} alerts: {}",
+        analyzer.frames_analysed,
+        frames as f64 / secs.max(1e-9),
+        delivery.counts_line()
+    );
+    Ok(())
+}
+
+fn demo(
+    store: &ModelStore,
+    config: Option<&Path>,
+    kafka: Option<String>,
+    port: u16,
+    duration: Option<Duration>,
+    outbox: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let config = match config {
+        Some(p) => PipelineConfig::load(p)?,
+        None => PipelineConfig::embedded_default(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+
+    let clips_dir = std::env::var_os("SHARPEYES_CLIPS").map(PathBuf::from).unwrap_or_else(|| "../shared/assets/videos".into());
+    let wanted = [("cam-1", "people_walking_indoor_intel.mp4"), ("cam-2", "fall_staged_indoor_thanhnc58_Fall01.mp4")];
+    let sims: Vec<sharpeyes_ingest::SimCamera> = wanted
+        .iter()
+        .map(|(mount, file)| {
+            let clip = clips_dir.join(file);
+            let clip = if clip.is_file() {
+                Some(clip)
+            } else {
+                eprintln!("note: {} not found; {mount} shows a test pattern (set SHARPEYES_CLIPS to the clips folder)", clip.display());
+                None
+            };
+            sharpeyes_ingest::SimCamera { mount: mount.to_string(), clip }
+        })
+        .collect();
+    let analyzer = Analyzer::new(&config, store)?;
+    let outbox = outbox.unwrap_or_else(|| config.outbox.clone());
+    let delivery = Delivery::new(&outbox, true, kafka.as_deref().map(|k| (k, config.kafka_topic.as_str())))?;
+    let server = sharpeyes_ingest::SimServer::start(&sims, port)?;
+    eprintln!(
+        "demo: cameras {} ; alerts to stdout and {}{} ; Ctrl-C stops",
+        sims.iter().map(|c| server.url(&c.mount)).collect::<Vec<_>>().join(", "),
+        outbox.display(),
+        kafka.as_deref().map(|k| format!(" and Kafka {k} topic {}", config.kafka_topic)).unwrap_or_default()
+    );
+    let cameras = sims
+        .iter()
+        .map(|c| {
+            Ok(CameraSpec {
+                id: CameraId::new(c.mount.clone())?,
+                url: url::Url::parse(&server.url(&c.mount))?,
+                detect_fps: config.detect_fps,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let summary = run_live(cameras, analyzer, delivery, stop, duration)?;
+    drop(server);
+    eprintln!(
+        "summary: cameras={} seconds={:.1} frames_decoded={} decode_fps={:.1} frames_analysed={} analyse_fps={:.1} alerts: {}",
+        sims.len(),
+        summary.seconds,
+        summary.frames_decoded,
+        summary.frames_decoded as f64 / summary.seconds,
+        summary.frames_analysed,
+        summary.frames_analysed as f64 / summary.seconds,
+        summary.alerts
+    );
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Finding, fetching and verifying model files (I/O: files, HTTP).
+//!
+//! A model is `models/<name>.toml` (a manifest; the shipped ones are also embedded in the
+//! binary) plus the ONNX file it names, kept in a git-ignored cache (`models/.cache/`, or
+//! `$SHARPEYES_MODEL_CACHE`). `fetch` first looks in `$SHARPEYES_ASSETS` (default
+//! `../shared/assets/models`, searched recursively) for a file with the manifest's SHA-256 and
+//! copies it; otherwise it downloads the manifest's URL. Either way the SHA-256 is verified
+//! before the file is moved into place, so the cache never holds a wrong model.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use sharpeyes_inference::ModelManifest;
+
+/// Manifests shipped with the binary, so it runs outside a checkout.
+const EMBEDDED: &[(&str, &str)] = &[("yolox_nano", include_str!("../models/yolox_nano.toml"))];
+
+/// Where manifests, the cache and the assets are.
+#[derive(Clone, Debug)]
+pub struct ModelStore {
+    pub manifests_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub assets_dir: PathBuf,
+}
+
+impl ModelStore {
+    /// From the environment, relative to the current directory (the checkout).
+    pub fn from_env() -> Self {
+        let var = |k: &str, d: &str| std::env::var_os(k).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(d));
+        Self {
+            manifests_dir: var("SHARPEYES_MODELS", "models"),
+            cache_dir: var("SHARPEYES_MODEL_CACHE", "models/.cache"),
+            assets_dir: var("SHARPEYES_ASSETS", "../shared/assets/models"),
+        }
+    }
+
+    /// Every manifest name known: files in the manifests dir and the embedded ones.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
+        if let Ok(rd) = std::fs::read_dir(&self.manifests_dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "toml") {
+                    if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
+                        names.push(stem.to_string());
+                    }
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The manifest `name`: `models/<name>.toml` if present, else the embedded copy.
+    pub fn manifest(&self, name: &str) -> anyhow::Result<ModelManifest> {
+        let path = self.manifests_dir.join(format!("{name}.toml"));
+        if path.is_file() {
+            return Ok(ModelManifest::load(&path)?);
+        }
+        match EMBEDDED.iter().find(|(n, _)| *n == name) {
+            Some((_, text)) => Ok(ModelManifest::from_toml_str(text, Path::new(&format!("models/{name}.toml (embedded)")))?),
+            None => bail!("no model {name:?}: no {} and none built in (known: {})", path.display(), self.names().join(", ")),
+        }
+    }
+
+    /// The cached model file for `manifest`, fetching it first if it is missing or wrong.
+    pub fn ensure(&self, manifest: &ModelManifest) -> anyhow::Result<PathBuf> {
+        let path = manifest.model_path(&self.cache_dir);
+        if path.is_file() {
+            match &manifest.sha256 {
+                Some(want) if sha256_file(&path)? != *want => {
+                    tracing::warn!(path = %path.display(), "cached model has the wrong SHA-256; fetching again");
+                }
+                _ => return Ok(path),
+            }
+        }
+        self.fetch(manifest)
+    }
+
+    /// Puts `manifest`'s file into the cache: from the assets directory if a file there has the
+    /// right SHA-256, else from the manifest's URL. Returns the cached path.
+    pub fn fetch(&self, manifest: &ModelManifest) -> anyhow::Result<PathBuf> {
+        let dest = manifest.model_path(&self.cache_dir);
+        std::fs::create_dir_all(&self.cache_dir).with_context(|| format!("creating {}", self.cache_dir.display()))?;
+        let tmp = dest.with_extension("part");
+        if let Some(want) = &manifest.sha256 {
+            if let Some(found) = find_by_sha256(&self.assets_dir, &manifest.file, want) {
+                std::fs::copy(&found, &tmp).with_context(|| format!("copying {}", found.display()))?;
+                verify_and_move(&tmp, &dest, want, &found.display().to_string())?;
+                tracing::info!(model = %manifest.name, from = %found.display(), "model copied from assets");
+                return Ok(dest);
+            }
+        }
+        let Some(url) = &manifest.url else {
+            bail!(
+                "model {}: {} is not in {} and the manifest {} has no url to download it from",
+                manifest.name,
+                manifest.file,
+                self.assets_dir.display(),
+                manifest.manifest_path.display()
+            );
+        };
+        tracing::info!(model = %manifest.name, %url, "downloading model");
+        download(url, &tmp).with_context(|| format!("model {}: downloading {url}", manifest.name))?;
+        match &manifest.sha256 {
+            Some(want) => verify_and_move(&tmp, &dest, want, url)?,
+            None => {
+                tracing::warn!(model = %manifest.name, "manifest has no sha256: the download is not verified");
+                std::fs::rename(&tmp, &dest)?;
+            }
+        }
+        Ok(dest)
+    }
+}
+
+fn verify_and_move(tmp: &Path, dest: &Path, want: &str, from: &str) -> anyhow::Result<()> {
+    let got = sha256_file(tmp)?;
+    if got != want {
+        let _ = std::fs::remove_file(tmp);
+        bail!("{from}: SHA-256 is {got}, the manifest says {want}; not using it");
+    }
+    std::fs::rename(tmp, dest).with_context(|| format!("moving into {}", dest.display()))?;
+    Ok(())
+}
+
+/// Lowercase hex SHA-256 of a file.
+pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A file under `dir` (recursively) whose SHA-256 is `want`; the file named `preferred` is
+/// hashed first, other `.onnx` files after it.
+fn find_by_sha256(dir: &Path, preferred: &str, want: &str) -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "onnx") || p.file_name().is_some_and(|n| n == preferred) {
+                candidates.push(p);
+            }
+        }
+    }
+    candidates.sort_by_key(|p| p.file_name().is_none_or(|n| n != preferred));
+    candidates.into_iter().find(|p| sha256_file(p).is_ok_and(|s| s == want))
+}
+
+fn download(url: &str, to: &Path) -> anyhow::Result<()> {
+    let mut resp = ureq::get(url).call()?;
+    let mut reader = resp.body_mut().with_config().limit(2 << 30).reader();
+    let mut out = std::fs::File::create(to)?;
+    std::io::copy(&mut reader, &mut out)?;
+    out.flush()?;
+    out.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("sharpeyes-models-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("tempdir");
+        d
+    }
+
+    fn manifest_for(file: &str, sha: &str, url: Option<&str>) -> ModelManifest {
+        let mut m = ModelStore { manifests_dir: "models".into(), cache_dir: "x".into(), assets_dir: "y".into() }
+            .manifest("yolox_nano")
+            .expect("embedded manifest");
+        m.file = file.into();
+        m.sha256 = Some(sha.into());
+        m.url = url.map(str::to_string);
+        m
+    }
+
+    #[test]
+    fn fetch_copies_a_matching_asset_and_verifies_it() {
+        let root = tempdir("copy");
+        let assets = root.join("assets/sub");
+        std::fs::create_dir_all(&assets).expect("mkdir");
+        std::fs::write(assets.join("other-name.onnx"), b"model bytes").expect("write");
+        let sha = sha256_file(&assets.join("other-name.onnx")).expect("sha");
+        let store = ModelStore { manifests_dir: root.join("m"), cache_dir: root.join("cache"), assets_dir: root.join("assets") };
+        let got = store.fetch(&manifest_for("m.onnx", &sha, None)).expect("fetch");
+        assert_eq!(std::fs::read(&got).expect("read"), b"model bytes");
+        assert_eq!(got, root.join("cache/m.onnx"));
+    }
+
+    #[test]
+    fn fetch_refuses_when_nothing_matches_and_no_url() {
+        let root = tempdir("none");
+        std::fs::create_dir_all(root.join("assets")).expect("mkdir");
+        std::fs::write(root.join("assets/m.onnx"), b"wrong bytes").expect("write");
+        let store = ModelStore { manifests_dir: root.join("m"), cache_dir: root.join("cache"), assets_dir: root.join("assets") };
+        let e = store.fetch(&manifest_for("m.onnx", &"0".repeat(64), None)).unwrap_err().to_string();
+        assert!(e.contains("no url"), "{e}");
+        assert!(!root.join("cache/m.onnx").exists());
+    }
+
+    #[test]
+    fn a_download_with_the_wrong_sha256_is_rejected() {
+        // A real HTTP server on loopback serving the wrong bytes.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let body = b"not the model";
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = s.write_all(body);
+        });
+        let root = tempdir("dl");
+        let store = ModelStore { manifests_dir: root.join("m"), cache_dir: root.join("cache"), assets_dir: root.join("nothing") };
+        let url = format!("http://127.0.0.1:{port}/m.onnx");
+        let e = format!("{:#}", store.fetch(&manifest_for("m.onnx", &"a".repeat(64), Some(&url))).unwrap_err());
+        server.join().expect("server");
+        assert!(e.contains("SHA-256 is"), "{e}");
+        assert!(!root.join("cache/m.onnx").exists() && !root.join("cache/m.part").exists());
+    }
+}
