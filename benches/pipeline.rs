@@ -11,9 +11,20 @@ use sharpeyes_core::{CameraId, Detector, Frame, FrameSource, SourceItem, UnixMil
 use sharpeyes_inference::{DetectorOptions, OrtDetector};
 use sharpeyes_ingest::FileSource;
 
-fn decode_all(clip: &std::path::Path, size: (u32, u32), limit: usize) -> (Vec<Frame>, u64, Duration) {
+fn decode_all(
+    clip: &std::path::Path,
+    size: (u32, u32),
+    limit: usize,
+) -> (Vec<Frame>, u64, Duration) {
     let t = Instant::now();
-    let mut src = FileSource::open(CameraId::new("bench").expect("id"), clip, size.0, size.1, UnixMillis(0)).expect("open clip");
+    let mut src = FileSource::open(
+        CameraId::new("bench").expect("id"),
+        clip,
+        size.0,
+        size.1,
+        UnixMillis(0),
+    )
+    .expect("open clip");
     let mut kept = Vec::new();
     let mut n = 0;
     loop {
@@ -36,7 +47,10 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/assets")));
     if !assets.join("videos").is_dir() {
-        eprintln!("SKIP: no test assets at {} (set SHARPEYES_TEST_ASSETS)", assets.display());
+        eprintln!(
+            "SKIP: no test assets at {} (set SHARPEYES_TEST_ASSETS)",
+            assets.display()
+        );
         return;
     }
     if let Err(e) = sharpeyes::runtime::init_onnxruntime() {
@@ -47,15 +61,23 @@ fn main() {
     let manifest = store.manifest("yolox_nano").expect("manifest");
     let model = store.ensure(&manifest).expect("model file");
     let size = (manifest.input.width, manifest.input.height);
-    let mut detector = OrtDetector::new(manifest, &model, DetectorOptions::default()).expect("detector");
+    let mut detector =
+        OrtDetector::new(manifest, &model, DetectorOptions::default()).expect("detector");
 
     println!("| stage | clip | frames | seconds | frames/s | ms/frame |");
     println!("|---|---|---|---|---|---|");
     let row = |stage: &str, clip: &str, n: u64, d: Duration| {
         let s = d.as_secs_f64();
-        println!("| {stage} | {clip} | {n} | {s:.2} | {:.1} | {:.2} |", n as f64 / s, 1000.0 * s / n as f64);
+        println!(
+            "| {stage} | {clip} | {n} | {s:.2} | {:.1} | {:.2} |",
+            n as f64 / s,
+            1000.0 * s / n as f64
+        );
     };
-    for clip in ["people_walking_indoor_intel.mp4", "fall_elderly_sfu_tips_C_trip1_h264.mp4"] {
+    for clip in [
+        "people_walking_indoor_intel.mp4",
+        "fall_elderly_sfu_tips_C_trip1_h264.mp4",
+    ] {
         let path = assets.join("videos").join(clip);
         if !path.is_file() {
             eprintln!("SKIP: {} missing", path.display());
@@ -67,11 +89,21 @@ fn main() {
         for f in &frames {
             detector.detect(std::slice::from_ref(f)).expect("detect");
         }
-        row("detect (YOLOX-nano, 1 thread)", clip, frames.len() as u64, t.elapsed());
+        row(
+            "detect (YOLOX-nano, 1 thread)",
+            clip,
+            frames.len() as u64,
+            t.elapsed(),
+        );
         let t = Instant::now();
         for pair in frames.chunks(2) {
             detector.detect(pair).expect("detect");
         }
-        row("detect, batches of 2", clip, frames.len() as u64, t.elapsed());
+        row(
+            "detect, batches of 2",
+            clip,
+            frames.len() as u64,
+            t.elapsed(),
+        );
     }
 }

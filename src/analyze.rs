@@ -7,7 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use sharpeyes_alerts::{JsonlOutbox, KafkaOptions, KafkaSink, PersonPresenceConfig, PersonPresenceRule, SnapshotWriter, StdoutSink};
+use sharpeyes_alerts::{
+    JsonlOutbox, KafkaOptions, KafkaSink, PersonPresenceConfig, PersonPresenceRule, SnapshotWriter,
+    StdoutSink,
+};
 use sharpeyes_core::{Alert, AlertKind, AlertSink, CameraId, Detector, Frame, UnixMillis};
 use sharpeyes_inference::{DetectorOptions, OrtDetector};
 
@@ -24,7 +27,10 @@ pub struct RateSampler {
 
 impl RateSampler {
     pub fn new(fps: f64) -> Self {
-        Self { interval_ms: (1000.0 / fps).round().max(1.0) as i64, next_due: HashMap::new() }
+        Self {
+            interval_ms: (1000.0 / fps).round().max(1.0) as i64,
+            next_due: HashMap::new(),
+        }
     }
 
     /// Whether the frame of `camera` taken at `time` should be analysed.
@@ -37,7 +43,11 @@ impl RateSampler {
             }
             Some(next) if t >= *next => {
                 // Stay on the grid unless we fell more than a period behind (a stall, a jump).
-                *next = if t - *next >= self.interval_ms { t + self.interval_ms } else { *next + self.interval_ms };
+                *next = if t - *next >= self.interval_ms {
+                    t + self.interval_ms
+                } else {
+                    *next + self.interval_ms
+                };
                 true
             }
             Some(_) => false,
@@ -58,7 +68,10 @@ impl Analyzer {
         crate::runtime::init_onnxruntime()?;
         let manifest = store.manifest(&config.model)?;
         let path = store.ensure(&manifest)?;
-        let options = DetectorOptions { score_threshold: config.score_threshold, ..DetectorOptions::default() };
+        let options = DetectorOptions {
+            score_threshold: config.score_threshold,
+            ..DetectorOptions::default()
+        };
         let detector = OrtDetector::new(manifest, &path, options)?;
         let person = config.person_rule.as_ref().map(|r| {
             PersonPresenceRule::new(PersonPresenceConfig {
@@ -67,7 +80,12 @@ impl Analyzer {
                 cooldown_ms: r.cooldown_ms,
             })
         });
-        Ok(Self { detector, person, snapshots: SnapshotWriter::new(&config.snapshots), frames_analysed: 0 })
+        Ok(Self {
+            detector,
+            person,
+            snapshots: SnapshotWriter::new(&config.snapshots),
+            frames_analysed: 0,
+        })
     }
 
     /// (width, height) frames must be scaled to.
@@ -82,14 +100,16 @@ impl Analyzer {
         let mut alerts = Vec::new();
         for (frame, dets) in frames.iter().zip(&detections) {
             let size = (frame.letterbox.src_width, frame.letterbox.src_height);
-            if let Some(rule) = &mut self.person {
-                if let Some(mut alert) = rule.evaluate(&frame.camera, frame.time, size, dets) {
-                    match self.snapshots.write(&alert.id, frame) {
-                        Ok(p) => alert.snapshot = Some(p),
-                        Err(e) => tracing::warn!(camera = %frame.camera, error = %e, "snapshot not written"),
+            if let Some(rule) = &mut self.person
+                && let Some(mut alert) = rule.evaluate(&frame.camera, frame.time, size, dets)
+            {
+                match self.snapshots.write(&alert.id, frame) {
+                    Ok(p) => alert.snapshot = Some(p),
+                    Err(e) => {
+                        tracing::warn!(camera = %frame.camera, error = %e, "snapshot not written")
                     }
-                    alerts.push(alert);
                 }
+                alerts.push(alert);
             }
         }
         Ok(alerts)
@@ -107,15 +127,25 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn new(outbox: &Path, stdout: bool, kafka: Option<(&str, &str)>) -> anyhow::Result<Self> {
-        let outbox = JsonlOutbox::open(outbox).with_context(|| format!("opening the outbox {}", outbox.display()))?;
+        let outbox = JsonlOutbox::open(outbox)
+            .with_context(|| format!("opening the outbox {}", outbox.display()))?;
         let kafka = match kafka {
             Some((brokers, topic)) => Some(
-                KafkaSink::connect(KafkaOptions::new(brokers).topic(topic).client_id("sharpeyes"))
+                KafkaSink::connect(
+                    KafkaOptions::new(brokers)
+                        .topic(topic)
+                        .client_id("sharpeyes"),
+                )
                 .with_context(|| format!("connecting to Kafka at {brokers}"))?,
             ),
             None => None,
         };
-        Ok(Self { outbox, stdout: stdout.then(StdoutSink::new), kafka, counts: BTreeMap::new() })
+        Ok(Self {
+            outbox,
+            stdout: stdout.then(StdoutSink::new),
+            kafka,
+            counts: BTreeMap::new(),
+        })
     }
 
     pub fn deliver(&mut self, alert: &Alert) {
@@ -123,24 +153,24 @@ impl Delivery {
         if let Err(e) = self.outbox.send(alert) {
             tracing::error!(alert = %alert.id, error = %e, "alert NOT written to the outbox");
         }
-        if let Some(s) = &mut self.stdout {
-            if let Err(e) = s.send(alert) {
-                tracing::warn!(error = %e, "stdout");
-            }
+        if let Some(s) = &mut self.stdout
+            && let Err(e) = s.send(alert)
+        {
+            tracing::warn!(error = %e, "stdout");
         }
-        if let Some(k) = &mut self.kafka {
-            if let Err(e) = k.send(alert) {
-                tracing::warn!(alert = %alert.id, error = %e, "not queued for Kafka (it is in the outbox)");
-            }
+        if let Some(k) = &mut self.kafka
+            && let Err(e) = k.send(alert)
+        {
+            tracing::warn!(alert = %alert.id, error = %e, "not queued for Kafka (it is in the outbox)");
         }
     }
 
     /// Waits up to `timeout` for Kafka to confirm what was queued.
     pub fn flush(&mut self, timeout: Duration) {
-        if let Some(k) = &mut self.kafka {
-            if let Err(e) = k.flush(timeout) {
-                tracing::warn!(error = %e, "Kafka flush incomplete; alerts stay in the outbox");
-            }
+        if let Some(k) = &mut self.kafka
+            && let Err(e) = k.flush(timeout)
+        {
+            tracing::warn!(error = %e, "Kafka flush incomplete; alerts stay in the outbox");
         }
     }
 
@@ -149,7 +179,11 @@ impl Delivery {
         if self.counts.is_empty() {
             return "none".into();
         }
-        self.counts.iter().map(|(k, n)| format!("{}={n}", k.as_str())).collect::<Vec<_>>().join(" ")
+        self.counts
+            .iter()
+            .map(|(k, n)| format!("{}={n}", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -163,8 +197,12 @@ mod tests {
         let a = CameraId::new("a").expect("id");
         let b = CameraId::new("b").expect("id");
         // 30 fps for one second: 5 frames pass for each camera.
-        let taken_a = (0..30).filter(|i| s.take(&a, UnixMillis(i * 1000 / 30))).count();
-        let taken_b = (0..30).filter(|i| s.take(&b, UnixMillis(5000 + i * 1000 / 30))).count();
+        let taken_a = (0..30)
+            .filter(|i| s.take(&a, UnixMillis(i * 1000 / 30)))
+            .count();
+        let taken_b = (0..30)
+            .filter(|i| s.take(&b, UnixMillis(5000 + i * 1000 / 30)))
+            .count();
         assert_eq!((taken_a, taken_b), (5, 5));
     }
 

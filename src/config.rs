@@ -99,31 +99,51 @@ impl PipelineConfig {
     }
 
     pub fn embedded_default() -> Self {
-        Self::parse(DEFAULT_CONFIG, "configs/default.toml (embedded)").expect("the embedded default config is valid (tested)")
+        Self::parse(DEFAULT_CONFIG, "configs/default.toml (embedded)")
+            .expect("the embedded default config is valid (tested)")
     }
 
     /// Parses and validates; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let err = |field: &str, message: String| ConfigError { file: file.into(), field: field.into(), message };
+        let err = |field: &str, message: String| ConfigError {
+            file: file.into(),
+            field: field.into(),
+            message,
+        };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let field = e.span().map(|s| format!("at byte {}", s.start)).unwrap_or_else(|| "-".into());
+            let field = e
+                .span()
+                .map(|s| format!("at byte {}", s.start))
+                .unwrap_or_else(|| "-".into());
             err(&field, e.message().to_string())
         })?;
         if raw.detect.model.trim().is_empty() {
-            return Err(err("detect.model", "must name a model manifest, got an empty string".into()));
+            return Err(err(
+                "detect.model",
+                "must name a model manifest, got an empty string".into(),
+            ));
         }
         if !(0.1..=30.0).contains(&raw.detect.fps) {
-            return Err(err("detect.fps", format!("must be between 0.1 and 30, got {}", raw.detect.fps)));
+            return Err(err(
+                "detect.fps",
+                format!("must be between 0.1 and 30, got {}", raw.detect.fps),
+            ));
         }
-        if let Some(t) = raw.detect.score_threshold {
-            if !(0.0..=1.0).contains(&t) {
-                return Err(err("detect.score_threshold", format!("must be between 0 and 1, got {t}")));
-            }
+        if let Some(t) = raw.detect.score_threshold
+            && !(0.0..=1.0).contains(&t)
+        {
+            return Err(err(
+                "detect.score_threshold",
+                format!("must be between 0 and 1, got {t}"),
+            ));
         }
         let person_rule = match raw.rules.person_detected {
             Some(r) if r.enabled => {
                 if !(0.0..=1.0).contains(&r.min_score) {
-                    return Err(err("rules.person_detected.min_score", format!("must be between 0 and 1, got {}", r.min_score)));
+                    return Err(err(
+                        "rules.person_detected.min_score",
+                        format!("must be between 0 and 1, got {}", r.min_score),
+                    ));
                 }
                 if !(0.0..=86_400.0).contains(&r.cooldown_s) {
                     return Err(err(
@@ -131,7 +151,10 @@ impl PipelineConfig {
                         format!("must be between 0 and 86400, got {}", r.cooldown_s),
                     ));
                 }
-                Some(PersonRuleConfig { min_score: r.min_score, cooldown_ms: (r.cooldown_s * 1000.0).round() as i64 })
+                Some(PersonRuleConfig {
+                    min_score: r.min_score,
+                    cooldown_ms: (r.cooldown_s * 1000.0).round() as i64,
+                })
             }
             _ => None,
         };
@@ -173,7 +196,10 @@ mod tests {
     fn fps_out_of_range_names_file_and_field() {
         let text = DEFAULT_CONFIG.replace("fps = 5.0", "fps = 0");
         let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
-        assert_eq!(e.to_string(), "x.toml: detect.fps: must be between 0.1 and 30, got 0");
+        assert_eq!(
+            e.to_string(),
+            "x.toml: detect.fps: must be between 0.1 and 30, got 0"
+        );
     }
 
     #[test]
@@ -186,6 +212,11 @@ mod tests {
     #[test]
     fn a_disabled_rule_is_none() {
         let text = DEFAULT_CONFIG.replace("enabled = true", "enabled = false");
-        assert_eq!(PipelineConfig::parse(&text, "x.toml").expect("valid").person_rule, None);
+        assert_eq!(
+            PipelineConfig::parse(&text, "x.toml")
+                .expect("valid")
+                .person_rule,
+            None
+        );
     }
 }

@@ -8,8 +8,8 @@
 //! mechanism that config hot reload and multi-machine assignment will both use.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,12 @@ pub struct CameraHandle {
 
 impl CameraHandle {
     /// Starts `spec` feeding `queue` with frames letterboxed to `size`.
-    pub fn start(spec: CameraSpec, rt: tokio::runtime::Handle, queue: Arc<FrameQueue<Frame>>, size: (u32, u32)) -> Self {
+    pub fn start(
+        spec: CameraSpec,
+        rt: tokio::runtime::Handle,
+        queue: Arc<FrameQueue<Frame>>,
+        size: (u32, u32),
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(CameraCounters::default());
         let (s, c, sp) = (stop.clone(), counters.clone(), spec.clone());
@@ -52,7 +57,12 @@ impl CameraHandle {
             .name(format!("cam-{}", spec.id))
             .spawn(move || camera_loop(sp, rt, queue, size, s, c))
             .expect("spawning a camera thread");
-        Self { spec, counters, stop, thread: Some(thread) }
+        Self {
+            spec,
+            counters,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// Asks the thread to stop without waiting; drop (or [`CameraHandle::stop`]) waits.
@@ -103,7 +113,10 @@ fn camera_loop(
     let mut sampler = RateSampler::new(spec.detect_fps);
     let mut backoff = Duration::from_millis(500);
     while !stop.load(Ordering::Relaxed) {
-        let mut src = RtspSource::start(&rt, RtspOptions::new(spec.id.clone(), spec.url.clone(), size.0, size.1));
+        let mut src = RtspSource::start(
+            &rt,
+            RtspOptions::new(spec.id.clone(), spec.url.clone(), size.0, size.1),
+        );
         let err = loop {
             if stop.load(Ordering::Relaxed) {
                 return;
@@ -124,8 +137,12 @@ fn camera_loop(
         };
         drop(src);
         match err {
-            Some(e) if !e.is_transient() => tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "camera failed"),
-            Some(e) => tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "camera failed"),
+            Some(e) if !e.is_transient() => {
+                tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "camera failed")
+            }
+            Some(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "camera failed")
+            }
             None => tracing::warn!("camera stream ended"),
         }
         counters.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -153,13 +170,19 @@ pub fn run_live(
     stop: Arc<AtomicBool>,
     duration: Option<Duration>,
 ) -> anyhow::Result<LiveSummary> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().thread_name("rtsp").build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("rtsp")
+        .build()?;
     let size = analyzer.input_size();
     let max_batch = cameras.len().max(1);
     let queue = Arc::new(FrameQueue::new(max_batch * 2));
     let started = Instant::now();
-    let handles: Vec<CameraHandle> =
-        cameras.into_iter().map(|c| CameraHandle::start(c, rt.handle().clone(), queue.clone(), size)).collect();
+    let handles: Vec<CameraHandle> = cameras
+        .into_iter()
+        .map(|c| CameraHandle::start(c, rt.handle().clone(), queue.clone(), size))
+        .collect();
     let mut last_report = Instant::now();
     while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| started.elapsed() < d) {
         let mut batch: Vec<Frame> = Vec::with_capacity(max_batch);
@@ -185,12 +208,22 @@ pub fn run_live(
         }
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();
-            let per_cam: HashMap<String, u64> =
-                handles.iter().map(|h| (h.spec.id.to_string(), h.counters.frames_decoded.load(Ordering::Relaxed))).collect();
+            let per_cam: HashMap<String, u64> = handles
+                .iter()
+                .map(|h| {
+                    (
+                        h.spec.id.to_string(),
+                        h.counters.frames_decoded.load(Ordering::Relaxed),
+                    )
+                })
+                .collect();
             tracing::info!(frames_decoded = ?per_cam, frames_analysed = analyzer.frames_analysed, dropped = queue.stats().dropped, "progress");
         }
     }
-    let frames_decoded = handles.iter().map(|h| h.counters.frames_decoded.load(Ordering::Relaxed)).sum();
+    let frames_decoded = handles
+        .iter()
+        .map(|h| h.counters.frames_decoded.load(Ordering::Relaxed))
+        .sum();
     handles.iter().for_each(CameraHandle::request_stop);
     drop(handles);
     delivery.flush(Duration::from_millis(500));

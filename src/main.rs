@@ -15,7 +15,11 @@ use sharpeyes::models::ModelStore;
 use sharpeyes_core::{BoxOut, CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock};
 
 #[derive(Parser)]
-#[command(name = "sharpeyes", version, about = "Safety video analytics for village monitoring points")]
+#[command(
+    name = "sharpeyes",
+    version,
+    about = "Safety video analytics for village monitoring points"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,7 +83,9 @@ enum ModelsCommand {
 fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {
     Ok(match path {
         Some(p) => PipelineConfig::load(p)?,
-        None if Path::new("configs/default.toml").is_file() => PipelineConfig::load(Path::new("configs/default.toml"))?,
+        None if Path::new("configs/default.toml").is_file() => {
+            PipelineConfig::load(Path::new("configs/default.toml"))?
+        }
         None => PipelineConfig::embedded_default(),
     })
 }
@@ -87,7 +93,8 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -103,7 +110,9 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let store = ModelStore::from_env();
     match cli.command {
-        Command::Models { command: ModelsCommand::Fetch { name } } => {
+        Command::Models {
+            command: ModelsCommand::Fetch { name },
+        } => {
             let names = match name {
                 Some(n) => vec![n],
                 None => store.names(),
@@ -115,19 +124,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Models { command: ModelsCommand::List } => {
+        Command::Models {
+            command: ModelsCommand::List,
+        } => {
             for n in store.names() {
                 let m = store.manifest(&n)?;
                 let p = m.model_path(&store.cache_dir);
-                println!("{n}\t{}\t{}", m.format.as_str(), if p.is_file() { p.display().to_string() } else { "not fetched".into() });
+                println!(
+                    "{n}\t{}\t{}",
+                    m.format.as_str(),
+                    if p.is_file() {
+                        p.display().to_string()
+                    } else {
+                        "not fetched".into()
+                    }
+                );
             }
             Ok(())
         }
         Command::Detect { image, model } => detect(&store, &image, model),
-        Command::Replay { input, alerts_out, config } => replay(&store, &input, &alerts_out, config.as_deref()),
-        Command::Demo { config, kafka, port, duration, outbox } => {
-            demo(&store, config.as_deref(), kafka, port, duration.map(Duration::from_secs_f64), outbox)
-        }
+        Command::Replay {
+            input,
+            alerts_out,
+            config,
+        } => replay(&store, &input, &alerts_out, config.as_deref()),
+        Command::Demo {
+            config,
+            kafka,
+            port,
+            duration,
+            outbox,
+        } => demo(
+            &store,
+            config.as_deref(),
+            kafka,
+            port,
+            duration.map(Duration::from_secs_f64),
+            outbox,
+        ),
     }
 }
 
@@ -137,11 +171,20 @@ fn detect(store: &ModelStore, image: &Path, model: Option<String>) -> anyhow::Re
     sharpeyes::runtime::init_onnxruntime()?;
     let manifest = store.manifest(&name)?;
     let path = store.ensure(&manifest)?;
-    let img = image::open(image).with_context(|| format!("{}: cannot read the image", image.display()))?.to_rgb8();
-    let (w, h, pad) = (manifest.input.width, manifest.input.height, manifest.input.pad_value);
+    let img = image::open(image)
+        .with_context(|| format!("{}: cannot read the image", image.display()))?
+        .to_rgb8();
+    let (w, h, pad) = (
+        manifest.input.width,
+        manifest.input.height,
+        manifest.input.pad_value,
+    );
     let frame = sharpeyes_inference::letterbox_image(&img, w, h, pad)?;
     let mut detector = sharpeyes_inference::OrtDetector::new(manifest, &path, Default::default())?;
-    let dets = detector.detect(std::slice::from_ref(&frame))?.pop().unwrap_or_default();
+    let dets = detector
+        .detect(std::slice::from_ref(&frame))?
+        .pop()
+        .unwrap_or_default();
     let out = serde_json::json!({
         "image": image,
         "model": name,
@@ -153,16 +196,31 @@ fn detect(store: &ModelStore, image: &Path, model: Option<String>) -> anyhow::Re
     Ok(())
 }
 
-fn replay(store: &ModelStore, input: &Path, alerts_out: &Path, config: Option<&Path>) -> anyhow::Result<()> {
+fn replay(
+    store: &ModelStore,
+    input: &Path,
+    alerts_out: &Path,
+    config: Option<&Path>,
+) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let mut analyzer = Analyzer::new(&config, store)?;
     if alerts_out.exists() {
-        std::fs::remove_file(alerts_out).with_context(|| format!("replacing {}", alerts_out.display()))?;
+        std::fs::remove_file(alerts_out)
+            .with_context(|| format!("replacing {}", alerts_out.display()))?;
     }
     let mut delivery = Delivery::new(alerts_out, false, None)?;
     let (w, h) = analyzer.input_size();
     let camera = CameraId::new(
-        input.file_stem().and_then(|s| s.to_str()).map(|s| s.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_")).unwrap_or_default(),
+        input
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(|s| {
+                s.replace(
+                    |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+                    "_",
+                )
+            })
+            .unwrap_or_default(),
     )
     .or_else(|_| CameraId::new("replay"))?;
     let mut source = sharpeyes_ingest::FileSource::open(camera, input, w, h, SystemClock.now())?;
@@ -207,10 +265,16 @@ fn demo(
     };
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
 
-    let clips_dir = std::env::var_os("SHARPEYES_CLIPS").map(PathBuf::from).unwrap_or_else(|| "../shared/assets/videos".into());
-    let wanted = [("cam-1", "people_walking_indoor_intel.mp4"), ("cam-2", "fall_staged_indoor_thanhnc58_Fall01.mp4")];
+    let clips_dir = std::env::var_os("SHARPEYES_CLIPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "../shared/assets/videos".into());
+    let wanted = [
+        ("cam-1", "people_walking_indoor_intel.mp4"),
+        ("cam-2", "fall_staged_indoor_thanhnc58_Fall01.mp4"),
+    ];
     let sims: Vec<sharpeyes_ingest::SimCamera> = wanted
         .iter()
         .map(|(mount, file)| {
@@ -226,13 +290,23 @@ fn demo(
         .collect();
     let analyzer = Analyzer::new(&config, store)?;
     let outbox = outbox.unwrap_or_else(|| config.outbox.clone());
-    let delivery = Delivery::new(&outbox, true, kafka.as_deref().map(|k| (k, config.kafka_topic.as_str())))?;
+    let delivery = Delivery::new(
+        &outbox,
+        true,
+        kafka.as_deref().map(|k| (k, config.kafka_topic.as_str())),
+    )?;
     let server = sharpeyes_ingest::SimServer::start(&sims, port)?;
     eprintln!(
         "demo: cameras {} ; alerts to stdout and {}{} ; Ctrl-C stops",
-        sims.iter().map(|c| server.url(&c.mount)).collect::<Vec<_>>().join(", "),
+        sims.iter()
+            .map(|c| server.url(&c.mount))
+            .collect::<Vec<_>>()
+            .join(", "),
         outbox.display(),
-        kafka.as_deref().map(|k| format!(" and Kafka {k} topic {}", config.kafka_topic)).unwrap_or_default()
+        kafka
+            .as_deref()
+            .map(|k| format!(" and Kafka {k} topic {}", config.kafka_topic))
+            .unwrap_or_default()
     );
     let cameras = sims
         .iter()

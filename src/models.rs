@@ -28,7 +28,11 @@ pub struct ModelStore {
 impl ModelStore {
     /// From the environment, relative to the current directory (the checkout).
     pub fn from_env() -> Self {
-        let var = |k: &str, d: &str| std::env::var_os(k).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(d));
+        let var = |k: &str, d: &str| {
+            std::env::var_os(k)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(d))
+        };
         Self {
             manifests_dir: var("SHARPEYES_MODELS", "models"),
             cache_dir: var("SHARPEYES_MODEL_CACHE", "models/.cache"),
@@ -42,10 +46,10 @@ impl ModelStore {
         if let Ok(rd) = std::fs::read_dir(&self.manifests_dir) {
             for e in rd.flatten() {
                 let p = e.path();
-                if p.extension().is_some_and(|x| x == "toml") {
-                    if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
-                        names.push(stem.to_string());
-                    }
+                if p.extension().is_some_and(|x| x == "toml")
+                    && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+                {
+                    names.push(stem.to_string());
                 }
             }
         }
@@ -61,8 +65,15 @@ impl ModelStore {
             return Ok(ModelManifest::load(&path)?);
         }
         match EMBEDDED.iter().find(|(n, _)| *n == name) {
-            Some((_, text)) => Ok(ModelManifest::from_toml_str(text, Path::new(&format!("models/{name}.toml (embedded)")))?),
-            None => bail!("no model {name:?}: no {} and none built in (known: {})", path.display(), self.names().join(", ")),
+            Some((_, text)) => Ok(ModelManifest::from_toml_str(
+                text,
+                Path::new(&format!("models/{name}.toml (embedded)")),
+            )?),
+            None => bail!(
+                "no model {name:?}: no {} and none built in (known: {})",
+                path.display(),
+                self.names().join(", ")
+            ),
         }
     }
 
@@ -84,15 +95,16 @@ impl ModelStore {
     /// right SHA-256, else from the manifest's URL. Returns the cached path.
     pub fn fetch(&self, manifest: &ModelManifest) -> anyhow::Result<PathBuf> {
         let dest = manifest.model_path(&self.cache_dir);
-        std::fs::create_dir_all(&self.cache_dir).with_context(|| format!("creating {}", self.cache_dir.display()))?;
+        std::fs::create_dir_all(&self.cache_dir)
+            .with_context(|| format!("creating {}", self.cache_dir.display()))?;
         let tmp = dest.with_extension("part");
-        if let Some(want) = &manifest.sha256 {
-            if let Some(found) = find_by_sha256(&self.assets_dir, &manifest.file, want) {
-                std::fs::copy(&found, &tmp).with_context(|| format!("copying {}", found.display()))?;
-                verify_and_move(&tmp, &dest, want, &found.display().to_string())?;
-                tracing::info!(model = %manifest.name, from = %found.display(), "model copied from assets");
-                return Ok(dest);
-            }
+        if let Some(want) = &manifest.sha256
+            && let Some(found) = find_by_sha256(&self.assets_dir, &manifest.file, want)
+        {
+            std::fs::copy(&found, &tmp).with_context(|| format!("copying {}", found.display()))?;
+            verify_and_move(&tmp, &dest, want, &found.display().to_string())?;
+            tracing::info!(model = %manifest.name, from = %found.display(), "model copied from assets");
+            return Ok(dest);
         }
         let Some(url) = &manifest.url else {
             bail!(
@@ -104,7 +116,8 @@ impl ModelStore {
             );
         };
         tracing::info!(model = %manifest.name, %url, "downloading model");
-        download(url, &tmp).with_context(|| format!("model {}: downloading {url}", manifest.name))?;
+        download(url, &tmp)
+            .with_context(|| format!("model {}: downloading {url}", manifest.name))?;
         match &manifest.sha256 {
             Some(want) => verify_and_move(&tmp, &dest, want, url)?,
             None => {
@@ -147,18 +160,24 @@ fn find_by_sha256(dir: &Path, preferred: &str, want: &str) -> Option<PathBuf> {
     let mut candidates = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "onnx") || p.file_name().is_some_and(|n| n == preferred) {
+            } else if p.extension().is_some_and(|x| x == "onnx")
+                || p.file_name().is_some_and(|n| n == preferred)
+            {
                 candidates.push(p);
             }
         }
     }
     candidates.sort_by_key(|p| p.file_name().is_none_or(|n| n != preferred));
-    candidates.into_iter().find(|p| sha256_file(p).is_ok_and(|s| s == want))
+    candidates
+        .into_iter()
+        .find(|p| sha256_file(p).is_ok_and(|s| s == want))
 }
 
 fn download(url: &str, to: &Path) -> anyhow::Result<()> {
@@ -183,9 +202,13 @@ mod tests {
     }
 
     fn manifest_for(file: &str, sha: &str, url: Option<&str>) -> ModelManifest {
-        let mut m = ModelStore { manifests_dir: "models".into(), cache_dir: "x".into(), assets_dir: "y".into() }
-            .manifest("yolox_nano")
-            .expect("embedded manifest");
+        let mut m = ModelStore {
+            manifests_dir: "models".into(),
+            cache_dir: "x".into(),
+            assets_dir: "y".into(),
+        }
+        .manifest("yolox_nano")
+        .expect("embedded manifest");
         m.file = file.into();
         m.sha256 = Some(sha.into());
         m.url = url.map(str::to_string);
@@ -199,8 +222,14 @@ mod tests {
         std::fs::create_dir_all(&assets).expect("mkdir");
         std::fs::write(assets.join("other-name.onnx"), b"model bytes").expect("write");
         let sha = sha256_file(&assets.join("other-name.onnx")).expect("sha");
-        let store = ModelStore { manifests_dir: root.join("m"), cache_dir: root.join("cache"), assets_dir: root.join("assets") };
-        let got = store.fetch(&manifest_for("m.onnx", &sha, None)).expect("fetch");
+        let store = ModelStore {
+            manifests_dir: root.join("m"),
+            cache_dir: root.join("cache"),
+            assets_dir: root.join("assets"),
+        };
+        let got = store
+            .fetch(&manifest_for("m.onnx", &sha, None))
+            .expect("fetch");
         assert_eq!(std::fs::read(&got).expect("read"), b"model bytes");
         assert_eq!(got, root.join("cache/m.onnx"));
     }
@@ -210,8 +239,15 @@ mod tests {
         let root = tempdir("none");
         std::fs::create_dir_all(root.join("assets")).expect("mkdir");
         std::fs::write(root.join("assets/m.onnx"), b"wrong bytes").expect("write");
-        let store = ModelStore { manifests_dir: root.join("m"), cache_dir: root.join("cache"), assets_dir: root.join("assets") };
-        let e = store.fetch(&manifest_for("m.onnx", &"0".repeat(64), None)).unwrap_err().to_string();
+        let store = ModelStore {
+            manifests_dir: root.join("m"),
+            cache_dir: root.join("cache"),
+            assets_dir: root.join("assets"),
+        };
+        let e = store
+            .fetch(&manifest_for("m.onnx", &"0".repeat(64), None))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no url"), "{e}");
         assert!(!root.join("cache/m.onnx").exists());
     }
@@ -226,13 +262,26 @@ mod tests {
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
             let body = b"not the model";
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = s.write_all(body);
         });
         let root = tempdir("dl");
-        let store = ModelStore { manifests_dir: root.join("m"), cache_dir: root.join("cache"), assets_dir: root.join("nothing") };
+        let store = ModelStore {
+            manifests_dir: root.join("m"),
+            cache_dir: root.join("cache"),
+            assets_dir: root.join("nothing"),
+        };
         let url = format!("http://127.0.0.1:{port}/m.onnx");
-        let e = format!("{:#}", store.fetch(&manifest_for("m.onnx", &"a".repeat(64), Some(&url))).unwrap_err());
+        let e = format!(
+            "{:#}",
+            store
+                .fetch(&manifest_for("m.onnx", &"a".repeat(64), Some(&url)))
+                .unwrap_err()
+        );
         server.join().expect("server");
         assert!(e.contains("SHA-256 is"), "{e}");
         assert!(!root.join("cache/m.onnx").exists() && !root.join("cache/m.part").exists());

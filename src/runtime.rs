@@ -15,7 +15,10 @@ pub fn locate_onnxruntime() -> anyhow::Result<PathBuf> {
         if p.is_file() {
             return Ok(p);
         }
-        bail!("ORT_DYLIB_PATH={} is not a file; point it at libonnxruntime.so (run `make setup` to get one)", p.display());
+        bail!(
+            "ORT_DYLIB_PATH={} is not a file; point it at libonnxruntime.so (run `make setup` to get one)",
+            p.display()
+        );
     }
     if let Ok(rd) = std::fs::read_dir(".venv/lib") {
         for py in rd.flatten() {
@@ -24,7 +27,11 @@ pub fn locate_onnxruntime() -> anyhow::Result<PathBuf> {
                 let mut libs: Vec<PathBuf> = files
                     .flatten()
                     .map(|f| f.path())
-                    .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+                    })
                     .collect();
                 libs.sort();
                 if let Some(p) = libs.pop() {
@@ -33,7 +40,9 @@ pub fn locate_onnxruntime() -> anyhow::Result<PathBuf> {
             }
         }
     }
-    bail!("ONNX Runtime library not found: set ORT_DYLIB_PATH to libonnxruntime.so, or run `make setup` in the checkout")
+    bail!(
+        "ONNX Runtime library not found: set ORT_DYLIB_PATH to libonnxruntime.so, or run `make setup` in the checkout"
+    )
 }
 
 /// Loads ONNX Runtime (once per process; later calls return at once).

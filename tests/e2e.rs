@@ -16,7 +16,9 @@ fn repo() -> PathBuf {
 }
 
 fn assets() -> PathBuf {
-    std::env::var_os("SHARPEYES_TEST_ASSETS").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared/assets"))
+    std::env::var_os("SHARPEYES_TEST_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/assets"))
 }
 
 fn asset(rel: &str) -> Option<PathBuf> {
@@ -24,7 +26,10 @@ fn asset(rel: &str) -> Option<PathBuf> {
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!("SKIP: test asset {} not found (set SHARPEYES_TEST_ASSETS)", p.display());
+        eprintln!(
+            "SKIP: test asset {} not found (set SHARPEYES_TEST_ASSETS)",
+            p.display()
+        );
         None
     }
 }
@@ -39,10 +44,15 @@ fn scratch(name: &str) -> PathBuf {
 
 /// The binary, run in `cwd`, with absolute paths to the model cache, assets and ONNX Runtime.
 fn sharpeyes(cwd: &Path) -> Option<Command> {
-    let ort = match std::env::current_dir().ok().and_then(|_| sharpeyes::runtime::locate_onnxruntime().ok()) {
+    let ort = match std::env::current_dir()
+        .ok()
+        .and_then(|_| sharpeyes::runtime::locate_onnxruntime().ok())
+    {
         Some(p) => p.canonicalize().unwrap_or(p),
         None => {
-            eprintln!("SKIP: ONNX Runtime library not found (set ORT_DYLIB_PATH or run ./dev setup)");
+            eprintln!(
+                "SKIP: ONNX Runtime library not found (set ORT_DYLIB_PATH or run ./dev setup)"
+            );
             return None;
         }
     };
@@ -67,9 +77,13 @@ fn read_alerts(path: &Path) -> Vec<Alert> {
 
 #[test]
 fn replay_raises_person_alerts_with_boxes_inside_the_frame() {
-    let Some(clip) = asset("videos/people_walking_indoor_intel.mp4") else { return };
+    let Some(clip) = asset("videos/people_walking_indoor_intel.mp4") else {
+        return;
+    };
     let dir = scratch("replay");
-    let Some(mut cmd) = sharpeyes(&dir) else { return };
+    let Some(mut cmd) = sharpeyes(&dir) else {
+        return;
+    };
     let out = cmd
         .args(["replay", "--input"])
         .arg(&clip)
@@ -78,12 +92,23 @@ fn replay_raises_person_alerts_with_boxes_inside_the_frame() {
         .output()
         .expect("run sharpeyes replay");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "replay failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = stdout.lines().last().expect("a summary line");
     println!("{summary}");
-    assert!(summary.starts_with("summary: frames=") && summary.contains("person_detected="), "{summary}");
+    assert!(
+        summary.starts_with("summary: frames=") && summary.contains("person_detected="),
+        "{summary}"
+    );
     // 139 s at 10 fps.
-    let frames: u64 = summary["summary: frames=".len()..].split(' ').next().and_then(|n| n.parse().ok()).expect("frames");
+    let frames: u64 = summary["summary: frames=".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("frames");
     assert!((1380..=1400).contains(&frames), "frames decoded: {frames}");
 
     let alerts = read_alerts(&dir.join("alerts.jsonl"));
@@ -105,39 +130,75 @@ fn replay_raises_person_alerts_with_boxes_inside_the_frame() {
     }
     // Alerts of one camera are at least the cooldown apart.
     for w in alerts.windows(2) {
-        assert!(w[1].time_ms.0 - w[0].time_ms.0 >= 10_000, "{} then {}", w[0].time, w[1].time);
+        assert!(
+            w[1].time_ms.0 - w[0].time_ms.0 >= 10_000,
+            "{} then {}",
+            w[0].time,
+            w[1].time
+        );
     }
 }
 
 #[test]
 fn detect_finds_people_and_the_bus() {
-    let Some(img) = asset("images/img_bus.jpg") else { return };
+    let Some(img) = asset("images/img_bus.jpg") else {
+        return;
+    };
     let dir = scratch("detect");
-    let Some(mut cmd) = sharpeyes(&dir) else { return };
-    let out = cmd.args(["detect", "--image"]).arg(&img).output().expect("run sharpeyes detect");
-    assert!(out.status.success(), "detect failed: {}", String::from_utf8_lossy(&out.stderr));
+    let Some(mut cmd) = sharpeyes(&dir) else {
+        return;
+    };
+    let out = cmd
+        .args(["detect", "--image"])
+        .arg(&img)
+        .output()
+        .expect("run sharpeyes detect");
+    assert!(
+        out.status.success(),
+        "detect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let dets = v["detections"].as_array().expect("detections");
     let count = |c: &str| dets.iter().filter(|d| d["class"] == c).count();
     println!("{v}");
     assert!(count("person") >= 3, "persons: {}", count("person"));
     assert_eq!(count("bus"), 1);
-    let (w, h) = (v["width"].as_f64().expect("width"), v["height"].as_f64().expect("height"));
+    let (w, h) = (
+        v["width"].as_f64().expect("width"),
+        v["height"].as_f64().expect("height"),
+    );
     assert_eq!((w, h), (810.0, 1080.0));
     for d in dets {
-        let (x1, y1, x2, y2) = (d["x1"].as_f64().unwrap(), d["y1"].as_f64().unwrap(), d["x2"].as_f64().unwrap(), d["y2"].as_f64().unwrap());
-        assert!(0.0 <= x1 && x1 < x2 && x2 <= w && 0.0 <= y1 && y1 < y2 && y2 <= h, "{d}");
+        let (x1, y1, x2, y2) = (
+            d["x1"].as_f64().unwrap(),
+            d["y1"].as_f64().unwrap(),
+            d["x2"].as_f64().unwrap(),
+            d["y2"].as_f64().unwrap(),
+        );
+        assert!(
+            0.0 <= x1 && x1 < x2 && x2 <= w && 0.0 <= y1 && y1 < y2 && y2 <= h,
+            "{d}"
+        );
     }
     // The bus spans most of the picture's width.
     let bus = dets.iter().find(|d| d["class"] == "bus").expect("bus");
-    assert!(bus["x2"].as_f64().unwrap() - bus["x1"].as_f64().unwrap() > 0.6 * w, "{bus}");
+    assert!(
+        bus["x2"].as_f64().unwrap() - bus["x1"].as_f64().unwrap() > 0.6 * w,
+        "{bus}"
+    );
 }
 
 #[test]
 fn detect_names_a_missing_image() {
     let dir = scratch("detect-missing");
-    let Some(mut cmd) = sharpeyes(&dir) else { return };
-    let out = cmd.args(["detect", "--image", "no-such.jpg"]).output().expect("run");
+    let Some(mut cmd) = sharpeyes(&dir) else {
+        return;
+    };
+    let out = cmd
+        .args(["detect", "--image", "no-such.jpg"])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such.jpg"), "{err}");
@@ -156,26 +217,50 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
         }
     };
     let dir = scratch("demo-kafka");
-    let Some(mut cmd) = sharpeyes(&dir) else { return };
+    let Some(mut cmd) = sharpeyes(&dir) else {
+        return;
+    };
     let out = cmd
-        .args(["demo", "--port", "0", "--duration", "20", "--kafka", &broker.bootstrap()])
+        .args([
+            "demo",
+            "--port",
+            "0",
+            "--duration",
+            "20",
+            "--kafka",
+            &broker.bootstrap(),
+        ])
         .output()
         .expect("run sharpeyes demo");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed: {stderr}");
     println!("{}", stderr.lines().last().unwrap_or_default());
-    let printed: Vec<Alert> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("alert JSON on stdout")).collect();
-    let from_cam1: Vec<&Alert> = printed.iter().filter(|a| a.camera.as_str() == "cam-1").collect();
-    assert!(!from_cam1.is_empty(), "cam-1 (people walking) raised no alert in 20 s: {stderr}");
+    let printed: Vec<Alert> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("alert JSON on stdout"))
+        .collect();
+    let from_cam1: Vec<&Alert> = printed
+        .iter()
+        .filter(|a| a.camera.as_str() == "cam-1")
+        .collect();
+    assert!(
+        !from_cam1.is_empty(),
+        "cam-1 (people walking) raised no alert in 20 s: {stderr}"
+    );
     // The outbox holds exactly what was printed.
     assert_eq!(read_alerts(&dir.join("var/alerts.jsonl")), printed);
 
-    let got = sharpeyes_alerts::testkit::consume_n(&broker.bootstrap(), "sharpeyes.alerts", printed.len(), Duration::from_secs(20))
-        .expect("consume from the topic");
+    let got = sharpeyes_alerts::testkit::consume_n(
+        &broker.bootstrap(),
+        "sharpeyes.alerts",
+        printed.len(),
+        Duration::from_secs(20),
+    )
+    .expect("consume from the topic");
     assert_eq!(got.len(), printed.len(), "every alert reaches the topic");
     for m in &got {
-        let a: Alert = serde_json::from_str(m.payload.as_deref().expect("a payload")).expect("alert JSON on the topic");
+        let a: Alert = serde_json::from_str(m.payload.as_deref().expect("a payload"))
+            .expect("alert JSON on the topic");
         assert_eq!(m.key.as_deref(), Some(a.camera.as_str()));
         assert_eq!(m.header("schema"), Some("1"));
         assert!(printed.contains(&a));
@@ -186,7 +271,9 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
 #[test]
 fn demo_stops_promptly_on_ctrl_c() {
     let dir = scratch("demo-sigint");
-    let Some(mut cmd) = sharpeyes(&dir) else { return };
+    let Some(mut cmd) = sharpeyes(&dir) else {
+        return;
+    };
     let mut child = cmd
         .args(["demo", "--port", "0"])
         .stdout(Stdio::null())
@@ -212,7 +299,11 @@ fn demo_stops_promptly_on_ctrl_c() {
     });
     std::thread::sleep(Duration::from_secs(3));
     let sent = Instant::now();
-    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success();
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
     assert!(ok);
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
@@ -229,5 +320,9 @@ fn demo_stops_promptly_on_ctrl_c() {
     println!("demo stopped {} ms after SIGINT", took.as_millis());
     assert!(status.success(), "exit status {status}: {rest}");
     assert!(rest.contains("summary:"), "prints its summary: {rest}");
-    assert!(took < Duration::from_millis(1500), "stopped {} ms after Ctrl-C", took.as_millis());
+    assert!(
+        took < Duration::from_millis(1500),
+        "stopped {} ms after Ctrl-C",
+        took.as_millis()
+    );
 }

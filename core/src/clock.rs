@@ -56,7 +56,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> UnixMillis {
-        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         UnixMillis(d.as_millis() as i64)
     }
 }
@@ -90,8 +92,14 @@ mod tests {
     #[test]
     fn formats_rfc3339() {
         assert_eq!(UnixMillis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(UnixMillis(1_795_459_860_123).to_rfc3339(), "2026-11-23T18:51:00.123Z");
-        assert_eq!(UnixMillis(951_782_400_000).to_rfc3339(), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            UnixMillis(1_795_459_860_123).to_rfc3339(),
+            "2026-11-23T18:51:00.123Z"
+        );
+        assert_eq!(
+            UnixMillis(951_782_400_000).to_rfc3339(),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 
     #[test]

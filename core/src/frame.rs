@@ -26,8 +26,14 @@ impl CameraId {
         let id = id.into();
         let ok = !id.is_empty()
             && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if ok { Ok(Self(id)) } else { Err(InvalidCameraId(id)) }
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if ok {
+            Ok(Self(id))
+        } else {
+            Err(InvalidCameraId(id))
+        }
     }
 
     pub fn as_str(&self) -> &str {

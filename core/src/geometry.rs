@@ -18,7 +18,12 @@ pub struct BBox {
 
 impl BBox {
     pub fn from_center(cx: f32, cy: f32, w: f32, h: f32) -> Self {
-        Self { x1: cx - w / 2.0, y1: cy - h / 2.0, x2: cx + w / 2.0, y2: cy + h / 2.0 }
+        Self {
+            x1: cx - w / 2.0,
+            y1: cy - h / 2.0,
+            x2: cx + w / 2.0,
+            y2: cy + h / 2.0,
+        }
     }
 
     pub fn width(&self) -> f32 {
@@ -68,7 +73,8 @@ impl Letterbox {
     /// The placement that fits `src` into `dst` keeping the aspect ratio, centred. This is what
     /// GStreamer's `videoscale add-borders=true` does (up to rounding of the inner size).
     pub fn fit(src_width: u32, src_height: u32, dst_width: u32, dst_height: u32) -> Self {
-        let scale = (dst_width as f32 / src_width as f32).min(dst_height as f32 / src_height as f32);
+        let scale =
+            (dst_width as f32 / src_width as f32).min(dst_height as f32 / src_height as f32);
         let (w, h) = Self::inner_size_for(src_width, src_height, scale);
         Self {
             src_width,
@@ -135,10 +141,28 @@ mod tests {
 
     #[test]
     fn iou_of_half_overlapping_boxes() {
-        let a = BBox { x1: 0.0, y1: 0.0, x2: 2.0, y2: 2.0 };
-        let b = BBox { x1: 1.0, y1: 0.0, x2: 3.0, y2: 2.0 };
+        let a = BBox {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 2.0,
+            y2: 2.0,
+        };
+        let b = BBox {
+            x1: 1.0,
+            y1: 0.0,
+            x2: 3.0,
+            y2: 2.0,
+        };
         assert!((a.iou(&b) - 2.0 / 6.0).abs() < 1e-6);
-        assert_eq!(a.iou(&BBox { x1: 5.0, y1: 5.0, x2: 6.0, y2: 6.0 }), 0.0);
+        assert_eq!(
+            a.iou(&BBox {
+                x1: 5.0,
+                y1: 5.0,
+                x2: 6.0,
+                y2: 6.0
+            }),
+            0.0
+        );
     }
 
     #[test]
@@ -148,14 +172,24 @@ mod tests {
         assert_eq!(lb.inner_size(), (416, 234));
         assert_eq!(lb.pad_x, 0.0);
         assert_eq!(lb.pad_y, 91.0);
-        let b = lb.to_source(&BBox { x1: 0.0, y1: 91.0, x2: 416.0, y2: 325.0 });
+        let b = lb.to_source(&BBox {
+            x1: 0.0,
+            y1: 91.0,
+            x2: 416.0,
+            y2: 325.0,
+        });
         assert!((b.x2 - 768.0).abs() < 0.01 && (b.y2 - 432.0).abs() < 0.5 && b.y1.abs() < 0.01);
     }
 
     #[test]
     fn boxes_in_the_border_clamp_into_the_picture() {
         let lb = Letterbox::fit(768, 432, 416, 416);
-        let b = lb.to_source(&BBox { x1: -10.0, y1: 0.0, x2: 50.0, y2: 416.0 });
+        let b = lb.to_source(&BBox {
+            x1: -10.0,
+            y1: 0.0,
+            x2: 50.0,
+            y2: 416.0,
+        });
         assert_eq!((b.x1, b.y1, b.y2), (0.0, 0.0, 432.0));
     }
 }

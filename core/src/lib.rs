@@ -7,9 +7,9 @@ pub mod clock;
 pub mod frame;
 pub mod geometry;
 
-pub use alert::{Alert, AlertKind, AlertSink, BoxOut, ALERT_SCHEMA_VERSION};
-pub use clock::{Clock, SystemClock, UnixMillis};
+pub use alert::{ALERT_SCHEMA_VERSION, Alert, AlertKind, AlertSink, BoxOut};
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock, UnixMillis};
 pub use frame::{CameraId, Frame, FrameSource, InvalidCameraId, PixelFormat, SourceItem};
 pub use geometry::{BBox, Detection, Detector, Letterbox};

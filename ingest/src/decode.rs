@@ -82,11 +82,17 @@ impl DecoderChoice {
 fn make(camera: &CameraId, factory: &str) -> Result<gst::Element, IngestError> {
     gst::ElementFactory::make(factory)
         .build()
-        .map_err(|_| IngestError::MissingElement { camera: camera.clone(), element: factory.to_string() })
+        .map_err(|_| IngestError::MissingElement {
+            camera: camera.clone(),
+            element: factory.to_string(),
+        })
 }
 
 fn pipeline_err(camera: &CameraId, e: impl std::fmt::Display) -> IngestError {
-    IngestError::Pipeline { camera: camera.clone(), message: e.to_string() }
+    IngestError::Pipeline {
+        camera: camera.clone(),
+        message: e.to_string(),
+    }
 }
 
 /// `videoscale ! videoconvert ! capsfilter ! appsink` producing BGR letterboxed to
@@ -113,8 +119,11 @@ pub(crate) fn scale_tail(
         .build()
         .map_err(|e| pipeline_err(camera, e))?;
     let sink = appsink.upcast::<gst::Element>();
-    pipeline.add_many([&scale, &convert, &filter, &sink]).map_err(|e| pipeline_err(camera, e))?;
-    gst::Element::link_many([&scale, &convert, &filter, &sink]).map_err(|e| pipeline_err(camera, e))?;
+    pipeline
+        .add_many([&scale, &convert, &filter, &sink])
+        .map_err(|e| pipeline_err(camera, e))?;
+    gst::Element::link_many([&scale, &convert, &filter, &sink])
+        .map_err(|e| pipeline_err(camera, e))?;
     Ok(scale)
 }
 
@@ -130,15 +139,20 @@ pub(crate) struct FrameBuilder {
 
 impl FrameBuilder {
     pub(crate) fn new(camera: CameraId, scale: gst::Element) -> Self {
-        Self { camera, scale, next_seq: 0, cached: None }
+        Self {
+            camera,
+            scale,
+            next_seq: 0,
+            cached: None,
+        }
     }
 
     fn letterbox(&mut self, out_w: u32, out_h: u32) -> Option<Letterbox> {
         let caps = self.scale.static_pad("sink")?.current_caps()?;
-        if let Some((c, lb)) = &self.cached {
-            if *c == caps {
-                return Some(*lb);
-            }
+        if let Some((c, lb)) = &self.cached
+            && *c == caps
+        {
+            return Some(*lb);
         }
         let info = gst_video::VideoInfo::from_caps(&caps).ok()?;
         let par = info.par();
@@ -149,13 +163,26 @@ impl FrameBuilder {
         Some(lb)
     }
 
-    pub(crate) fn build(&mut self, sample: &gst::Sample, time: UnixMillis) -> Result<Frame, IngestError> {
-        let caps = sample.caps().ok_or_else(|| pipeline_err(&self.camera, "sample without caps"))?;
-        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| pipeline_err(&self.camera, e))?;
-        let buffer = sample.buffer().ok_or_else(|| pipeline_err(&self.camera, "sample without buffer"))?;
-        let map = buffer.map_readable().map_err(|e| pipeline_err(&self.camera, e))?;
+    pub(crate) fn build(
+        &mut self,
+        sample: &gst::Sample,
+        time: UnixMillis,
+    ) -> Result<Frame, IngestError> {
+        let caps = sample
+            .caps()
+            .ok_or_else(|| pipeline_err(&self.camera, "sample without caps"))?;
+        let info =
+            gst_video::VideoInfo::from_caps(caps).map_err(|e| pipeline_err(&self.camera, e))?;
+        let buffer = sample
+            .buffer()
+            .ok_or_else(|| pipeline_err(&self.camera, "sample without buffer"))?;
+        let map = buffer
+            .map_readable()
+            .map_err(|e| pipeline_err(&self.camera, e))?;
         let (w, h) = (info.width(), info.height());
-        let letterbox = self.letterbox(w, h).unwrap_or_else(|| Letterbox::fit(w, h, w, h));
+        let letterbox = self
+            .letterbox(w, h)
+            .unwrap_or_else(|| Letterbox::fit(w, h, w, h));
         let seq = self.next_seq;
         self.next_seq += 1;
         Ok(Frame {
@@ -179,7 +206,10 @@ pub(crate) fn bus_error(camera: &CameraId, pipeline: &gst::Pipeline) -> Option<I
         if let gst::MessageView::Error(err) = msg.view() {
             return Some(IngestError::Stream {
                 camera: camera.clone(),
-                element: err.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+                element: err
+                    .src()
+                    .map(|s| s.path_string().to_string())
+                    .unwrap_or_default(),
                 message: format!("{} ({:?})", err.error(), err.debug()),
             });
         }
@@ -209,7 +239,12 @@ impl AuDecoder {
         init_gstreamer()?;
         let choice = DecoderChoice::pick(codec).ok_or_else(|| IngestError::MissingElement {
             camera: camera.clone(),
-            element: codec.decoders().last().map(|d| d.0).unwrap_or_default().to_string(),
+            element: codec
+                .decoders()
+                .last()
+                .map(|d| d.0)
+                .unwrap_or_default()
+                .to_string(),
         })?;
         tracing::info!(camera = %camera, decoder = choice.element, hardware = choice.hardware, "decoder chosen");
         let caps = match codec {
@@ -231,11 +266,18 @@ impl AuDecoder {
             .build();
         let parse = make(camera, codec.parser())?;
         let dec = make(camera, choice.element)?;
-        let appsink = gst_app::AppSink::builder().sync(false).max_buffers(2).drop(false).build();
+        let appsink = gst_app::AppSink::builder()
+            .sync(false)
+            .max_buffers(2)
+            .drop(false)
+            .build();
         let src_el = appsrc.clone().upcast::<gst::Element>();
-        pipeline.add_many([&src_el, &parse, &dec]).map_err(|e| pipeline_err(camera, e))?;
+        pipeline
+            .add_many([&src_el, &parse, &dec])
+            .map_err(|e| pipeline_err(camera, e))?;
         let scale = scale_tail(camera, &pipeline, width, height, appsink.clone())?;
-        gst::Element::link_many([&src_el, &parse, &dec, &scale]).map_err(|e| pipeline_err(camera, e))?;
+        gst::Element::link_many([&src_el, &parse, &dec, &scale])
+            .map_err(|e| pipeline_err(camera, e))?;
 
         let builder = Mutex::new(FrameBuilder::new(camera.clone(), scale));
         let on_frame = Mutex::new(on_frame);
@@ -244,14 +286,24 @@ impl AuDecoder {
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                     let now = sharpeyes_core::Clock::now(&sharpeyes_core::SystemClock);
-                    let frame = builder.lock().unwrap_or_else(|p| p.into_inner()).build(&sample, now);
+                    let frame = builder
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .build(&sample, now);
                     (on_frame.lock().unwrap_or_else(|p| p.into_inner()))(frame);
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
         );
-        pipeline.set_state(gst::State::Playing).map_err(|e| pipeline_err(camera, e))?;
-        Ok(Self { camera: camera.clone(), pipeline, appsrc, choice })
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| pipeline_err(camera, e))?;
+        Ok(Self {
+            camera: camera.clone(),
+            pipeline,
+            appsrc,
+            choice,
+        })
     }
 
     /// Queues one access unit for decoding. Errors if the pipeline failed (see the bus).
@@ -260,16 +312,17 @@ impl AuDecoder {
             return Err(e);
         }
         let mut buf = gst::Buffer::from_slice(au.to_vec());
-        if !keyframe {
-            if let Some(b) = buf.get_mut() {
-                b.set_flags(gst::BufferFlags::DELTA_UNIT);
-            }
+        if !keyframe && let Some(b) = buf.get_mut() {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
         }
-        self.appsrc.push_buffer(buf).map(|_| ()).map_err(|e| IngestError::Stream {
-            camera: self.camera.clone(),
-            element: "appsrc".into(),
-            message: format!("push refused: {e:?}"),
-        })
+        self.appsrc
+            .push_buffer(buf)
+            .map(|_| ())
+            .map_err(|e| IngestError::Stream {
+                camera: self.camera.clone(),
+                element: "appsrc".into(),
+                message: format!("push refused: {e:?}"),
+            })
     }
 }
 

@@ -12,20 +12,40 @@ pub enum IngestError {
     #[error("camera {camera}: building the GStreamer pipeline failed: {message}")]
     Pipeline { camera: CameraId, message: String },
 
-    #[error("camera {camera}: no GStreamer element {element:?}; install the plugin package that has it")]
+    #[error(
+        "camera {camera}: no GStreamer element {element:?}; install the plugin package that has it"
+    )]
     MissingElement { camera: CameraId, element: String },
 
     #[error("camera {camera}: GStreamer error from {element}: {message}")]
-    Stream { camera: CameraId, element: String, message: String },
+    Stream {
+        camera: CameraId,
+        element: String,
+        message: String,
+    },
 
     #[error("camera {camera}: {url}: {message}")]
-    Rtsp { camera: CameraId, url: String, message: String, auth: bool },
+    Rtsp {
+        camera: CameraId,
+        url: String,
+        message: String,
+        auth: bool,
+    },
 
     #[error("camera {camera}: {url}: no answer within {timeout_ms} ms while {during}")]
-    Timeout { camera: CameraId, url: String, timeout_ms: u64, during: &'static str },
+    Timeout {
+        camera: CameraId,
+        url: String,
+        timeout_ms: u64,
+        during: &'static str,
+    },
 
     #[error("camera {camera}: {url}: no H.264 or H.265 video stream (streams: {streams})")]
-    NoVideoStream { camera: CameraId, url: String, streams: String },
+    NoVideoStream {
+        camera: CameraId,
+        url: String,
+        streams: String,
+    },
 
     #[error("camera {camera}: {path}: no such file")]
     FileNotFound { camera: CameraId, path: PathBuf },
@@ -40,7 +60,9 @@ impl IngestError {
     pub fn is_transient(&self) -> bool {
         match self {
             IngestError::Rtsp { auth, .. } => !auth,
-            IngestError::Timeout { .. } | IngestError::Stream { .. } | IngestError::Closed { .. } => true,
+            IngestError::Timeout { .. }
+            | IngestError::Stream { .. }
+            | IngestError::Closed { .. } => true,
             IngestError::NoVideoStream { .. } => true,
             IngestError::GstInit(_)
             | IngestError::Pipeline { .. }

@@ -24,37 +24,67 @@ pub struct FileSource {
 
 impl FileSource {
     /// Opens `path`, scaling to `width x height`. Frame times are `start` + media time.
-    pub fn open(camera: CameraId, path: &Path, width: u32, height: u32, start: UnixMillis) -> Result<Self, IngestError> {
+    pub fn open(
+        camera: CameraId,
+        path: &Path,
+        width: u32,
+        height: u32,
+        start: UnixMillis,
+    ) -> Result<Self, IngestError> {
         init_gstreamer()?;
         if !path.is_file() {
-            return Err(IngestError::FileNotFound { camera, path: path.to_path_buf() });
+            return Err(IngestError::FileNotFound {
+                camera,
+                path: path.to_path_buf(),
+            });
         }
-        let pe = |e: &dyn std::fmt::Display| IngestError::Pipeline { camera: camera.clone(), message: e.to_string() };
+        let pe = |e: &dyn std::fmt::Display| IngestError::Pipeline {
+            camera: camera.clone(),
+            message: e.to_string(),
+        };
         let pipeline = gst::Pipeline::with_name(&format!("file-{camera}"));
         let src = gst::ElementFactory::make("filesrc")
             .property("location", path.to_string_lossy().as_ref())
             .build()
             .map_err(|e| pe(&e))?;
-        let decodebin = gst::ElementFactory::make("decodebin").build().map_err(|e| pe(&e))?;
+        let decodebin = gst::ElementFactory::make("decodebin")
+            .build()
+            .map_err(|e| pe(&e))?;
         // Backpressure, no drops: replay must see every frame.
-        let appsink = gst_app::AppSink::builder().sync(false).max_buffers(4).drop(false).build();
+        let appsink = gst_app::AppSink::builder()
+            .sync(false)
+            .max_buffers(4)
+            .drop(false)
+            .build();
         pipeline.add_many([&src, &decodebin]).map_err(|e| pe(&e))?;
         src.link(&decodebin).map_err(|e| pe(&e))?;
         let scale = scale_tail(&camera, &pipeline, width, height, appsink.clone())?;
-        let scale_sink = scale.static_pad("sink").ok_or_else(|| pe(&"videoscale has no sink pad"))?;
+        let scale_sink = scale
+            .static_pad("sink")
+            .ok_or_else(|| pe(&"videoscale has no sink pad"))?;
         decodebin.connect_pad_added(move |_, pad| {
             let is_video = pad
                 .current_caps()
                 .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
                 .unwrap_or(false);
-            if is_video && !scale_sink.is_linked() {
-                if let Err(e) = pad.link(&scale_sink) {
-                    tracing::warn!(error = ?e, "linking decoded video failed");
-                }
+            if is_video
+                && !scale_sink.is_linked()
+                && let Err(e) = pad.link(&scale_sink)
+            {
+                tracing::warn!(error = ?e, "linking decoded video failed");
             }
         });
-        pipeline.set_state(gst::State::Playing).map_err(|e| pe(&e))?;
-        Ok(Self { builder: FrameBuilder::new(camera.clone(), scale), camera, path: path.to_path_buf(), pipeline, appsink, start })
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| pe(&e))?;
+        Ok(Self {
+            builder: FrameBuilder::new(camera.clone(), scale),
+            camera,
+            path: path.to_path_buf(),
+            pipeline,
+            appsink,
+            start,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -73,14 +103,24 @@ impl FrameSource for FileSource {
         let t = gst::ClockTime::from_nseconds(timeout.as_nanos() as u64);
         match self.appsink.try_pull_sample(t) {
             Some(sample) => {
-                let pts_ms = sample.buffer().and_then(|b| b.pts()).map(|p| p.mseconds() as i64).unwrap_or(0);
-                Ok(SourceItem::Frame(self.builder.build(&sample, self.start.plus_ms(pts_ms))?))
+                let pts_ms = sample
+                    .buffer()
+                    .and_then(|b| b.pts())
+                    .map(|p| p.mseconds() as i64)
+                    .unwrap_or(0);
+                Ok(SourceItem::Frame(
+                    self.builder.build(&sample, self.start.plus_ms(pts_ms))?,
+                ))
             }
             None => {
                 if let Some(e) = bus_error(&self.camera, &self.pipeline) {
                     return Err(e);
                 }
-                if self.appsink.is_eos() { Ok(SourceItem::End) } else { Ok(SourceItem::Timeout) }
+                if self.appsink.is_eos() {
+                    Ok(SourceItem::End)
+                } else {
+                    Ok(SourceItem::Timeout)
+                }
             }
         }
     }

@@ -41,7 +41,11 @@ impl<T> FrameQueue<T> {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
-            inner: Mutex::new(Inner { items: VecDeque::new(), stats: QueueStats::default(), closed: false }),
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                stats: QueueStats::default(),
+                closed: false,
+            }),
             ready: Condvar::new(),
         }
     }
@@ -84,7 +88,11 @@ impl<T> FrameQueue<T> {
             if now >= deadline {
                 return Popped::Timeout;
             }
-            g = self.ready.wait_timeout(g, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            g = self
+                .ready
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -109,7 +117,13 @@ mod tests {
         for i in 0..5 {
             assert!(q.push(i));
         }
-        assert_eq!(q.stats(), QueueStats { pushed: 5, dropped: 3 });
+        assert_eq!(
+            q.stats(),
+            QueueStats {
+                pushed: 5,
+                dropped: 3
+            }
+        );
         assert_eq!(q.pop(Duration::ZERO), Popped::Item(3));
         assert_eq!(q.pop(Duration::ZERO), Popped::Item(4));
         assert_eq!(q.pop(Duration::ZERO), Popped::Timeout);

@@ -30,7 +30,10 @@ mod tests {
 
     #[test]
     fn hides_the_password_keeps_the_user() {
-        assert_eq!(redact_url("rtsp://admin:s3cret@10.0.0.5:554/h264"), "rtsp://admin:***@10.0.0.5:554/h264");
+        assert_eq!(
+            redact_url("rtsp://admin:s3cret@10.0.0.5:554/h264"),
+            "rtsp://admin:***@10.0.0.5:554/h264"
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use retina::client::{PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport, UdpTransportOptions};
+use retina::client::{
+    PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport, UdpTransportOptions,
+};
 use retina::codec::{CodecItem, ParametersRef, VideoParametersCodec};
 use sharpeyes_core::{CameraId, Frame, FrameSource, SourceItem};
 
@@ -99,7 +101,10 @@ pub struct RtspSource {
 impl RtspSource {
     /// Starts connecting on `rt`; frames (or the failure) arrive through `next_frame`.
     pub fn start(rt: &tokio::runtime::Handle, options: RtspOptions) -> Self {
-        let shared = Arc::new(Shared { queue: FrameQueue::new(options.queue_capacity), error: Mutex::new(None) });
+        let shared = Arc::new(Shared {
+            queue: FrameQueue::new(options.queue_capacity),
+            error: Mutex::new(None),
+        });
         let camera = options.camera.clone();
         let s = shared.clone();
         let task = rt.spawn(async move {
@@ -110,7 +115,11 @@ impl RtspSource {
                 s.fail(IngestError::Closed { camera });
             }
         });
-        Self { camera, shared, task }
+        Self {
+            camera,
+            shared,
+            task,
+        }
     }
 
     /// Frames pushed and dropped (oldest-first) by the queue so far.
@@ -143,7 +152,9 @@ impl FrameSource for RtspSource {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take()
-                .unwrap_or(IngestError::Closed { camera: self.camera.clone() })),
+                .unwrap_or(IngestError::Closed {
+                    camera: self.camera.clone(),
+                })),
         }
     }
 }
@@ -152,7 +163,12 @@ fn rtsp_err(o: &RtspOptions, e: retina::Error) -> IngestError {
     let message = e.to_string();
     // retina reports a 401 after trying the credentials as an RTSP error with status 401.
     let auth = message.contains("401") || message.to_ascii_lowercase().contains("unauthorized");
-    IngestError::Rtsp { camera: o.camera.clone(), url: redact_url(o.url.as_str()), message, auth }
+    IngestError::Rtsp {
+        camera: o.camera.clone(),
+        url: redact_url(o.url.as_str()),
+        message,
+        auth,
+    }
 }
 
 async fn timed<T>(
@@ -172,9 +188,19 @@ async fn timed<T>(
 }
 
 async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestError> {
-    let creds = o.credentials.clone().map(|(username, password)| retina::client::Credentials { username, password });
-    let session_options = SessionOptions::default().creds(creds).user_agent("sharpeyes".to_string());
-    let mut session = timed(&o, "DESCRIBE", retina::client::Session::describe(o.url.clone(), session_options)).await?;
+    let creds = o
+        .credentials
+        .clone()
+        .map(|(username, password)| retina::client::Credentials { username, password });
+    let session_options = SessionOptions::default()
+        .creds(creds)
+        .user_agent("sharpeyes".to_string());
+    let mut session = timed(
+        &o,
+        "DESCRIBE",
+        retina::client::Session::describe(o.url.clone(), session_options),
+    )
+    .await?;
     let stream_i = session
         .streams()
         .iter()
@@ -193,7 +219,12 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
         RtspTransport::Tcp => Transport::Tcp(TcpTransportOptions::default()),
         RtspTransport::Udp => Transport::Udp(UdpTransportOptions::default()),
     };
-    timed(&o, "SETUP", session.setup(stream_i, SetupOptions::default().transport(transport))).await?;
+    timed(
+        &o,
+        "SETUP",
+        session.setup(stream_i, SetupOptions::default().transport(transport)),
+    )
+    .await?;
     let playing = timed(&o, "PLAY", session.play(PlayOptions::default())).await?;
     let mut demuxed = playing.demuxed().map_err(|e| rtsp_err(&o, e))?;
     tracing::info!(camera = %o.camera, url = %redact_url(o.url.as_str()), "rtsp session playing");
@@ -201,7 +232,11 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
     let mut decoder: Option<AuDecoder> = None;
     let mut first = true;
     loop {
-        let wait = if first { o.connect_timeout } else { Duration::from_secs(3600) };
+        let wait = if first {
+            o.connect_timeout
+        } else {
+            Duration::from_secs(3600)
+        };
         let item = match tokio::time::timeout(wait, demuxed.next()).await {
             Err(_) => {
                 return Err(IngestError::Timeout {
@@ -214,10 +249,13 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
             Ok(None) => return Ok(()),
             Ok(Some(item)) => item.map_err(|e| rtsp_err(&o, e))?,
         };
-        let CodecItem::VideoFrame(frame) = item else { continue };
+        let CodecItem::VideoFrame(frame) = item else {
+            continue;
+        };
         first = false;
         if decoder.is_none() || frame.has_new_parameters() {
-            let Some(ParametersRef::Video(params)) = demuxed.streams()[stream_i].parameters() else {
+            let Some(ParametersRef::Video(params)) = demuxed.streams()[stream_i].parameters()
+            else {
                 continue; // no SPS/PPS yet: nothing decodable
             };
             let codec = match params.codec_params() {
@@ -228,14 +266,19 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
             tracing::info!(camera = %o.camera, ?codec, width = w, height = h, "stream parameters");
             let s = shared.clone();
             drop(decoder.take()); // tear the old decoder down before the new one starts
-            decoder = Some(AuDecoder::new(&o.camera, codec, params.extra_data(), o.width, o.height, move |f| {
-                match f {
+            decoder = Some(AuDecoder::new(
+                &o.camera,
+                codec,
+                params.extra_data(),
+                o.width,
+                o.height,
+                move |f| match f {
                     Ok(f) => {
                         s.queue.push(f);
                     }
                     Err(e) => tracing::warn!(error = %e, "frame conversion failed"),
-                }
-            })?);
+                },
+            )?);
         }
         if let Some(d) = &decoder {
             d.push(frame.data(), frame.is_random_access_point())?;

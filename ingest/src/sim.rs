@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -57,7 +57,9 @@ impl SimServer {
         let server = rtsp::RTSPServer::new();
         server.set_address("127.0.0.1");
         server.set_service(&port.to_string());
-        let mounts = server.mount_points().ok_or_else(|| sim_err("no mount points"))?;
+        let mounts = server
+            .mount_points()
+            .ok_or_else(|| sim_err("no mount points"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut stalled = HashMap::new();
         for cam in cameras {
@@ -94,11 +96,19 @@ impl SimServer {
                     ));
                     let flag = flag.clone();
                     factory.connect_media_configure(move |_, media| {
-                        let gate = media.element().downcast::<gst::Bin>().ok().and_then(|b| b.by_name("gate"));
+                        let gate = media
+                            .element()
+                            .downcast::<gst::Bin>()
+                            .ok()
+                            .and_then(|b| b.by_name("gate"));
                         if let Some(pad) = gate.and_then(|g| g.static_pad("src")) {
                             let flag = flag.clone();
                             pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                                if flag.load(Ordering::Relaxed) { gst::PadProbeReturn::Drop } else { gst::PadProbeReturn::Ok }
+                                if flag.load(Ordering::Relaxed) {
+                                    gst::PadProbeReturn::Drop
+                                } else {
+                                    gst::PadProbeReturn::Ok
+                                }
                             });
                         }
                     });
@@ -107,7 +117,9 @@ impl SimServer {
             mounts.add_factory(&format!("/{}", cam.mount), factory);
         }
         let ctx = glib::MainContext::new();
-        let source = server.attach(Some(&ctx)).map_err(|e| sim_err(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+        let source = server
+            .attach(Some(&ctx))
+            .map_err(|e| sim_err(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
         let bound = server.bound_port();
         let main_loop = glib::MainLoop::new(Some(&ctx), false);
         let ml = main_loop.clone();
@@ -118,8 +130,21 @@ impl SimServer {
                 let _ = ctx.with_thread_default(|| ml.run());
             })
             .map_err(sim_err)?;
-        tracing::info!(port = bound, cameras = cameras.len(), "simulated camera server listening");
-        Ok(Self { port: bound as u16, server, main_loop, context, source: Some(source), thread: Some(thread), stop, stalled })
+        tracing::info!(
+            port = bound,
+            cameras = cameras.len(),
+            "simulated camera server listening"
+        );
+        Ok(Self {
+            port: bound as u16,
+            server,
+            main_loop,
+            context,
+            source: Some(source),
+            thread: Some(thread),
+            stop,
+            stalled,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -144,10 +169,15 @@ impl Drop for SimServer {
         self.stop.store(true, Ordering::Relaxed);
         // The listening source lives on our own context; SourceId::remove would look in the
         // default one.
-        if let Some(s) = self.source.take().and_then(|id| self.context.find_source_by_id(&id)) {
+        if let Some(s) = self
+            .source
+            .take()
+            .and_then(|id| self.context.find_source_by_id(&id))
+        {
             s.destroy();
         }
-        self.server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+        self.server
+            .client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
         self.main_loop.quit();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -157,7 +187,12 @@ impl Drop for SimServer {
 
 /// Decodes `clip` in real time and pushes raw frames into `src` (timestamped on arrival by the
 /// appsrc), starting over at the end, until the media goes away or the server stops.
-fn feed_clip_loop(clip: &std::path::Path, src: &gst_app::AppSrc, stop: &AtomicBool, stalled: &AtomicBool) {
+fn feed_clip_loop(
+    clip: &std::path::Path,
+    src: &gst_app::AppSrc,
+    stop: &AtomicBool,
+    stalled: &AtomicBool,
+) {
     let launch = format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=true max-buffers=2",
         clip.display()
@@ -169,7 +204,12 @@ fn feed_clip_loop(clip: &std::path::Path, src: &gst_app::AppSrc, stop: &AtomicBo
             return;
         };
         let Ok(reader) = reader else { return };
-        let Some(sink) = reader.by_name("sink").and_then(|e| e.downcast::<gst_app::AppSink>().ok()) else { return };
+        let Some(sink) = reader
+            .by_name("sink")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        else {
+            return;
+        };
         if reader.set_state(gst::State::Playing).is_err() {
             tracing::error!(clip = %clip.display(), "cannot play the clip");
             return;
@@ -185,13 +225,13 @@ fn feed_clip_loop(clip: &std::path::Path, src: &gst_app::AppSrc, stop: &AtomicBo
                     if stalled.load(Ordering::Relaxed) {
                         continue;
                     }
-                    if !caps_set {
-                        if let Some(c) = sample.caps() {
-                            src.set_caps(Some(&c.to_owned()));
-                            caps_set = true;
-                        }
+                    if !caps_set && let Some(c) = sample.caps() {
+                        src.set_caps(Some(&c.to_owned()));
+                        caps_set = true;
                     }
-                    let Some(buf) = sample.buffer_owned() else { continue };
+                    let Some(buf) = sample.buffer_owned() else {
+                        continue;
+                    };
                     let mut buf = buf.copy();
                     {
                         let b = buf.make_mut();

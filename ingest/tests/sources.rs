@@ -8,29 +8,53 @@ use sharpeyes_core::{CameraId, FrameSource, SourceItem, UnixMillis};
 use sharpeyes_ingest::{FileSource, RtspOptions, RtspSource, SimCamera, SimServer};
 
 fn asset(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("SHARPEYES_ASSETS")
+    let root = std::env::var_os("SHARPEYES_TEST_ASSETS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/assets")));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/assets"))
+        });
     let p = root.join(rel);
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!("SKIP: test asset {} not found (set SHARPEYES_ASSETS)", p.display());
+        eprintln!(
+            "SKIP: test asset {} not found (set SHARPEYES_TEST_ASSETS)",
+            p.display()
+        );
         None
     }
 }
 
 #[test]
 fn rtsp_camera_yields_letterboxed_frames_from_a_real_server() {
-    let Some(clip) = asset("videos/people_walking_indoor_intel.mp4") else { return };
-    let server = SimServer::start(&[SimCamera { mount: "cam-1".into(), clip: Some(clip) }], 0).expect("server");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let Some(clip) = asset("videos/people_walking_indoor_intel.mp4") else {
+        return;
+    };
+    let server = SimServer::start(
+        &[SimCamera {
+            mount: "cam-1".into(),
+            clip: Some(clip),
+        }],
+        0,
+    )
+    .expect("server");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let url = url::Url::parse(&server.url("cam-1")).expect("url");
-    let mut src = RtspSource::start(rt.handle(), RtspOptions::new(CameraId::new("cam-1").expect("id"), url, 416, 416));
+    let mut src = RtspSource::start(
+        rt.handle(),
+        RtspOptions::new(CameraId::new("cam-1").expect("id"), url, 416, 416),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut frames = Vec::new();
     while frames.len() < 10 && Instant::now() < deadline {
-        match src.next_frame(Duration::from_millis(500)).expect("source healthy") {
+        match src
+            .next_frame(Duration::from_millis(500))
+            .expect("source healthy")
+        {
             SourceItem::Frame(f) => frames.push(f),
             SourceItem::Timeout => {}
             SourceItem::End => panic!("a live camera does not end"),
@@ -43,17 +67,30 @@ fn rtsp_camera_yields_letterboxed_frames_from_a_real_server() {
     assert_eq!(f.letterbox.pad_y, 91.0);
     // The border rows are black, the picture rows are not all black.
     assert_eq!(f.bgr_at(208, 10), [0, 0, 0]);
-    let mid_row_sum: u32 = (0..416).map(|x| f.bgr_at(x, 208).iter().map(|&v| v as u32).sum::<u32>()).sum();
+    let mid_row_sum: u32 = (0..416)
+        .map(|x| f.bgr_at(x, 208).iter().map(|&v| v as u32).sum::<u32>())
+        .sum();
     assert!(mid_row_sum > 416 * 30, "picture area has content");
     assert!(frames.windows(2).all(|w| w[1].seq > w[0].seq));
 }
 
 #[test]
 fn rtsp_to_a_closed_port_fails_with_a_transient_error() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/x")).expect("url");
-    let mut src = RtspSource::start(rt.handle(), RtspOptions::new(CameraId::new("gone").expect("id"), url, 416, 416));
+    let mut src = RtspSource::start(
+        rt.handle(),
+        RtspOptions::new(CameraId::new("gone").expect("id"), url, 416, 416),
+    );
     let err = loop {
         match src.next_frame(Duration::from_millis(500)) {
             Err(e) => break e,
@@ -62,13 +99,25 @@ fn rtsp_to_a_closed_port_fails_with_a_transient_error() {
         }
     };
     assert!(err.is_transient(), "{err}");
-    assert!(err.to_string().contains("gone"), "error names the camera: {err}");
+    assert!(
+        err.to_string().contains("gone"),
+        "error names the camera: {err}"
+    );
 }
 
 #[test]
 fn file_source_decodes_every_frame_then_ends() {
-    let Some(clip) = asset("videos/vehicles_parking_overhead_intel.mp4") else { return };
-    let mut src = FileSource::open(CameraId::new("file").expect("id"), &clip, 416, 416, UnixMillis(1_000_000)).expect("open");
+    let Some(clip) = asset("videos/vehicles_parking_overhead_intel.mp4") else {
+        return;
+    };
+    let mut src = FileSource::open(
+        CameraId::new("file").expect("id"),
+        &clip,
+        416,
+        416,
+        UnixMillis(1_000_000),
+    )
+    .expect("open");
     let mut n = 0u64;
     let mut last_time = UnixMillis(0);
     loop {
@@ -84,5 +133,8 @@ fn file_source_decodes_every_frame_then_ends() {
     }
     // 30 s at 12.5 fps.
     assert!((370..=380).contains(&n), "frames: {n}");
-    assert!((last_time.0 - 1_000_000 - 29_900).abs() < 300, "media time of the last frame: {last_time:?}");
+    assert!(
+        (last_time.0 - 1_000_000 - 29_900).abs() < 300,
+        "media time of the last frame: {last_time:?}"
+    );
 }
