@@ -1,0 +1,400 @@
+//! The Kafka sink: alerts as JSON messages on a Kafka topic, through librdkafka (rdkafka's
+//! `ThreadedProducer`). Does network I/O.
+//!
+//! Message shape: key = camera id (so one camera's alerts stay in order on one partition),
+//! payload = the alert's JSON (the same bytes as an outbox line, without the `\n`), header
+//! `schema` = [`ALERT_SCHEMA_VERSION`] in decimal.
+//!
+//! Delivery guarantees and their limit:
+//! - The producer is idempotent (`enable.idempotence=true`, `acks=all`): retries never
+//!   duplicate or reorder messages on the broker.
+//! - `message.timeout.ms=0` (infinite, see librdkafka's CONFIGURATION.md): an unreachable broker
+//!   does not make librdkafka drop alerts; they wait in its queue and go out when the broker
+//!   comes back, in order.
+//! - That queue lives **in memory**. A process exit or crash loses what it holds, and dropping
+//!   a [`KafkaSink`] purges it (call [`KafkaSink::flush`] first at shutdown). The durable copy
+//!   of every alert is the outbox file, which the pipeline writes before handing the alert to
+//!   this sink. Nothing here re-sends the outbox after a crash; a tool doing so may send an
+//!   alert twice, which consumers absorb by deduplicating on the alert `id`.
+//! - The queue is bounded by librdkafka's `queue.buffering.max.messages` (100 000) and
+//!   `queue.buffering.max.kbytes` (1 GiB). Past that `send` fails with a transient error.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use sharpeyes_core::{ALERT_SCHEMA_VERSION, Alert, AlertSink};
+
+use crate::error::AlertsError;
+
+/// Topic alerts go to unless configured otherwise.
+pub const DEFAULT_ALERT_TOPIC: &str = "sharpeyes.alerts";
+
+/// Name of the message header carrying [`ALERT_SCHEMA_VERSION`].
+pub const SCHEMA_HEADER: &str = "schema";
+
+/// Builder-style settings of [`KafkaSink::connect`]. `Debug` shows the keys of `extra` but not
+/// their values (they may hold SASL passwords).
+#[derive(Clone)]
+pub struct KafkaOptions {
+    /// Bootstrap servers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// Topic alerts are produced to. Default: `sharpeyes.alerts`.
+    pub topic: String,
+    /// librdkafka `client.id`, shown in broker logs. Default: `sharpeyes`.
+    pub client_id: String,
+    /// Partitions of the topic when `connect` has to create it. Default: 1.
+    pub partitions: i32,
+    /// How long `connect` waits for the broker to answer the topic creation. Default: 10 s.
+    pub admin_timeout: Duration,
+    /// Further librdkafka producer properties (TLS, SASL, tuning), applied after ours, so they
+    /// can also override them.
+    pub extra: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for KafkaOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extra_keys: Vec<&str> = self.extra.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("KafkaOptions")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("client_id", &self.client_id)
+            .field("partitions", &self.partitions)
+            .field("admin_timeout", &self.admin_timeout)
+            .field("extra_keys", &extra_keys)
+            .finish()
+    }
+}
+
+impl KafkaOptions {
+    /// Defaults for everything but the brokers.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic: DEFAULT_ALERT_TOPIC.to_owned(),
+            client_id: "sharpeyes".to_owned(),
+            partitions: 1,
+            admin_timeout: Duration::from_secs(10),
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        self.topic = topic.into();
+        self
+    }
+
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = client_id.into();
+        self
+    }
+
+    pub fn partitions(mut self, partitions: i32) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
+    pub fn admin_timeout(mut self, timeout: Duration) -> Self {
+        self.admin_timeout = timeout;
+        self
+    }
+
+    /// Adds one librdkafka property (see [`KafkaOptions::extra`]).
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Creates `topic` with `partitions` partitions (replication: the broker's default) unless it
+/// exists already. Blocks up to about `timeout`. Idempotent: "topic already exists" is success.
+///
+/// Needed because brokers may not auto-create topics (tansu never does; Kafka clusters often
+/// disable it). A broker that does not answer in time gives a transient error. For a cluster
+/// that needs TLS or SASL properties, use [`ensure_topic_with`].
+pub fn ensure_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Result<(), AlertsError> {
+    ensure_topic_with(
+        &KafkaOptions::new(brokers)
+            .topic(topic)
+            .partitions(partitions)
+            .admin_timeout(timeout),
+    )
+}
+
+/// [`ensure_topic`] for `options.topic` with `options.partitions`, waiting up to
+/// `options.admin_timeout`, with `options.extra` applied to the admin client (so TLS and SASL
+/// settings reach it too).
+pub fn ensure_topic_with(options: &KafkaOptions) -> Result<(), AlertsError> {
+    let (brokers, topic) = (options.brokers.as_str(), options.topic.as_str());
+    let err = |source| AlertsError::kafka(brokers, topic, source);
+    let timeout = options.admin_timeout;
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", &options.client_id)
+        .set(
+            "socket.timeout.ms",
+            timeout.as_millis().clamp(10, 300_000).to_string(),
+        );
+    for (key, value) in &options.extra {
+        config.set(key, value);
+    }
+    let admin: AdminClient<DefaultClientContext> = config.create().map_err(err)?;
+    let new_topic = NewTopic::new(topic, options.partitions, TopicReplication::Fixed(-1));
+    let admin_options = AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
+    // The future is completed by the admin client's own polling thread, so blocking on it here
+    // needs no async runtime.
+    let results = futures::executor::block_on(admin.create_topics([&new_topic], &admin_options))
+        .map_err(err)?;
+    for result in results {
+        match result {
+            Ok(_) => {
+                tracing::info!(
+                    brokers,
+                    topic,
+                    partitions = options.partitions,
+                    "kafka topic created"
+                )
+            }
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::debug!(brokers, topic, "kafka topic exists")
+            }
+            Err((_, code)) => return Err(err(KafkaError::AdminOp(code))),
+        }
+    }
+    Ok(())
+}
+
+/// Sends alerts to Kafka. See the module docs for the delivery contract: `send` returns once
+/// the alert is queued in librdkafka's memory, not once the broker has it; [`KafkaSink::flush`]
+/// waits for that.
+pub struct KafkaSink {
+    producer: ThreadedProducer<SinkContext>,
+    brokers: String,
+    topic: String,
+}
+
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSink")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("delivered", &self.delivered())
+            .field("failed_deliveries", &self.failed_deliveries())
+            .finish()
+    }
+}
+
+impl KafkaSink {
+    /// Makes sure the topic exists ([`ensure_topic`], blocking up to `admin_timeout`), then
+    /// starts the idempotent producer. Fails (transiently) when the broker does not answer.
+    pub fn connect(options: KafkaOptions) -> Result<Self, AlertsError> {
+        ensure_topic_with(&options)?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &options.brokers)
+            .set("client.id", &options.client_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            // 0 = never time out: alerts wait in memory for the broker instead of being dropped.
+            .set("message.timeout.ms", "0");
+        for (key, value) in &options.extra {
+            config.set(key, value);
+        }
+        let context = SinkContext {
+            brokers: options.brokers.clone(),
+            topic: options.topic.clone(),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        };
+        let producer = config
+            .create_with_context(context)
+            .map_err(|source| AlertsError::kafka(&options.brokers, &options.topic, source))?;
+        tracing::info!(brokers = %options.brokers, topic = %options.topic, "kafka sink connected");
+        Ok(Self {
+            producer,
+            brokers: options.brokers,
+            topic: options.topic,
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Alerts the broker has acknowledged since the sink started.
+    pub fn delivered(&self) -> u64 {
+        self.producer.context().delivered.load(Ordering::Relaxed)
+    }
+
+    /// Alerts librdkafka gave up on (each also logged at warn). With the infinite message
+    /// timeout this stays 0 unless the broker rejects a message outright (topic deleted,
+    /// authorization, message too large) or the producer hit a fatal error.
+    pub fn failed_deliveries(&self) -> u64 {
+        self.producer.context().failed.load(Ordering::Relaxed)
+    }
+
+    /// Alerts queued or in flight, waiting for the broker's acknowledgement.
+    pub fn pending(&self) -> usize {
+        self.producer.in_flight_count().max(0) as usize
+    }
+
+    /// A fatal producer error (an idempotence guarantee could not be kept), after which this
+    /// sink delivers nothing more and must be replaced. `None` normally.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code}: {reason}"))
+    }
+
+    fn err(&self, source: KafkaError) -> AlertsError {
+        AlertsError::kafka(&self.brokers, &self.topic, source)
+    }
+}
+
+impl AlertSink for KafkaSink {
+    type Error = AlertsError;
+
+    fn name(&self) -> &str {
+        "kafka"
+    }
+
+    /// Queues the alert in librdkafka and returns at once; never blocks on the network. Fails
+    /// only when the queue is full (transient) or the producer is dead (fatal error).
+    fn send(&mut self, alert: &Alert) -> Result<(), AlertsError> {
+        let payload = serde_json::to_vec(alert).map_err(|source| AlertsError::Encode {
+            alert_id: alert.id.clone(),
+            source,
+        })?;
+        let schema = ALERT_SCHEMA_VERSION.to_string();
+        let headers = OwnedHeaders::new().insert(Header {
+            key: SCHEMA_HEADER,
+            value: Some(schema.as_str()),
+        });
+        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(alert.id.clone()))
+            .key(alert.camera.as_str())
+            .payload(&payload)
+            .headers(headers);
+        self.producer
+            .send(record)
+            .map_err(|(source, _record)| self.err(source))?;
+        tracing::debug!(topic = %self.topic, alert = %alert.id, camera = %alert.camera, "alert queued for kafka");
+        Ok(())
+    }
+
+    /// Waits up to `timeout` until every queued alert is acknowledged by the broker. On timeout
+    /// the alerts stay queued (transient error); nothing is lost.
+    fn flush(&mut self, timeout: Duration) -> Result<(), AlertsError> {
+        self.producer
+            .flush(timeout)
+            .map_err(|source| self.err(source))
+    }
+}
+
+impl Drop for KafkaSink {
+    /// librdkafka purges its queue when the producer is dropped; say so if that loses anything.
+    fn drop(&mut self) {
+        let pending = self.pending();
+        if pending > 0 {
+            tracing::warn!(
+                brokers = %self.brokers,
+                topic = %self.topic,
+                pending,
+                "kafka sink dropped with undelivered alerts (they remain in the outbox)"
+            );
+        }
+    }
+}
+
+/// Counts delivery reports and routes librdkafka's logs and errors to `tracing`.
+struct SinkContext {
+    brokers: String,
+    topic: String,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ClientContext for SinkContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        use RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error | L::Warning => {
+                tracing::warn!(target: "librdkafka", brokers = %self.brokers, facility = fac, "{message}")
+            }
+            L::Notice => tracing::info!(target: "librdkafka", facility = fac, "{message}"),
+            L::Info => tracing::debug!(target: "librdkafka", facility = fac, "{message}"),
+            L::Debug => tracing::trace!(target: "librdkafka", facility = fac, "{message}"),
+        }
+    }
+
+    /// Broker down, connection refused, and the like: librdkafka keeps retrying by itself, so
+    /// this is "degraded", not "a person must act".
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(brokers = %self.brokers, topic = %self.topic, error = %error, reason, "kafka client error");
+    }
+}
+
+impl ProducerContext for SinkContext {
+    /// The alert id, for the log line of a failed delivery.
+    type DeliveryOpaque = Box<String>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, alert_id: Box<String>) {
+        match result {
+            Ok(message) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    topic = %self.topic,
+                    alert = %alert_id,
+                    partition = message.partition(),
+                    offset = message.offset(),
+                    "alert delivered to kafka"
+                );
+            }
+            Err((error, _message)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    brokers = %self.brokers,
+                    topic = %self.topic,
+                    alert = %alert_id,
+                    error = %error,
+                    "kafka delivery failed; the alert is still in the outbox"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_default_to_the_alert_topic() {
+        let o = KafkaOptions::new("k:9092");
+        assert_eq!(o.topic, "sharpeyes.alerts");
+        assert_eq!(o.partitions, 1);
+        assert_eq!(o.client_id, "sharpeyes");
+    }
+
+    #[test]
+    fn options_debug_hides_extra_values() {
+        let o = KafkaOptions::new("k:9092").set("sasl.password", "hunter2");
+        let shown = format!("{o:?}");
+        assert!(shown.contains("sasl.password"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,31 @@
+//! Detections to alerts and their delivery.
+//!
+//! - [`rules`]: pure rules turning one frame's detections into at most one [`Alert`]
+//!   ([`PersonPresenceRule`]). No I/O.
+//! - [`snapshot`]: JPEG of the frame that raised an alert (file I/O).
+//! - [`outbox`]: the durable JSON-lines file every alert is appended to first (file I/O).
+//! - [`stdout`]: one JSON line per alert on stdout.
+//! - [`kafka`]: alerts to a Kafka topic through librdkafka (network I/O).
+//! - [`testkit`] (feature `test-util`): a real tansu broker on loopback for tests.
+//!
+//! Every sink implements [`sharpeyes_core::AlertSink`] with [`AlertsError`] as its error.
+//!
+//! [`Alert`]: sharpeyes_core::Alert
+
+pub mod error;
+pub mod kafka;
+pub mod outbox;
+pub mod rules;
+pub mod snapshot;
+pub mod stdout;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testkit;
+
+pub use error::AlertsError;
+pub use kafka::{
+    DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSink, SCHEMA_HEADER, ensure_topic, ensure_topic_with,
+};
+pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
+pub use rules::{PersonPresenceConfig, PersonPresenceRule};
+pub use snapshot::{SNAPSHOT_JPEG_QUALITY, SnapshotWriter};
+pub use stdout::StdoutSink;

@@ -1,0 +1,82 @@
+//! The stdout sink: one JSON line per alert on standard output, for piping into `jq` or another
+//! program. Does I/O (writes stdout); printing is this sink's whole job, the one place in the
+//! libraries that prints.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use sharpeyes_core::{Alert, AlertSink};
+
+use crate::error::AlertsError;
+
+/// Writes each alert as one line of JSON to stdout. The stdout lock is held for the line and the
+/// line is flushed before `send` returns, so lines from several threads never interleave and a
+/// reader at the other end of a pipe sees each alert at once.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdoutSink;
+
+impl StdoutSink {
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl AlertSink for StdoutSink {
+    type Error = AlertsError;
+
+    fn name(&self) -> &str {
+        "stdout"
+    }
+
+    fn send(&mut self, alert: &Alert) -> Result<(), AlertsError> {
+        write_line(&mut io::stdout().lock(), alert)
+    }
+
+    fn flush(&mut self, _timeout: Duration) -> Result<(), AlertsError> {
+        io::stdout()
+            .lock()
+            .flush()
+            .map_err(|source| AlertsError::Stdout { source })
+    }
+}
+
+/// Writes `alert` as one JSON line to `out` and flushes it.
+fn write_line(out: &mut impl Write, alert: &Alert) -> Result<(), AlertsError> {
+    let mut line = serde_json::to_vec(alert).map_err(|source| AlertsError::Encode {
+        alert_id: alert.id.clone(),
+        source,
+    })?;
+    line.push(b'\n');
+    out.write_all(&line)
+        .and_then(|()| out.flush())
+        .map_err(|source| AlertsError::Stdout { source })
+}
+
+#[cfg(test)]
+mod tests {
+    use sharpeyes_core::{AlertKind, CameraId, UnixMillis};
+
+    use super::*;
+
+    #[test]
+    fn each_alert_is_one_parseable_json_line() {
+        let cam = CameraId::new("door").expect("valid");
+        let a = Alert::new(
+            AlertKind::PersonDetected,
+            cam.clone(),
+            UnixMillis(1),
+            &[],
+            (2, 2),
+        );
+        let b = Alert::new(AlertKind::PersonDetected, cam, UnixMillis(2), &[], (2, 2));
+        let mut out = Vec::new();
+        write_line(&mut out, &a).expect("written");
+        write_line(&mut out, &b).expect("written");
+        let text = String::from_utf8(out).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(serde_json::from_str::<Alert>(lines[0]).expect("parses"), a);
+        assert_eq!(serde_json::from_str::<Alert>(lines[1]).expect("parses"), b);
+        assert!(lines[0].contains(r#""kind":"person_detected""#));
+    }
+}
