@@ -38,7 +38,15 @@ fi
 ort_lib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION 2>/dev/null | head -n1 || true)
 if [ -z "$ort_lib" ]; then
   echo "setup: ONNX Runtime $ORT_VERSION from PyPI into .venv" >&2
-  python3 -m venv .venv
+  if ! python3 -m venv .venv 2>/dev/null; then
+    # Debian's own python3 keeps venv in a separate package.
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    rm -rf .venv
+    python3 -m venv .venv
+  fi
   .venv/bin/pip install -q --disable-pip-version-check --no-deps "onnxruntime==$ORT_VERSION"
 fi
 
