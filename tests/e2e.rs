@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sharpeyes_core::testing::asset;
 use sharpeyes_core::{Alert, AlertKind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sharpeyes");
@@ -16,22 +17,7 @@ fn repo() -> PathBuf {
 }
 
 fn assets() -> PathBuf {
-    std::env::var_os("SHARPEYES_TEST_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/assets"))
-}
-
-fn asset(rel: &str) -> Option<PathBuf> {
-    let p = assets().join(rel);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIP: test asset {} not found (set SHARPEYES_TEST_ASSETS)",
-            p.display()
-        );
-        None
-    }
+    sharpeyes_core::testing::assets_root()
 }
 
 /// A scratch directory for one test, emptied first.

@@ -6,6 +6,8 @@ pub mod alert;
 pub mod clock;
 pub mod frame;
 pub mod geometry;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use alert::{ALERT_SCHEMA_VERSION, Alert, AlertKind, AlertSink, BoxOut};
 #[cfg(any(test, feature = "test-util"))]

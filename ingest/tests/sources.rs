@@ -1,29 +1,11 @@
 //! Real parts on loopback: a gst-rtsp-server serving a real clip, read back through retina and
 //! GStreamer decode; a file decoded as fast as possible.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use sharpeyes_core::testing::asset;
 use sharpeyes_core::{CameraId, FrameSource, SourceItem, UnixMillis};
 use sharpeyes_ingest::{FileSource, RtspOptions, RtspSource, SimCamera, SimServer};
-
-fn asset(rel: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("SHARPEYES_TEST_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/assets"))
-        });
-    let p = root.join(rel);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIP: test asset {} not found (set SHARPEYES_TEST_ASSETS)",
-            p.display()
-        );
-        None
-    }
-}
 
 #[test]
 fn rtsp_camera_yields_letterboxed_frames_from_a_real_server() {

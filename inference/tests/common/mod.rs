@@ -8,22 +8,10 @@ use std::path::{Path, PathBuf};
 
 use sharpeyes_inference::{DetectorOptions, ModelManifest, OrtDetector};
 
-/// The shared assets directory: `$SHARPEYES_TEST_ASSETS`, else `../shared/assets` beside the
-/// workspace root. `None` (after printing why) when it is missing.
+/// The shared assets directory, or `None` after printing why it is missing.
 pub fn assets_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("SHARPEYES_TEST_ASSETS") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/assets")),
-    };
-    if dir.join("models").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP: test assets not found at {} (set SHARPEYES_TEST_ASSETS)",
-            dir.display()
-        );
-        None
-    }
+    sharpeyes_core::testing::asset("models")
+        .map(|models| models.parent().map(Path::to_path_buf).unwrap_or(models))
 }
 
 /// True if ONNX Runtime can be found; prints why not otherwise.
