@@ -117,33 +117,35 @@ impl Analyzer {
 }
 
 /// Where alerts go: the durable outbox first (an alert is accepted once it is there), then
-/// stdout and Kafka.
+/// stdout and Kafka. Camera status events take the same path, to their own Kafka topic.
 pub struct Delivery {
     outbox: JsonlOutbox,
     stdout: Option<StdoutSink>,
     kafka: Option<KafkaSink>,
+    kafka_status: Option<KafkaSink>,
     pub counts: BTreeMap<AlertKind, u64>,
 }
 
 impl Delivery {
-    pub fn new(outbox: &Path, stdout: bool, kafka: Option<(&str, &str)>) -> anyhow::Result<Self> {
+    /// `kafka`: (brokers, alert topic, status topic).
+    pub fn new(outbox: &Path, stdout: bool, kafka: Option<(&str, &str, &str)>) -> anyhow::Result<Self> {
         let outbox = JsonlOutbox::open(outbox)
             .with_context(|| format!("opening the outbox {}", outbox.display()))?;
-        let kafka = match kafka {
-            Some((brokers, topic)) => Some(
-                KafkaSink::connect(
-                    KafkaOptions::new(brokers)
-                        .topic(topic)
-                        .client_id("sharpeyes"),
-                )
-                .with_context(|| format!("connecting to Kafka at {brokers}"))?,
-            ),
-            None => None,
+        let connect = |brokers: &str, topic: &str| {
+            KafkaSink::connect(KafkaOptions::new(brokers).topic(topic).client_id("sharpeyes"))
+                .with_context(|| format!("connecting to Kafka at {brokers} (topic {topic})"))
+        };
+        let (kafka, kafka_status) = match kafka {
+            Some((brokers, topic, status_topic)) => {
+                (Some(connect(brokers, topic)?), Some(connect(brokers, status_topic)?))
+            }
+            None => (None, None),
         };
         Ok(Self {
             outbox,
             stdout: stdout.then(StdoutSink::new),
             kafka,
+            kafka_status,
             counts: BTreeMap::new(),
         })
     }
@@ -158,7 +160,8 @@ impl Delivery {
         {
             tracing::warn!(error = %e, "stdout");
         }
-        if let Some(k) = &mut self.kafka
+        let kafka = if alert.kind.is_status() { &mut self.kafka_status } else { &mut self.kafka };
+        if let Some(k) = kafka
             && let Err(e) = k.send(alert)
         {
             tracing::warn!(alert = %alert.id, error = %e, "not queued for Kafka (it is in the outbox)");
@@ -167,10 +170,10 @@ impl Delivery {
 
     /// Waits up to `timeout` for Kafka to confirm what was queued.
     pub fn flush(&mut self, timeout: Duration) {
-        if let Some(k) = &mut self.kafka
-            && let Err(e) = k.flush(timeout)
-        {
-            tracing::warn!(error = %e, "Kafka flush incomplete; alerts stay in the outbox");
+        for k in [&mut self.kafka, &mut self.kafka_status].into_iter().flatten() {
+            if let Err(e) = k.flush(timeout) {
+                tracing::warn!(error = %e, "Kafka flush incomplete; alerts stay in the outbox");
+            }
         }
     }
 

@@ -53,6 +53,13 @@ struct RawOutput {
     /// Default "sharpeyes.alerts".
     #[serde(default = "default_topic")]
     kafka_topic: String,
+    /// Default "sharpeyes.camera-status".
+    #[serde(default = "default_status_topic")]
+    status_topic: String,
+}
+
+fn default_status_topic() -> String {
+    "sharpeyes.camera-status".into()
 }
 
 fn default_topic() -> String {
@@ -71,6 +78,8 @@ pub struct PipelineConfig {
     pub outbox: PathBuf,
     pub snapshots: PathBuf,
     pub kafka_topic: String,
+    /// Topic of camera_online / camera_offline status events.
+    pub status_topic: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -158,8 +167,10 @@ impl PipelineConfig {
             }
             _ => None,
         };
-        if raw.output.kafka_topic.is_empty() {
-            return Err(err("output.kafka_topic", "must not be empty".into()));
+        for (field, topic) in [("output.kafka_topic", &raw.output.kafka_topic), ("output.status_topic", &raw.output.status_topic)] {
+            if topic.is_empty() {
+                return Err(err(field, "must not be empty".into()));
+            }
         }
         Ok(Self {
             model: raw.detect.model,
@@ -169,6 +180,7 @@ impl PipelineConfig {
             outbox: raw.output.outbox,
             snapshots: raw.output.snapshots,
             kafka_topic: raw.output.kafka_topic,
+            status_topic: raw.output.status_topic,
         })
     }
 }

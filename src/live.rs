@@ -7,31 +7,86 @@
 //! and rules, and delivers alerts. [`CameraHandle`] starts and stops one camera, the single
 //! mechanism that config hot reload and multi-machine assignment will both use.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sharpeyes_core::{CameraId, Frame, FrameSource, SourceItem};
-use sharpeyes_ingest::{FrameQueue, Popped, RtspOptions, RtspSource};
+use sharpeyes_core::{Alert, CameraId, CameraState, Clock, FrameSource, SourceItem, SystemClock};
+use sharpeyes_ingest::{Backoff, FrameSlots, Health, RtspOptions, RtspSource, RtspTransport, StatusChange};
 
 use crate::analyze::{Analyzer, Delivery, RateSampler};
 
 /// What one camera needs to run.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CameraSpec {
     pub id: CameraId,
+    /// The stream to detect on (the substream when the camera has one), without credentials.
     pub url: url::Url,
+    /// (user, password) for Basic/Digest auth; the password is never logged.
+    pub credentials: Option<(String, String)>,
+    pub transport: RtspTransport,
     pub detect_fps: f64,
+    /// No frame for this long while online = stalled, and the connection is remade.
+    pub stall_after: Duration,
+    /// Reconnect backoff: 0.5 s doubling up to this.
+    pub reconnect_max: Duration,
 }
 
-/// Counters of one camera, shared with its thread.
+impl std::fmt::Debug for CameraSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraSpec")
+            .field("id", &self.id)
+            .field("url", &sharpeyes_ingest::redact_url(self.url.as_str()))
+            .field("user", &self.credentials.as_ref().map(|c| &c.0))
+            .field("transport", &self.transport)
+            .field("detect_fps", &self.detect_fps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CameraSpec {
+    /// A camera with the default health settings (stall after 10 s, backoff cap 30 s), TCP.
+    pub fn new(id: CameraId, url: url::Url, detect_fps: f64) -> Self {
+        Self {
+            id,
+            url,
+            credentials: None,
+            transport: RtspTransport::Tcp,
+            detect_fps,
+            stall_after: Duration::from_secs(10),
+            reconnect_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters and state of one camera, shared with its thread (exported as metrics).
 #[derive(Debug, Default)]
 pub struct CameraCounters {
     pub frames_decoded: AtomicU64,
+    /// Frames handed to detection.
     pub frames_queued: AtomicU64,
+    /// Frames dropped by the camera's own queue because detection fell behind.
+    pub frames_dropped: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Failed connections and broken streams (decode or network errors).
+    pub errors: AtomicU64,
+    /// Index into `CameraState::ALL`.
+    pub state: AtomicU8,
+    /// Wall-clock time of the last frame, ms since the epoch (0: none yet).
+    pub last_frame_ms: AtomicI64,
+}
+
+impl CameraCounters {
+    pub fn state(&self) -> CameraState {
+        CameraState::ALL[self.state.load(Ordering::Relaxed) as usize % CameraState::ALL.len()]
+    }
+
+    fn set_state(&self, s: CameraState) {
+        let i = CameraState::ALL.iter().position(|x| *x == s).unwrap_or(0);
+        self.state.store(i as u8, Ordering::Relaxed);
+    }
 }
 
 /// A running camera thread; stops (and waits for the thread) on `stop` or drop.
@@ -42,27 +97,24 @@ pub struct CameraHandle {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Where a camera thread sends its frames and status events.
+#[derive(Clone)]
+pub struct CameraOutputs {
+    pub frames: Arc<FrameSlots>,
+    pub status: std::sync::mpsc::Sender<Alert>,
+}
+
 impl CameraHandle {
-    /// Starts `spec` feeding `queue` with frames letterboxed to `size`.
-    pub fn start(
-        spec: CameraSpec,
-        rt: tokio::runtime::Handle,
-        queue: Arc<FrameQueue<Frame>>,
-        size: (u32, u32),
-    ) -> Self {
+    /// Starts `spec`, its frames letterboxed to `size`.
+    pub fn start(spec: CameraSpec, rt: tokio::runtime::Handle, out: CameraOutputs, size: (u32, u32)) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(CameraCounters::default());
         let (s, c, sp) = (stop.clone(), counters.clone(), spec.clone());
         let thread = std::thread::Builder::new()
             .name(format!("cam-{}", spec.id))
-            .spawn(move || camera_loop(sp, rt, queue, size, s, c))
+            .spawn(move || camera_loop(sp, rt, out, size, s, c))
             .expect("spawning a camera thread");
-        Self {
-            spec,
-            counters,
-            stop,
-            thread: Some(thread),
-        }
+        Self { spec, counters, stop, thread: Some(thread) }
     }
 
     /// Asks the thread to stop without waiting; drop (or [`CameraHandle::stop`]) waits.
@@ -101,55 +153,174 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
     !stop.load(Ordering::Relaxed)
 }
 
+/// A jitter value in [0, 1) that differs between cameras and attempts (no RNG dependency).
+fn jitter(camera: &CameraId, attempt: u64) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (camera, attempt, SystemClock.now().0).hash(&mut h);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 fn camera_loop(
     spec: CameraSpec,
     rt: tokio::runtime::Handle,
-    queue: Arc<FrameQueue<Frame>>,
+    out: CameraOutputs,
     size: (u32, u32),
     stop: Arc<AtomicBool>,
     counters: Arc<CameraCounters>,
 ) {
     let _span = tracing::info_span!("camera", camera = %spec.id).entered();
     let mut sampler = RateSampler::new(spec.detect_fps);
-    let mut backoff = Duration::from_millis(500);
+    let mut health = Health::new();
+    let mut backoff = Backoff::new(Duration::from_millis(500), spec.reconnect_max);
+    let emit = |c: Option<StatusChange>| {
+        if let Some(c) = c {
+            tracing::info!(state = c.state.as_str(), reason = c.reason.as_deref().unwrap_or(""), "camera state");
+            let _ = out.status.send(Alert::status(spec.id.clone(), c.at, c.state, c.reason));
+        }
+    };
+    let mut attempt = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let mut src = RtspSource::start(
-            &rt,
-            RtspOptions::new(spec.id.clone(), spec.url.clone(), size.0, size.1),
-        );
-        let err = loop {
+        health.on_connecting();
+        counters.set_state(CameraState::Connecting);
+        let mut options = RtspOptions::new(spec.id.clone(), spec.url.clone(), size.0, size.1);
+        options.credentials = spec.credentials.clone();
+        options.transport = spec.transport;
+        let mut src = RtspSource::start(&rt, options);
+        let failure = loop {
             if stop.load(Ordering::Relaxed) {
+                counters.frames_dropped.fetch_add(src.queue_stats().dropped, Ordering::Relaxed);
                 return;
             }
             match src.next_frame(Duration::from_millis(200)) {
                 Ok(SourceItem::Frame(f)) => {
-                    backoff = Duration::from_millis(500);
+                    let now = SystemClock.now();
+                    let change = health.on_frame(now);
+                    counters.set_state(CameraState::Online);
+                    emit(change);
+                    counters.last_frame_ms.store(now.0, Ordering::Relaxed);
+                    backoff.reset();
                     counters.frames_decoded.fetch_add(1, Ordering::Relaxed);
                     if sampler.take(&f.camera, f.time) {
                         counters.frames_queued.fetch_add(1, Ordering::Relaxed);
-                        queue.push(f);
+                        if out.frames.put(f) {
+                            counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
-                Ok(SourceItem::Timeout) => {}
-                Ok(SourceItem::End) => break None,
-                Err(e) => break Some(e),
+                Ok(SourceItem::Timeout) => {
+                    if let Some(c) = health.check_stall(SystemClock.now(), spec.stall_after) {
+                        counters.set_state(CameraState::Stalled);
+                        tracing::warn!(stall_after_ms = spec.stall_after.as_millis() as u64, "camera stalled; reconnecting");
+                        emit(Some(c));
+                        break None;
+                    }
+                }
+                Ok(SourceItem::End) => break Some((false, "the stream ended".to_string())),
+                Err(e) => {
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
+                    let auth = matches!(e, sharpeyes_ingest::IngestError::Rtsp { auth: true, .. });
+                    if e.is_transient() {
+                        tracing::warn!(error = %e, "camera failed");
+                    } else {
+                        tracing::error!(error = %e, "camera failed");
+                    }
+                    break Some((auth, e.to_string()));
+                }
             }
         };
+        counters.frames_dropped.fetch_add(src.queue_stats().dropped, Ordering::Relaxed);
         drop(src);
-        match err {
-            Some(e) if !e.is_transient() => {
-                tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "camera failed")
-            }
-            Some(e) => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "camera failed")
-            }
-            None => tracing::warn!("camera stream ended"),
+        if let Some((auth, reason)) = failure {
+            let change = health.on_failure(SystemClock.now(), auth, reason);
+            counters.set_state(health.state());
+            emit(change);
         }
         counters.reconnects.fetch_add(1, Ordering::Relaxed);
-        if !sleep_unless_stopped(backoff, &stop) {
+        attempt += 1;
+        let delay = backoff.next_delay(jitter(&spec.id, attempt));
+        tracing::debug!(retry_in_ms = delay.as_millis() as u64, "reconnecting");
+        if !sleep_unless_stopped(delay, &stop) {
             return;
         }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// The running cameras and the analysis loop that serves them. Starting, stopping and
+/// restarting one camera goes through [`LivePipeline::start_camera`] /
+/// [`LivePipeline::stop_camera`] only: the demo, config hot reload and (later) Kafka
+/// consumer-group assignment of cameras all use this one mechanism.
+pub struct LivePipeline {
+    rt: tokio::runtime::Runtime,
+    size: (u32, u32),
+    frames: Arc<FrameSlots>,
+    status_tx: std::sync::mpsc::Sender<Alert>,
+    status_rx: std::sync::mpsc::Receiver<Alert>,
+    cameras: BTreeMap<CameraId, CameraHandle>,
+}
+
+impl LivePipeline {
+    /// Frames will be letterboxed to `size` (the detector's input).
+    pub fn new(size: (u32, u32)) -> anyhow::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().thread_name("rtsp").build()?;
+        let (status_tx, status_rx) = std::sync::mpsc::channel();
+        Ok(Self { rt, size, frames: Arc::new(FrameSlots::new()), status_tx, status_rx, cameras: BTreeMap::new() })
+    }
+
+    /// Starts a camera; a running camera with the same id is stopped first (a restart).
+    pub fn start_camera(&mut self, spec: CameraSpec) {
+        self.stop_camera(&spec.id);
+        tracing::info!(camera = %spec.id, url = %sharpeyes_ingest::redact_url(spec.url.as_str()), "camera starting");
+        let out = CameraOutputs { frames: self.frames.clone(), status: self.status_tx.clone() };
+        let handle = CameraHandle::start(spec, self.rt.handle().clone(), out, self.size);
+        self.cameras.insert(handle.spec.id.clone(), handle);
+    }
+
+    /// Stops a camera if it runs; its waiting frame is dropped. Returns whether it ran.
+    pub fn stop_camera(&mut self, id: &CameraId) -> bool {
+        match self.cameras.remove(id) {
+            Some(h) => {
+                h.stop();
+                self.frames.clear(id);
+                tracing::info!(camera = %id, "camera stopped");
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn cameras(&self) -> impl Iterator<Item = &CameraHandle> {
+        self.cameras.values()
+    }
+
+    /// One round: delivers pending status events, waits up to 100 ms for frames, analyses one
+    /// batch (one frame per camera at most) and delivers its alerts.
+    pub fn step(&mut self, analyzer: &mut Analyzer, delivery: &mut Delivery) {
+        while let Ok(event) = self.status_rx.try_recv() {
+            delivery.deliver(&event);
+        }
+        let batch = self.frames.take(self.cameras.len(), Duration::from_millis(100));
+        if batch.is_empty() {
+            return;
+        }
+        match analyzer.analyze(&batch) {
+            Ok(alerts) => alerts.iter().for_each(|a| delivery.deliver(a)),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "detection failed"),
+        }
+    }
+
+    pub fn frames_decoded(&self) -> u64 {
+        self.cameras.values().map(|h| h.counters.frames_decoded.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Stops every camera (in parallel), then delivers their last status events.
+    pub fn shutdown(mut self, delivery: &mut Delivery) {
+        self.cameras.values().for_each(CameraHandle::request_stop);
+        self.cameras.clear();
+        while let Ok(event) = self.status_rx.try_recv() {
+            delivery.deliver(&event);
+        }
+        self.rt.shutdown_timeout(Duration::from_millis(200));
     }
 }
 
@@ -162,7 +333,7 @@ pub struct LiveSummary {
     pub alerts: String,
 }
 
-/// Runs `cameras` until `stop` is set (or `duration` passes), delivering alerts.
+/// Runs a fixed set of `cameras` until `stop` is set (or `duration` passes).
 pub fn run_live(
     cameras: Vec<CameraSpec>,
     mut analyzer: Analyzer,
@@ -170,64 +341,24 @@ pub fn run_live(
     stop: Arc<AtomicBool>,
     duration: Option<Duration>,
 ) -> anyhow::Result<LiveSummary> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .thread_name("rtsp")
-        .build()?;
-    let size = analyzer.input_size();
-    let max_batch = cameras.len().max(1);
-    let queue = Arc::new(FrameQueue::new(max_batch * 2));
+    let mut pipeline = LivePipeline::new(analyzer.input_size())?;
     let started = Instant::now();
-    let handles: Vec<CameraHandle> = cameras
-        .into_iter()
-        .map(|c| CameraHandle::start(c, rt.handle().clone(), queue.clone(), size))
-        .collect();
+    cameras.into_iter().for_each(|c| pipeline.start_camera(c));
     let mut last_report = Instant::now();
     while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| started.elapsed() < d) {
-        let mut batch: Vec<Frame> = Vec::with_capacity(max_batch);
-        if let Popped::Item(f) = queue.pop(Duration::from_millis(100)) {
-            batch.push(f);
-            // Fill the batch with what is already waiting, one frame per camera.
-            while batch.len() < max_batch {
-                match queue.pop(Duration::ZERO) {
-                    Popped::Item(f) if batch.iter().any(|b| b.camera == f.camera) => {
-                        queue.push(f);
-                        break;
-                    }
-                    Popped::Item(f) => batch.push(f),
-                    _ => break,
-                }
-            }
-        }
-        if !batch.is_empty() {
-            match analyzer.analyze(&batch) {
-                Ok(alerts) => alerts.iter().for_each(|a| delivery.deliver(a)),
-                Err(e) => tracing::error!(error = %format!("{e:#}"), "detection failed"),
-            }
-        }
+        pipeline.step(&mut analyzer, &mut delivery);
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();
-            let per_cam: HashMap<String, u64> = handles
-                .iter()
-                .map(|h| {
-                    (
-                        h.spec.id.to_string(),
-                        h.counters.frames_decoded.load(Ordering::Relaxed),
-                    )
-                })
+            let per_cam: BTreeMap<String, u64> = pipeline
+                .cameras()
+                .map(|h| (h.spec.id.to_string(), h.counters.frames_decoded.load(Ordering::Relaxed)))
                 .collect();
-            tracing::info!(frames_decoded = ?per_cam, frames_analysed = analyzer.frames_analysed, dropped = queue.stats().dropped, "progress");
+            tracing::info!(frames_decoded = ?per_cam, frames_analysed = analyzer.frames_analysed, "progress");
         }
     }
-    let frames_decoded = handles
-        .iter()
-        .map(|h| h.counters.frames_decoded.load(Ordering::Relaxed))
-        .sum();
-    handles.iter().for_each(CameraHandle::request_stop);
-    drop(handles);
+    let frames_decoded = pipeline.frames_decoded();
+    pipeline.shutdown(&mut delivery);
     delivery.flush(Duration::from_millis(500));
-    rt.shutdown_timeout(Duration::from_millis(200));
     Ok(LiveSummary {
         seconds: started.elapsed().as_secs_f64(),
         frames_decoded,

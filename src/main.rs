@@ -285,7 +285,10 @@ fn demo(
                 eprintln!("note: {} not found; {mount} shows a test pattern (set SHARPEYES_CLIPS to the clips folder)", clip.display());
                 None
             };
-            sharpeyes_ingest::SimCamera { mount: mount.to_string(), clip }
+            match clip {
+                Some(c) => sharpeyes_ingest::SimCamera::clip(mount, c),
+                None => sharpeyes_ingest::SimCamera::pattern(mount),
+            }
         })
         .collect();
     let analyzer = Analyzer::new(&config, store)?;
@@ -293,7 +296,7 @@ fn demo(
     let delivery = Delivery::new(
         &outbox,
         true,
-        kafka.as_deref().map(|k| (k, config.kafka_topic.as_str())),
+        kafka.as_deref().map(|k| (k, config.kafka_topic.as_str(), config.status_topic.as_str())),
     )?;
     let server = sharpeyes_ingest::SimServer::start(&sims, port)?;
     eprintln!(
@@ -311,11 +314,7 @@ fn demo(
     let cameras = sims
         .iter()
         .map(|c| {
-            Ok(CameraSpec {
-                id: CameraId::new(c.mount.clone())?,
-                url: url::Url::parse(&server.url(&c.mount))?,
-                detect_fps: config.detect_fps,
-            })
+            Ok(CameraSpec::new(CameraId::new(c.mount.clone())?, url::Url::parse(&server.url(&c.mount))?, config.detect_fps))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let summary = run_live(cameras, analyzer, delivery, stop, duration)?;

@@ -227,7 +227,7 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
         .collect();
     let from_cam1: Vec<&Alert> = printed
         .iter()
-        .filter(|a| a.camera.as_str() == "cam-1")
+        .filter(|a| a.camera.as_str() == "cam-1" && a.kind == AlertKind::PersonDetected)
         .collect();
     assert!(
         !from_cam1.is_empty(),
@@ -236,22 +236,33 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
     // The outbox holds exactly what was printed.
     assert_eq!(read_alerts(&dir.join("var/alerts.jsonl")), printed);
 
-    let got = sharpeyes_alerts::testkit::consume_n(
-        &broker.bootstrap(),
-        "sharpeyes.alerts",
-        printed.len(),
-        Duration::from_secs(20),
-    )
-    .expect("consume from the topic");
-    assert_eq!(got.len(), printed.len(), "every alert reaches the topic");
-    for m in &got {
-        let a: Alert = serde_json::from_str(m.payload.as_deref().expect("a payload"))
-            .expect("alert JSON on the topic");
-        assert_eq!(m.key.as_deref(), Some(a.camera.as_str()));
-        assert_eq!(m.header("schema"), Some("1"));
-        assert!(printed.contains(&a));
-        assert_eq!(a.kind, AlertKind::PersonDetected);
+    let (status, alerts): (Vec<&Alert>, Vec<&Alert>) = printed.iter().partition(|a| a.kind.is_status());
+    for (topic, expected) in [("sharpeyes.alerts", &alerts), ("sharpeyes.camera-status", &status)] {
+        let got = sharpeyes_alerts::testkit::consume_n(
+            &broker.bootstrap(),
+            topic,
+            expected.len(),
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("consume from {topic}: {e}"));
+        assert_eq!(got.len(), expected.len(), "every event reaches {topic}");
+        for m in &got {
+            let a: Alert = serde_json::from_str(m.payload.as_deref().expect("a payload"))
+                .expect("alert JSON on the topic");
+            assert_eq!(m.key.as_deref(), Some(a.camera.as_str()));
+            assert_eq!(m.header("schema"), Some("1"));
+            assert!(expected.contains(&&a), "{topic}: unexpected {a:?}");
+        }
     }
+    assert!(alerts.iter().all(|a| a.kind == AlertKind::PersonDetected));
+    // Both simulated cameras came online, once each.
+    let mut online: Vec<&str> = status
+        .iter()
+        .filter(|a| a.kind == AlertKind::CameraOnline)
+        .map(|a| a.camera.as_str())
+        .collect();
+    online.sort();
+    assert_eq!(online, vec!["cam-1", "cam-2"]);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::UnixMillis;
 use crate::frame::CameraId;
 use crate::geometry::Detection;
+use crate::health::CameraState;
 
 /// Version of the JSON shape of [`Alert`]. Bump on any change a consumer could notice.
 pub const ALERT_SCHEMA_VERSION: u32 = 1;
@@ -17,13 +18,24 @@ pub const ALERT_SCHEMA_VERSION: u32 = 1;
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     PersonDetected,
+    /// Status event: the camera delivers frames again (or for the first time).
+    CameraOnline,
+    /// Status event: the camera stopped delivering frames (offline, stalled, auth failed).
+    CameraOffline,
 }
 
 impl AlertKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::PersonDetected => "person_detected",
+            AlertKind::CameraOnline => "camera_online",
+            AlertKind::CameraOffline => "camera_offline",
         }
+    }
+
+    /// Camera health events travel the alert path on their own topic.
+    pub fn is_status(self) -> bool {
+        matches!(self, AlertKind::CameraOnline | AlertKind::CameraOffline)
     }
 }
 
@@ -72,6 +84,11 @@ pub struct Alert {
     /// JPEG of the frame, if one was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<PathBuf>,
+    /// Status events only: the camera's state and why (never a password or a full URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<CameraState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Alert {
@@ -95,7 +112,18 @@ impl Alert {
             frame_width: frame_size.0,
             frame_height: frame_size.1,
             snapshot: None,
+            state: None,
+            reason: None,
         }
+    }
+
+    /// A `camera_online` / `camera_offline` status event for `state`.
+    pub fn status(camera: CameraId, time: UnixMillis, state: CameraState, reason: Option<String>) -> Self {
+        let kind = if state == CameraState::Online { AlertKind::CameraOnline } else { AlertKind::CameraOffline };
+        let mut a = Self::new(kind, camera, time, &[], (0, 0));
+        a.state = Some(state);
+        a.reason = reason;
+        a
     }
 }
 

@@ -6,6 +6,7 @@ pub mod alert;
 pub mod clock;
 pub mod frame;
 pub mod geometry;
+pub mod health;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
@@ -14,4 +15,5 @@ pub use alert::{ALERT_SCHEMA_VERSION, Alert, AlertKind, AlertSink, BoxOut};
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock, UnixMillis};
 pub use frame::{CameraId, Frame, FrameSource, InvalidCameraId, PixelFormat, SourceItem};
+pub use health::CameraState;
 pub use geometry::{BBox, Detection, Detector, Letterbox};

@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod error;
 pub mod file;
+pub mod health;
 pub mod queue;
 pub mod redact;
 pub mod rtsp;
@@ -14,7 +15,8 @@ pub mod sim;
 pub use decode::{DecoderChoice, VideoCodec, init_gstreamer};
 pub use error::IngestError;
 pub use file::FileSource;
-pub use queue::{FrameQueue, Popped, QueueStats};
+pub use health::{Backoff, Health, StatusChange};
+pub use queue::{FrameQueue, FrameSlots, Popped, QueueStats};
 pub use redact::redact_url;
 pub use rtsp::{RtspOptions, RtspSource, RtspTransport};
-pub use sim::{SimCamera, SimServer};
+pub use sim::{SimAuth, SimCamera, SimCodec, SimOptions, SimServer};

@@ -148,3 +148,108 @@ mod tests {
         assert_eq!(t.join().expect("popper thread"), Popped::Item(7));
     }
 }
+
+/// The newest due frame of each camera, for detection: bounded (one frame per camera), fair (a
+/// busy camera cannot crowd out a quiet one), drop-oldest per camera (a replaced frame is
+/// counted), and a take returns one frame per waiting camera: a ready-made batch.
+#[derive(Debug, Default)]
+pub struct FrameSlots {
+    inner: Mutex<SlotsInner>,
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SlotsInner {
+    slots: std::collections::BTreeMap<sharpeyes_core::CameraId, sharpeyes_core::Frame>,
+    replaced: u64,
+}
+
+impl FrameSlots {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Puts `frame` in its camera's slot; true if it replaced an older frame not yet taken.
+    pub fn put(&self, frame: sharpeyes_core::Frame) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let replaced = g.slots.insert(frame.camera.clone(), frame).is_some();
+        if replaced {
+            g.replaced += 1;
+        }
+        drop(g);
+        self.ready.notify_one();
+        replaced
+    }
+
+    /// Waits up to `timeout` for at least one frame, then takes up to `max` (oldest first).
+    pub fn take(&self, max: usize, timeout: Duration) -> Vec<sharpeyes_core::Frame> {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        while g.slots.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                return Vec::new();
+            }
+            g = self.ready.wait_timeout(g, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        let mut cams: Vec<_> = g.slots.iter().map(|(k, f)| (f.time, k.clone())).collect();
+        cams.sort();
+        cams.into_iter().take(max.max(1)).filter_map(|(_, k)| g.slots.remove(&k)).collect()
+    }
+
+    /// Drops a camera's waiting frame (the camera was stopped).
+    pub fn clear(&self, camera: &sharpeyes_core::CameraId) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).slots.remove(camera);
+    }
+
+    /// Frames replaced before detection took them, over all cameras.
+    pub fn replaced(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).replaced
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use std::sync::Arc;
+
+    use sharpeyes_core::{CameraId, Frame, Letterbox, PixelFormat, UnixMillis};
+
+    use super::*;
+
+    fn frame(cam: &str, t: i64) -> Frame {
+        Frame {
+            camera: CameraId::new(cam).expect("id"),
+            seq: t as u64,
+            time: UnixMillis(t),
+            width: 1,
+            height: 1,
+            stride: 3,
+            format: PixelFormat::Bgr24,
+            data: Arc::from(vec![0u8; 3]),
+            letterbox: Letterbox::fit(1, 1, 1, 1),
+        }
+    }
+
+    #[test]
+    fn a_busy_camera_replaces_its_own_frame_only() {
+        let s = FrameSlots::new();
+        assert!(!s.put(frame("a", 1)));
+        assert!(!s.put(frame("b", 2)));
+        assert!(s.put(frame("a", 3)));
+        let batch = s.take(8, Duration::ZERO);
+        let got: Vec<(String, i64)> = batch.iter().map(|f| (f.camera.to_string(), f.time.0)).collect();
+        assert_eq!(got, vec![("b".to_string(), 2), ("a".to_string(), 3)]);
+        assert_eq!(s.replaced(), 1);
+        assert!(s.take(8, Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn take_respects_max_oldest_first() {
+        let s = FrameSlots::new();
+        s.put(frame("a", 5));
+        s.put(frame("b", 1));
+        s.put(frame("c", 3));
+        let batch = s.take(2, Duration::ZERO);
+        assert_eq!(batch.iter().map(|f| f.time.0).collect::<Vec<_>>(), vec![1, 3]);
+    }
+}

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::glib;
@@ -22,17 +21,70 @@ use gstreamer_rtsp_server::prelude::*;
 use crate::decode::init_gstreamer;
 use crate::error::IngestError;
 
+/// Video codec a simulated camera sends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SimCodec {
+    #[default]
+    H264,
+    H265,
+}
+
+impl SimCodec {
+    fn encode(self) -> &'static str {
+        match self {
+            SimCodec::H264 => {
+                "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 \
+                 ! video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=-1"
+            }
+            SimCodec::H265 => {
+                "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 \
+                 ! rtph265pay name=pay0 pt=96 config-interval=-1"
+            }
+        }
+    }
+}
+
 /// One simulated camera: served at `rtsp://127.0.0.1:<port>/<mount>`.
 #[derive(Clone, Debug)]
 pub struct SimCamera {
     /// Path segment, e.g. "cam-1".
     pub mount: String,
-    /// A clip to loop; `None` serves a test pattern.
-    pub clip: Option<PathBuf>,
+    /// Clips played one after the other, then from the first again; clips of different sizes
+    /// make the camera change resolution mid-stream. Empty: a 640x360 test pattern at 10 fps.
+    pub clips: Vec<PathBuf>,
+    pub codec: SimCodec,
 }
 
-const ENCODE: &str = "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 \
-    ! video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=-1";
+impl SimCamera {
+    /// A camera looping `clip` (H.264).
+    pub fn clip(mount: &str, clip: PathBuf) -> Self {
+        Self { mount: mount.into(), clips: vec![clip], codec: SimCodec::H264 }
+    }
+
+    /// A camera showing a moving test pattern (H.264).
+    pub fn pattern(mount: &str) -> Self {
+        Self { mount: mount.into(), clips: Vec::new(), codec: SimCodec::H264 }
+    }
+}
+
+/// Server-wide options.
+#[derive(Clone, Debug, Default)]
+pub struct SimOptions {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// (user, password) every client must present.
+    pub credentials: Option<(String, String)>,
+    /// How the server asks for them (RFC 2617). Default Digest.
+    pub auth: SimAuth,
+}
+
+/// The HTTP authentication scheme a simulated camera asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SimAuth {
+    Basic,
+    #[default]
+    Digest,
+}
 
 /// A running RTSP server with simulated cameras. Stops (and disconnects its clients) on drop.
 pub struct SimServer {
@@ -51,12 +103,30 @@ fn sim_err(message: impl std::fmt::Display) -> IngestError {
 }
 
 impl SimServer {
-    /// Starts serving `cameras` on 127.0.0.1, on `port` (0 picks a free one).
+    /// Starts serving `cameras` on 127.0.0.1, on `port` (0 picks a free one), without auth.
     pub fn start(cameras: &[SimCamera], port: u16) -> Result<Self, IngestError> {
+        Self::start_with(cameras, SimOptions { port, ..SimOptions::default() })
+    }
+
+    /// Starts serving `cameras` with `options`.
+    pub fn start_with(cameras: &[SimCamera], options: SimOptions) -> Result<Self, IngestError> {
         init_gstreamer()?;
+        let port = options.port;
         let server = rtsp::RTSPServer::new();
         server.set_address("127.0.0.1");
         server.set_service(&port.to_string());
+        if let Some((user, pass)) = &options.credentials {
+            let auth = rtsp::RTSPAuth::new();
+            let token = rtsp::RTSPToken::builder().field("media.factory.role", "user").build();
+            auth.add_basic(rtsp::RTSPAuth::make_basic(user, pass).as_str(), &token);
+            auth.add_digest(user, pass, &token);
+            // The binding takes one method, not a set: the server asks for that one.
+            auth.set_supported_methods(match options.auth {
+                SimAuth::Basic => rtsp::gst_rtsp::RTSPAuthMethod::Basic,
+                SimAuth::Digest => rtsp::gst_rtsp::RTSPAuthMethod::Digest,
+            });
+            server.set_auth(Some(&auth));
+        }
         let mounts = server
             .mount_points()
             .ok_or_else(|| sim_err("no mount points"))?;
@@ -65,14 +135,23 @@ impl SimServer {
         for cam in cameras {
             let factory = rtsp::RTSPMediaFactory::new();
             factory.set_shared(true);
+            if options.credentials.is_some() {
+                factory.add_role_from_structure(
+                    &gst::Structure::builder("user")
+                        .field("media.factory.access", true)
+                        .field("media.factory.construct", true)
+                        .build(),
+                );
+            }
+            let encode = cam.codec.encode();
             let flag = Arc::new(AtomicBool::new(false));
             stalled.insert(cam.mount.clone(), flag.clone());
-            match &cam.clip {
-                Some(clip) => {
+            match cam.clips.is_empty() {
+                false => {
                     factory.set_launch(&format!(
-                        "( appsrc name=src is-live=true do-timestamp=true format=time ! videoconvert ! {ENCODE} )"
+                        "( appsrc name=src is-live=true do-timestamp=true format=time ! videoconvert ! {encode} )"
                     ));
-                    let clip = clip.clone();
+                    let clips = cam.clips.clone();
                     let stop = stop.clone();
                     factory.connect_media_configure(move |_, media| {
                         let Some(src) = media
@@ -85,14 +164,14 @@ impl SimServer {
                             tracing::error!("simulated camera media has no appsrc");
                             return;
                         };
-                        let (clip, stop, flag) = (clip.clone(), stop.clone(), flag.clone());
-                        std::thread::spawn(move || feed_clip_loop(&clip, &src, &stop, &flag));
+                        let (clips, stop, flag) = (clips.clone(), stop.clone(), flag.clone());
+                        std::thread::spawn(move || feed_clips(&clips, &src, &stop, &flag));
                     });
                 }
-                None => {
+                true => {
                     factory.set_launch(&format!(
                         "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=10/1 \
-                         ! identity name=gate ! {ENCODE} )"
+                         ! identity name=gate ! videoconvert ! {encode} )"
                     ));
                     let flag = flag.clone();
                     factory.connect_media_configure(move |_, media| {
@@ -185,72 +264,94 @@ impl Drop for SimServer {
     }
 }
 
-/// Decodes `clip` in real time and pushes raw frames into `src` (timestamped on arrival by the
-/// appsrc), starting over at the end, until the media goes away or the server stops.
-fn feed_clip_loop(
+/// Decodes the clips in turn in real time and pushes raw frames into `src` (timestamped on
+/// arrival by the appsrc), starting over after the last, until the media goes away or the server
+/// stops. A clip of another size changes the caps, and so the encoded stream's resolution.
+fn feed_clips(clips: &[PathBuf], src: &gst_app::AppSrc, stop: &AtomicBool, stalled: &AtomicBool) {
+    let mut caps: Option<gst::Caps> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let mut played_any = false;
+        for clip in clips {
+            match feed_clip(clip, src, stop, stalled, &mut caps) {
+                Fed::Ended => played_any = true,
+                Fed::Unplayable => {}
+                Fed::Done => return,
+            }
+        }
+        if !played_any {
+            tracing::error!(clips = clips.len(), "no playable clip; simulated camera stops");
+            return;
+        }
+    }
+}
+
+enum Fed {
+    /// The clip played to its end.
+    Ended,
+    /// The clip could not be played (logged).
+    Unplayable,
+    /// The media or the server is gone.
+    Done,
+}
+
+fn feed_clip(
     clip: &std::path::Path,
     src: &gst_app::AppSrc,
     stop: &AtomicBool,
     stalled: &AtomicBool,
-) {
+    caps: &mut Option<gst::Caps>,
+) -> Fed {
     let launch = format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=true max-buffers=2",
         clip.display()
     );
-    let mut caps_set = false;
-    while !stop.load(Ordering::Relaxed) {
-        let Ok(reader) = gst::parse::launch(&launch).map(|e| e.downcast::<gst::Pipeline>()) else {
+    let reader = match gst::parse::launch(&launch).map(|e| e.downcast::<gst::Pipeline>()) {
+        Ok(Ok(p)) => p,
+        _ => {
             tracing::error!(clip = %clip.display(), "cannot build the clip reader");
-            return;
-        };
-        let Ok(reader) = reader else { return };
-        let Some(sink) = reader
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        else {
-            return;
-        };
-        if reader.set_state(gst::State::Playing).is_err() {
-            tracing::error!(clip = %clip.display(), "cannot play the clip");
-            return;
+            return Fed::Unplayable;
         }
-        let mut pushed_any = false;
-        let done = loop {
-            if stop.load(Ordering::Relaxed) {
-                break true;
-            }
-            match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
-                Some(sample) => {
-                    pushed_any = true;
-                    if stalled.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    if !caps_set && let Some(c) = sample.caps() {
-                        src.set_caps(Some(&c.to_owned()));
-                        caps_set = true;
-                    }
-                    let Some(buf) = sample.buffer_owned() else {
-                        continue;
-                    };
-                    let mut buf = buf.copy();
-                    {
-                        let b = buf.make_mut();
-                        b.set_pts(gst::ClockTime::NONE);
-                        b.set_dts(gst::ClockTime::NONE);
-                        b.set_duration(gst::ClockTime::NONE);
-                    }
-                    if src.push_buffer(buf).is_err() {
-                        break true; // media torn down: this feeder's job is over
-                    }
-                }
-                None if sink.is_eos() => break false,
-                None => {}
-            }
-        };
-        let _ = reader.set_state(gst::State::Null);
-        if done || !pushed_any {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
+    };
+    let Some(sink) = reader.by_name("sink").and_then(|e| e.downcast::<gst_app::AppSink>().ok()) else {
+        return Fed::Unplayable;
+    };
+    if reader.set_state(gst::State::Playing).is_err() {
+        tracing::error!(clip = %clip.display(), "cannot play the clip");
+        return Fed::Unplayable;
     }
+    let mut played = false;
+    let outcome = loop {
+        if stop.load(Ordering::Relaxed) {
+            break Fed::Done;
+        }
+        match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
+            Some(sample) => {
+                played = true;
+                if stalled.load(Ordering::Relaxed) {
+                    continue;
+                }
+                if let Some(c) = sample.caps()
+                    && caps.as_ref().is_none_or(|old| old.as_ref() != c)
+                {
+                    src.set_caps(Some(&c.to_owned()));
+                    *caps = Some(c.to_owned());
+                }
+                let Some(buf) = sample.buffer_owned() else { continue };
+                let mut buf = buf.copy();
+                {
+                    let b = buf.make_mut();
+                    b.set_pts(gst::ClockTime::NONE);
+                    b.set_dts(gst::ClockTime::NONE);
+                    b.set_duration(gst::ClockTime::NONE);
+                }
+                if src.push_buffer(buf).is_err() {
+                    break Fed::Done; // media torn down: this feeder's job is over
+                }
+            }
+            None if sink.is_eos() => break if played { Fed::Ended } else { Fed::Unplayable },
+            None => {}
+        }
+    };
+    let _ = reader.set_state(gst::State::Null);
+    outcome
 }

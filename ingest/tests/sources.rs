@@ -13,10 +13,7 @@ fn rtsp_camera_yields_letterboxed_frames_from_a_real_server() {
         return;
     };
     let server = SimServer::start(
-        &[SimCamera {
-            mount: "cam-1".into(),
-            clip: Some(clip),
-        }],
+        &[SimCamera::clip("cam-1", clip)],
         0,
     )
     .expect("server");
