@@ -128,17 +128,26 @@ pub struct Delivery {
 
 impl Delivery {
     /// `kafka`: (brokers, alert topic, status topic).
-    pub fn new(outbox: &Path, stdout: bool, kafka: Option<(&str, &str, &str)>) -> anyhow::Result<Self> {
+    pub fn new(
+        outbox: &Path,
+        stdout: bool,
+        kafka: Option<(&str, &str, &str)>,
+    ) -> anyhow::Result<Self> {
         let outbox = JsonlOutbox::open(outbox)
             .with_context(|| format!("opening the outbox {}", outbox.display()))?;
         let connect = |brokers: &str, topic: &str| {
-            KafkaSink::connect(KafkaOptions::new(brokers).topic(topic).client_id("sharpeyes"))
-                .with_context(|| format!("connecting to Kafka at {brokers} (topic {topic})"))
+            KafkaSink::connect(
+                KafkaOptions::new(brokers)
+                    .topic(topic)
+                    .client_id("sharpeyes"),
+            )
+            .with_context(|| format!("connecting to Kafka at {brokers} (topic {topic})"))
         };
         let (kafka, kafka_status) = match kafka {
-            Some((brokers, topic, status_topic)) => {
-                (Some(connect(brokers, topic)?), Some(connect(brokers, status_topic)?))
-            }
+            Some((brokers, topic, status_topic)) => (
+                Some(connect(brokers, topic)?),
+                Some(connect(brokers, status_topic)?),
+            ),
             None => (None, None),
         };
         Ok(Self {
@@ -160,7 +169,11 @@ impl Delivery {
         {
             tracing::warn!(error = %e, "stdout");
         }
-        let kafka = if alert.kind.is_status() { &mut self.kafka_status } else { &mut self.kafka };
+        let kafka = if alert.kind.is_status() {
+            &mut self.kafka_status
+        } else {
+            &mut self.kafka
+        };
         if let Some(k) = kafka
             && let Err(e) = k.send(alert)
         {
@@ -170,7 +183,10 @@ impl Delivery {
 
     /// Waits up to `timeout` for Kafka to confirm what was queued.
     pub fn flush(&mut self, timeout: Duration) {
-        for k in [&mut self.kafka, &mut self.kafka_status].into_iter().flatten() {
+        for k in [&mut self.kafka, &mut self.kafka_status]
+            .into_iter()
+            .flatten()
+        {
             if let Err(e) = k.flush(timeout) {
                 tracing::warn!(error = %e, "Kafka flush incomplete; alerts stay in the outbox");
             }

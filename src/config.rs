@@ -167,7 +167,10 @@ impl PipelineConfig {
             }
             _ => None,
         };
-        for (field, topic) in [("output.kafka_topic", &raw.output.kafka_topic), ("output.status_topic", &raw.output.status_topic)] {
+        for (field, topic) in [
+            ("output.kafka_topic", &raw.output.kafka_topic),
+            ("output.status_topic", &raw.output.status_topic),
+        ] {
             if topic.is_empty() {
                 return Err(err(field, "must not be empty".into()));
             }

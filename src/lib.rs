@@ -5,5 +5,7 @@ pub mod analyze;
 pub mod cameras;
 pub mod config;
 pub mod live;
+pub mod metrics;
 pub mod models;
+pub mod run;
 pub mod runtime;

@@ -14,7 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sharpeyes_core::{Alert, CameraId, CameraState, Clock, FrameSource, SourceItem, SystemClock};
-use sharpeyes_ingest::{Backoff, FrameSlots, Health, RtspOptions, RtspSource, RtspTransport, StatusChange};
+use sharpeyes_ingest::{
+    Backoff, FrameSlots, Health, RtspOptions, RtspSource, RtspTransport, StatusChange,
+};
 
 use crate::analyze::{Analyzer, Delivery, RateSampler};
 
@@ -106,7 +108,12 @@ pub struct CameraOutputs {
 
 impl CameraHandle {
     /// Starts `spec`, its frames letterboxed to `size`.
-    pub fn start(spec: CameraSpec, rt: tokio::runtime::Handle, out: CameraOutputs, size: (u32, u32)) -> Self {
+    pub fn start(
+        spec: CameraSpec,
+        rt: tokio::runtime::Handle,
+        out: CameraOutputs,
+        size: (u32, u32),
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(CameraCounters::default());
         let (s, c, sp) = (stop.clone(), counters.clone(), spec.clone());
@@ -114,7 +121,12 @@ impl CameraHandle {
             .name(format!("cam-{}", spec.id))
             .spawn(move || camera_loop(sp, rt, out, size, s, c))
             .expect("spawning a camera thread");
-        Self { spec, counters, stop, thread: Some(thread) }
+        Self {
+            spec,
+            counters,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// Asks the thread to stop without waiting; drop (or [`CameraHandle::stop`]) waits.
@@ -175,8 +187,14 @@ fn camera_loop(
     let mut backoff = Backoff::new(Duration::from_millis(500), spec.reconnect_max);
     let emit = |c: Option<StatusChange>| {
         if let Some(c) = c {
-            tracing::info!(state = c.state.as_str(), reason = c.reason.as_deref().unwrap_or(""), "camera state");
-            let _ = out.status.send(Alert::status(spec.id.clone(), c.at, c.state, c.reason));
+            tracing::info!(
+                state = c.state.as_str(),
+                reason = c.reason.as_deref().unwrap_or(""),
+                "camera state"
+            );
+            let _ = out
+                .status
+                .send(Alert::status(spec.id.clone(), c.at, c.state, c.reason));
         }
     };
     let mut attempt = 0u64;
@@ -189,7 +207,9 @@ fn camera_loop(
         let mut src = RtspSource::start(&rt, options);
         let failure = loop {
             if stop.load(Ordering::Relaxed) {
-                counters.frames_dropped.fetch_add(src.queue_stats().dropped, Ordering::Relaxed);
+                counters
+                    .frames_dropped
+                    .fetch_add(src.queue_stats().dropped, Ordering::Relaxed);
                 return;
             }
             match src.next_frame(Duration::from_millis(200)) {
@@ -211,7 +231,10 @@ fn camera_loop(
                 Ok(SourceItem::Timeout) => {
                     if let Some(c) = health.check_stall(SystemClock.now(), spec.stall_after) {
                         counters.set_state(CameraState::Stalled);
-                        tracing::warn!(stall_after_ms = spec.stall_after.as_millis() as u64, "camera stalled; reconnecting");
+                        tracing::warn!(
+                            stall_after_ms = spec.stall_after.as_millis() as u64,
+                            "camera stalled; reconnecting"
+                        );
                         emit(Some(c));
                         break None;
                     }
@@ -229,7 +252,9 @@ fn camera_loop(
                 }
             }
         };
-        counters.frames_dropped.fetch_add(src.queue_stats().dropped, Ordering::Relaxed);
+        counters
+            .frames_dropped
+            .fetch_add(src.queue_stats().dropped, Ordering::Relaxed);
         drop(src);
         if let Some((auth, reason)) = failure {
             let change = health.on_failure(SystemClock.now(), auth, reason);
@@ -262,16 +287,30 @@ pub struct LivePipeline {
 impl LivePipeline {
     /// Frames will be letterboxed to `size` (the detector's input).
     pub fn new(size: (u32, u32)) -> anyhow::Result<Self> {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().thread_name("rtsp").build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .thread_name("rtsp")
+            .build()?;
         let (status_tx, status_rx) = std::sync::mpsc::channel();
-        Ok(Self { rt, size, frames: Arc::new(FrameSlots::new()), status_tx, status_rx, cameras: BTreeMap::new() })
+        Ok(Self {
+            rt,
+            size,
+            frames: Arc::new(FrameSlots::new()),
+            status_tx,
+            status_rx,
+            cameras: BTreeMap::new(),
+        })
     }
 
     /// Starts a camera; a running camera with the same id is stopped first (a restart).
     pub fn start_camera(&mut self, spec: CameraSpec) {
         self.stop_camera(&spec.id);
         tracing::info!(camera = %spec.id, url = %sharpeyes_ingest::redact_url(spec.url.as_str()), "camera starting");
-        let out = CameraOutputs { frames: self.frames.clone(), status: self.status_tx.clone() };
+        let out = CameraOutputs {
+            frames: self.frames.clone(),
+            status: self.status_tx.clone(),
+        };
         let handle = CameraHandle::start(spec, self.rt.handle().clone(), out, self.size);
         self.cameras.insert(handle.spec.id.clone(), handle);
     }
@@ -299,7 +338,9 @@ impl LivePipeline {
         while let Ok(event) = self.status_rx.try_recv() {
             delivery.deliver(&event);
         }
-        let batch = self.frames.take(self.cameras.len(), Duration::from_millis(100));
+        let batch = self
+            .frames
+            .take(self.cameras.len(), Duration::from_millis(100));
         if batch.is_empty() {
             return;
         }
@@ -310,7 +351,10 @@ impl LivePipeline {
     }
 
     pub fn frames_decoded(&self) -> u64 {
-        self.cameras.values().map(|h| h.counters.frames_decoded.load(Ordering::Relaxed)).sum()
+        self.cameras
+            .values()
+            .map(|h| h.counters.frames_decoded.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Stops every camera (in parallel), then delivers their last status events.
@@ -351,7 +395,12 @@ pub fn run_live(
             last_report = Instant::now();
             let per_cam: BTreeMap<String, u64> = pipeline
                 .cameras()
-                .map(|h| (h.spec.id.to_string(), h.counters.frames_decoded.load(Ordering::Relaxed)))
+                .map(|h| {
+                    (
+                        h.spec.id.to_string(),
+                        h.counters.frames_decoded.load(Ordering::Relaxed),
+                    )
+                })
                 .collect();
             tracing::info!(frames_decoded = ?per_cam, frames_analysed = analyzer.frames_analysed, "progress");
         }

@@ -46,6 +46,33 @@ enum Command {
         #[arg(long)]
         outbox: Option<PathBuf>,
     },
+    /// Run the cameras in a config directory, following edits live (hot reload), with alerts
+    /// and camera status events to the outbox, stdout and Kafka, and Prometheus metrics.
+    Run {
+        /// Camera config directory (one TOML file per camera).
+        #[arg(long, default_value = "configs/cameras")]
+        cameras: PathBuf,
+        /// Pipeline config (default: configs/default.toml, else the embedded copy).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also send alerts and status events to this Kafka broker (HOST:PORT).
+        #[arg(long)]
+        kafka: Option<String>,
+        /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464.
+        #[arg(long)]
+        metrics: Option<String>,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Outbox file (default: the config's output.outbox).
+        #[arg(long)]
+        outbox: Option<PathBuf>,
+    },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Run the pipeline on a recorded clip as fast as the machine allows.
     Replay {
         #[arg(long)]
@@ -73,6 +100,13 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate camera configs (a file or a directory, default configs/cameras): prints every
+    /// problem with its file and field; exit status 0 when all are valid, 2 otherwise.
+    Check { path: Option<PathBuf> },
+}
+
+#[derive(Subcommand)]
 enum ModelsCommand {
     /// Put a model (default: every known model) into the cache, from the assets or its URL.
     Fetch { name: Option<String> },
@@ -97,6 +131,7 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -141,6 +176,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Check { path },
+        } => {
+            let path = path.unwrap_or_else(|| PathBuf::from(sharpeyes::cameras::DEFAULT_DIR));
+            let ok = sharpeyes::cameras::run_check(&path, &mut std::io::stdout().lock());
+            if !ok {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Run {
+            cameras,
+            config,
+            kafka,
+            metrics,
+            duration,
+            outbox,
+        } => {
+            let config = load_config(config.as_deref())?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = stop.clone();
+            ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+                .context("installing the Ctrl-C handler")?;
+            let analyzer = Analyzer::new(&config, &store)?;
+            let outbox = outbox.unwrap_or_else(|| config.outbox.clone());
+            let delivery = Delivery::new(
+                &outbox,
+                true,
+                kafka
+                    .as_deref()
+                    .map(|k| (k, config.kafka_topic.as_str(), config.status_topic.as_str())),
+            )?;
+            let options = sharpeyes::run::RunOptions {
+                cameras_dir: cameras,
+                metrics,
+                duration: duration.map(Duration::from_secs_f64),
+            };
+            sharpeyes::run::run(options, analyzer, delivery, stop)
         }
         Command::Detect { image, model } => detect(&store, &image, model),
         Command::Replay {
@@ -296,7 +370,9 @@ fn demo(
     let delivery = Delivery::new(
         &outbox,
         true,
-        kafka.as_deref().map(|k| (k, config.kafka_topic.as_str(), config.status_topic.as_str())),
+        kafka
+            .as_deref()
+            .map(|k| (k, config.kafka_topic.as_str(), config.status_topic.as_str())),
     )?;
     let server = sharpeyes_ingest::SimServer::start(&sims, port)?;
     eprintln!(
@@ -314,7 +390,11 @@ fn demo(
     let cameras = sims
         .iter()
         .map(|c| {
-            Ok(CameraSpec::new(CameraId::new(c.mount.clone())?, url::Url::parse(&server.url(&c.mount))?, config.detect_fps))
+            Ok(CameraSpec::new(
+                CameraId::new(c.mount.clone())?,
+                url::Url::parse(&server.url(&c.mount))?,
+                config.detect_fps,
+            ))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let summary = run_live(cameras, analyzer, delivery, stop, duration)?;

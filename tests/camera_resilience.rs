@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use sharpeyes::live::{CameraHandle, CameraOutputs, CameraSpec};
 use sharpeyes_core::testing::asset;
 use sharpeyes_core::{Alert, AlertKind, CameraId, CameraState};
-use sharpeyes_ingest::{FrameSlots, RtspTransport, SimAuth, SimCamera, SimCodec, SimOptions, SimServer};
+use sharpeyes_ingest::{
+    FrameSlots, RtspTransport, SimAuth, SimCamera, SimCodec, SimOptions, SimServer,
+};
 
 struct Rig {
     rt: tokio::runtime::Runtime,
@@ -22,13 +24,25 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
         let (status_tx, status) = std::sync::mpsc::channel();
-        Self { rt, frames: Arc::new(FrameSlots::new()), status_tx, status }
+        Self {
+            rt,
+            frames: Arc::new(FrameSlots::new()),
+            status_tx,
+            status,
+        }
     }
 
     fn camera(&self, spec: CameraSpec) -> CameraHandle {
-        let out = CameraOutputs { frames: self.frames.clone(), status: self.status_tx.clone() };
+        let out = CameraOutputs {
+            frames: self.frames.clone(),
+            status: self.status_tx.clone(),
+        };
         CameraHandle::start(spec, self.rt.handle().clone(), out, (416, 416))
     }
 
@@ -39,7 +53,11 @@ impl Rig {
 }
 
 fn spec(id: &str, url: &str) -> CameraSpec {
-    let mut s = CameraSpec::new(CameraId::new(id).expect("id"), url::Url::parse(url).expect("url"), 30.0);
+    let mut s = CameraSpec::new(
+        CameraId::new(id).expect("id"),
+        url::Url::parse(url).expect("url"),
+        30.0,
+    );
     s.reconnect_max = Duration::from_secs(2);
     s
 }
@@ -60,7 +78,11 @@ fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn walking() -> Option<PathBuf> {
@@ -75,18 +97,27 @@ fn reconnects_after_server_restart_with_online_offline_online() {
     let cams = [SimCamera::clip("cam", clip)];
     let server = SimServer::start(&cams, port).expect("server");
     let cam = rig.camera(spec("cam", &server.url("cam")));
-    let online = rig.next_status(Duration::from_secs(15)).expect("online event");
-    assert_eq!((online.kind, online.state), (AlertKind::CameraOnline, Some(CameraState::Online)));
+    let online = rig
+        .next_status(Duration::from_secs(15))
+        .expect("online event");
+    assert_eq!(
+        (online.kind, online.state),
+        (AlertKind::CameraOnline, Some(CameraState::Online))
+    );
     assert!(wait_until(Duration::from_secs(10), || decoded(&cam) >= 10));
 
     drop(server);
-    let offline = rig.next_status(Duration::from_secs(15)).expect("offline event");
+    let offline = rig
+        .next_status(Duration::from_secs(15))
+        .expect("offline event");
     assert_eq!(offline.kind, AlertKind::CameraOffline, "{offline:?}");
     assert_eq!(offline.state, Some(CameraState::Offline));
 
     let server = SimServer::start(&cams, port).expect("server again");
     let before = decoded(&cam);
-    let back = rig.next_status(Duration::from_secs(20)).expect("online again");
+    let back = rig
+        .next_status(Duration::from_secs(20))
+        .expect("online again");
     assert_eq!(back.kind, AlertKind::CameraOnline);
     assert!(wait_until(Duration::from_secs(10), || decoded(&cam) >= before + 10));
     assert!(cam.counters.reconnects.load(Ordering::Relaxed) >= 1);
@@ -101,27 +132,42 @@ fn a_stalled_camera_is_reported_and_recovers() {
     let mut s = spec("cam", &server.url("cam"));
     s.stall_after = Duration::from_secs(2);
     let cam = rig.camera(s);
-    assert_eq!(rig.next_status(Duration::from_secs(15)).map(|a| a.kind), Some(AlertKind::CameraOnline));
+    assert_eq!(
+        rig.next_status(Duration::from_secs(15)).map(|a| a.kind),
+        Some(AlertKind::CameraOnline)
+    );
 
     server.set_stalled("cam", true);
-    let stalled = rig.next_status(Duration::from_secs(10)).expect("stall event");
-    assert_eq!((stalled.kind, stalled.state), (AlertKind::CameraOffline, Some(CameraState::Stalled)));
+    let stalled = rig
+        .next_status(Duration::from_secs(10))
+        .expect("stall event");
+    assert_eq!(
+        (stalled.kind, stalled.state),
+        (AlertKind::CameraOffline, Some(CameraState::Stalled))
+    );
 
     server.set_stalled("cam", false);
-    let back = rig.next_status(Duration::from_secs(30)).expect("online again");
+    let back = rig
+        .next_status(Duration::from_secs(30))
+        .expect("online again");
     assert_eq!(back.kind, AlertKind::CameraOnline);
     assert_eq!(cam.counters.state(), CameraState::Online);
 }
 
 #[test]
 fn follows_a_resolution_change_without_reconnecting() {
-    let (Some(tall), Some(wide)) =
-        (asset("videos/fall_staged_indoor_thanhnc58_Fall01.mp4"), asset("videos/fall_urfd_fall01_depth_rgb.mp4"))
-    else {
+    let (Some(tall), Some(wide)) = (
+        asset("videos/fall_staged_indoor_thanhnc58_Fall01.mp4"),
+        asset("videos/fall_urfd_fall01_depth_rgb.mp4"),
+    ) else {
         return;
     };
     let rig = Rig::new();
-    let cams = [SimCamera { mount: "cam".into(), clips: vec![tall, wide], codec: SimCodec::H264 }];
+    let cams = [SimCamera {
+        mount: "cam".into(),
+        clips: vec![tall, wide],
+        codec: SimCodec::H264,
+    }];
     let server = SimServer::start(&cams, 0).expect("server");
     let cam = rig.camera(spec("cam", &server.url("cam")));
     let mut sizes = std::collections::BTreeSet::new();
@@ -131,20 +177,29 @@ fn follows_a_resolution_change_without_reconnecting() {
             sizes.insert((f.letterbox.src_width, f.letterbox.src_height));
         }
     }
-    assert_eq!(sizes.into_iter().collect::<Vec<_>>(), vec![(406, 720), (640, 240)]);
+    assert_eq!(
+        sizes.into_iter().collect::<Vec<_>>(),
+        vec![(406, 720), (640, 240)]
+    );
     assert_eq!(cam.counters.reconnects.load(Ordering::Relaxed), 0);
     drop(server);
 }
 
 fn auth_case(auth: SimAuth, password: &str) -> (Vec<Alert>, Arc<sharpeyes::live::CameraCounters>) {
     let rig = Rig::new();
-    let options =
-        SimOptions { port: 0, credentials: Some(("viewer".into(), "s3cret-Pa55".into())), auth };
+    let options = SimOptions {
+        port: 0,
+        credentials: Some(("viewer".into(), "s3cret-Pa55".into())),
+        auth,
+    };
     let server = SimServer::start_with(&[SimCamera::pattern("cam")], options).expect("server");
     let mut s = spec("cam", &server.url("cam"));
     s.credentials = Some(("viewer".into(), password.into()));
     let cam = rig.camera(s);
-    let first = rig.next_status(Duration::from_secs(15)).into_iter().collect();
+    let first = rig
+        .next_status(Duration::from_secs(15))
+        .into_iter()
+        .collect();
     let counters = cam.counters.clone();
     drop(cam);
     drop(server);
@@ -155,7 +210,11 @@ fn auth_case(auth: SimAuth, password: &str) -> (Vec<Alert>, Arc<sharpeyes::live:
 fn digest_and_basic_auth_with_the_right_password_get_frames() {
     for auth in [SimAuth::Digest, SimAuth::Basic] {
         let (events, counters) = auth_case(auth, "s3cret-Pa55");
-        assert_eq!(events.first().map(|a| a.kind), Some(AlertKind::CameraOnline), "{auth:?}: {events:?}");
+        assert_eq!(
+            events.first().map(|a| a.kind),
+            Some(AlertKind::CameraOnline),
+            "{auth:?}: {events:?}"
+        );
         assert!(counters.frames_decoded.load(Ordering::Relaxed) >= 1);
     }
 }
@@ -164,10 +223,19 @@ fn digest_and_basic_auth_with_the_right_password_get_frames() {
 fn a_wrong_password_is_auth_failed_and_never_echoed() {
     for auth in [SimAuth::Digest, SimAuth::Basic] {
         let (events, counters) = auth_case(auth, "wrong-Pa55word");
-        let e = events.first().unwrap_or_else(|| panic!("{auth:?}: no status event"));
-        assert_eq!((e.kind, e.state), (AlertKind::CameraOffline, Some(CameraState::AuthFailed)), "{e:?}");
+        let e = events
+            .first()
+            .unwrap_or_else(|| panic!("{auth:?}: no status event"));
+        assert_eq!(
+            (e.kind, e.state),
+            (AlertKind::CameraOffline, Some(CameraState::AuthFailed)),
+            "{e:?}"
+        );
         let json = serde_json::to_string(e).expect("json");
-        assert!(!json.contains("wrong-Pa55word") && !json.contains("s3cret-Pa55"), "{json}");
+        assert!(
+            !json.contains("wrong-Pa55word") && !json.contains("s3cret-Pa55"),
+            "{json}"
+        );
         assert_eq!(counters.frames_decoded.load(Ordering::Relaxed), 0);
     }
 }
@@ -177,15 +245,24 @@ fn udp_transport_and_h265_streams_decode() {
     let rig = Rig::new();
     let cams = [
         SimCamera::pattern("h264"),
-        SimCamera { mount: "h265".into(), clips: Vec::new(), codec: SimCodec::H265 },
+        SimCamera {
+            mount: "h265".into(),
+            clips: Vec::new(),
+            codec: SimCodec::H265,
+        },
     ];
     let server = SimServer::start(&cams, 0).expect("server");
     let mut udp = spec("udp", &server.url("h264"));
     udp.transport = RtspTransport::Udp;
     let udp = rig.camera(udp);
     let h265 = rig.camera(spec("h265", &server.url("h265")));
-    assert!(wait_until(Duration::from_secs(20), || decoded(&udp) >= 10 && decoded(&h265) >= 10),
-        "udp {} h265 {}", decoded(&udp), decoded(&h265));
+    assert!(
+        wait_until(Duration::from_secs(20), || decoded(&udp) >= 10
+            && decoded(&h265) >= 10),
+        "udp {} h265 {}",
+        decoded(&udp),
+        decoded(&h265)
+    );
 }
 
 #[test]
@@ -196,7 +273,8 @@ fn one_camera_down_does_not_slow_the_other() {
     let b_server = SimServer::start(&[SimCamera::clip("b", clip)], 0).expect("server b");
     let a = rig.camera(spec("a", &a_server.url("a")));
     let b = rig.camera(spec("b", &b_server.url("b")));
-    assert!(wait_until(Duration::from_secs(15), || decoded(&a) >= 5 && decoded(&b) >= 5));
+    assert!(wait_until(Duration::from_secs(15), || decoded(&a) >= 5
+        && decoded(&b) >= 5));
     // The clip runs at 10 fps: measure b's rate while a is up, then while a is down.
     let rate = |h: &CameraHandle| {
         let n0 = decoded(h);
@@ -205,8 +283,15 @@ fn one_camera_down_does_not_slow_the_other() {
     };
     let with_a = rate(&b);
     drop(a_server);
-    assert!(wait_until(Duration::from_secs(10), || a.counters.state() != CameraState::Online));
+    assert!(wait_until(Duration::from_secs(10), || a.counters.state()
+        != CameraState::Online));
     let without_a = rate(&b);
-    println!("camera b: {with_a:.1} fps with a up, {without_a:.1} fps with a down ({:?})", a.counters.state());
-    assert!(with_a >= 7.0 && without_a >= 7.0, "b kept its ~10 fps: {with_a} then {without_a}");
+    println!(
+        "camera b: {with_a:.1} fps with a up, {without_a:.1} fps with a down ({:?})",
+        a.counters.state()
+    );
+    assert!(
+        with_a >= 7.0 && without_a >= 7.0,
+        "b kept its ~10 fps: {with_a} then {without_a}"
+    );
 }

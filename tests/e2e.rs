@@ -236,8 +236,12 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
     // The outbox holds exactly what was printed.
     assert_eq!(read_alerts(&dir.join("var/alerts.jsonl")), printed);
 
-    let (status, alerts): (Vec<&Alert>, Vec<&Alert>) = printed.iter().partition(|a| a.kind.is_status());
-    for (topic, expected) in [("sharpeyes.alerts", &alerts), ("sharpeyes.camera-status", &status)] {
+    let (status, alerts): (Vec<&Alert>, Vec<&Alert>) =
+        printed.iter().partition(|a| a.kind.is_status());
+    for (topic, expected) in [
+        ("sharpeyes.alerts", &alerts),
+        ("sharpeyes.camera-status", &status),
+    ] {
         let got = sharpeyes_alerts::testkit::consume_n(
             &broker.bootstrap(),
             topic,

@@ -1,0 +1,196 @@
+//! Prometheus metrics: rendering the text exposition format (pure) and a minimal HTTP endpoint
+//! serving it on `GET /metrics` (I/O: a listening socket and a thread).
+//!
+//! Names follow `sharpeyes_<crate>_<what>_<unit>`; labels are `camera` (and `state`, `kind`):
+//! bounded sets, never a track id.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sharpeyes_core::{CameraId, CameraState};
+
+use crate::live::CameraCounters;
+
+/// What the endpoint shows; the run loop replaces it as cameras come and go.
+#[derive(Default)]
+pub struct MetricsSource {
+    pub cameras: Vec<(CameraId, Arc<CameraCounters>)>,
+    pub frames_analysed: u64,
+    pub alerts: BTreeMap<String, u64>,
+}
+
+/// The text exposition format (version 0.0.4) of `src`.
+pub fn render(src: &MetricsSource) -> String {
+    let mut out = String::new();
+    let counter =
+        |out: &mut String, name: &str, help: &str, get: &dyn Fn(&CameraCounters) -> u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (id, c) in &src.cameras {
+                let _ = writeln!(out, "{name}{{camera=\"{id}\"}} {}", get(c));
+            }
+        };
+    counter(
+        &mut out,
+        "sharpeyes_ingest_frames_decoded_total",
+        "Frames decoded.",
+        &|c| c.frames_decoded.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "sharpeyes_ingest_frames_to_detection_total",
+        "Frames handed to detection (at detect fps).",
+        &|c| c.frames_queued.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "sharpeyes_ingest_frames_dropped_total",
+        "Frames dropped because detection fell behind.",
+        &|c| c.frames_dropped.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "sharpeyes_ingest_reconnects_total",
+        "Connections remade after a failure or stall.",
+        &|c| c.reconnects.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "sharpeyes_ingest_errors_total",
+        "Failed connections and broken streams.",
+        &|c| c.errors.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP sharpeyes_ingest_camera_state Current state (1) of each camera.\n# TYPE sharpeyes_ingest_camera_state gauge"
+    );
+    for (id, c) in &src.cameras {
+        let now = c.state();
+        for s in CameraState::ALL {
+            let _ = writeln!(
+                out,
+                "sharpeyes_ingest_camera_state{{camera=\"{id}\",state=\"{}\"}} {}",
+                s.as_str(),
+                u8::from(s == now)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sharpeyes_ingest_last_frame_timestamp_seconds Wall-clock time of the last frame.\n# TYPE sharpeyes_ingest_last_frame_timestamp_seconds gauge"
+    );
+    for (id, c) in &src.cameras {
+        let ms = c.last_frame_ms.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "sharpeyes_ingest_last_frame_timestamp_seconds{{camera=\"{id}\"}} {:.3}",
+            ms as f64 / 1000.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sharpeyes_inference_frames_analysed_total Frames run through the detector.\n# TYPE sharpeyes_inference_frames_analysed_total counter\nsharpeyes_inference_frames_analysed_total {}",
+        src.frames_analysed
+    );
+    let _ = writeln!(
+        out,
+        "# HELP sharpeyes_alerts_raised_total Alerts and status events delivered, by kind.\n# TYPE sharpeyes_alerts_raised_total counter"
+    );
+    for (kind, n) in &src.alerts {
+        let _ = writeln!(out, "sharpeyes_alerts_raised_total{{kind=\"{kind}\"}} {n}");
+    }
+    out
+}
+
+/// Serves `GET /metrics` on `addr` until dropped.
+pub struct MetricsServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    pub fn start(addr: &str, source: Arc<Mutex<MetricsSource>>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| anyhow::anyhow!("metrics: cannot listen on {addr}: {e}"))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new().name("metrics".into()).spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+                        let mut buf = [0u8; 2048];
+                        let n = conn.read(&mut buf).unwrap_or(0);
+                        let req = String::from_utf8_lossy(&buf[..n]);
+                        let (status, body) = if req.starts_with("GET /metrics ") {
+                            let text = render(&source.lock().unwrap_or_else(|p| p.into_inner()));
+                            ("200 OK", text)
+                        } else {
+                            ("404 Not Found", "not found: try GET /metrics\n".to_string())
+                        };
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(50)),
+                    Err(e) => tracing::warn!(error = %e, "metrics accept"),
+                }
+            }
+        })?;
+        Ok(Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_one_hot_state_per_camera() {
+        let c = Arc::new(CameraCounters::default());
+        c.frames_decoded.store(42, Ordering::Relaxed);
+        let src = MetricsSource {
+            cameras: vec![(CameraId::new("gate").expect("id"), c)],
+            frames_analysed: 7,
+            alerts: [("person_detected".to_string(), 3)].into(),
+        };
+        let text = render(&src);
+        assert!(
+            text.contains("sharpeyes_ingest_frames_decoded_total{camera=\"gate\"} 42\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "sharpeyes_ingest_camera_state{camera=\"gate\",state=\"connecting\"} 1\n"
+            )
+        );
+        assert!(
+            text.contains("sharpeyes_ingest_camera_state{camera=\"gate\",state=\"online\"} 0\n")
+        );
+        assert!(text.contains("sharpeyes_inference_frames_analysed_total 7\n"));
+        assert!(text.contains("sharpeyes_alerts_raised_total{kind=\"person_detected\"} 3\n"));
+    }
+}
