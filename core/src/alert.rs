@@ -118,8 +118,17 @@ impl Alert {
     }
 
     /// A `camera_online` / `camera_offline` status event for `state`.
-    pub fn status(camera: CameraId, time: UnixMillis, state: CameraState, reason: Option<String>) -> Self {
-        let kind = if state == CameraState::Online { AlertKind::CameraOnline } else { AlertKind::CameraOffline };
+    pub fn status(
+        camera: CameraId,
+        time: UnixMillis,
+        state: CameraState,
+        reason: Option<String>,
+    ) -> Self {
+        let kind = if state == CameraState::Online {
+            AlertKind::CameraOnline
+        } else {
+            AlertKind::CameraOffline
+        };
         let mut a = Self::new(kind, camera, time, &[], (0, 0));
         a.state = Some(state);
         a.reason = reason;

@@ -19,8 +19,13 @@ pub enum CameraState {
 }
 
 impl CameraState {
-    pub const ALL: [CameraState; 5] =
-        [CameraState::Connecting, CameraState::Online, CameraState::Stalled, CameraState::Offline, CameraState::AuthFailed];
+    pub const ALL: [CameraState; 5] = [
+        CameraState::Connecting,
+        CameraState::Online,
+        CameraState::Stalled,
+        CameraState::Offline,
+        CameraState::AuthFailed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -31,7 +31,11 @@ impl Default for Health {
 
 impl Health {
     pub fn new() -> Self {
-        Self { state: CameraState::Connecting, last_frame: None, reported_online: None }
+        Self {
+            state: CameraState::Connecting,
+            last_frame: None,
+            reported_online: None,
+        }
     }
 
     pub fn state(&self) -> CameraState {
@@ -42,7 +46,12 @@ impl Health {
         self.last_frame
     }
 
-    fn report(&mut self, state: CameraState, at: UnixMillis, reason: Option<String>) -> Option<StatusChange> {
+    fn report(
+        &mut self,
+        state: CameraState,
+        at: UnixMillis,
+        reason: Option<String>,
+    ) -> Option<StatusChange> {
         let online = state == CameraState::Online;
         if self.reported_online == Some(online) {
             return None;
@@ -64,8 +73,17 @@ impl Health {
     }
 
     /// The connection failed; `auth` when the camera refused the credentials.
-    pub fn on_failure(&mut self, now: UnixMillis, auth: bool, reason: String) -> Option<StatusChange> {
-        self.state = if auth { CameraState::AuthFailed } else { CameraState::Offline };
+    pub fn on_failure(
+        &mut self,
+        now: UnixMillis,
+        auth: bool,
+        reason: String,
+    ) -> Option<StatusChange> {
+        self.state = if auth {
+            CameraState::AuthFailed
+        } else {
+            CameraState::Offline
+        };
         self.report(self.state, now, Some(reason))
     }
 
@@ -77,7 +95,11 @@ impl Health {
             return None;
         }
         self.state = CameraState::Stalled;
-        self.report(CameraState::Stalled, now, Some(format!("no frame for {} ms", now.0 - last.0)))
+        self.report(
+            CameraState::Stalled,
+            now,
+            Some(format!("no frame for {} ms", now.0 - last.0)),
+        )
     }
 }
 
@@ -93,12 +115,19 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, cap: Duration) -> Self {
-        Self { base, cap: cap.max(base), failures: 0 }
+        Self {
+            base,
+            cap: cap.max(base),
+            failures: 0,
+        }
     }
 
     /// The delay before the next attempt; `jitter` in [0, 1).
     pub fn next_delay(&mut self, jitter: f64) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << self.failures.min(20)).min(self.cap);
+        let exp = self
+            .base
+            .saturating_mul(1u32 << self.failures.min(20))
+            .min(self.cap);
         self.failures = self.failures.saturating_add(1);
         exp.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 0.999_999))
     }
@@ -116,7 +145,10 @@ mod tests {
     #[test]
     fn first_frame_reports_online_once() {
         let mut h = Health::new();
-        assert_eq!(h.on_frame(UnixMillis(10)).map(|c| c.state), Some(CameraState::Online));
+        assert_eq!(
+            h.on_frame(UnixMillis(10)).map(|c| c.state),
+            Some(CameraState::Online)
+        );
         assert_eq!(h.on_frame(UnixMillis(20)), None);
         assert_eq!(h.state(), CameraState::Online);
     }
@@ -125,18 +157,28 @@ mod tests {
     fn repeated_failures_report_offline_once() {
         let mut h = Health::new();
         h.on_frame(UnixMillis(0));
-        let c = h.on_failure(UnixMillis(5), false, "connection refused".into()).expect("offline");
-        assert_eq!((c.state, c.reason.as_deref()), (CameraState::Offline, Some("connection refused")));
+        let c = h
+            .on_failure(UnixMillis(5), false, "connection refused".into())
+            .expect("offline");
+        assert_eq!(
+            (c.state, c.reason.as_deref()),
+            (CameraState::Offline, Some("connection refused"))
+        );
         h.on_connecting();
         assert_eq!(h.state(), CameraState::Connecting);
         assert_eq!(h.on_failure(UnixMillis(9), false, "again".into()), None);
-        assert_eq!(h.on_frame(UnixMillis(20)).map(|c| c.state), Some(CameraState::Online));
+        assert_eq!(
+            h.on_frame(UnixMillis(20)).map(|c| c.state),
+            Some(CameraState::Online)
+        );
     }
 
     #[test]
     fn a_camera_that_never_came_up_is_reported_offline() {
         let mut h = Health::new();
-        let c = h.on_failure(UnixMillis(1), true, "401".into()).expect("reported");
+        let c = h
+            .on_failure(UnixMillis(1), true, "401".into())
+            .expect("reported");
         assert_eq!(c.state, CameraState::AuthFailed);
         assert_eq!(h.state(), CameraState::AuthFailed);
     }
@@ -145,7 +187,11 @@ mod tests {
     fn stall_needs_the_full_limit_without_frames() {
         let mut h = Health::new();
         let limit = Duration::from_secs(10);
-        assert_eq!(h.check_stall(UnixMillis(50_000), limit), None, "no frame yet: not a stall");
+        assert_eq!(
+            h.check_stall(UnixMillis(50_000), limit),
+            None,
+            "no frame yet: not a stall"
+        );
         h.on_frame(UnixMillis(1_000));
         assert_eq!(h.check_stall(UnixMillis(10_999), limit), None);
         let c = h.check_stall(UnixMillis(11_000), limit).expect("stalled");
@@ -157,7 +203,9 @@ mod tests {
     #[test]
     fn backoff_doubles_to_the_cap_with_jitter_and_resets() {
         let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(4));
-        let full: Vec<u128> = (0..6).map(|_| b.next_delay(0.999_999).as_millis()).collect();
+        let full: Vec<u128> = (0..6)
+            .map(|_| b.next_delay(0.999_999).as_millis())
+            .collect();
         assert_eq!(full, vec![499, 999, 1999, 3999, 3999, 3999]);
         b.reset();
         assert_eq!(b.next_delay(0.0), Duration::from_millis(250));

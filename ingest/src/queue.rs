@@ -190,21 +190,35 @@ impl FrameSlots {
             if now >= deadline {
                 return Vec::new();
             }
-            g = self.ready.wait_timeout(g, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            g = self
+                .ready
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         let mut cams: Vec<_> = g.slots.iter().map(|(k, f)| (f.time, k.clone())).collect();
         cams.sort();
-        cams.into_iter().take(max.max(1)).filter_map(|(_, k)| g.slots.remove(&k)).collect()
+        cams.into_iter()
+            .take(max.max(1))
+            .filter_map(|(_, k)| g.slots.remove(&k))
+            .collect()
     }
 
     /// Drops a camera's waiting frame (the camera was stopped).
     pub fn clear(&self, camera: &sharpeyes_core::CameraId) {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).slots.remove(camera);
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .slots
+            .remove(camera);
     }
 
     /// Frames replaced before detection took them, over all cameras.
     pub fn replaced(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).replaced
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replaced
     }
 }
 
@@ -237,7 +251,10 @@ mod slot_tests {
         assert!(!s.put(frame("b", 2)));
         assert!(s.put(frame("a", 3)));
         let batch = s.take(8, Duration::ZERO);
-        let got: Vec<(String, i64)> = batch.iter().map(|f| (f.camera.to_string(), f.time.0)).collect();
+        let got: Vec<(String, i64)> = batch
+            .iter()
+            .map(|f| (f.camera.to_string(), f.time.0))
+            .collect();
         assert_eq!(got, vec![("b".to_string(), 2), ("a".to_string(), 3)]);
         assert_eq!(s.replaced(), 1);
         assert!(s.take(8, Duration::ZERO).is_empty());
@@ -250,6 +267,9 @@ mod slot_tests {
         s.put(frame("b", 1));
         s.put(frame("c", 3));
         let batch = s.take(2, Duration::ZERO);
-        assert_eq!(batch.iter().map(|f| f.time.0).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            batch.iter().map(|f| f.time.0).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
     }
 }

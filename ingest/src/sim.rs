@@ -58,12 +58,20 @@ pub struct SimCamera {
 impl SimCamera {
     /// A camera looping `clip` (H.264).
     pub fn clip(mount: &str, clip: PathBuf) -> Self {
-        Self { mount: mount.into(), clips: vec![clip], codec: SimCodec::H264 }
+        Self {
+            mount: mount.into(),
+            clips: vec![clip],
+            codec: SimCodec::H264,
+        }
     }
 
     /// A camera showing a moving test pattern (H.264).
     pub fn pattern(mount: &str) -> Self {
-        Self { mount: mount.into(), clips: Vec::new(), codec: SimCodec::H264 }
+        Self {
+            mount: mount.into(),
+            clips: Vec::new(),
+            codec: SimCodec::H264,
+        }
     }
 }
 
@@ -105,7 +113,13 @@ fn sim_err(message: impl std::fmt::Display) -> IngestError {
 impl SimServer {
     /// Starts serving `cameras` on 127.0.0.1, on `port` (0 picks a free one), without auth.
     pub fn start(cameras: &[SimCamera], port: u16) -> Result<Self, IngestError> {
-        Self::start_with(cameras, SimOptions { port, ..SimOptions::default() })
+        Self::start_with(
+            cameras,
+            SimOptions {
+                port,
+                ..SimOptions::default()
+            },
+        )
     }
 
     /// Starts serving `cameras` with `options`.
@@ -117,7 +131,9 @@ impl SimServer {
         server.set_service(&port.to_string());
         if let Some((user, pass)) = &options.credentials {
             let auth = rtsp::RTSPAuth::new();
-            let token = rtsp::RTSPToken::builder().field("media.factory.role", "user").build();
+            let token = rtsp::RTSPToken::builder()
+                .field("media.factory.role", "user")
+                .build();
             auth.add_basic(rtsp::RTSPAuth::make_basic(user, pass).as_str(), &token);
             auth.add_digest(user, pass, &token);
             // The binding takes one method, not a set: the server asks for that one.
@@ -279,7 +295,10 @@ fn feed_clips(clips: &[PathBuf], src: &gst_app::AppSrc, stop: &AtomicBool, stall
             }
         }
         if !played_any {
-            tracing::error!(clips = clips.len(), "no playable clip; simulated camera stops");
+            tracing::error!(
+                clips = clips.len(),
+                "no playable clip; simulated camera stops"
+            );
             return;
         }
     }
@@ -312,7 +331,10 @@ fn feed_clip(
             return Fed::Unplayable;
         }
     };
-    let Some(sink) = reader.by_name("sink").and_then(|e| e.downcast::<gst_app::AppSink>().ok()) else {
+    let Some(sink) = reader
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+    else {
         return Fed::Unplayable;
     };
     if reader.set_state(gst::State::Playing).is_err() {
@@ -336,7 +358,9 @@ fn feed_clip(
                     src.set_caps(Some(&c.to_owned()));
                     *caps = Some(c.to_owned());
                 }
-                let Some(buf) = sample.buffer_owned() else { continue };
+                let Some(buf) = sample.buffer_owned() else {
+                    continue;
+                };
                 let mut buf = buf.copy();
                 {
                     let b = buf.make_mut();

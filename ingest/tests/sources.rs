@@ -12,11 +12,7 @@ fn rtsp_camera_yields_letterboxed_frames_from_a_real_server() {
     let Some(clip) = asset("videos/people_walking_indoor_intel.mp4") else {
         return;
     };
-    let server = SimServer::start(
-        &[SimCamera::clip("cam-1", clip)],
-        0,
-    )
-    .expect("server");
+    let server = SimServer::start(&[SimCamera::clip("cam-1", clip)], 0).expect("server");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
