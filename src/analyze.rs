@@ -61,6 +61,9 @@ pub struct Analyzer {
     person: Option<PersonPresenceRule>,
     snapshots: SnapshotWriter,
     pub frames_analysed: u64,
+    /// Cameras whose frames in the last batch had any detection (adaptive decode keeps them
+    /// in full decode).
+    pub active_cameras: Vec<CameraId>,
 }
 
 impl Analyzer {
@@ -85,6 +88,7 @@ impl Analyzer {
             person,
             snapshots: SnapshotWriter::new(&config.snapshots),
             frames_analysed: 0,
+            active_cameras: Vec::new(),
         })
     }
 
@@ -97,6 +101,12 @@ impl Analyzer {
     pub fn analyze(&mut self, frames: &[Frame]) -> anyhow::Result<Vec<Alert>> {
         let detections = self.detector.detect(frames)?;
         self.frames_analysed += frames.len() as u64;
+        self.active_cameras.clear();
+        for (frame, dets) in frames.iter().zip(&detections) {
+            if !dets.is_empty() {
+                self.active_cameras.push(frame.camera.clone());
+            }
+        }
         let mut alerts = Vec::new();
         for (frame, dets) in frames.iter().zip(&detections) {
             let size = (frame.letterbox.src_width, frame.letterbox.src_height);

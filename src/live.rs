@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use sharpeyes_core::{Alert, CameraId, CameraState, Clock, FrameSource, SourceItem, SystemClock};
 use sharpeyes_ingest::{
-    Backoff, FrameSlots, Health, RtspOptions, RtspSource, RtspTransport, StatusChange,
+    Backoff, DecodeGate, FrameSlots, Health, MotionDetector, RtspOptions, RtspSource,
+    RtspTransport, StatusChange,
 };
 
 use crate::analyze::{Analyzer, Delivery, RateSampler};
@@ -34,6 +35,8 @@ pub struct CameraSpec {
     pub stall_after: Duration,
     /// Reconnect backoff: 0.5 s doubling up to this.
     pub reconnect_max: Duration,
+    /// Adaptive decode (keyframes only while quiet) with this quiet period; None: off.
+    pub adaptive_quiet: Option<Duration>,
 }
 
 impl std::fmt::Debug for CameraSpec {
@@ -59,6 +62,7 @@ impl CameraSpec {
             detect_fps,
             stall_after: Duration::from_secs(10),
             reconnect_max: Duration::from_secs(30),
+            adaptive_quiet: None,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct CameraCounters {
     pub state: AtomicU8,
     /// Wall-clock time of the last frame, ms since the epoch (0: none yet).
     pub last_frame_ms: AtomicI64,
+    /// Access units not decoded by adaptive decode (its saving).
+    pub frames_skipped: AtomicU64,
 }
 
 impl CameraCounters {
@@ -95,6 +101,8 @@ impl CameraCounters {
 pub struct CameraHandle {
     pub spec: CameraSpec,
     pub counters: Arc<CameraCounters>,
+    /// Adaptive decode state; detections anywhere in the picture count as activity.
+    pub gate: Arc<DecodeGate>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -116,14 +124,19 @@ impl CameraHandle {
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(CameraCounters::default());
-        let (s, c, sp) = (stop.clone(), counters.clone(), spec.clone());
+        let gate = Arc::new(DecodeGate::new(
+            spec.adaptive_quiet.is_some(),
+            spec.adaptive_quiet.unwrap_or_default(),
+        ));
+        let (s, c, sp, g) = (stop.clone(), counters.clone(), spec.clone(), gate.clone());
         let thread = std::thread::Builder::new()
             .name(format!("cam-{}", spec.id))
-            .spawn(move || camera_loop(sp, rt, out, size, s, c))
+            .spawn(move || camera_loop(sp, rt, out, size, s, c, g))
             .expect("spawning a camera thread");
         Self {
             spec,
             counters,
+            gate,
             stop,
             thread: Some(thread),
         }
@@ -165,6 +178,10 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
     !stop.load(Ordering::Relaxed)
 }
 
+/// Fraction of thumbnail cells that must change for adaptive decode to see motion (2 %: a
+/// person walking through at village-camera distances changes more; compression flicker less).
+const MOTION_THRESHOLD: f32 = 0.02;
+
 /// A jitter value in [0, 1) that differs between cameras and attempts (no RNG dependency).
 fn jitter(camera: &CameraId, attempt: u64) -> f64 {
     use std::hash::{Hash, Hasher};
@@ -180,8 +197,10 @@ fn camera_loop(
     size: (u32, u32),
     stop: Arc<AtomicBool>,
     counters: Arc<CameraCounters>,
+    gate: Arc<DecodeGate>,
 ) {
     let _span = tracing::info_span!("camera", camera = %spec.id).entered();
+    let mut motion = MotionDetector::default();
     let mut sampler = RateSampler::new(spec.detect_fps);
     let mut health = Health::new();
     let mut backoff = Backoff::new(Duration::from_millis(500), spec.reconnect_max);
@@ -204,7 +223,9 @@ fn camera_loop(
         let mut options = RtspOptions::new(spec.id.clone(), spec.url.clone(), size.0, size.1);
         options.credentials = spec.credentials.clone();
         options.transport = spec.transport;
+        options.gate = Some(gate.clone());
         let mut src = RtspSource::start(&rt, options);
+        let mut skipped_seen = 0;
         let failure = loop {
             if stop.load(Ordering::Relaxed) {
                 counters
@@ -221,6 +242,15 @@ fn camera_loop(
                     counters.last_frame_ms.store(now.0, Ordering::Relaxed);
                     backoff.reset();
                     counters.frames_decoded.fetch_add(1, Ordering::Relaxed);
+                    if motion.update(&f) >= MOTION_THRESHOLD {
+                        gate.activity(now);
+                    }
+                    gate.update(now);
+                    let skipped = src.skipped();
+                    counters
+                        .frames_skipped
+                        .fetch_add(skipped - skipped_seen, Ordering::Relaxed);
+                    skipped_seen = skipped;
                     if sampler.take(&f.camera, f.time) {
                         counters.frames_queued.fetch_add(1, Ordering::Relaxed);
                         if out.frames.put(f) {
@@ -347,6 +377,12 @@ impl LivePipeline {
         match analyzer.analyze(&batch) {
             Ok(alerts) => alerts.iter().for_each(|a| delivery.deliver(a)),
             Err(e) => tracing::error!(error = %format!("{e:#}"), "detection failed"),
+        }
+        let now = SystemClock.now();
+        for id in &analyzer.active_cameras {
+            if let Some(h) = self.cameras.get(id) {
+                h.gate.activity(now);
+            }
         }
     }
 

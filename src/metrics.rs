@@ -54,6 +54,12 @@ pub fn render(src: &MetricsSource) -> String {
     );
     counter(
         &mut out,
+        "sharpeyes_ingest_frames_skipped_total",
+        "Frames not decoded by adaptive decode (its saving).",
+        &|c| c.frames_skipped.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
         "sharpeyes_ingest_reconnects_total",
         "Connections remade after a failure or stall.",
         &|c| c.reconnects.load(Ordering::Relaxed),

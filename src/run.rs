@@ -29,6 +29,7 @@ fn spec_for(cfg: &CameraConfig, size: (u32, u32)) -> anyhow::Result<CameraSpec> 
     s.transport = o.transport;
     s.stall_after = cfg.health.stall_after;
     s.reconnect_max = cfg.health.reconnect_max;
+    s.adaptive_quiet = cfg.detect.adaptive_quiet;
     Ok(s)
 }
 

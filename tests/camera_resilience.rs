@@ -295,3 +295,42 @@ fn one_camera_down_does_not_slow_the_other() {
         "b kept its ~10 fps: {with_a} then {without_a}"
     );
 }
+
+#[test]
+fn adaptive_decode_drops_to_keyframes_when_still_and_wakes_on_motion() {
+    // About 7 s of a person moving, then the last frame held for 10 s, then it loops.
+    let Some(clip) = asset("videos/fall_staged_indoor_thanhnc58_Fall01_padded.mp4") else {
+        return;
+    };
+    let rig = Rig::new();
+    let server = SimServer::start(&[SimCamera::clip("cam", clip)], 0).expect("server");
+    let mut s = spec("cam", &server.url("cam"));
+    s.adaptive_quiet = Some(Duration::from_secs(2));
+    let cam = rig.camera(s);
+    let skipped = |h: &CameraHandle| h.counters.frames_skipped.load(Ordering::Relaxed);
+    let rate = |h: &CameraHandle, d: Duration| {
+        let n0 = decoded(h);
+        std::thread::sleep(d);
+        (decoded(h) - n0) as f64 / d.as_secs_f64()
+    };
+    // The still part: the camera settles into keyframes only (one per 30-frame GOP).
+    assert!(
+        wait_until(Duration::from_secs(25), || skipped(&cam) >= 60
+            && cam.gate.keyframes_only()),
+        "skipped {}",
+        skipped(&cam)
+    );
+    let still_fps = rate(&cam, Duration::from_secs(2));
+    // The clip starts over: motion brings full decode back.
+    let woke = wait_until(Duration::from_secs(20), || !cam.gate.keyframes_only());
+    assert!(woke, "motion woke the camera");
+    // Deltas resume at the next keyframe: within one GOP (30 frames, 1 s here).
+    std::thread::sleep(Duration::from_millis(1100));
+    let busy_fps = rate(&cam, Duration::from_secs(1));
+    println!(
+        "adaptive decode: {still_fps:.1} fps decoded while still, {busy_fps:.1} fps after motion, {} frames skipped",
+        skipped(&cam)
+    );
+    assert!(still_fps <= 3.0, "still: {still_fps} fps");
+    assert!(busy_fps >= 15.0, "moving: {busy_fps} fps");
+}

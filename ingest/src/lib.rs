@@ -3,15 +3,18 @@
 //! input size, in BGR, as `sharpeyes_core::Frame`. Also holds the simulated camera server used
 //! by the demo and the tests (a real gst-rtsp-server on loopback).
 
+pub mod adaptive;
 pub mod decode;
 pub mod error;
 pub mod file;
 pub mod health;
+pub mod onvif;
 pub mod queue;
 pub mod redact;
 pub mod rtsp;
 pub mod sim;
 
+pub use adaptive::{AuFilter, DecodeGate, MotionDetector};
 pub use decode::{DecoderChoice, VideoCodec, init_gstreamer};
 pub use error::IngestError;
 pub use file::FileSource;

@@ -6,6 +6,7 @@
 //! the connection fails the source reports the error once; reconnecting (with backoff) is the
 //! caller's job, so that "start/stop/restart one camera" stays one mechanism.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use retina::client::{
 use retina::codec::{CodecItem, ParametersRef, VideoParametersCodec};
 use sharpeyes_core::{CameraId, Frame, FrameSource, SourceItem};
 
+use crate::adaptive::{AuFilter, DecodeGate};
 use crate::decode::{AuDecoder, VideoCodec};
 use crate::error::IngestError;
 use crate::queue::{FrameQueue, Popped, QueueStats};
@@ -46,6 +48,8 @@ pub struct RtspOptions {
     pub connect_timeout: Duration,
     /// Frames kept for the consumer before the oldest is dropped. Default 4.
     pub queue_capacity: usize,
+    /// Adaptive decode: consulted for each access unit. Default None (decode everything).
+    pub gate: Option<Arc<DecodeGate>>,
 }
 
 impl std::fmt::Debug for RtspOptions {
@@ -71,6 +75,7 @@ impl RtspOptions {
             height,
             connect_timeout: Duration::from_secs(10),
             queue_capacity: 4,
+            gate: None,
         }
     }
 }
@@ -78,6 +83,8 @@ impl RtspOptions {
 struct Shared {
     queue: FrameQueue<Frame>,
     error: Mutex<Option<IngestError>>,
+    /// Access units not decoded because adaptive decode wanted keyframes only.
+    skipped: AtomicU64,
 }
 
 impl Shared {
@@ -104,6 +111,7 @@ impl RtspSource {
         let shared = Arc::new(Shared {
             queue: FrameQueue::new(options.queue_capacity),
             error: Mutex::new(None),
+            skipped: AtomicU64::new(0),
         });
         let camera = options.camera.clone();
         let s = shared.clone();
@@ -125,6 +133,11 @@ impl RtspSource {
     /// Frames pushed and dropped (oldest-first) by the queue so far.
     pub fn queue_stats(&self) -> QueueStats {
         self.shared.queue.stats()
+    }
+
+    /// Access units skipped by adaptive decode so far.
+    pub fn skipped(&self) -> u64 {
+        self.shared.skipped.load(Ordering::Relaxed)
     }
 }
 
@@ -230,6 +243,7 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
     tracing::info!(camera = %o.camera, url = %redact_url(o.url.as_str()), "rtsp session playing");
 
     let mut decoder: Option<AuDecoder> = None;
+    let mut filter = AuFilter::default();
     let mut first = true;
     loop {
         let wait = if first {
@@ -280,8 +294,14 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
                 },
             )?);
         }
+        let keyframe = frame.is_random_access_point();
+        let keyframes_only = o.gate.as_ref().is_some_and(|g| g.keyframes_only());
+        if !filter.admit(keyframe, keyframes_only) {
+            shared.skipped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if let Some(d) = &decoder {
-            d.push(frame.data(), frame.is_random_access_point())?;
+            d.push(frame.data(), keyframe)?;
         }
     }
 }

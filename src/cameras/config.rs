@@ -85,6 +85,11 @@ struct RawDetect {
     models: Option<Vec<String>>,
     /// Default: every rule ([`Rule::ALL`]).
     rules: Option<Vec<String>>,
+    /// Default false. Decode keyframes only while nothing moves and nothing is detected.
+    adaptive_decode: Option<bool>,
+    /// Default 30; 1..=3600. Seconds without motion or detections before adaptive decode
+    /// drops back to keyframes only.
+    quiet_s: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +234,8 @@ pub struct DetectConfig {
     pub models: Vec<String>,
     /// Rules to evaluate, no duplicates; may be empty (detection only).
     pub rules: Vec<Rule>,
+    /// Keyframes-only decode while quiet: the quiet period, or None when off.
+    pub adaptive_quiet: Option<Duration>,
 }
 
 /// A known alert rule.
@@ -628,7 +635,27 @@ impl Validator<'_> {
                 rules
             }
         };
-        DetectConfig { fps, models, rules }
+        let quiet_s = raw.quiet_s.unwrap_or(30.0);
+        if !(1.0..=3600.0).contains(&quiet_s) {
+            self.issue(
+                "detect.quiet_s",
+                format!("must be between 1 and 3600, got {quiet_s}"),
+            );
+        }
+        if raw.quiet_s.is_some() && raw.adaptive_decode != Some(true) {
+            self.issue(
+                "detect.quiet_s",
+                "only applies with detect.adaptive_decode = true",
+            );
+        }
+        let adaptive_quiet = (raw.adaptive_decode == Some(true))
+            .then(|| Duration::from_secs_f64(quiet_s.clamp(1.0, 3600.0)));
+        DetectConfig {
+            fps,
+            models,
+            rules,
+            adaptive_quiet,
+        }
     }
 
     fn stream(&mut self, raw: RawStream) -> Option<StreamConfig> {
