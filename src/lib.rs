@@ -2,6 +2,7 @@
 //! alerts. The only crate that knows all three.
 
 pub mod analyze;
+pub mod camera_cmd;
 pub mod cameras;
 pub mod config;
 pub mod live;

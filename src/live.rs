@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use sharpeyes_core::{Alert, CameraId, CameraState, Clock, FrameSource, SourceItem, SystemClock};
 use sharpeyes_ingest::{
-    Backoff, DecodeGate, FrameSlots, Health, MotionDetector, RtspOptions, RtspSource,
-    RtspTransport, StatusChange,
+    Backoff, DecodeGate, FrameSlots, Health, MaskPolygon, MotionDetector, RtspOptions, RtspSource,
+    RtspTransport, StatusChange, apply_privacy_masks,
 };
 
 use crate::analyze::{Analyzer, Delivery, RateSampler};
@@ -37,6 +37,8 @@ pub struct CameraSpec {
     pub reconnect_max: Duration,
     /// Adaptive decode (keyframes only while quiet) with this quiet period; None: off.
     pub adaptive_quiet: Option<Duration>,
+    /// Blacked out in every frame before detection and snapshots (normalised coordinates).
+    pub privacy_masks: Vec<MaskPolygon>,
 }
 
 impl std::fmt::Debug for CameraSpec {
@@ -63,6 +65,7 @@ impl CameraSpec {
             stall_after: Duration::from_secs(10),
             reconnect_max: Duration::from_secs(30),
             adaptive_quiet: None,
+            privacy_masks: Vec::new(),
         }
     }
 }
@@ -234,7 +237,8 @@ fn camera_loop(
                 return;
             }
             match src.next_frame(Duration::from_millis(200)) {
-                Ok(SourceItem::Frame(f)) => {
+                Ok(SourceItem::Frame(mut f)) => {
+                    apply_privacy_masks(&mut f, &spec.privacy_masks);
                     let now = SystemClock.now();
                     let change = health.on_frame(now);
                     counters.set_state(CameraState::Online);

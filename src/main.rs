@@ -68,6 +68,11 @@ enum Command {
         #[arg(long)]
         outbox: Option<PathBuf>,
     },
+    /// ONVIF cameras: find them, or add one from what it says about itself.
+    Camera {
+        #[command(subcommand)]
+        command: CameraCommand,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -96,6 +101,41 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CameraCommand {
+    /// WS-Discovery probe: lists the ONVIF devices that answer on the local network.
+    Discover {
+        /// Seconds to wait for answers.
+        #[arg(long, default_value_t = 3.0)]
+        timeout: f64,
+        /// Probe this address (unicast) instead of the multicast group.
+        #[arg(long)]
+        at: Option<std::net::SocketAddr>,
+    },
+    /// Probe an ONVIF camera (profiles, stream URIs) and write its config file.
+    Add {
+        /// Device service URL, or the camera's host[:port].
+        #[arg(long)]
+        onvif: String,
+        #[arg(long)]
+        user: String,
+        /// Environment variable holding the password (the file names the variable, not the password).
+        #[arg(long)]
+        password_env: String,
+        /// Camera id (default: from the device's address).
+        #[arg(long)]
+        id: Option<String>,
+        /// Display name (default: manufacturer and model).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "unassigned")]
+        village: String,
+        /// Camera config directory.
+        #[arg(long, default_value = "configs/cameras")]
+        dir: PathBuf,
     },
 }
 
@@ -175,6 +215,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 );
             }
+            Ok(())
+        }
+        Command::Camera {
+            command: CameraCommand::Discover { timeout, at },
+        } => {
+            sharpeyes::camera_cmd::discover(
+                Duration::from_secs_f64(timeout),
+                at,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(())
+        }
+        Command::Camera {
+            command:
+                CameraCommand::Add {
+                    onvif,
+                    user,
+                    password_env,
+                    id,
+                    name,
+                    village,
+                    dir,
+                },
+        } => {
+            let o = sharpeyes::camera_cmd::AddOptions {
+                onvif,
+                user,
+                password_env,
+                id,
+                name,
+                village,
+                dir,
+            };
+            let (path, cam) = sharpeyes::camera_cmd::add(&o)?;
+            print!("{}", sharpeyes::camera_cmd::describe(&path, &cam));
             Ok(())
         }
         Command::Config {

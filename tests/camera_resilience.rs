@@ -334,3 +334,28 @@ fn adaptive_decode_drops_to_keyframes_when_still_and_wakes_on_motion() {
     assert!(still_fps <= 3.0, "still: {still_fps} fps");
     assert!(busy_fps >= 15.0, "moving: {busy_fps} fps");
 }
+
+#[test]
+fn privacy_masks_are_black_before_detection_sees_the_frame() {
+    let Some(clip) = walking() else { return };
+    let rig = Rig::new();
+    let server = SimServer::start(&[SimCamera::clip("cam", clip)], 0).expect("server");
+    let mut s = spec("cam", &server.url("cam"));
+    // The left half of the picture.
+    s.privacy_masks = vec![vec![[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]];
+    let _cam = rig.camera(s);
+    let f = loop {
+        if let Some(f) = rig.frames.take(1, Duration::from_secs(15)).pop() {
+            break f;
+        }
+    };
+    let (py, ih) = (f.letterbox.pad_y as u32, f.letterbox.inner_size().1);
+    let row_sum = |x0: u32, x1: u32| -> u64 {
+        (py..py + ih)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .map(|(x, y)| f.bgr_at(x, y).iter().map(|&v| v as u64).sum::<u64>())
+            .sum()
+    };
+    assert_eq!(row_sum(0, 207), 0, "masked half is black");
+    assert!(row_sum(209, 416) > 0, "the other half has the picture");
+}

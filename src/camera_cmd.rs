@@ -1,0 +1,142 @@
+//! `sharpeyes camera discover` and `sharpeyes camera add --onvif`: ONVIF devices on the local
+//! network, and a camera config written from what a device says about itself (I/O: network,
+//! files). The password is read from an environment variable, used for the probe, and never
+//! written anywhere: the config names the variable.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sharpeyes_ingest::onvif::{self, DiscoveredDevice, OnvifCamera, Password};
+
+use crate::cameras::{NewCamera, add_camera};
+
+/// Prints one line per device: address, name, hardware, location.
+pub fn discover(
+    timeout: Duration,
+    at: Option<SocketAddr>,
+    out: &mut impl Write,
+) -> anyhow::Result<usize> {
+    let devices = match at {
+        Some(addr) => onvif::discover_at(addr, timeout)?,
+        None => onvif::discover(timeout)?,
+    };
+    for d in &devices {
+        writeln!(out, "{}", device_line(d))?;
+    }
+    writeln!(
+        out,
+        "{} ONVIF device(s) answered within {} ms",
+        devices.len(),
+        timeout.as_millis()
+    )?;
+    Ok(devices.len())
+}
+
+fn device_line(d: &DiscoveredDevice) -> String {
+    format!(
+        "{}\tname={}\thardware={}\tlocation={}",
+        d.device_url().unwrap_or("(no address)"),
+        d.name.as_deref().unwrap_or("-"),
+        d.hardware.as_deref().unwrap_or("-"),
+        d.location.as_deref().unwrap_or("-"),
+    )
+}
+
+/// What `camera add` was told.
+pub struct AddOptions {
+    /// Device service URL, or a host[:port].
+    pub onvif: String,
+    pub user: String,
+    /// Environment variable holding the password (read now for the probe, named in the file).
+    pub password_env: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub village: String,
+    pub dir: PathBuf,
+}
+
+/// A camera id from the device's name or host: lowercase letters, digits and '-'.
+fn default_id(cam: &OnvifCamera) -> String {
+    let base = url::Url::parse(&cam.device_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "camera".into());
+    let id: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("cam-{}", id.trim_matches('-'))
+}
+
+/// Probes the device and writes its camera file; returns the file and what was found.
+pub fn add(o: &AddOptions) -> anyhow::Result<(PathBuf, OnvifCamera)> {
+    let password = std::env::var(&o.password_env).with_context(|| {
+        format!(
+            "--password-env {}: that environment variable is not set",
+            o.password_env
+        )
+    })?;
+    let url = onvif::device_url_for_host(&o.onvif);
+    let cam = onvif::probe_camera(&url, &o.user, Some(Password::new(password)))?;
+    if cam.main.codec.video_codec().is_none() {
+        bail!(
+            "{}: the main stream is {:?}; Sharp Eyes decodes H.264 and H.265",
+            cam.device_url,
+            cam.main.codec
+        );
+    }
+    let id = o.id.clone().unwrap_or_else(|| default_id(&cam));
+    let name = o.name.clone().unwrap_or_else(|| {
+        [cam.manufacturer.as_deref(), cam.model.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let new = NewCamera {
+        id: id.clone(),
+        name: if name.is_empty() { id.clone() } else { name },
+        village: o.village.clone(),
+        url: cam.main.uri.clone(),
+        substream_url: cam.sub.as_ref().map(|s| s.uri.clone()),
+        username: Some(o.user.clone()),
+        password_env: Some(o.password_env.clone()),
+    };
+    let path = add_camera(&o.dir, &new).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((path, cam))
+}
+
+/// `camera add` output: the file and the streams, never the password.
+pub fn describe(path: &Path, cam: &OnvifCamera) -> String {
+    let mut s = format!(
+        "wrote {}\n  main: {} {:?} {}x{}\n",
+        path.display(),
+        sharpeyes_ingest::redact_url(&cam.main.uri),
+        cam.main.codec,
+        cam.main.width,
+        cam.main.height
+    );
+    match &cam.sub {
+        Some(sub) => s.push_str(&format!(
+            "  substream (used for detection): {} {:?} {}x{}\n",
+            sharpeyes_ingest::redact_url(&sub.uri),
+            sub.codec,
+            sub.width,
+            sub.height
+        )),
+        None => s.push_str("  no substream: detection uses the main stream\n"),
+    }
+    if let Some(off) = cam.clock_offset_ms {
+        s.push_str(&format!("  camera clock offset: {off} ms\n"));
+    }
+    s
+}
