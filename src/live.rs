@@ -87,6 +87,10 @@ pub struct CameraCounters {
     pub last_frame_ms: AtomicI64,
     /// Access units not decoded by adaptive decode (its saving).
     pub frames_skipped: AtomicU64,
+    /// Frames decoded per second over the last second, in thousandths.
+    pub fps_in_milli: AtomicU64,
+    /// Frames handed to detection per second over the last second, in thousandths.
+    pub fps_out_milli: AtomicU64,
 }
 
 impl CameraCounters {
@@ -220,6 +224,24 @@ fn camera_loop(
         }
     };
     let mut attempt = 0u64;
+    let mut window = (Instant::now(), 0u64, 0u64);
+    let mut measure_fps = |counters: &CameraCounters| {
+        let elapsed = window.0.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            let (n_in, n_out) = (
+                counters.frames_decoded.load(Ordering::Relaxed),
+                counters.frames_queued.load(Ordering::Relaxed),
+            );
+            let per_s = |n: u64, m: u64| ((n - m) as f64 * 1000.0 / elapsed.as_secs_f64()) as u64;
+            counters
+                .fps_in_milli
+                .store(per_s(n_in, window.1), Ordering::Relaxed);
+            counters
+                .fps_out_milli
+                .store(per_s(n_out, window.2), Ordering::Relaxed);
+            window = (Instant::now(), n_in, n_out);
+        }
+    };
     while !stop.load(Ordering::Relaxed) {
         health.on_connecting();
         counters.set_state(CameraState::Connecting);
@@ -236,6 +258,7 @@ fn camera_loop(
                     .fetch_add(src.queue_stats().dropped, Ordering::Relaxed);
                 return;
             }
+            measure_fps(&counters);
             match src.next_frame(Duration::from_millis(200)) {
                 Ok(SourceItem::Frame(mut f)) => {
                     apply_privacy_masks(&mut f, &spec.privacy_masks);

@@ -85,6 +85,28 @@ pub fn render(src: &MetricsSource) -> String {
             );
         }
     }
+    let gauges: [(&str, &str, fn(&CameraCounters) -> u64); 2] = [
+        (
+            "sharpeyes_ingest_fps_in",
+            "Frames decoded per second (last second).",
+            |c| c.fps_in_milli.load(Ordering::Relaxed),
+        ),
+        (
+            "sharpeyes_ingest_fps_out",
+            "Frames handed to detection per second (last second).",
+            |c| c.fps_out_milli.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, get) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (id, c) in &src.cameras {
+            let _ = writeln!(
+                out,
+                "{name}{{camera=\"{id}\"}} {:.3}",
+                get(c) as f64 / 1000.0
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "# HELP sharpeyes_ingest_last_frame_timestamp_seconds Wall-clock time of the last frame.\n# TYPE sharpeyes_ingest_last_frame_timestamp_seconds gauge"

@@ -172,6 +172,17 @@ fn run_follows_camera_files_live_and_never_shows_the_password() {
         frames(&t, "a").unwrap_or(0) > 5 && frames(&t, "c").unwrap_or(0) > 5
     });
 
+    // The clip runs at 10 fps: so does camera a's measured rate.
+    wait_for("camera a's fps gauge", Duration::from_secs(10), || {
+        let t = scrape(&mut texts);
+        let fps: f64 = t
+            .lines()
+            .find_map(|l| l.strip_prefix("sharpeyes_ingest_fps_in{camera=\"a\"} "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        (7.0..=13.0).contains(&fps)
+    });
+
     // A new file starts its camera.
     camera_file(&cams, "b", &open.url("b"), "");
     wait_for("camera b to start", Duration::from_secs(20), || {

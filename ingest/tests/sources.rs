@@ -113,3 +113,35 @@ fn file_source_decodes_every_frame_then_ends() {
         "media time of the last frame: {last_time:?}"
     );
 }
+
+#[test]
+fn garbage_on_the_rtsp_port_is_a_clear_error_not_a_panic() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for _ in 0..3 {
+            let Ok((mut s, _)) = listener.accept() else { return };
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"\x00\xffHTTP/9.9 banana\r\n\x07\x08garbage garbage\r\n\r\n\xfe\xfd");
+        }
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/x")).expect("url");
+    let mut options = RtspOptions::new(CameraId::new("junk").expect("id"), url, 416, 416);
+    options.connect_timeout = Duration::from_secs(3);
+    let mut src = RtspSource::start(rt.handle(), options);
+    let err = loop {
+        match src.next_frame(Duration::from_millis(500)) {
+            Err(e) => break e,
+            Ok(SourceItem::Timeout) => {}
+            Ok(other) => panic!("unexpected {other:?}"),
+        }
+    };
+    let msg = err.to_string();
+    assert!(msg.contains("junk") && msg.contains(&format!("127.0.0.1:{port}")), "names camera and address: {msg}");
+    assert!(err.is_transient(), "{msg}");
+    drop(src);
+    drop(server);
+}
