@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use sharpeyes_core::{Alert, CameraId, CameraState, Clock, FrameSource, SourceItem, SystemClock};
 use sharpeyes_ingest::{
-    Backoff, DecodeGate, FrameSlots, Health, MaskPolygon, MotionDetector, RtspOptions, RtspSource,
-    RtspTransport, StatusChange, apply_privacy_masks,
+    Backoff, DecodeGate, FileSource, FrameSlots, Health, IngestError, MaskPolygon, MotionDetector,
+    RtspOptions, RtspSource, RtspTransport, StatusChange, apply_privacy_masks,
 };
 
 use crate::analyze::{Analyzer, Delivery, RateSampler};
@@ -185,6 +185,79 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
     !stop.load(Ordering::Relaxed)
 }
 
+/// What a camera thread reads from: an RTSP camera, or a file played in real time and looped
+/// (`file://` camera configs).
+enum Source {
+    Rtsp(RtspSource),
+    File(FileSource),
+    /// Opening failed; `next_frame` reports it once.
+    Failed(Option<IngestError>),
+}
+
+impl Source {
+    fn open(
+        spec: &CameraSpec,
+        rt: &tokio::runtime::Handle,
+        size: (u32, u32),
+        gate: &Arc<DecodeGate>,
+    ) -> Result<Self, IngestError> {
+        if spec.url.scheme() == "file" {
+            let path = spec
+                .url
+                .to_file_path()
+                .map_err(|_| IngestError::FileNotFound {
+                    camera: spec.id.clone(),
+                    path: spec.url.path().into(),
+                })?;
+            return FileSource::open_with(
+                spec.id.clone(),
+                &path,
+                size.0,
+                size.1,
+                SystemClock.now(),
+                true,
+            )
+            .map(Source::File);
+        }
+        let mut options = RtspOptions::new(spec.id.clone(), spec.url.clone(), size.0, size.1);
+        options.credentials = spec.credentials.clone();
+        options.transport = spec.transport;
+        options.gate = Some(gate.clone());
+        Ok(Source::Rtsp(RtspSource::start(rt, options)))
+    }
+
+    fn is_file(&self) -> bool {
+        matches!(self, Source::File(_))
+    }
+
+    fn next_frame(&mut self, timeout: Duration) -> Result<SourceItem, IngestError> {
+        match self {
+            Source::Rtsp(s) => s.next_frame(timeout),
+            Source::File(s) => s.next_frame(timeout),
+            Source::Failed(e) => match e.take() {
+                Some(e) => Err(e),
+                None => Ok(SourceItem::End),
+            },
+        }
+    }
+
+    /// Frames dropped by the source's own queue.
+    fn dropped(&self) -> u64 {
+        match self {
+            Source::Rtsp(s) => s.queue_stats().dropped,
+            _ => 0,
+        }
+    }
+
+    /// Access units skipped by adaptive decode.
+    fn skipped(&self) -> u64 {
+        match self {
+            Source::Rtsp(s) => s.skipped(),
+            _ => 0,
+        }
+    }
+}
+
 /// Fraction of thumbnail cells that must change for adaptive decode to see motion (2 %: a
 /// person walking through at village-camera distances changes more; compression flicker less).
 const MOTION_THRESHOLD: f32 = 0.02;
@@ -245,17 +318,16 @@ fn camera_loop(
     while !stop.load(Ordering::Relaxed) {
         health.on_connecting();
         counters.set_state(CameraState::Connecting);
-        let mut options = RtspOptions::new(spec.id.clone(), spec.url.clone(), size.0, size.1);
-        options.credentials = spec.credentials.clone();
-        options.transport = spec.transport;
-        options.gate = Some(gate.clone());
-        let mut src = RtspSource::start(&rt, options);
+        let mut src = match Source::open(&spec, &rt, size, &gate) {
+            Ok(s) => s,
+            Err(e) => Source::Failed(Some(e)),
+        };
         let mut skipped_seen = 0;
         let failure = loop {
             if stop.load(Ordering::Relaxed) {
                 counters
                     .frames_dropped
-                    .fetch_add(src.queue_stats().dropped, Ordering::Relaxed);
+                    .fetch_add(src.dropped(), Ordering::Relaxed);
                 return;
             }
             measure_fps(&counters);
@@ -296,6 +368,18 @@ fn camera_loop(
                         break None;
                     }
                 }
+                Ok(SourceItem::End) if src.is_file() => {
+                    // A file camera loops: open it again at once, no failure, no backoff.
+                    counters
+                        .frames_dropped
+                        .fetch_add(src.dropped(), Ordering::Relaxed);
+                    src = match Source::open(&spec, &rt, size, &gate) {
+                        Ok(s) => s,
+                        Err(e) => Source::Failed(Some(e)),
+                    };
+                    skipped_seen = 0;
+                    continue;
+                }
                 Ok(SourceItem::End) => break Some((false, "the stream ended".to_string())),
                 Err(e) => {
                     counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -311,7 +395,7 @@ fn camera_loop(
         };
         counters
             .frames_dropped
-            .fetch_add(src.queue_stats().dropped, Ordering::Relaxed);
+            .fetch_add(src.dropped(), Ordering::Relaxed);
         drop(src);
         if let Some((auth, reason)) = failure {
             let change = health.on_failure(SystemClock.now(), auth, reason);

@@ -20,13 +20,18 @@ pub struct RunOptions {
     pub duration: Option<Duration>,
 }
 
-/// The spec of one camera from its config, the password resolved now. File sources are not
-/// cameras for `run` (use `sharpeyes replay`).
+/// The spec of one camera from its config, the password resolved now. A `file://` camera
+/// plays its file in real time, looping.
 fn spec_for(cfg: &CameraConfig, size: (u32, u32)) -> anyhow::Result<CameraSpec> {
-    let o = cfg.rtsp_options(size.0, size.1)?;
-    let mut s = CameraSpec::new(cfg.id.clone(), o.url, cfg.detect.fps);
-    s.credentials = o.credentials;
-    s.transport = o.transport;
+    let mut s = if cfg.file_path().is_some() {
+        CameraSpec::new(cfg.id.clone(), cfg.stream.url.clone(), cfg.detect.fps)
+    } else {
+        let o = cfg.rtsp_options(size.0, size.1)?;
+        let mut s = CameraSpec::new(cfg.id.clone(), o.url, cfg.detect.fps);
+        s.credentials = o.credentials;
+        s.transport = o.transport;
+        s
+    };
     s.stall_after = cfg.health.stall_after;
     s.reconnect_max = cfg.health.reconnect_max;
     s.adaptive_quiet = cfg.detect.adaptive_quiet;

@@ -359,3 +359,29 @@ fn privacy_masks_are_black_before_detection_sees_the_frame() {
     assert_eq!(row_sum(0, 207), 0, "masked half is black");
     assert!(row_sum(209, 416) > 0, "the other half has the picture");
 }
+
+#[test]
+fn a_file_camera_plays_in_real_time_and_loops() {
+    // 5.3 s at 30 fps = 159 frames.
+    let Some(clip) = asset("videos/fall_urfd_fall01_depth_rgb.mp4") else {
+        return;
+    };
+    let rig = Rig::new();
+    let url = url::Url::from_file_path(clip.canonicalize().expect("path")).expect("file url");
+    let cam = rig.camera(CameraSpec::new(
+        CameraId::new("file").expect("id"),
+        url,
+        5.0,
+    ));
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(8));
+    let n = decoded(&cam);
+    let fps = n as f64 / t.elapsed().as_secs_f64();
+    println!("file camera: {n} frames in 8 s ({fps:.1} fps)");
+    assert!(n > 159, "it looped: {n} frames");
+    assert!(
+        (20.0..=32.0).contains(&fps),
+        "paced at the clip's 30 fps: {fps:.1}"
+    );
+    assert_eq!(cam.counters.state(), CameraState::Online);
+}

@@ -23,13 +23,27 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Opens `path`, scaling to `width x height`. Frame times are `start` + media time.
+    /// Opens `path`, scaling to `width x height`, as fast as it decodes. Frame times are
+    /// `start` + media time.
     pub fn open(
         camera: CameraId,
         path: &Path,
         width: u32,
         height: u32,
         start: UnixMillis,
+    ) -> Result<Self, IngestError> {
+        Self::open_with(camera, path, width, height, start, false)
+    }
+
+    /// Like [`FileSource::open`]; `paced` plays the file at its own frame rate, as a camera
+    /// would deliver it.
+    pub fn open_with(
+        camera: CameraId,
+        path: &Path,
+        width: u32,
+        height: u32,
+        start: UnixMillis,
+        paced: bool,
     ) -> Result<Self, IngestError> {
         init_gstreamer()?;
         if !path.is_file() {
@@ -52,7 +66,7 @@ impl FileSource {
             .map_err(|e| pe(&e))?;
         // Backpressure, no drops: replay must see every frame.
         let appsink = gst_app::AppSink::builder()
-            .sync(false)
+            .sync(paced)
             .max_buffers(4)
             .drop(false)
             .build();
