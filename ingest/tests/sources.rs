@@ -121,13 +121,20 @@ fn garbage_on_the_rtsp_port_is_a_clear_error_not_a_panic() {
     let server = std::thread::spawn(move || {
         use std::io::{Read, Write};
         for _ in 0..3 {
-            let Ok((mut s, _)) = listener.accept() else { return };
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
             let mut buf = [0u8; 512];
             let _ = s.read(&mut buf);
-            let _ = s.write_all(b"\x00\xffHTTP/9.9 banana\r\n\x07\x08garbage garbage\r\n\r\n\xfe\xfd");
+            let _ =
+                s.write_all(b"\x00\xffHTTP/9.9 banana\r\n\x07\x08garbage garbage\r\n\r\n\xfe\xfd");
         }
     });
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/x")).expect("url");
     let mut options = RtspOptions::new(CameraId::new("junk").expect("id"), url, 416, 416);
     options.connect_timeout = Duration::from_secs(3);
@@ -140,7 +147,10 @@ fn garbage_on_the_rtsp_port_is_a_clear_error_not_a_panic() {
         }
     };
     let msg = err.to_string();
-    assert!(msg.contains("junk") && msg.contains(&format!("127.0.0.1:{port}")), "names camera and address: {msg}");
+    assert!(
+        msg.contains("junk") && msg.contains(&format!("127.0.0.1:{port}")),
+        "names camera and address: {msg}"
+    );
     assert!(err.is_transient(), "{msg}");
     drop(src);
     drop(server);
