@@ -86,12 +86,21 @@ pub fn add(o: &AddOptions) -> anyhow::Result<(PathBuf, OnvifCamera)> {
         )
     })?;
     let url = onvif::device_url_for_host(&o.onvif);
-    let cam = onvif::probe_camera(&url, &o.user, Some(Password::new(password)))?;
+    let mut cam = onvif::probe_camera(&url, &o.user, Some(Password::new(password)))?;
     if cam.main.codec.video_codec().is_none() {
         bail!(
             "{}: the main stream is {:?}; Sharp Eyes decodes H.264 and H.265",
             cam.device_url,
             cam.main.codec
+        );
+    }
+    // `select_streams` falls back to an MJPEG (or other) substream when no smaller H.264/H.265
+    // profile exists. Detection could not decode it, so it uses the main stream instead.
+    if let Some(sub) = cam.sub.take_if(|s| s.codec.video_codec().is_none()) {
+        tracing::warn!(
+            codec = ?sub.codec,
+            profile = %sub.profile_token,
+            "substream is not H.264/H.265, detection uses the main stream"
         );
     }
     let id = o.id.clone().unwrap_or_else(|| default_id(&cam));
@@ -118,7 +127,7 @@ pub fn add(o: &AddOptions) -> anyhow::Result<(PathBuf, OnvifCamera)> {
 /// `camera add` output: the file and the streams, never the password.
 pub fn describe(path: &Path, cam: &OnvifCamera) -> String {
     let mut s = format!(
-        "wrote {}\n  main: {} {:?} {}x{}\n",
+        "wrote {}\n  main: {} {} {}x{}\n",
         path.display(),
         sharpeyes_ingest::redact_url(&cam.main.uri),
         cam.main.codec,
@@ -127,7 +136,7 @@ pub fn describe(path: &Path, cam: &OnvifCamera) -> String {
     );
     match &cam.sub {
         Some(sub) => s.push_str(&format!(
-            "  substream (used for detection): {} {:?} {}x{}\n",
+            "  substream (used for detection): {} {} {}x{}\n",
             sharpeyes_ingest::redact_url(&sub.uri),
             sub.codec,
             sub.width,

@@ -40,7 +40,7 @@ enum Command {
         #[arg(long, default_value_t = 8554)]
         port: u16,
         /// Stop after this many seconds (default: run until Ctrl-C).
-        #[arg(long)]
+        #[arg(long, value_parser = seconds)]
         duration: Option<f64>,
         /// Outbox file (default: the config's output.outbox).
         #[arg(long)]
@@ -62,7 +62,7 @@ enum Command {
         #[arg(long)]
         metrics: Option<String>,
         /// Stop after this many seconds (default: run until Ctrl-C).
-        #[arg(long)]
+        #[arg(long, value_parser = seconds)]
         duration: Option<f64>,
         /// Outbox file (default: the config's output.outbox).
         #[arg(long)]
@@ -109,7 +109,7 @@ enum CameraCommand {
     /// WS-Discovery probe: lists the ONVIF devices that answer on the local network.
     Discover {
         /// Seconds to wait for answers.
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 3.0, value_parser = seconds)]
         timeout: f64,
         /// Probe this address (unicast) instead of the multicast group.
         #[arg(long)]
@@ -152,6 +152,16 @@ enum ModelsCommand {
     Fetch { name: Option<String> },
     /// List the known models and whether they are cached.
     List,
+}
+
+/// A number of seconds: finite, > 0, at most a year (what `Duration::from_secs_f64` accepts).
+fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= 366.0 * 86_400.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be more than 0 and at most a year of seconds, got {s}"))
+    }
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {

@@ -33,6 +33,8 @@ pub mod discovery;
 pub mod error;
 pub mod responses;
 pub(crate) mod soap;
+#[cfg(feature = "test-util")]
+pub mod testkit;
 
 use std::time::Duration;
 
