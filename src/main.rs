@@ -156,12 +156,38 @@ enum ModelsCommand {
 
 /// A number of seconds: finite, > 0, at most a year (what `Duration::from_secs_f64` accepts).
 fn seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if v.is_finite() && v > 0.0 && v <= 366.0 * 86_400.0 {
         Ok(v)
     } else {
-        Err(format!("must be more than 0 and at most a year of seconds, got {s}"))
+        Err(format!(
+            "must be more than 0 and at most a year of seconds, got {s}"
+        ))
     }
+}
+
+/// The parts `demo` and `run` share: the Ctrl-C flag, the analyzer, and delivery to the outbox,
+/// stdout and (with `kafka`) Kafka.
+fn live_parts(
+    config: &PipelineConfig,
+    store: &ModelStore,
+    outbox: Option<PathBuf>,
+    kafka: Option<&str>,
+) -> anyhow::Result<(Arc<AtomicBool>, Analyzer, Delivery, PathBuf)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+    let analyzer = Analyzer::new(config, store)?;
+    let outbox = outbox.unwrap_or_else(|| config.outbox.clone());
+    let delivery = Delivery::new(
+        &outbox,
+        true,
+        kafka.map(|k| (k, config.kafka_topic.as_str(), config.status_topic.as_str())),
+    )?;
+    Ok((stop, analyzer, delivery, outbox))
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {
@@ -281,19 +307,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             outbox,
         } => {
             let config = load_config(config.as_deref())?;
-            let stop = Arc::new(AtomicBool::new(false));
-            let s = stop.clone();
-            ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
-                .context("installing the Ctrl-C handler")?;
-            let analyzer = Analyzer::new(&config, &store)?;
-            let outbox = outbox.unwrap_or_else(|| config.outbox.clone());
-            let delivery = Delivery::new(
-                &outbox,
-                true,
-                kafka
-                    .as_deref()
-                    .map(|k| (k, config.kafka_topic.as_str(), config.status_topic.as_str())),
-            )?;
+            let (stop, analyzer, delivery, _) =
+                live_parts(&config, &store, outbox, kafka.as_deref())?;
             let options = sharpeyes::run::RunOptions {
                 cameras_dir: cameras,
                 metrics,
@@ -422,10 +437,6 @@ fn demo(
         Some(p) => PipelineConfig::load(p)?,
         None => PipelineConfig::embedded_default(),
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
 
     let clips_dir = std::env::var_os("SHARPEYES_CLIPS")
         .map(PathBuf::from)
@@ -450,15 +461,7 @@ fn demo(
             }
         })
         .collect();
-    let analyzer = Analyzer::new(&config, store)?;
-    let outbox = outbox.unwrap_or_else(|| config.outbox.clone());
-    let delivery = Delivery::new(
-        &outbox,
-        true,
-        kafka
-            .as_deref()
-            .map(|k| (k, config.kafka_topic.as_str(), config.status_topic.as_str())),
-    )?;
+    let (stop, analyzer, delivery, outbox) = live_parts(&config, store, outbox, kafka.as_deref())?;
     let server = sharpeyes_ingest::SimServer::start(&sims, port)?;
     eprintln!(
         "demo: cameras {} ; alerts to stdout and {}{} ; Ctrl-C stops",

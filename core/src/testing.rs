@@ -26,3 +26,31 @@ pub fn asset(rel: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// A `width x height` BGR frame of camera `camera` at time 0 whose pixel (x, y) is grey
+/// `fill(x, y)`, holding a picture of `src` size letterboxed into it.
+pub fn grey_frame(
+    camera: &str,
+    (width, height): (u32, u32),
+    src: (u32, u32),
+    fill: impl Fn(u32, u32) -> u8,
+) -> crate::Frame {
+    let mut data = vec![0u8; (width * height * 3) as usize];
+    for y in 0..height {
+        for x in 0..width {
+            let i = ((y * width + x) * 3) as usize;
+            data[i..i + 3].fill(fill(x, y));
+        }
+    }
+    crate::Frame {
+        camera: crate::CameraId::new(camera).expect("a valid test camera id"),
+        seq: 0,
+        time: crate::UnixMillis(0),
+        width,
+        height,
+        stride: (width * 3) as usize,
+        format: crate::PixelFormat::Bgr24,
+        data: std::sync::Arc::from(data),
+        letterbox: crate::Letterbox::fit(src.0, src.1, width, height),
+    }
+}

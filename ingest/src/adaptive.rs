@@ -135,33 +135,10 @@ fn thumbnail(f: &Frame) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use sharpeyes_core::{CameraId, Letterbox, PixelFormat};
-
     use super::*;
 
     fn frame(fill: impl Fn(u32, u32) -> u8) -> Frame {
-        let (w, h) = (64u32, 64u32);
-        let mut data = vec![0u8; (w * h * 3) as usize];
-        for y in 0..h {
-            for x in 0..w {
-                let v = fill(x, y);
-                let i = ((y * w + x) * 3) as usize;
-                data[i..i + 3].copy_from_slice(&[v, v, v]);
-            }
-        }
-        Frame {
-            camera: CameraId::new("c").expect("id"),
-            seq: 0,
-            time: UnixMillis(0),
-            width: w,
-            height: h,
-            stride: (w * 3) as usize,
-            format: PixelFormat::Bgr24,
-            data: Arc::from(data),
-            letterbox: Letterbox::fit(64, 64, 64, 64),
-        }
+        sharpeyes_core::testing::grey_frame("c", (64, 64), (64, 64), fill)
     }
 
     #[test]

@@ -78,23 +78,10 @@ pub fn apply_privacy_masks(frame: &mut Frame, masks: &[MaskPolygon]) {
 
 #[cfg(test)]
 mod tests {
-    use sharpeyes_core::{CameraId, Letterbox, PixelFormat, UnixMillis};
-
     use super::*;
 
     fn white(src_w: u32, src_h: u32) -> Frame {
-        let (w, h) = (40u32, 40u32);
-        Frame {
-            camera: CameraId::new("c").expect("id"),
-            seq: 0,
-            time: UnixMillis(0),
-            width: w,
-            height: h,
-            stride: (w * 3) as usize,
-            format: PixelFormat::Bgr24,
-            data: Arc::from(vec![255u8; (w * h * 3) as usize]),
-            letterbox: Letterbox::fit(src_w, src_h, w, h),
-        }
+        sharpeyes_core::testing::grey_frame("c", (40, 40), (src_w, src_h), |_, _| 255)
     }
 
     #[test]

@@ -224,24 +224,15 @@ impl FrameSlots {
 
 #[cfg(test)]
 mod slot_tests {
-    use std::sync::Arc;
-
-    use sharpeyes_core::{CameraId, Frame, Letterbox, PixelFormat, UnixMillis};
+    use sharpeyes_core::{Frame, UnixMillis};
 
     use super::*;
 
     fn frame(cam: &str, t: i64) -> Frame {
-        Frame {
-            camera: CameraId::new(cam).expect("id"),
-            seq: t as u64,
-            time: UnixMillis(t),
-            width: 1,
-            height: 1,
-            stride: 3,
-            format: PixelFormat::Bgr24,
-            data: Arc::from(vec![0u8; 3]),
-            letterbox: Letterbox::fit(1, 1, 1, 1),
-        }
+        let mut f = sharpeyes_core::testing::grey_frame(cam, (1, 1), (1, 1), |_, _| 0);
+        f.seq = t as u64;
+        f.time = UnixMillis(t);
+        f
     }
 
     #[test]
