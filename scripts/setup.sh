@@ -5,7 +5,8 @@
 # What it installs:
 #   apt: GStreamer 1.22 dev + plugins (base, good, bad, ugly for x264enc, libav), make and pkgconf
 #        (bundled librdkafka and the GStreamer bindings build with them)
-#   .venv/: the PyPI onnxruntime wheel; its libonnxruntime.so is what ORT_DYLIB_PATH points at
+#   .venv/: the PyPI onnxruntime wheel (with its dependencies) and numpy (for
+#        scripts/reference_decode.py); its libonnxruntime.so is what ORT_DYLIB_PATH points at
 #   tansu 0.6.0 (Kafka-protocol broker for tests and demos), built once (~9 min) into
 #        ${SHARPEYES_CACHE:-~/.cache/sharpeyes}/tansu-0.6.0, reused by every checkout after that
 set -euo pipefail
@@ -36,8 +37,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 ort_lib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION 2>/dev/null | head -n1 || true)
-if [ -z "$ort_lib" ]; then
-  echo "setup: ONNX Runtime $ORT_VERSION from PyPI into .venv" >&2
+# numpy and onnxruntime's own dependencies come too: scripts/reference_decode.py imports both.
+if [ -z "$ort_lib" ] || ! .venv/bin/python -c "import numpy, onnxruntime" 2>/dev/null; then
+  echo "setup: ONNX Runtime $ORT_VERSION and numpy from PyPI into .venv" >&2
   if ! python3 -m venv .venv 2>/dev/null; then
     # Debian's own python3 keeps venv in a separate package.
     sudo=""
@@ -47,7 +49,7 @@ if [ -z "$ort_lib" ]; then
     rm -rf .venv
     python3 -m venv .venv
   fi
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps "onnxruntime==$ORT_VERSION"
+  .venv/bin/pip install -q --disable-pip-version-check "onnxruntime==$ORT_VERSION" numpy
 fi
 
 if [ $broker = 1 ] && [ ! -x "$CACHE/tansu-$TANSU_VERSION/bin/tansu" ]; then

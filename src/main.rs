@@ -12,7 +12,7 @@ use sharpeyes::analyze::{Analyzer, Delivery, RateSampler};
 use sharpeyes::config::PipelineConfig;
 use sharpeyes::live::{CameraSpec, run_live};
 use sharpeyes::models::ModelStore;
-use sharpeyes_core::{BoxOut, CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock};
+use sharpeyes_core::{BoxOut, CameraId, Clock, FrameSource, SourceItem, SystemClock};
 
 #[derive(Parser)]
 #[command(
@@ -224,14 +224,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models {
             command: ModelsCommand::Fetch { name },
         } => {
-            let names = match name {
-                Some(n) => vec![n],
-                None => store.names(),
-            };
+            // One name: that model or an error. No name: every model that has a source; the
+            // ones without (a user export with no URL or file yet) are listed, not fatal.
+            let all = name.is_none();
+            let names = name.map(|n| vec![n]).unwrap_or_else(|| store.names());
+            let mut missing = 0;
             for n in names {
                 let m = store.manifest(&n)?;
-                let path = store.fetch(&m)?;
-                println!("{n}: {}", path.display());
+                match store.fetch(&m) {
+                    Ok(path) => println!("{n}: {}", path.display()),
+                    Err(e) if all => {
+                        missing += 1;
+                        println!("{n}: not fetched: {e:#}");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if missing > 0 {
+                println!(
+                    "{missing} model(s) not fetched; each needs its file in $SHARPEYES_ASSETS or a url in its manifest"
+                );
             }
             Ok(())
         }
@@ -355,16 +367,31 @@ fn detect(store: &ModelStore, image: &Path, model: Option<String>) -> anyhow::Re
     );
     let frame = sharpeyes_inference::letterbox_image(&img, w, h, pad)?;
     let mut detector = sharpeyes_inference::OrtDetector::new(manifest, &path, Default::default())?;
+    // Pose models: each detection also carries its keypoints (empty for other models).
     let dets = detector
-        .detect(std::slice::from_ref(&frame))?
+        .detect_pose(std::slice::from_ref(&frame))?
         .pop()
         .unwrap_or_default();
+    let detections: Vec<serde_json::Value> = dets
+        .iter()
+        .map(|d| {
+            let mut v = serde_json::to_value(BoxOut::from(&d.detection)).unwrap_or_default();
+            if !d.keypoints.is_empty() {
+                v["keypoints"] = d
+                    .keypoints
+                    .iter()
+                    .map(|k| serde_json::json!([k.x, k.y, k.score]))
+                    .collect();
+            }
+            v
+        })
+        .collect();
     let out = serde_json::json!({
         "image": image,
         "model": name,
         "width": img.width(),
         "height": img.height(),
-        "detections": dets.iter().map(BoxOut::from).collect::<Vec<_>>(),
+        "detections": detections,
     });
     println!("{out}");
     Ok(())

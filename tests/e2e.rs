@@ -327,3 +327,44 @@ fn demo_stops_promptly_on_ctrl_c() {
         took.as_millis()
     );
 }
+
+#[test]
+fn detect_with_a_pose_model_prints_17_keypoints_per_person() {
+    let Some(img) = asset("images/img_people_poses.jpg") else {
+        return;
+    };
+    let dir = scratch("detect-pose");
+    let Some(mut cmd) = sharpeyes(&dir) else {
+        return;
+    };
+    let out = cmd
+        .args(["detect", "--model", "yolo11n_pose", "--image"])
+        .arg(&img)
+        .output()
+        .expect("run sharpeyes detect");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let dets = v["detections"].as_array().expect("detections");
+    // The picture shows 7 standing people.
+    assert_eq!(dets.len(), 7, "{v}");
+    for d in dets {
+        assert_eq!(d["class"], "person");
+        let kps = d["keypoints"].as_array().expect("keypoints");
+        assert_eq!(kps.len(), 17);
+        // Visible keypoints lie in (or at the edge of) their person's box.
+        let (x1, y1, x2, y2) = (
+            d["x1"].as_f64().unwrap() - 10.0,
+            d["y1"].as_f64().unwrap() - 10.0,
+            d["x2"].as_f64().unwrap() + 10.0,
+            d["y2"].as_f64().unwrap() + 10.0,
+        );
+        for k in kps.iter().filter(|k| k[2].as_f64().unwrap() > 0.5) {
+            let (x, y) = (k[0].as_f64().unwrap(), k[1].as_f64().unwrap());
+            assert!(x1 <= x && x <= x2 && y1 <= y && y <= y2, "{k} outside {d}");
+        }
+    }
+}

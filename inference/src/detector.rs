@@ -1,7 +1,9 @@
 //! [`OrtDetector`]: the [`Detector`] that runs an ONNX model with ONNX Runtime (I/O: reads the
 //! model file, calls into the runtime). The pure parts it chains are [`mod@crate::preprocess`],
-//! [`crate::yolox`] and [`mod@crate::nms`]; this file only checks the model against its manifest,
-//! runs sessions and maps boxes back to source pixels.
+//! the decoder the manifest's format selects ([`crate::yolox`], [`crate::ultralytics`],
+//! [`crate::nanodet`], [`crate::e2e`], [`crate::pose`]) and [`mod@crate::nms`]; this file only
+//! checks the model's input and named outputs against its manifest, runs sessions and maps boxes
+//! (and pose keypoints) back to source pixels.
 
 use std::path::{Path, PathBuf};
 
@@ -11,12 +13,16 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use sharpeyes_core::{Detection, Detector, Frame};
 
+use crate::e2e::decode_e2e;
 use crate::error::InferenceError;
 use crate::manifest::{ModelFormat, ModelManifest};
-use crate::nms::nms;
+use crate::nanodet::{NANODET_BINS, NANODET_STRIDES, NanoDetLevel, decode_nanodet, nanodet_grid};
+use crate::nms::nms_indices;
+use crate::pose::{Keypoint, PoseCandidate, PoseDetection, decode_ultralytics_pose};
 use crate::preprocess::preprocess_into;
 use crate::runtime;
-use crate::yolox::{Candidate, decode_yolox, yolox_anchor_count};
+use crate::ultralytics::{decode_ultralytics, ultralytics_anchor_count};
+use crate::yolox::{Candidate, DecodeError, decode_yolox, yolox_anchor_count};
 
 /// Where a model runs. Only the CPU is built in today; GPU providers (`Cuda { device_id }`,
 /// `TensorRt { device_id, fp16 }`) will be added as variants together with the matching `ort`
@@ -73,7 +79,10 @@ pub struct OrtDetector {
     manifest: ModelManifest,
     model_path: PathBuf,
     input_name: String,
-    output_name: String,
+    /// The outputs the decoder reads, in the order it reads them (see `check_outputs`).
+    output_names: Vec<String>,
+    /// Keypoints per detection (`ultralytics-pose`), else 0.
+    keypoints: usize,
     batch: BatchMode,
     score_threshold: f32,
     nms_iou_threshold: f32,
@@ -153,12 +162,12 @@ impl OrtDetector {
             .map_err(session_error)?;
 
         let (input_name, batch) = check_input(&session, &manifest).map_err(&mismatch)?;
-        let output_name = check_output(&session, &manifest).map_err(&mismatch)?;
+        let (output_names, keypoints) = check_outputs(&session, &manifest).map_err(&mismatch)?;
         tracing::info!(
             model = %manifest.name,
             path = %model_path.display(),
             input = %input_name,
-            output = %output_name,
+            outputs = ?output_names,
             batch = ?batch,
             intra_op_threads = options.intra_op_threads,
             "model loaded"
@@ -169,7 +178,8 @@ impl OrtDetector {
             manifest,
             model_path: model_path.to_path_buf(),
             input_name,
-            output_name,
+            output_names,
+            keypoints,
             batch,
             score_threshold,
             nms_iou_threshold,
@@ -193,17 +203,21 @@ impl OrtDetector {
     }
 
     /// Runs the model on frames `[start, start + n)` of `tensor` and decodes each image's output
-    /// into candidates in canvas pixels, after NMS.
+    /// into candidates in canvas pixels, after NMS (for formats that need it).
     fn run_slice(
         &mut self,
         tensor: &Array4<f32>,
         start: usize,
         n: usize,
-    ) -> Result<Vec<Vec<Candidate>>, InferenceError> {
+    ) -> Result<Vec<Vec<PoseCandidate>>, InferenceError> {
         let model = &self.manifest.name;
         let runtime_error = |source: ort::Error| InferenceError::Runtime {
             model: model.clone(),
             source,
+        };
+        let output_error = |message: String| InferenceError::Output {
+            model: model.clone(),
+            message,
         };
         let view = tensor.slice(s![start..start + n, .., .., ..]);
         let input = TensorRef::from_array_view(view).map_err(runtime_error)?;
@@ -211,41 +225,191 @@ impl OrtDetector {
             .session
             .run(ort::inputs![self.input_name.as_str() => input])
             .map_err(runtime_error)?;
-        let output = outputs
-            .get(&self.output_name)
-            .ok_or_else(|| InferenceError::Output {
-                model: model.clone(),
-                message: format!("no output named {:?}", self.output_name),
-            })?;
-        let (shape, data) = output.try_extract_tensor::<f32>().map_err(runtime_error)?;
-        let output_error = |message: String| InferenceError::Output {
-            model: model.clone(),
-            message,
+        let get = |name: &str| {
+            outputs
+                .get(name)
+                .ok_or_else(|| output_error(format!("no output named {name:?}")))
         };
-        // n >= 1 (callers never run an empty batch), so each image gets a non-empty equal share.
-        if n == 0
-            || shape.first().copied() != Some(n as i64)
-            || data.is_empty()
-            || data.len() % n != 0
-        {
-            return Err(output_error(format!(
-                "output shape {:?} for a batch of {n}",
-                &shape[..]
-            )));
-        }
-        let per_image = data.len() / n;
+        // Every output of this crate's formats has the batch first; split it into images.
+        let f32_images = |name: &str| -> Result<Vec<&[f32]>, InferenceError> {
+            let (shape, data) = get(name)?
+                .try_extract_tensor::<f32>()
+                .map_err(runtime_error)?;
+            split_batch(name, &shape[..], data, n).map_err(output_error)
+        };
         let (w, h) = (self.manifest.input.width, self.manifest.input.height);
         let num_classes = self.manifest.classes.len();
-        let mut result = Vec::with_capacity(n);
-        for image in data.chunks_exact(per_image) {
-            let candidates = match self.manifest.format {
-                ModelFormat::Yolox => decode_yolox(image, w, h, num_classes, self.score_threshold)
-                    .map_err(|e| output_error(format!("output shape {:?}: {}", &shape[..], e.0)))?,
-            };
-            result.push(nms(candidates, self.nms_iou_threshold));
+        let threshold = self.score_threshold;
+        let names = &self.output_names;
+        let decode_error = |e: DecodeError| output_error(e.0);
+        let plain = |c: Vec<Candidate>| -> Vec<PoseCandidate> {
+            c.into_iter()
+                .map(|candidate| PoseCandidate {
+                    candidate,
+                    keypoints: Vec::new(),
+                })
+                .collect()
+        };
+        let mut decoded: Vec<Vec<PoseCandidate>> = Vec::with_capacity(n);
+        match self.manifest.format {
+            ModelFormat::Yolox => {
+                for image in f32_images(&names[0])? {
+                    let c =
+                        decode_yolox(image, w, h, num_classes, threshold).map_err(decode_error)?;
+                    decoded.push(plain(c));
+                }
+            }
+            ModelFormat::Ultralytics => {
+                let anchors = ultralytics_anchor_count(w, h);
+                for image in f32_images(&names[0])? {
+                    let c = decode_ultralytics(image, anchors, num_classes, threshold)
+                        .map_err(decode_error)?;
+                    decoded.push(plain(c));
+                }
+            }
+            ModelFormat::UltralyticsPose => {
+                let anchors = ultralytics_anchor_count(w, h);
+                for image in f32_images(&names[0])? {
+                    decoded.push(
+                        decode_ultralytics_pose(image, anchors, self.keypoints, threshold)
+                            .map_err(decode_error)?,
+                    );
+                }
+            }
+            ModelFormat::Nanodet => {
+                let per_output = names
+                    .iter()
+                    .map(|name| f32_images(name))
+                    .collect::<Result<Vec<_>, _>>()?;
+                // One image at a time across the six outputs.
+                #[allow(clippy::needless_range_loop)]
+                for i in 0..n {
+                    let levels: Vec<NanoDetLevel<'_>> = NANODET_STRIDES
+                        .iter()
+                        .enumerate()
+                        .map(|(l, &stride)| NanoDetLevel {
+                            stride,
+                            cls: per_output[2 * l][i],
+                            dis: per_output[2 * l + 1][i],
+                        })
+                        .collect();
+                    let c = decode_nanodet(&levels, w, h, num_classes, threshold)
+                        .map_err(decode_error)?;
+                    decoded.push(plain(c));
+                }
+            }
+            ModelFormat::E2e => {
+                let dets = f32_images(&names[0])?;
+                let (shape, data) = get(&names[1])?
+                    .try_extract_tensor::<i64>()
+                    .map_err(runtime_error)?;
+                let labels = split_batch(&names[1], &shape[..], data, n).map_err(output_error)?;
+                for (d, l) in dets.into_iter().zip(labels) {
+                    let c = decode_e2e(d, l, num_classes, threshold).map_err(decode_error)?;
+                    decoded.push(plain(c));
+                }
+            }
         }
-        Ok(result)
+        if !self.manifest.format.needs_nms() {
+            return Ok(decoded);
+        }
+        Ok(decoded
+            .into_iter()
+            .map(|image| {
+                let boxes: Vec<Candidate> = image.iter().map(|p| p.candidate).collect();
+                let mut slots: Vec<Option<PoseCandidate>> = image.into_iter().map(Some).collect();
+                nms_indices(&boxes, self.nms_iou_threshold)
+                    .into_iter()
+                    .filter_map(|i| slots[i].take())
+                    .collect()
+            })
+            .collect())
     }
+
+    /// Preprocesses `frames`, runs the model and decodes, in canvas pixels.
+    fn run(&mut self, frames: &[Frame]) -> Result<Vec<Vec<PoseCandidate>>, InferenceError> {
+        let tensor = preprocess_into(
+            frames,
+            &self.manifest.input,
+            std::mem::take(&mut self.scratch),
+        )?;
+        let per_frame = match self.batch {
+            BatchMode::Dynamic => self.run_slice(&tensor, 0, frames.len()),
+            BatchMode::One => (0..frames.len())
+                .map(|i| self.run_slice(&tensor, i, 1))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|runs| runs.into_iter().flatten().collect()),
+        };
+        self.scratch = tensor.into_raw_vec_and_offset().0;
+        per_frame
+    }
+
+    /// Like [`Detector::detect`], with body keypoints in source pixels. Formats without
+    /// keypoints (every format but `ultralytics-pose`) give empty keypoint lists.
+    pub fn detect_pose(
+        &mut self,
+        frames: &[Frame],
+    ) -> Result<Vec<Vec<PoseDetection>>, InferenceError> {
+        if frames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let per_frame = self.run(frames)?;
+        Ok(frames
+            .iter()
+            .zip(per_frame)
+            .map(|(frame, candidates)| {
+                candidates
+                    .into_iter()
+                    .filter_map(|p| {
+                        let detection = to_source_one(&self.manifest, frame, p.candidate)?;
+                        let lb = &frame.letterbox;
+                        let keypoints = p
+                            .keypoints
+                            .into_iter()
+                            .map(|k| Keypoint {
+                                x: (k.x - lb.pad_x) / lb.scale,
+                                y: (k.y - lb.pad_y) / lb.scale,
+                                score: k.score,
+                            })
+                            .collect();
+                        Some(PoseDetection {
+                            detection,
+                            keypoints,
+                        })
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Keypoints per detection for `ultralytics-pose` models (read from the model at load), 0
+    /// for other formats.
+    pub fn keypoint_count(&self) -> usize {
+        self.keypoints
+    }
+}
+
+/// Splits a `[n, ...]` tensor's data into `n` equal per-image slices.
+fn split_batch<'a, T>(
+    name: &str,
+    shape: &[i64],
+    data: &'a [T],
+    n: usize,
+) -> Result<Vec<&'a [T]>, String> {
+    // n >= 1 (callers never run an empty batch).
+    // `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
+    #[allow(clippy::manual_is_multiple_of)]
+    let uneven = n == 0 || data.len() % n != 0;
+    if uneven || shape.first().copied() != Some(n as i64) {
+        return Err(format!(
+            "output {name:?} has shape {shape:?} for a batch of {n}"
+        ));
+    }
+    let per_image = data.len() / n;
+    if per_image == 0 {
+        return Ok(vec![&data[..0]; n]);
+    }
+    Ok(data.chunks_exact(per_image).collect())
 }
 
 impl Detector for OrtDetector {
@@ -263,23 +427,10 @@ impl Detector for OrtDetector {
         if frames.is_empty() {
             return Ok(Vec::new());
         }
-        let tensor = preprocess_into(
-            frames,
-            &self.manifest.input,
-            std::mem::take(&mut self.scratch),
-        )?;
-        let per_frame = match self.batch {
-            BatchMode::Dynamic => self.run_slice(&tensor, 0, frames.len()),
-            BatchMode::One => (0..frames.len())
-                .map(|i| self.run_slice(&tensor, i, 1))
-                .collect::<Result<Vec<_>, _>>()
-                .map(|runs| runs.into_iter().flatten().collect()),
-        };
-        self.scratch = tensor.into_raw_vec_and_offset().0;
-        let per_frame = per_frame?;
-
+        let per_frame = self.run(frames)?;
         let mut result = Vec::with_capacity(frames.len());
         for (frame, candidates) in frames.iter().zip(per_frame) {
+            let candidates = candidates.into_iter().map(|p| p.candidate).collect();
             let detections = to_source(&self.manifest, frame, candidates);
             tracing::trace!(
                 model = %self.manifest.name,
@@ -302,17 +453,20 @@ fn to_source(
 ) -> Vec<Detection> {
     candidates
         .into_iter()
-        .filter_map(|c| {
-            let bbox = frame.letterbox.to_source(&c.bbox);
-            let class_name = manifest.class_name(c.class_id)?.clone();
-            (bbox.area() > 0.0).then_some(Detection {
-                class_id: c.class_id,
-                class_name,
-                score: c.score,
-                bbox,
-            })
-        })
+        .filter_map(|c| to_source_one(manifest, frame, c))
         .collect()
+}
+
+/// One candidate in source pixels (clamped), or `None` if it has no area left or no class name.
+fn to_source_one(manifest: &ModelManifest, frame: &Frame, c: Candidate) -> Option<Detection> {
+    let bbox = frame.letterbox.to_source(&c.bbox);
+    let class_name = manifest.class_name(c.class_id)?.clone();
+    (bbox.area() > 0.0).then_some(Detection {
+        class_id: c.class_id,
+        class_name,
+        score: c.score,
+        bbox,
+    })
 }
 
 /// Checks the image input: f32, `[batch, 3, height, width]` with the manifest's size (or dynamic
@@ -374,48 +528,162 @@ fn check_input(session: &Session, manifest: &ModelManifest) -> Result<(String, B
     Ok((name, batch))
 }
 
-/// Checks the output the decoder reads and returns its name.
-fn check_output(session: &Session, manifest: &ModelManifest) -> Result<String, String> {
-    match manifest.format {
+/// The f32 or i64 tensor output `name`, or why it is not one; returns its shape.
+fn output_shape(
+    session: &Session,
+    name: &str,
+    want: TensorElementType,
+) -> Result<Vec<i64>, String> {
+    let outputs = session.outputs();
+    let outlet = outputs.iter().find(|o| o.name() == name).ok_or_else(|| {
+        let names: Vec<&str> = outputs.iter().map(|o| o.name()).collect();
+        format!("the model has no output {name:?}; its outputs are {names:?}")
+    })?;
+    let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
+        return Err(format!("output {name:?} is not a tensor"));
+    };
+    if *ty != want {
+        return Err(format!(
+            "output {name:?} has element type {ty:?}, {want:?} needed"
+        ));
+    }
+    Ok(shape.to_vec())
+}
+
+/// The only output's name, for formats with one output.
+fn only_output(session: &Session, format: ModelFormat) -> Result<String, String> {
+    match session.outputs() {
+        [outlet] => Ok(outlet.name().to_owned()),
+        outputs => {
+            let names: Vec<&str> = outputs.iter().map(|o| o.name()).collect();
+            Err(format!(
+                "format {format} needs exactly one output, the model has {names:?}"
+            ))
+        }
+    }
+}
+
+/// Checks the outputs the decoder reads against the manifest. Returns their names in the order
+/// `run_slice` reads them, and the keypoint count (pose formats; else 0). Dimensions the model
+/// leaves dynamic (negative) are checked when it runs.
+fn check_outputs(
+    session: &Session,
+    manifest: &ModelManifest,
+) -> Result<(Vec<String>, usize), String> {
+    let (w, h) = (manifest.input.width, manifest.input.height);
+    let classes = manifest.classes.len() as i64;
+    let manifest_file = manifest.manifest_path.display();
+    let format = manifest.format;
+    match format {
         ModelFormat::Yolox => {
-            let [outlet] = session.outputs() else {
-                let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-                return Err(format!(
-                    "format yolox needs exactly one output, the model has {names:?}"
-                ));
-            };
-            let name = outlet.name().to_owned();
-            let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
-                return Err(format!("output {name:?} is not a tensor"));
-            };
-            if *ty != TensorElementType::Float32 {
-                return Err(format!(
-                    "output {name:?} has element type {ty:?}, f32 needed"
-                ));
-            }
-            let anchors = yolox_anchor_count(manifest.input.width, manifest.input.height) as i64;
-            let row = 5 + manifest.classes.len() as i64;
+            let name = only_output(session, format)?;
+            let shape = output_shape(session, &name, TensorElementType::Float32)?;
+            let anchors = yolox_anchor_count(w, h) as i64;
             let [_, a, r] = shape[..] else {
                 return Err(format!(
-                    "output {name:?} has shape {:?}, [batch, anchors, 5 + classes] needed",
-                    &shape[..]
+                    "output {name:?} has shape {shape:?}, [batch, anchors, 5 + classes] needed"
                 ));
             };
-            if r >= 0 && r != row {
+            if r >= 0 && r != 5 + classes {
                 return Err(format!(
-                    "output {name:?} has {} class scores per anchor but {} lists {} classes",
-                    r - 5,
-                    manifest.manifest_path.display(),
-                    manifest.classes.len()
+                    "output {name:?} has {} class scores per anchor but {manifest_file} lists \
+                     {classes} classes",
+                    r - 5
                 ));
             }
             if a >= 0 && a != anchors {
                 return Err(format!(
-                    "output {name:?} has {a} anchors; a {}x{} YOLOX input gives {anchors}",
-                    manifest.input.width, manifest.input.height
+                    "output {name:?} has {a} anchors; a {w}x{h} YOLOX input gives {anchors}"
                 ));
             }
-            Ok(name)
+            Ok((vec![name], 0))
+        }
+        ModelFormat::Ultralytics | ModelFormat::UltralyticsPose => {
+            let name = only_output(session, format)?;
+            let shape = output_shape(session, &name, TensorElementType::Float32)?;
+            let anchors = ultralytics_anchor_count(w, h) as i64;
+            let [_, c, a] = shape[..] else {
+                return Err(format!(
+                    "output {name:?} has shape {shape:?}, [batch, channels, anchors] needed"
+                ));
+            };
+            if a >= 0 && a != anchors {
+                return Err(format!(
+                    "output {name:?} has {a} anchors; a {w}x{h} input gives {anchors} \
+                     (is input.width/height in {manifest_file} the export size?)"
+                ));
+            }
+            if format == ModelFormat::Ultralytics {
+                if c >= 0 && c != 4 + classes {
+                    return Err(format!(
+                        "output {name:?} has {} class scores per anchor but {manifest_file} \
+                         lists {classes} classes",
+                        c - 4
+                    ));
+                }
+                return Ok((vec![name], 0));
+            }
+            if classes != 1 {
+                return Err(format!(
+                    "format {format} has one class (person) but {manifest_file} lists {classes}"
+                ));
+            }
+            if c < 8 || (c - 5) % 3 != 0 {
+                return Err(format!(
+                    "output {name:?} has shape {shape:?}; format {format} needs \
+                     [batch, 5 + 3 * keypoints, anchors]"
+                ));
+            }
+            Ok((vec![name], ((c - 5) / 3) as usize))
+        }
+        ModelFormat::Nanodet => {
+            let mut names = Vec::with_capacity(6);
+            for stride in NANODET_STRIDES {
+                let (gw, gh) = nanodet_grid(w, h, stride);
+                let cells = (gw * gh) as i64;
+                for (prefix, per_cell, what) in [
+                    ("cls_pred", classes, "classes"),
+                    ("dis_pred", 4 * NANODET_BINS as i64, "4 x 8 distance bins"),
+                ] {
+                    let name = format!("{prefix}_stride_{stride}");
+                    let shape = output_shape(session, &name, TensorElementType::Float32)?;
+                    let [_, n, k] = shape[..] else {
+                        return Err(format!(
+                            "output {name:?} has shape {shape:?}, [batch, cells, {what}] needed"
+                        ));
+                    };
+                    if n >= 0 && n != cells {
+                        return Err(format!(
+                            "output {name:?} has {n} cells; a {w}x{h} input gives {cells} at \
+                             stride {stride} (is input.width/height in {manifest_file} the \
+                             export size?)"
+                        ));
+                    }
+                    if k >= 0 && k != per_cell {
+                        return Err(format!(
+                            "output {name:?} has {k} values per cell, {per_cell} needed \
+                             ({what}; {manifest_file} lists {classes} classes)"
+                        ));
+                    }
+                    names.push(name);
+                }
+            }
+            Ok((names, 0))
+        }
+        ModelFormat::E2e => {
+            let shape = output_shape(session, "dets", TensorElementType::Float32)?;
+            if !matches!(shape[..], [_, _, k] if k < 0 || k == 5) {
+                return Err(format!(
+                    "output \"dets\" has shape {shape:?}, [batch, K, 5] needed"
+                ));
+            }
+            let shape = output_shape(session, "labels", TensorElementType::Int64)?;
+            if shape.len() != 2 {
+                return Err(format!(
+                    "output \"labels\" has shape {shape:?}, [batch, K] needed"
+                ));
+            }
+            Ok((vec!["dets".to_owned(), "labels".to_owned()], 0))
         }
     }
 }

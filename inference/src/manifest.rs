@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use crate::error::InferenceError;
 
-/// Which decoder reads the model's output. New layouts (`yolov8`, `nanodet`, `rtmdet_e2e`,
-/// `yolo_pose`) become new variants; callers match with a wildcard arm.
+/// Which decoder reads the model's output. New layouts become new variants; callers match with a
+/// wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ModelFormat {
@@ -23,17 +23,44 @@ pub enum ModelFormat {
     /// rows `(tx, ty, tw, th, objectness, class scores...)` with sigmoid already applied to the
     /// scores. See [`crate::yolox`].
     Yolox,
+    /// Ultralytics YOLOv8 / YOLO11 export: one output `[batch, 4 + classes, anchors]` of decoded
+    /// `(cx, cy, w, h)` and sigmoid class scores, no objectness. See [`crate::ultralytics`].
+    Ultralytics,
+    /// NanoDet-m: outputs `cls_pred_stride_{8,16,32}` and `dis_pred_stride_{8,16,32}`. See
+    /// [`crate::nanodet`].
+    Nanodet,
+    /// NMS inside the graph: outputs `dets` `[batch, K, 5]` and `labels` `[batch, K]` (int64),
+    /// e.g. mmdeploy's RTMDet. See [`crate::e2e`].
+    E2e,
+    /// Ultralytics YOLOv8-pose / YOLO11-pose export: one output `[batch, 5 + 3 * K, anchors]`.
+    /// See [`crate::pose`].
+    UltralyticsPose,
 }
 
 impl ModelFormat {
     /// Every format this build can decode.
-    pub const ALL: &'static [ModelFormat] = &[ModelFormat::Yolox];
+    pub const ALL: &'static [ModelFormat] = &[
+        ModelFormat::Yolox,
+        ModelFormat::Ultralytics,
+        ModelFormat::Nanodet,
+        ModelFormat::E2e,
+        ModelFormat::UltralyticsPose,
+    ];
 
     /// The name used in manifests, e.g. `"yolox"`.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelFormat::Yolox => "yolox",
+            ModelFormat::Ultralytics => "ultralytics",
+            ModelFormat::Nanodet => "nanodet",
+            ModelFormat::E2e => "e2e",
+            ModelFormat::UltralyticsPose => "ultralytics-pose",
         }
+    }
+
+    /// True if the decoder's output still needs NMS (false when the graph already did it).
+    pub fn needs_nms(self) -> bool {
+        !matches!(self, ModelFormat::E2e)
     }
 
     /// The format with this manifest name, if this build knows it.
@@ -44,7 +71,12 @@ impl ModelFormat {
     /// Input width and height must be multiples of this (the largest feature-map stride).
     pub fn input_multiple(self) -> u32 {
         match self {
-            ModelFormat::Yolox => 32,
+            // All these heads end at stride 32.
+            ModelFormat::Yolox
+            | ModelFormat::Ultralytics
+            | ModelFormat::Nanodet
+            | ModelFormat::E2e
+            | ModelFormat::UltralyticsPose => 32,
         }
     }
 }
@@ -126,7 +158,19 @@ pub struct ModelManifest {
     pub score_threshold: f32,
     /// Default NMS IoU threshold, in (0, 1].
     pub nms_iou_threshold: f32,
+    /// Names (each one of `classes`) of the classes that count as a person.
+    pub person_classes: Vec<Arc<str>>,
+    /// Names (each one of `classes`) of the classes that count as a vehicle.
+    pub vehicle_classes: Vec<Arc<str>>,
 }
+
+/// COCO names that count as a person when a manifest gives no `person_classes`.
+pub const DEFAULT_PERSON_CLASSES: &[&str] = &["person"];
+
+/// COCO names (both spellings in use) that count as a vehicle when a manifest gives no
+/// `vehicle_classes`.
+pub const DEFAULT_VEHICLE_CLASSES: &[&str] =
+    &["bicycle", "car", "motorcycle", "motorbike", "bus", "truck"];
 
 /// The manifest as written; see `models/yolox_nano.toml` for a commented example. All fields are
 /// required unless marked optional.
@@ -143,6 +187,10 @@ struct RawManifest {
     score_threshold: f64,
     nms_iou_threshold: f64,
     classes: Vec<String>,
+    /// Optional; default: those of `classes` in [`DEFAULT_PERSON_CLASSES`].
+    person_classes: Option<Vec<String>>,
+    /// Optional; default: those of `classes` in [`DEFAULT_VEHICLE_CLASSES`].
+    vehicle_classes: Option<Vec<String>>,
     input: RawInput,
 }
 
@@ -182,6 +230,18 @@ impl ModelManifest {
     /// Where the model file lies, given the directory models are kept in.
     pub fn model_path(&self, models_dir: &Path) -> PathBuf {
         models_dir.join(&self.file)
+    }
+
+    /// True if class `class_id` counts as a person (`person_classes`).
+    pub fn is_person(&self, class_id: u32) -> bool {
+        self.class_name(class_id)
+            .is_some_and(|n| self.person_classes.contains(n))
+    }
+
+    /// True if class `class_id` counts as a vehicle (`vehicle_classes`).
+    pub fn is_vehicle(&self, class_id: u32) -> bool {
+        self.class_name(class_id)
+            .is_some_and(|n| self.vehicle_classes.contains(n))
     }
 
     /// The name of class `class_id`, if the model has that class.
@@ -295,7 +355,21 @@ impl RawManifest {
                 ));
             }
         }
-        let classes = self.classes.into_iter().map(Arc::from).collect();
+        let classes: Vec<Arc<str>> = self.classes.into_iter().map(Arc::from).collect();
+        let person_classes = class_subset(
+            "person_classes",
+            self.person_classes,
+            DEFAULT_PERSON_CLASSES,
+            &classes,
+            &invalid,
+        )?;
+        let vehicle_classes = class_subset(
+            "vehicle_classes",
+            self.vehicle_classes,
+            DEFAULT_VEHICLE_CLASSES,
+            &classes,
+            &invalid,
+        )?;
 
         let input = self.input.validate(format, &invalid)?;
 
@@ -310,7 +384,35 @@ impl RawManifest {
             classes,
             score_threshold,
             nms_iou_threshold,
+            person_classes,
+            vehicle_classes,
         })
+    }
+}
+
+/// The named classes (each must be in `classes`), or the defaults that `classes` has.
+fn class_subset(
+    field: &str,
+    named: Option<Vec<String>>,
+    defaults: &[&str],
+    classes: &[Arc<str>],
+    invalid: &dyn Fn(&str, String) -> InferenceError,
+) -> Result<Vec<Arc<str>>, InferenceError> {
+    let find = |name: &str| classes.iter().find(|c| &***c == name).cloned();
+    match named {
+        None => Ok(defaults.iter().filter_map(|d| find(d)).collect()),
+        Some(named) => named
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                find(n).ok_or_else(|| {
+                    invalid(
+                        &format!("{field}[{i}]"),
+                        format!("{n:?} is not one of the model's classes"),
+                    )
+                })
+            })
+            .collect(),
     }
 }
 
@@ -508,7 +610,8 @@ pad_value = 114
         let text = VALID.replace("format = \"yolox\"", "format = \"yolov8\"");
         assert_eq!(
             error_text(&text),
-            "models/tiny.toml: format must be one of yolox, got \"yolov8\""
+            "models/tiny.toml: format must be one of yolox, ultralytics, nanodet, e2e, \
+             ultralytics-pose, got \"yolov8\""
         );
     }
 
@@ -579,6 +682,40 @@ pad_value = 114
             let e = error_text(&text);
             assert!(e.starts_with("models/tiny.toml: "), "{e}");
             assert!(e.contains(want), "{e:?} should contain {want:?}");
+        }
+    }
+
+    #[test]
+    fn person_and_vehicle_classes_default_from_coco_names() {
+        let m = parse(VALID).unwrap();
+        assert_eq!(m.person_classes, vec![Arc::<str>::from("person")]);
+        assert_eq!(m.vehicle_classes, vec![Arc::<str>::from("car")]);
+        assert!(m.is_person(0) && !m.is_person(1) && m.is_vehicle(1) && !m.is_vehicle(9));
+    }
+
+    #[test]
+    fn named_person_and_vehicle_classes_must_exist() {
+        let text = VALID.replace(
+            "classes = [\"person\", \"car\"]",
+            "classes = [\"person\", \"car\"]\nperson_classes = []\nvehicle_classes = [\"car\"]",
+        );
+        let m = parse(&text).unwrap();
+        assert!(m.person_classes.is_empty());
+        assert_eq!(m.vehicle_classes, vec![Arc::<str>::from("car")]);
+        let text = VALID.replace(
+            "classes = [\"person\", \"car\"]",
+            "classes = [\"person\", \"car\"]\nvehicle_classes = [\"car\", \"lorry\"]",
+        );
+        assert_eq!(
+            error_text(&text),
+            "models/tiny.toml: vehicle_classes[1] \"lorry\" is not one of the model's classes"
+        );
+    }
+
+    #[test]
+    fn every_format_name_round_trips() {
+        for f in ModelFormat::ALL {
+            assert_eq!(ModelFormat::from_name(f.as_str()), Some(*f));
         }
     }
 

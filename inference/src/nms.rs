@@ -10,15 +10,27 @@ use crate::yolox::Candidate;
 ///
 /// The result is sorted by score, highest first. Deterministic: ties in score are ordered by class
 /// id, then by box coordinates, so the same input in any order gives the same output.
-pub fn nms(mut candidates: Vec<Candidate>, iou_threshold: f32) -> Vec<Candidate> {
-    candidates.sort_by(order);
-    let mut kept: Vec<Candidate> = Vec::with_capacity(candidates.len().min(64));
-    for c in candidates {
-        let suppressed = kept
-            .iter()
-            .any(|k| k.class_id == c.class_id && k.bbox.iou(&c.bbox) > iou_threshold);
+pub fn nms(candidates: Vec<Candidate>, iou_threshold: f32) -> Vec<Candidate> {
+    nms_indices(&candidates, iou_threshold)
+        .into_iter()
+        .map(|i| candidates[i])
+        .collect()
+}
+
+/// Like [`nms`], but returns the indices into `candidates` of the kept boxes, in [`nms`]'s order,
+/// so callers can keep data that travels with each box (e.g. pose keypoints).
+pub fn nms_indices(candidates: &[Candidate], iou_threshold: f32) -> Vec<usize> {
+    let mut order_idx: Vec<usize> = (0..candidates.len()).collect();
+    order_idx.sort_by(|&a, &b| order(&candidates[a], &candidates[b]));
+    let mut kept: Vec<usize> = Vec::with_capacity(candidates.len().min(64));
+    for i in order_idx {
+        let c = &candidates[i];
+        let suppressed = kept.iter().any(|&k| {
+            let k = &candidates[k];
+            k.class_id == c.class_id && k.bbox.iou(&c.bbox) > iou_threshold
+        });
         if !suppressed {
-            kept.push(c);
+            kept.push(i);
         }
     }
     kept

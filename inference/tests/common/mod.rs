@@ -59,3 +59,29 @@ pub fn read_rgb(path: &Path) -> image::RgbImage {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .to_rgb8()
 }
+
+/// The manifest `models/<name>.toml`.
+pub fn manifest(name: &str) -> ModelManifest {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(format!("{name}.toml"));
+    ModelManifest::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The assets directory and a detector for `models/<name>.toml` with default options, or `None`
+/// after printing why the test is skipped.
+pub fn detector(name: &str) -> Option<(PathBuf, OrtDetector)> {
+    let assets = assets_dir()?;
+    if !runtime_available() {
+        return None;
+    }
+    let manifest = manifest(name);
+    let model = manifest.model_path(&assets.join("models"));
+    if !model.is_file() {
+        eprintln!("SKIP: {} is missing", model.display());
+        return None;
+    }
+    let detector = OrtDetector::new(manifest, &model, DetectorOptions::default())
+        .unwrap_or_else(|e| panic!("{e}: {e:?}"));
+    Some((assets, detector))
+}
