@@ -60,6 +60,12 @@ pub fn render(src: &MetricsSource) -> String {
     );
     counter(
         &mut out,
+        "sharpeyes_ingest_frames_gated_total",
+        "Due frames not analysed: no motion, no recent detection (motion gating).",
+        &|c| c.frames_gated.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
         "sharpeyes_ingest_reconnects_total",
         "Connections remade after a failure or stall.",
         &|c| c.reconnects.load(Ordering::Relaxed),

@@ -1,7 +1,7 @@
 //! Finds and loads the ONNX Runtime shared library (I/O: the file system).
 //!
 //! `ort` is built with `load-dynamic`: the library is loaded at run time from `ORT_DYLIB_PATH`,
-//! or, when that is unset, from the project-local virtual environment that `make setup` creates
+//! or, when that is unset, from the project-local virtual environment that `./dev setup` creates
 //! (`.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so*`).
 
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ pub fn locate_onnxruntime() -> anyhow::Result<PathBuf> {
             return Ok(p);
         }
         bail!(
-            "ORT_DYLIB_PATH={} is not a file; point it at libonnxruntime.so (run `make setup` to get one)",
+            "ORT_DYLIB_PATH={} is not a file; point it at libonnxruntime.so (run `./dev setup` to get one)",
             p.display()
         );
     }
@@ -41,7 +41,7 @@ pub fn locate_onnxruntime() -> anyhow::Result<PathBuf> {
         }
     }
     bail!(
-        "ONNX Runtime library not found: set ORT_DYLIB_PATH to libonnxruntime.so, or run `make setup` in the checkout"
+        "ONNX Runtime library not found: set ORT_DYLIB_PATH to libonnxruntime.so, or run `./dev setup` in the checkout"
     )
 }
 

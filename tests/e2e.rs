@@ -368,3 +368,73 @@ fn detect_with_a_pose_model_prints_17_keypoints_per_person() {
         }
     }
 }
+
+#[test]
+fn motion_gating_skips_idle_frames_and_keeps_every_alert() {
+    let Some(clip) = asset("videos/people_walking_indoor_intel.mp4") else {
+        return;
+    };
+    let dir = scratch("motion-gating");
+    let run = |extra: &[&str], out: &str| {
+        let mut cmd = sharpeyes(&dir)?;
+        let o = cmd
+            .args(["replay", "--input"])
+            .arg(&clip)
+            .args(["--alerts-out", out])
+            .args(extra)
+            .output()
+            .expect("run replay");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let summary = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        let field = |k: &str| -> u64 {
+            summary
+                .split(' ')
+                .find_map(|w| w.strip_prefix(k))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        assert!(
+            dir.join(out).is_file(),
+            "{out} missing after: {summary}\nstderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Some((
+            field("analysed="),
+            field("gated="),
+            read_alerts(&dir.join(out)),
+        ))
+    };
+    let Some((all, none_gated, alerts_all)) = run(&[], "all.jsonl") else {
+        return;
+    };
+    let Some((analysed, gated, alerts_gated)) = run(&["--motion-gating", "5"], "gated.jsonl")
+    else {
+        return;
+    };
+    println!(
+        "motion gating: {gated} of {all} frames not analysed ({:.1} %)",
+        100.0 * gated as f64 / all as f64
+    );
+    assert_eq!(none_gated, 0);
+    assert_eq!(
+        analysed + gated,
+        all,
+        "every due frame is either analysed or gated"
+    );
+    assert!(
+        gated > 0,
+        "the empty room at the start of the clip is gated"
+    );
+    // The same alerts at the same media times (ids carry wall-clock start times, so compare offsets).
+    let offsets = |a: &[Alert]| {
+        a.iter()
+            .map(|x| x.time_ms.0 - a[0].time_ms.0)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(alerts_gated.len(), alerts_all.len());
+    assert_eq!(offsets(&alerts_gated), offsets(&alerts_all));
+}

@@ -57,6 +57,20 @@ impl DecodeGate {
         quiet
     }
 
+    /// Whether there was activity (or the start) within the quiet period before `now`, whether
+    /// or not adaptive decode is enabled: motion gating of detection asks this.
+    pub fn active(&self, now: UnixMillis) -> bool {
+        let _ = self.last_activity_ms.compare_exchange(
+            i64::MIN,
+            now.0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        now.0
+            .saturating_sub(self.last_activity_ms.load(Ordering::Relaxed))
+            < self.quiet_ms
+    }
+
     /// What the reader should do now (as of the last `update`/`activity`).
     pub fn keyframes_only(&self) -> bool {
         self.enabled && self.keyframes_only.load(Ordering::Relaxed)
@@ -89,10 +103,16 @@ impl AuFilter {
 /// picture area whose cells changed by more than [`CELL_CHANGE`] grey levels. A person walking
 /// through a village scene changes a few percent of the cells; compression flicker almost none.
 /// Pure.
+///
+/// The reference thumbnail is at least [`REFERENCE_AGE_MS`] old, not the previous frame: a slow
+/// walker changes little between two frames 0.1 s apart, much over half a second.
 #[derive(Debug, Default)]
 pub struct MotionDetector {
-    prev: Option<Vec<u8>>,
+    reference: Option<(UnixMillis, Vec<u8>)>,
 }
+
+/// How old (in frame time) the thumbnail compared against may get before it is replaced.
+pub const REFERENCE_AGE_MS: i64 = 500;
 
 /// Grey levels a thumbnail cell must change by to count as changed.
 pub const CELL_CHANGE: u8 = 25;
@@ -100,12 +120,12 @@ const THUMB_W: u32 = 32;
 const THUMB_H: u32 = 18;
 
 impl MotionDetector {
-    /// Fraction of cells changed since the previous frame (0 for the first frame).
+    /// Fraction of cells changed since the reference thumbnail (0 for the first frame).
     pub fn update(&mut self, frame: &Frame) -> f32 {
         let thumb = thumbnail(frame);
-        let score = match &self.prev {
-            Some(p) if p.len() == thumb.len() => {
-                p.iter()
+        let score = match &self.reference {
+            Some((_, r)) if r.len() == thumb.len() => {
+                r.iter()
                     .zip(&thumb)
                     .filter(|(a, b)| a.abs_diff(**b) > CELL_CHANGE)
                     .count() as f32
@@ -113,7 +133,12 @@ impl MotionDetector {
             }
             _ => 0.0,
         };
-        self.prev = Some(thumb);
+        let stale = self.reference.as_ref().is_none_or(|(t, r)| {
+            frame.time.0 - t.0 >= REFERENCE_AGE_MS || frame.time.0 < t.0 || r.len() != thumb.len()
+        });
+        if stale {
+            self.reference = Some((frame.time, thumb));
+        }
         score
     }
 }
@@ -147,6 +172,8 @@ mod tests {
         let still = frame(|x, _| (x * 4) as u8);
         assert_eq!(m.update(&still), 0.0);
         assert_eq!(m.update(&still), 0.0);
+        // Compared with the reference, not only the previous frame: a change that builds up
+        // over several frames is seen in full.
         let moved = frame(|x, y| {
             if (20..40).contains(&x) && (20..40).contains(&y) {
                 255
@@ -172,6 +199,16 @@ mod tests {
         assert!(!g.keyframes_only());
         assert!(!g.update(UnixMillis(11_999)));
         assert!(g.update(UnixMillis(12_000)));
+    }
+
+    #[test]
+    fn activity_is_tracked_even_when_adaptive_decode_is_off() {
+        let g = DecodeGate::new(false, Duration::from_secs(5));
+        assert!(g.active(UnixMillis(1_000)), "the start counts");
+        assert!(!g.active(UnixMillis(6_000)));
+        g.activity(UnixMillis(7_000));
+        assert!(g.active(UnixMillis(11_999)));
+        assert!(!g.keyframes_only());
     }
 
     #[test]

@@ -183,6 +183,18 @@ impl FrameSlots {
 
     /// Waits up to `timeout` for at least one frame, then takes up to `max` (oldest first).
     pub fn take(&self, max: usize, timeout: Duration) -> Vec<sharpeyes_core::Frame> {
+        self.take_batch(max, timeout, Duration::ZERO)
+    }
+
+    /// Waits up to `timeout` for a first frame, then up to `max_wait` more for the batch to
+    /// fill to `max` frames (frames of other cameras), then takes up to `max`, oldest first.
+    /// `max_wait` trades a little latency for fuller batches on models with a dynamic batch.
+    pub fn take_batch(
+        &self,
+        max: usize,
+        timeout: Duration,
+        max_wait: Duration,
+    ) -> Vec<sharpeyes_core::Frame> {
         let deadline = Instant::now() + timeout;
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         while g.slots.is_empty() {
@@ -193,6 +205,18 @@ impl FrameSlots {
             g = self
                 .ready
                 .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        let fill_deadline = Instant::now() + max_wait;
+        while g.slots.len() < max.max(1) {
+            let now = Instant::now();
+            if now >= fill_deadline {
+                break;
+            }
+            g = self
+                .ready
+                .wait_timeout(g, fill_deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
@@ -249,6 +273,29 @@ mod slot_tests {
         assert_eq!(got, vec![("b".to_string(), 2), ("a".to_string(), 3)]);
         assert_eq!(s.replaced(), 1);
         assert!(s.take(8, Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn take_batch_waits_for_other_cameras_up_to_max_wait() {
+        let s = std::sync::Arc::new(FrameSlots::new());
+        s.put(frame("a", 1));
+        let s2 = s.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            s2.put(frame("b", 2));
+        });
+        let batch = s.take_batch(2, Duration::from_secs(1), Duration::from_secs(5));
+        t.join().expect("putter");
+        assert_eq!(batch.len(), 2, "waited for b");
+        // Nobody else comes: max_wait bounds the wait.
+        s.put(frame("c", 3));
+        let started = std::time::Instant::now();
+        assert_eq!(
+            s.take_batch(4, Duration::from_secs(1), Duration::from_millis(50))
+                .len(),
+            1
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

@@ -87,8 +87,11 @@ struct RawDetect {
     rules: Option<Vec<String>>,
     /// Default false. Decode keyframes only while nothing moves and nothing is detected.
     adaptive_decode: Option<bool>,
+    /// Default false. Send frames to the detector only within `quiet_s` of motion or a
+    /// detection (a camera on an empty scene costs no inference).
+    motion_gating: Option<bool>,
     /// Default 30; 1..=3600. Seconds without motion or detections before adaptive decode
-    /// drops back to keyframes only.
+    /// drops back to keyframes only, and motion gating stops sending frames to the detector.
     quiet_s: Option<f64>,
 }
 
@@ -236,6 +239,8 @@ pub struct DetectConfig {
     pub rules: Vec<Rule>,
     /// Keyframes-only decode while quiet: the quiet period, or None when off.
     pub adaptive_quiet: Option<Duration>,
+    /// Motion gating of detection: the quiet period, or None when off.
+    pub motion_gate: Option<Duration>,
 }
 
 /// A known alert rule.
@@ -642,19 +647,24 @@ impl Validator<'_> {
                 format!("must be between 1 and 3600, got {quiet_s}"),
             );
         }
-        if raw.quiet_s.is_some() && raw.adaptive_decode != Some(true) {
+        if raw.quiet_s.is_some()
+            && raw.adaptive_decode != Some(true)
+            && raw.motion_gating != Some(true)
+        {
             self.issue(
                 "detect.quiet_s",
-                "only applies with detect.adaptive_decode = true",
+                "only applies with detect.adaptive_decode = true or detect.motion_gating = true",
             );
         }
-        let adaptive_quiet = (raw.adaptive_decode == Some(true))
-            .then(|| Duration::from_secs_f64(quiet_s.clamp(1.0, 3600.0)));
+        let quiet = Duration::from_secs_f64(quiet_s.clamp(1.0, 3600.0));
+        let adaptive_quiet = (raw.adaptive_decode == Some(true)).then_some(quiet);
+        let motion_gate = (raw.motion_gating == Some(true)).then_some(quiet);
         DetectConfig {
             fps,
             models,
             rules,
             adaptive_quiet,
+            motion_gate,
         }
     }
 
