@@ -73,6 +73,9 @@ impl Analyzer {
         let path = store.ensure(&manifest)?;
         let options = DetectorOptions {
             score_threshold: config.score_threshold,
+            execution_provider: config.execution_provider,
+            intra_op_threads: config.intra_op_threads,
+            inter_op_threads: config.inter_op_threads,
             ..DetectorOptions::default()
         };
         let detector = OrtDetector::new(manifest, &path, options)?;

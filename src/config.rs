@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use sharpeyes_inference::ExecutionProvider;
 
 /// The default config, embedded so `sharpeyes demo` runs with no files around.
 pub const DEFAULT_CONFIG: &str = include_str!("../configs/default.toml");
@@ -23,7 +24,30 @@ struct RawDetect {
     model: String,
     fps: f64,
     score_threshold: Option<f32>,
+    /// Default "cpu"; one of `ExecutionProvider::NAMES`.
+    #[serde(default = "default_execution_provider")]
+    execution_provider: String,
+    /// Default 0. GPU index for cuda and tensorrt.
+    #[serde(default)]
+    device_id: u32,
+    /// Default 1; 0 = ONNX Runtime's default (one per core).
+    #[serde(default = "one")]
+    intra_op_threads: usize,
+    /// Default 1; 0 = ONNX Runtime's default.
+    #[serde(default = "one")]
+    inter_op_threads: usize,
 }
+
+fn default_execution_provider() -> String {
+    "cpu".into()
+}
+
+fn one() -> usize {
+    1
+}
+
+/// More threads than this in one session is a typo, not a machine.
+const MAX_THREADS: usize = 1024;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +97,13 @@ pub struct PipelineConfig {
     /// Detector frames per second per camera, 0.1..=30.
     pub detect_fps: f64,
     pub score_threshold: Option<f32>,
+    /// Where the model runs (`detect.execution_provider` and `detect.device_id`); falls back
+    /// to CPU at load when the ONNX Runtime library lacks it.
+    pub execution_provider: ExecutionProvider,
+    /// ONNX Runtime intra-op threads; 0 = its default.
+    pub intra_op_threads: usize,
+    /// ONNX Runtime inter-op threads; 0 = its default.
+    pub inter_op_threads: usize,
     /// None when the rule is disabled.
     pub person_rule: Option<PersonRuleConfig>,
     pub outbox: PathBuf,
@@ -146,6 +177,29 @@ impl PipelineConfig {
                 format!("must be between 0 and 1, got {t}"),
             ));
         }
+        let execution_provider =
+            ExecutionProvider::from_name(&raw.detect.execution_provider, raw.detect.device_id)
+                .ok_or_else(|| {
+                    err(
+                        "detect.execution_provider",
+                        format!(
+                            "unknown {:?}; known: {}",
+                            raw.detect.execution_provider,
+                            ExecutionProvider::NAMES.join(", ")
+                        ),
+                    )
+                })?;
+        for (field, n) in [
+            ("detect.intra_op_threads", raw.detect.intra_op_threads),
+            ("detect.inter_op_threads", raw.detect.inter_op_threads),
+        ] {
+            if n > MAX_THREADS {
+                return Err(err(
+                    field,
+                    format!("must be between 0 and {MAX_THREADS}, got {n}"),
+                ));
+            }
+        }
         let person_rule = match raw.rules.person_detected {
             Some(r) if r.enabled => {
                 if !(0.0..=1.0).contains(&r.min_score) {
@@ -179,6 +233,9 @@ impl PipelineConfig {
             model: raw.detect.model,
             detect_fps: raw.detect.fps,
             score_threshold: raw.detect.score_threshold,
+            execution_provider,
+            intra_op_threads: raw.detect.intra_op_threads,
+            inter_op_threads: raw.detect.inter_op_threads,
             person_rule,
             outbox: raw.output.outbox,
             snapshots: raw.output.snapshots,
@@ -233,5 +290,66 @@ mod tests {
                 .person_rule,
             None
         );
+    }
+
+    #[test]
+    fn execution_provider_defaults_to_one_cpu_thread() {
+        let c = PipelineConfig::embedded_default();
+        assert_eq!(
+            (c.execution_provider, c.intra_op_threads, c.inter_op_threads),
+            (ExecutionProvider::Cpu, 1, 1)
+        );
+        let text = DEFAULT_CONFIG.replace("execution_provider = \"cpu\"\n", "");
+        let c = PipelineConfig::parse(&text, "x.toml").expect("valid");
+        assert_eq!(c.execution_provider, ExecutionProvider::Cpu);
+    }
+
+    #[test]
+    fn each_execution_provider_parses_with_its_device() {
+        for (name, want) in [
+            ("cpu", ExecutionProvider::Cpu),
+            ("cuda", ExecutionProvider::Cuda { device_id: 1 }),
+            ("tensorrt", ExecutionProvider::TensorRt { device_id: 1 }),
+            ("openvino", ExecutionProvider::OpenVino),
+        ] {
+            let text = DEFAULT_CONFIG
+                .replace(
+                    "execution_provider = \"cpu\"",
+                    &format!("execution_provider = \"{name}\""),
+                )
+                .replace("device_id = 0", "device_id = 1")
+                .replace("intra_op_threads = 1", "intra_op_threads = 2")
+                .replace("inter_op_threads = 1", "inter_op_threads = 0");
+            let c = PipelineConfig::parse(&text, "x.toml").unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(c.execution_provider, want, "{name}");
+            assert_eq!((c.intra_op_threads, c.inter_op_threads), (2, 0), "{name}");
+        }
+    }
+
+    #[test]
+    fn unknown_execution_provider_names_file_field_and_choices() {
+        let text = DEFAULT_CONFIG.replace(
+            "execution_provider = \"cpu\"",
+            "execution_provider = \"rocm\"",
+        );
+        let e = PipelineConfig::parse(&text, "configs/x.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "configs/x.toml: detect.execution_provider: unknown \"rocm\"; \
+             known: cpu, cuda, tensorrt, openvino"
+        );
+    }
+
+    #[test]
+    fn absurd_thread_counts_name_the_field() {
+        let text = DEFAULT_CONFIG.replace("intra_op_threads = 1", "intra_op_threads = 100000");
+        let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.toml: detect.intra_op_threads: must be between 0 and 1024, got 100000"
+        );
+        let text = DEFAULT_CONFIG.replace("device_id = 0", "device_id = -1");
+        let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
+        assert!(e.to_string().starts_with("x.toml: at byte "), "{e}");
     }
 }

@@ -84,6 +84,16 @@ impl ModelStore {
             match &manifest.sha256 {
                 Some(want) if sha256_file(&path)? != *want => {
                     tracing::warn!(path = %path.display(), "cached model has the wrong SHA-256; fetching again");
+                    // Never leave a wrong model where the next start would find it.
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("removing {}", path.display()))?;
+                    return self.fetch(manifest).with_context(|| {
+                        format!(
+                            "model {}: the cached {} had the wrong SHA-256 (removed) and fetching it again failed",
+                            manifest.name,
+                            path.display()
+                        )
+                    });
                 }
                 _ => return Ok(path),
             }
@@ -232,6 +242,32 @@ mod tests {
             .expect("fetch");
         assert_eq!(std::fs::read(&got).expect("read"), b"model bytes");
         assert_eq!(got, root.join("cache/m.onnx"));
+    }
+
+    #[test]
+    fn a_corrupt_cached_model_is_removed_and_the_error_names_it() {
+        let root = tempdir("corrupt");
+        std::fs::create_dir_all(root.join("cache")).expect("mkdir");
+        std::fs::write(root.join("cache/m.onnx"), b"tampered").expect("write");
+        let store = ModelStore {
+            manifests_dir: root.join("m"),
+            cache_dir: root.join("cache"),
+            assets_dir: root.join("none"),
+        };
+        let e = format!(
+            "{:#}",
+            store
+                .ensure(&manifest_for("m.onnx", &"b".repeat(64), None))
+                .unwrap_err()
+        );
+        assert!(
+            e.contains("cache/m.onnx") && e.contains("wrong SHA-256"),
+            "{e}"
+        );
+        assert!(
+            !root.join("cache/m.onnx").exists(),
+            "the wrong file is gone"
+        );
     }
 
     #[test]

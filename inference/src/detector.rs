@@ -8,8 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array4, s};
+use ort::ep::{self, ExecutionProvider as OrtExecutionProvider};
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use sharpeyes_core::{Detection, Detector, Frame};
 
@@ -24,15 +25,74 @@ use crate::runtime;
 use crate::ultralytics::{decode_ultralytics, ultralytics_anchor_count};
 use crate::yolox::{Candidate, DecodeError, decode_yolox, yolox_anchor_count};
 
-/// Where a model runs. Only the CPU is built in today; GPU providers (`Cuda { device_id }`,
-/// `TensorRt { device_id, fp16 }`) will be added as variants together with the matching `ort`
-/// features, so callers must keep a wildcard arm when matching.
+/// Where a model runs. GPU providers are only used if the loaded ONNX Runtime library offers
+/// them (the CPU-only `onnxruntime` wheel does not; `onnxruntime-gpu` offers CUDA and TensorRT);
+/// otherwise [`OrtDetector::new`] falls back along [`ExecutionProvider::fallback_chain`] and
+/// logs why. Callers must keep a wildcard arm when matching: more providers may be added.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ExecutionProvider {
-    /// ONNX Runtime's default CPU provider.
+    /// ONNX Runtime's default CPU provider; always available.
     #[default]
     Cpu,
+    /// NVIDIA CUDA on GPU `device_id` (0-based, as `nvidia-smi` numbers them).
+    Cuda { device_id: u32 },
+    /// NVIDIA TensorRT on GPU `device_id`, with CUDA registered behind it for the operators
+    /// TensorRT does not take. Built engines are cached next to the model file
+    /// (`<model dir>/tensorrt-cache/`): the first load of a model takes minutes, later ones not.
+    TensorRt { device_id: u32 },
+    /// Intel OpenVINO, on the device its build defaults to.
+    OpenVino,
+}
+
+impl ExecutionProvider {
+    /// The names [`ExecutionProvider::from_name`] accepts, as written in configs.
+    pub const NAMES: [&'static str; 4] = ["cpu", "cuda", "tensorrt", "openvino"];
+
+    /// The provider called `name` (one of [`Self::NAMES`]) on GPU `device_id` (ignored by `cpu`
+    /// and `openvino`), or `None` for an unknown name.
+    pub fn from_name(name: &str, device_id: u32) -> Option<Self> {
+        match name {
+            "cpu" => Some(Self::Cpu),
+            "cuda" => Some(Self::Cuda { device_id }),
+            "tensorrt" => Some(Self::TensorRt { device_id }),
+            "openvino" => Some(Self::OpenVino),
+            _ => None,
+        }
+    }
+
+    /// The config name: `cpu`, `cuda`, `tensorrt` or `openvino`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda { .. } => "cuda",
+            Self::TensorRt { .. } => "tensorrt",
+            Self::OpenVino => "openvino",
+        }
+    }
+
+    /// The providers to try, in order, when `self` is asked for: `self` first, CPU last. TensorRT
+    /// falls back to CUDA on the same GPU before CPU. Pure.
+    pub fn fallback_chain(self) -> Vec<ExecutionProvider> {
+        match self {
+            Self::Cpu => vec![Self::Cpu],
+            Self::TensorRt { device_id } => {
+                vec![self, Self::Cuda { device_id }, Self::Cpu]
+            }
+            Self::Cuda { .. } | Self::OpenVino => vec![self, Self::Cpu],
+        }
+    }
+}
+
+impl std::fmt::Display for ExecutionProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cuda { device_id } | Self::TensorRt { device_id } => {
+                write!(f, "{}:{device_id}", self.name())
+            }
+            Self::Cpu | Self::OpenVino => f.write_str(self.name()),
+        }
+    }
 }
 
 /// How to run a model; `Default` suits a small CPU box running other work too.
@@ -45,7 +105,12 @@ pub struct DetectorOptions {
     /// run one 1-thread detector per spare core instead. 0 means ONNX Runtime's default (one
     /// thread per core).
     pub intra_op_threads: usize,
-    /// Default [`ExecutionProvider::Cpu`].
+    /// Threads ONNX Runtime uses to run independent operators at once. Default 1. Sessions run
+    /// operators one after another (ONNX Runtime's default sequential mode), so this only
+    /// sizes a pool that stays idle; 0 means ONNX Runtime's default.
+    pub inter_op_threads: usize,
+    /// Default [`ExecutionProvider::Cpu`]. A provider the loaded library lacks falls back to
+    /// CPU with a warning; [`OrtDetector::execution_provider_used`] says which one runs.
     pub execution_provider: ExecutionProvider,
     /// Overrides the manifest's `score_threshold`, in (0, 1]. Default `None`.
     pub score_threshold: Option<f32>,
@@ -57,6 +122,7 @@ impl Default for DetectorOptions {
     fn default() -> Self {
         Self {
             intra_op_threads: 1,
+            inter_op_threads: 1,
             execution_provider: ExecutionProvider::Cpu,
             score_threshold: None,
             nms_iou_threshold: None,
@@ -78,6 +144,8 @@ pub struct OrtDetector {
     session: Session,
     manifest: ModelManifest,
     model_path: PathBuf,
+    /// The provider the session was created with (after any fallback).
+    execution_provider: ExecutionProvider,
     input_name: String,
     /// The outputs the decoder reads, in the order it reads them (see `check_outputs`).
     output_names: Vec<String>,
@@ -142,24 +210,47 @@ impl OrtDetector {
             path: model_path.to_path_buf(),
             source,
         };
-        let mut builder = Session::builder(&environment)
-            .map_err(session_error)?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| session_error(e.into()))?
-            .with_intra_threads(options.intra_op_threads)
-            .map_err(|e| session_error(e.into()))?;
-        if options.intra_op_threads != 1 {
-            // Pool threads that spin between operators burn the cores the decoders need.
-            builder = builder
-                .with_intra_op_spinning(false)
-                .map_err(|e| session_error(e.into()))?;
+        let library = runtime::loaded_library()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the loaded ONNX Runtime".into());
+        let chain = options.execution_provider.fallback_chain();
+        let mut created = None;
+        for (i, &provider) in chain.iter().enumerate() {
+            let next = chain.get(i + 1).copied().unwrap_or_default();
+            let next_name = match next {
+                ExecutionProvider::Cpu => "CPU",
+                other => other.name(),
+            };
+            let mut builder = session_builder(&environment, &options).map_err(session_error)?;
+            if let Err(reason) = register_provider(provider, &mut builder, model_path) {
+                tracing::warn!(
+                    model = %model,
+                    requested = %options.execution_provider,
+                    reason = %reason,
+                    "execution provider {} not available in {library}; falling back to {next_name}",
+                    provider.name()
+                );
+                continue;
+            }
+            match builder.commit_from_file(model_path) {
+                Ok(session) => {
+                    created = Some((session, provider));
+                    break;
+                }
+                Err(e) if provider != ExecutionProvider::Cpu => {
+                    tracing::warn!(
+                        model = %model,
+                        requested = %options.execution_provider,
+                        error = %e,
+                        "execution provider {} failed to create a session; falling back to {next_name}",
+                        provider.name()
+                    );
+                }
+                Err(e) => return Err(session_error(e)),
+            }
         }
-        match options.execution_provider {
-            ExecutionProvider::Cpu => {}
-        }
-        let session = builder
-            .commit_from_file(model_path)
-            .map_err(session_error)?;
+        let (session, execution_provider) =
+            created.expect("the fallback chain ends with the CPU, which returns or errors above");
 
         let (input_name, batch) = check_input(&session, &manifest).map_err(&mismatch)?;
         let (output_names, keypoints) = check_outputs(&session, &manifest).map_err(&mismatch)?;
@@ -169,7 +260,10 @@ impl OrtDetector {
             input = %input_name,
             outputs = ?output_names,
             batch = ?batch,
+            execution_provider = %execution_provider,
+            requested = %options.execution_provider,
             intra_op_threads = options.intra_op_threads,
+            inter_op_threads = options.inter_op_threads,
             "model loaded"
         );
 
@@ -177,6 +271,7 @@ impl OrtDetector {
             session,
             manifest,
             model_path: model_path.to_path_buf(),
+            execution_provider,
             input_name,
             output_names,
             keypoints,
@@ -190,6 +285,12 @@ impl OrtDetector {
     /// The manifest the model was loaded with.
     pub fn manifest(&self) -> &ModelManifest {
         &self.manifest
+    }
+
+    /// The provider the model actually runs on: the one asked for in [`DetectorOptions`], or
+    /// the one it fell back to when the loaded ONNX Runtime library lacks it.
+    pub fn execution_provider_used(&self) -> ExecutionProvider {
+        self.execution_provider
     }
 
     /// The score threshold in use (manifest default or the override).
@@ -467,6 +568,91 @@ fn to_source_one(manifest: &ModelManifest, frame: &Frame, c: Candidate) -> Optio
         score: c.score,
         bbox,
     })
+}
+
+/// A session builder with `options`' optimisation and thread settings, no provider yet.
+fn session_builder(
+    environment: &ort::environment::Environment,
+    options: &DetectorOptions,
+) -> Result<SessionBuilder, ort::Error> {
+    let mut builder = Session::builder(environment)?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(ort::Error::<()>::from)?
+        .with_intra_threads(options.intra_op_threads)
+        .map_err(ort::Error::<()>::from)?;
+    if options.inter_op_threads != 0 {
+        builder = builder
+            .with_inter_threads(options.inter_op_threads)
+            .map_err(ort::Error::<()>::from)?;
+    }
+    if options.intra_op_threads != 1 {
+        // Pool threads that spin between operators burn the cores the decoders need.
+        builder = builder
+            .with_intra_op_spinning(false)
+            .map_err(ort::Error::<()>::from)?;
+    }
+    Ok(builder)
+}
+
+/// Registers `provider` on `builder`, or says why it cannot be: the loaded library was built
+/// without it, or registering failed (e.g. CUDA libraries missing). CPU needs no registration.
+fn register_provider(
+    provider: ExecutionProvider,
+    builder: &mut SessionBuilder,
+    model_path: &Path,
+) -> Result<(), String> {
+    fn offered<E: OrtExecutionProvider>() -> Result<(), String> {
+        match E::is_available() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("{} is not in the library's providers", E::NAME)),
+            Err(e) => Err(format!("cannot list the library's providers: {e}")),
+        }
+    }
+    let device = |device_id: u32| {
+        i32::try_from(device_id).map_err(|_| format!("device_id {device_id} is out of range"))
+    };
+    match provider {
+        ExecutionProvider::Cpu => Ok(()),
+        ExecutionProvider::Cuda { device_id } => {
+            offered::<ep::CUDA>()?;
+            ep::CUDA::default()
+                .with_device_id(device(device_id)?)
+                .register(builder)
+                .map_err(|e| e.to_string())
+        }
+        ExecutionProvider::TensorRt { device_id } => {
+            offered::<ep::TensorRT>()?;
+            let cache = model_path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("tensorrt-cache");
+            ep::TensorRT::default()
+                .with_device_id(device(device_id)?)
+                .with_engine_cache(true)
+                .with_engine_cache_path(cache.display())
+                .with_timing_cache(true)
+                .with_timing_cache_path(cache.display())
+                .register(builder)
+                .map_err(|e| e.to_string())?;
+            // Operators TensorRT does not take run on CUDA rather than the CPU, if it is there.
+            let cuda = offered::<ep::CUDA>().and_then(|()| {
+                ep::CUDA::default()
+                    .with_device_id(device(device_id)?)
+                    .register(builder)
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(reason) = cuda {
+                tracing::debug!(%reason, "CUDA not registered behind TensorRT");
+            }
+            Ok(())
+        }
+        ExecutionProvider::OpenVino => {
+            offered::<ep::OpenVINO>()?;
+            ep::OpenVINO::default()
+                .register(builder)
+                .map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// Checks the image input: f32, `[batch, 3, height, width]` with the manifest's size (or dynamic
@@ -788,8 +974,22 @@ mod tests {
     fn default_options_use_one_cpu_thread() {
         let o = DetectorOptions::default();
         assert_eq!(
-            (o.intra_op_threads, o.execution_provider),
-            (1, ExecutionProvider::Cpu)
+            (o.intra_op_threads, o.inter_op_threads, o.execution_provider),
+            (1, 1, ExecutionProvider::Cpu)
         );
+    }
+
+    #[test]
+    fn provider_names_round_trip_and_unknown_ones_are_none() {
+        for name in ExecutionProvider::NAMES {
+            let p = ExecutionProvider::from_name(name, 3).expect("known name");
+            assert_eq!(p.name(), name);
+        }
+        assert_eq!(
+            ExecutionProvider::from_name("tensorrt", 3).map(|p| p.to_string()),
+            Some("tensorrt:3".into())
+        );
+        assert_eq!(ExecutionProvider::from_name("rocm", 0), None);
+        assert_eq!(ExecutionProvider::from_name("CUDA", 0), None);
     }
 }

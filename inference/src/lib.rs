@@ -26,6 +26,6 @@ pub use nanodet::{NANODET_STRIDES, NanoDetLevel, decode_nanodet};
 pub use nms::{nms, nms_indices};
 pub use pose::{COCO_KEYPOINTS, Keypoint, PoseCandidate, PoseDetection, decode_ultralytics_pose};
 pub use preprocess::{letterbox_image, preprocess, preprocess_into};
-pub use runtime::{ORT_DYLIB_PATH_VAR, environment, init_runtime};
+pub use runtime::{ORT_DYLIB_PATH_VAR, environment, init_runtime, loaded_library};
 pub use ultralytics::{decode_ultralytics, ultralytics_anchor_count};
 pub use yolox::{Candidate, DecodeError, YOLOX_STRIDES, decode_yolox, yolox_anchor_count};

@@ -4,12 +4,16 @@
 //!
 //! This is on the per-frame hot path. Each channel value is looked up in a 256-entry table built
 //! once per call (`(pixel - mean) / std`, exact), and rows are copied with slice iterators into
-//! contiguous channel planes, so there is no per-pixel bounds check or ndarray indexing.
+//! contiguous channel planes, so there is no per-pixel bounds check or ndarray indexing. A batch of
+//! frames is cut into bands of rows converted on rayon's pool (a single frame stays on the calling
+//! thread: see `parallel`); each value is computed the same way whichever thread does it, so the
+//! tensor is the same bit for bit.
 
 use std::sync::Arc;
 
 use image::RgbImage;
 use ndarray::Array4;
+use rayon::prelude::*;
 use sharpeyes_core::{CameraId, Frame, Letterbox, PixelFormat, UnixMillis};
 
 use crate::error::InferenceError;
@@ -56,6 +60,15 @@ pub fn preprocess_into(
         buffer.clear();
         buffer.resize(len, 0.0);
     }
+    // Bands of rows: one frame's planes cut at the same rows, each band converted by one call of
+    // `convert_band`. Every output value is written by exactly one band with the same table
+    // lookup, so the tensor is the same bit for bit however the bands are scheduled.
+    let band_rows = if parallel(frames.len(), plane) {
+        BAND_ROWS
+    } else {
+        h
+    };
+    let mut bands: Vec<Band<'_>> = Vec::with_capacity(frames.len() * h.div_ceil(band_rows));
     for (frame, out) in frames.iter().zip(buffer.chunks_exact_mut(3 * plane)) {
         let (p0, rest) = out.split_at_mut(plane);
         let (p1, p2) = rest.split_at_mut(plane);
@@ -65,27 +78,80 @@ pub fn preprocess_into(
         else {
             unreachable!("cb, cg, cr are a permutation of 0, 1, 2");
         };
-        let rows = frame.data.chunks(frame.stride).take(h);
-        let dst_rows = pb
-            .chunks_exact_mut(w)
-            .zip(pg.chunks_exact_mut(w))
-            .zip(pr.chunks_exact_mut(w));
-        for (row, ((rb, rg), rr)) in rows.zip(dst_rows) {
-            let pixels = row[..w * 3].chunks_exact(3);
-            for (px, ((ob, og), or)) in
-                pixels.zip(rb.iter_mut().zip(rg.iter_mut()).zip(rr.iter_mut()))
-            {
-                *ob = tb[px[0] as usize];
-                *og = tg[px[1] as usize];
-                *or = tr[px[2] as usize];
-            }
+        let chunk = band_rows * w;
+        for (i, ((b, g), r)) in pb
+            .chunks_mut(chunk)
+            .zip(pg.chunks_mut(chunk))
+            .zip(pr.chunks_mut(chunk))
+            .enumerate()
+        {
+            // check_frame guarantees the rows are there; the last row may lack its padding.
+            let start = i * band_rows * frame.stride;
+            let end = (start + band_rows * frame.stride).min(frame.data.len());
+            bands.push(Band {
+                src: &frame.data[start..end],
+                stride: frame.stride,
+                b,
+                g,
+                r,
+            });
         }
+    }
+    let convert = |band: Band<'_>| convert_band(band, w, [tb, tg, tr]);
+    if bands.len() > 1 {
+        bands.into_par_iter().for_each(convert);
+    } else {
+        bands.into_iter().for_each(convert);
     }
     Array4::from_shape_vec((frames.len(), 3, h, w), buffer).map_err(|e| {
         InferenceError::InvalidImage {
             message: format!("cannot shape the input tensor: {e}"),
         }
     })
+}
+
+/// Rows per parallel work item: 32 rows of a 416-wide frame are ~13k pixels (tens of
+/// microseconds), large enough that rayon's per-item cost does not show.
+const BAND_ROWS: usize = 32;
+
+/// Whether to convert `frames` frames of `plane` pixels on rayon's pool rather than on the
+/// calling thread. Measured on the 2-core reference machine with other work running
+/// (`cargo bench --bench kernels -- preprocess`, see benches/README.md): a batch of 8 gains
+/// (640x640: 6.9 ms to 3.6 ms; 416x416: 2.65 ms to 2.4 ms), but a single frame does not (416x416
+/// the same, 640x640 0.48 ms to 0.72 ms: waking the pool costs more than half a frame saves when
+/// the other core is busy), so single frames stay on the calling thread.
+fn parallel(frames: usize, plane: usize) -> bool {
+    frames >= 2 && frames * plane >= 160 * 160 && rayon::current_num_threads() > 1
+}
+
+/// One band of rows of one frame: its source rows (`stride` bytes apart, the last maybe without
+/// padding) and the same rows of the three output planes, by frame colour.
+struct Band<'a> {
+    src: &'a [u8],
+    stride: usize,
+    b: &'a mut [f32],
+    g: &'a mut [f32],
+    r: &'a mut [f32],
+}
+
+/// Converts one band: for each pixel, the B, G and R bytes through their channel's table into
+/// the three planes. Slice iterators only, so no per-pixel bounds checks.
+fn convert_band(band: Band<'_>, w: usize, [tb, tg, tr]: [&[f32; 256]; 3]) {
+    let rows = band.src.chunks(band.stride);
+    let dst_rows = band
+        .b
+        .chunks_exact_mut(w)
+        .zip(band.g.chunks_exact_mut(w))
+        .zip(band.r.chunks_exact_mut(w));
+    for (row, ((rb, rg), rr)) in rows.zip(dst_rows) {
+        let pixels = row[..w * 3].chunks_exact(3);
+        for (px, ((ob, og), or)) in pixels.zip(rb.iter_mut().zip(rg.iter_mut()).zip(rr.iter_mut()))
+        {
+            *ob = tb[px[0] as usize];
+            *og = tg[px[1] as usize];
+            *or = tr[px[2] as usize];
+        }
+    }
 }
 
 /// `(v - mean[c]) / std[c]` for every byte value `v` and model channel `c`.
@@ -290,6 +356,48 @@ mod tests {
         let (buf, _) = first.into_raw_vec_and_offset();
         let second = preprocess_into(&[frame_2x2()], &s, buf).unwrap();
         assert_eq!(second, expected);
+    }
+
+    #[test]
+    fn parallel_bands_match_the_formula_for_every_pixel() {
+        // A batch big enough to take the parallel path, height not a multiple of the band,
+        // padded rows and a last row without its padding.
+        let (w, h, stride) = (200u32, 141u32, 200 * 3 + 5);
+        let frames: Vec<Frame> = (0..3u8)
+            .map(|k| {
+                let mut data: Vec<u8> = (0..stride * h as usize)
+                    .map(|i| (i * 7 + k as usize * 13) as u8)
+                    .collect();
+                data.truncate(stride * (h as usize - 1) + w as usize * 3);
+                Frame {
+                    width: w,
+                    height: h,
+                    stride,
+                    data: Arc::from(data),
+                    letterbox: Letterbox::fit(w, h, w, h),
+                    ..frame_2x2()
+                }
+            })
+            .collect();
+        let n = Normalisation {
+            mean: [1.0, 2.0, 3.0],
+            std: [3.0, 5.0, 7.0],
+        };
+        let mut s = spec(ColourOrder::Rgb, n);
+        (s.width, s.height) = (w, h);
+        let t = preprocess(&frames, &s).unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            for y in 0..h {
+                for x in 0..w {
+                    let [b, g, r] = f.bgr_at(x, y);
+                    for (c, v) in [r, g, b].into_iter().enumerate() {
+                        let want = (v as f32 - n.mean[c]) / n.std[c];
+                        let got = t[[i, c, y as usize, x as usize]];
+                        assert_eq!(got.to_bits(), want.to_bits(), "frame {i} ({x}, {y}) c{c}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

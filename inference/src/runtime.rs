@@ -19,7 +19,10 @@ pub const ORT_DYLIB_PATH_VAR: &str = "ORT_DYLIB_PATH";
 
 struct Loaded {
     environment: Environment,
+    /// The path as the caller gave it (compared on later calls).
     library: PathBuf,
+    /// The same file, canonicalised (shown in logs).
+    absolute: PathBuf,
 }
 
 static RUNTIME: OnceLock<Loaded> = OnceLock::new();
@@ -96,10 +99,17 @@ pub fn init_runtime(library: &Path) -> Result<Environment, InferenceError> {
     let loaded = Loaded {
         environment: environment.clone(),
         library: library.to_path_buf(),
+        absolute,
     };
     // Cannot fail: we hold the lock and checked that it was empty.
     let _ = RUNTIME.set(loaded);
     Ok(environment)
+}
+
+/// The ONNX Runtime library this process loaded (canonical path), or `None` before
+/// [`environment`] or [`init_runtime`] succeeded.
+pub fn loaded_library() -> Option<&'static Path> {
+    RUNTIME.get().map(|loaded| loaded.absolute.as_path())
 }
 
 fn forward_to_tracing(level: LogLevel, category: &str, id: &str, location: &str, message: &str) {
