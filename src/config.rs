@@ -36,6 +36,16 @@ struct RawDetect {
     /// Default 1; 0 = ONNX Runtime's default.
     #[serde(default = "one")]
     inter_op_threads: usize,
+    /// Default 8; 1..=64. Most frames (each of another camera) per detector run.
+    #[serde(default = "eight")]
+    max_batch: usize,
+    /// Default 0; 0..=1000. How long to wait after the first frame for a fuller batch.
+    #[serde(default)]
+    max_wait_ms: u64,
+}
+
+fn eight() -> usize {
+    8
 }
 
 fn default_execution_provider() -> String {
@@ -104,6 +114,10 @@ pub struct PipelineConfig {
     pub intra_op_threads: usize,
     /// ONNX Runtime inter-op threads; 0 = its default.
     pub inter_op_threads: usize,
+    /// Most frames per detector run, 1..=64.
+    pub max_batch: usize,
+    /// Wait after the first frame of a batch for more, 0..=1 s.
+    pub max_wait: std::time::Duration,
     /// None when the rule is disabled.
     pub person_rule: Option<PersonRuleConfig>,
     pub outbox: PathBuf,
@@ -200,6 +214,18 @@ impl PipelineConfig {
                 ));
             }
         }
+        if !(1..=64).contains(&raw.detect.max_batch) {
+            return Err(err(
+                "detect.max_batch",
+                format!("must be between 1 and 64, got {}", raw.detect.max_batch),
+            ));
+        }
+        if raw.detect.max_wait_ms > 1000 {
+            return Err(err(
+                "detect.max_wait_ms",
+                format!("must be at most 1000, got {}", raw.detect.max_wait_ms),
+            ));
+        }
         let person_rule = match raw.rules.person_detected {
             Some(r) if r.enabled => {
                 if !(0.0..=1.0).contains(&r.min_score) {
@@ -236,6 +262,8 @@ impl PipelineConfig {
             execution_provider,
             intra_op_threads: raw.detect.intra_op_threads,
             inter_op_threads: raw.detect.inter_op_threads,
+            max_batch: raw.detect.max_batch,
+            max_wait: std::time::Duration::from_millis(raw.detect.max_wait_ms),
             person_rule,
             outbox: raw.output.outbox,
             snapshots: raw.output.snapshots,

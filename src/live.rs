@@ -559,8 +559,10 @@ pub fn run_live(
     mut delivery: Delivery,
     stop: Arc<AtomicBool>,
     duration: Option<Duration>,
+    batching: (usize, Duration),
 ) -> anyhow::Result<LiveSummary> {
     let mut pipeline = LivePipeline::new(analyzer.input_size())?;
+    pipeline.set_batching(batching.0, batching.1);
     let started = Instant::now();
     cameras.into_iter().for_each(|c| pipeline.start_camera(c));
     let mut last_report = Instant::now();

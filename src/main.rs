@@ -330,6 +330,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cameras_dir: cameras,
                 metrics,
                 duration: duration.map(Duration::from_secs_f64),
+                batching: (config.max_batch, config.max_wait),
             };
             sharpeyes::run::run(options, analyzer, delivery, stop)
         }
@@ -540,7 +541,14 @@ fn demo(
             ))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let summary = run_live(cameras, analyzer, delivery, stop, duration)?;
+    let summary = run_live(
+        cameras,
+        analyzer,
+        delivery,
+        stop,
+        duration,
+        (config.max_batch, config.max_wait),
+    )?;
     drop(server);
     eprintln!(
         "summary: cameras={} seconds={:.1} frames_decoded={} decode_fps={:.1} frames_analysed={} analyse_fps={:.1} alerts: {}",

@@ -18,6 +18,8 @@ pub struct RunOptions {
     /// Listen address of the metrics endpoint, e.g. 127.0.0.1:9464; None: no endpoint.
     pub metrics: Option<String>,
     pub duration: Option<Duration>,
+    /// (max batch, max wait), see `LivePipeline::set_batching`.
+    pub batching: (usize, Duration),
 }
 
 /// The spec of one camera from its config, the password resolved now. A `file://` camera
@@ -48,6 +50,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let size = analyzer.input_size();
     let mut pipeline = LivePipeline::new(size)?;
+    pipeline.set_batching(options.batching.0, options.batching.1);
     let mut reloader = Reloader::new();
     let metrics_source = Arc::new(Mutex::new(MetricsSource::default()));
     let _metrics = match &options.metrics {
