@@ -7,6 +7,7 @@
 //! the stride, measured from the cell centre `(x * s + (s - 1) / 2, y * s + (s - 1) / 2)`, cells
 //! in row-major order on a `ceil(width / s) x ceil(height / s)` grid.
 
+use crate::yolox::best_class;
 use sharpeyes_core::BBox;
 
 use crate::yolox::{Candidate, DecodeError};
@@ -105,17 +106,6 @@ fn expectation(logits: &[f32]) -> f32 {
         weighted += k as f32 * e;
     }
     weighted / sum
-}
-
-/// Index and value of the largest score; the first one on ties.
-fn best_class(scores: &[f32]) -> (u32, f32) {
-    let mut best = (0u32, f32::NEG_INFINITY);
-    for (i, &v) in scores.iter().enumerate() {
-        if v > best.1 {
-            best = (i as u32, v);
-        }
-    }
-    best
 }
 
 #[cfg(test)]

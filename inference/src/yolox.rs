@@ -94,7 +94,7 @@ pub fn decode_yolox(
 }
 
 /// Index and value of the largest score; the first one on ties.
-fn best_class(scores: &[f32]) -> (u32, f32) {
+pub(crate) fn best_class(scores: &[f32]) -> (u32, f32) {
     let mut best = (0u32, f32::NEG_INFINITY);
     for (i, &v) in scores.iter().enumerate() {
         if v > best.1 {
