@@ -45,16 +45,28 @@ fn device_line(d: &DiscoveredDevice) -> String {
     )
 }
 
-/// What `camera add` was told.
+/// What `camera add` was told (its command-line arguments).
+#[derive(clap::Args, Debug)]
 pub struct AddOptions {
-    /// Device service URL, or a host[:port].
+    /// Device service URL, or the camera's host[:port].
+    #[arg(long)]
     pub onvif: String,
+    #[arg(long)]
     pub user: String,
-    /// Environment variable holding the password (read now for the probe, named in the file).
+    /// Environment variable holding the password (read now for the probe; the file names the
+    /// variable, not the password).
+    #[arg(long)]
     pub password_env: String,
+    /// Camera id (default: from the device's address).
+    #[arg(long)]
     pub id: Option<String>,
+    /// Display name (default: manufacturer and model).
+    #[arg(long)]
     pub name: Option<String>,
+    #[arg(long, default_value = "unassigned")]
     pub village: String,
+    /// Camera config directory.
+    #[arg(long, default_value = "configs/cameras")]
     pub dir: PathBuf,
 }
 

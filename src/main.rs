@@ -121,27 +121,7 @@ enum CameraCommand {
         at: Option<std::net::SocketAddr>,
     },
     /// Probe an ONVIF camera (profiles, stream URIs) and write its config file.
-    Add {
-        /// Device service URL, or the camera's host[:port].
-        #[arg(long)]
-        onvif: String,
-        #[arg(long)]
-        user: String,
-        /// Environment variable holding the password (the file names the variable, not the password).
-        #[arg(long)]
-        password_env: String,
-        /// Camera id (default: from the device's address).
-        #[arg(long)]
-        id: Option<String>,
-        /// Display name (default: manufacturer and model).
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long, default_value = "unassigned")]
-        village: String,
-        /// Camera config directory.
-        #[arg(long, default_value = "configs/cameras")]
-        dir: PathBuf,
-    },
+    Add(sharpeyes::camera_cmd::AddOptions),
 }
 
 #[derive(Subcommand)]
@@ -281,26 +261,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Camera {
-            command:
-                CameraCommand::Add {
-                    onvif,
-                    user,
-                    password_env,
-                    id,
-                    name,
-                    village,
-                    dir,
-                },
+            command: CameraCommand::Add(o),
         } => {
-            let o = sharpeyes::camera_cmd::AddOptions {
-                onvif,
-                user,
-                password_env,
-                id,
-                name,
-                village,
-                dir,
-            };
             let (path, cam) = sharpeyes::camera_cmd::add(&o)?;
             print!("{}", sharpeyes::camera_cmd::describe(&path, &cam));
             Ok(())
