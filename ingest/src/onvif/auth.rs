@@ -327,10 +327,14 @@ impl DigestChallenge {
     }
 
     fn hash(&self, data: &str) -> String {
+        self.hash_bytes(data.as_bytes())
+    }
+
+    fn hash_bytes(&self, data: &[u8]) -> String {
         if self.algorithm.starts_with("SHA-256") {
-            hex(&Sha256::digest(data.as_bytes()))
+            hex(&Sha256::digest(data))
         } else {
-            hex(&Md5::digest(data.as_bytes()))
+            hex(&Md5::digest(data))
         }
     }
 
@@ -366,12 +370,7 @@ impl DigestChallenge {
         }
         let qop = self.chosen_qop();
         let a2 = if qop == Some("auth-int") {
-            let body_hash = if self.algorithm.starts_with("SHA-256") {
-                hex(&Sha256::digest(body))
-            } else {
-                hex(&Md5::digest(body))
-            };
-            format!("{method}:{uri}:{body_hash}")
+            format!("{method}:{uri}:{}", self.hash_bytes(body))
         } else {
             format!("{method}:{uri}")
         };
