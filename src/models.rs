@@ -211,6 +211,15 @@ mod tests {
         d
     }
 
+    /// A store under `root`: cache in `root/cache`, assets in `root/<assets>`.
+    fn store_in(root: &std::path::Path, assets: &str) -> ModelStore {
+        ModelStore {
+            manifests_dir: root.join("m"),
+            cache_dir: root.join("cache"),
+            assets_dir: root.join(assets),
+        }
+    }
+
     fn manifest_for(file: &str, sha: &str, url: Option<&str>) -> ModelManifest {
         let mut m = ModelStore {
             manifests_dir: "models".into(),
@@ -232,11 +241,7 @@ mod tests {
         std::fs::create_dir_all(&assets).expect("mkdir");
         std::fs::write(assets.join("other-name.onnx"), b"model bytes").expect("write");
         let sha = sha256_file(&assets.join("other-name.onnx")).expect("sha");
-        let store = ModelStore {
-            manifests_dir: root.join("m"),
-            cache_dir: root.join("cache"),
-            assets_dir: root.join("assets"),
-        };
+        let store = store_in(&root, "assets");
         let got = store
             .fetch(&manifest_for("m.onnx", &sha, None))
             .expect("fetch");
@@ -249,11 +254,7 @@ mod tests {
         let root = tempdir("corrupt");
         std::fs::create_dir_all(root.join("cache")).expect("mkdir");
         std::fs::write(root.join("cache/m.onnx"), b"tampered").expect("write");
-        let store = ModelStore {
-            manifests_dir: root.join("m"),
-            cache_dir: root.join("cache"),
-            assets_dir: root.join("none"),
-        };
+        let store = store_in(&root, "none");
         let e = format!(
             "{:#}",
             store
@@ -275,11 +276,7 @@ mod tests {
         let root = tempdir("none");
         std::fs::create_dir_all(root.join("assets")).expect("mkdir");
         std::fs::write(root.join("assets/m.onnx"), b"wrong bytes").expect("write");
-        let store = ModelStore {
-            manifests_dir: root.join("m"),
-            cache_dir: root.join("cache"),
-            assets_dir: root.join("assets"),
-        };
+        let store = store_in(&root, "assets");
         let e = store
             .fetch(&manifest_for("m.onnx", &"0".repeat(64), None))
             .unwrap_err()
@@ -306,11 +303,7 @@ mod tests {
             let _ = s.write_all(body);
         });
         let root = tempdir("dl");
-        let store = ModelStore {
-            manifests_dir: root.join("m"),
-            cache_dir: root.join("cache"),
-            assets_dir: root.join("nothing"),
-        };
+        let store = store_in(&root, "nothing");
         let url = format!("http://127.0.0.1:{port}/m.onnx");
         let e = format!(
             "{:#}",
