@@ -12,7 +12,7 @@ use sharpeyes_alerts::{
     StdoutSink,
 };
 use sharpeyes_core::{Alert, AlertKind, AlertSink, CameraId, Detector, Frame, UnixMillis};
-use sharpeyes_inference::{DetectorOptions, OrtDetector};
+use sharpeyes_inference::{DetectorOptions, OrtDetector, PoseRun, PoseStage, crop_frame};
 
 use crate::config::PipelineConfig;
 use crate::models::ModelStore;
@@ -58,6 +58,10 @@ impl RateSampler {
 /// Model + rules + snapshots.
 pub struct Analyzer {
     detector: OrtDetector,
+    /// Keypoints for the people found, when `[pose]` is configured.
+    pose: Option<PoseStage>,
+    /// What the pose stage did, summed.
+    pub pose_runs: PoseRun,
     person: Option<PersonPresenceRule>,
     snapshots: SnapshotWriter,
     pub frames_analysed: u64,
@@ -78,7 +82,31 @@ impl Analyzer {
             inter_op_threads: config.inter_op_threads,
             ..DetectorOptions::default()
         };
-        let detector = OrtDetector::new(manifest, &path, options)?;
+        let detector = OrtDetector::new(manifest, &path, options.clone())?;
+        let pose = match &config.pose {
+            Some(p) => {
+                let manifest = store
+                    .manifest(&p.model)
+                    .with_context(|| format!("pose.model = {:?}", p.model))?;
+                if manifest.format != sharpeyes_inference::ModelFormat::UltralyticsPose {
+                    anyhow::bail!(
+                        "pose.model = {:?}: format {} has no keypoints; a pose model \
+                         (format ultralytics-pose) is needed",
+                        p.model,
+                        manifest.format.as_str()
+                    );
+                }
+                let path = store.ensure(&manifest)?;
+                let options = DetectorOptions {
+                    score_threshold: None,
+                    ..options
+                };
+                let pose = OrtDetector::new(manifest, &path, options)?;
+                tracing::info!(model = %p.model, mode = p.mode.as_str(), "pose stage on");
+                Some(PoseStage::new(pose, p.mode, p.min_person_score)?)
+            }
+            None => None,
+        };
         let person = config.person_rule.as_ref().map(|r| {
             PersonPresenceRule::new(PersonPresenceConfig {
                 classes: vec!["person".into()],
@@ -88,6 +116,8 @@ impl Analyzer {
         });
         Ok(Self {
             detector,
+            pose,
+            pose_runs: PoseRun::default(),
             person,
             snapshots: SnapshotWriter::new(&config.snapshots),
             frames_analysed: 0,
@@ -95,14 +125,40 @@ impl Analyzer {
         })
     }
 
-    /// (width, height) frames must be scaled to.
-    pub fn input_size(&self) -> (u32, u32) {
-        self.detector.input_size()
+    /// (width, height) frames should be decoded to: the larger of the detector's and the pose
+    /// model's inputs, so neither sees a picture upscaled from a smaller one. A model whose input
+    /// differs gets the frame resampled (`crop_frame`, ~1 ms).
+    pub fn canvas_size(&self) -> (u32, u32) {
+        let (w, h) = self.detector.input_size();
+        match &self.pose {
+            Some(p) => {
+                let (pw, ph) = p.detector().input_size();
+                (w.max(pw), h.max(ph))
+            }
+            None => (w, h),
+        }
     }
 
     /// Runs the batch and returns the alerts it raised, snapshots written.
     pub fn analyze(&mut self, frames: &[Frame]) -> anyhow::Result<Vec<Alert>> {
-        let detections = self.detector.detect(frames)?;
+        let (w, h) = self.detector.input_size();
+        let mut detections = if frames.iter().all(|f| (f.width, f.height) == (w, h)) {
+            self.detector.detect(frames)?
+        } else {
+            let pad = self.detector.manifest().input.pad_value;
+            let resized = frames
+                .iter()
+                .map(|f| crop_frame(f, None, w, h, pad).map(|c| c.frame))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.detector.detect(&resized)?
+        };
+        if let Some(pose) = &mut self.pose {
+            let manifest = self.detector.manifest();
+            let run = pose.attach(frames, &mut detections, |d| manifest.is_person(d.class_id))?;
+            self.pose_runs.images += run.images;
+            self.pose_runs.persons += run.persons;
+            self.pose_runs.matched += run.matched;
+        }
         self.frames_analysed += frames.len() as u64;
         self.active_cameras.clear();
         for (frame, dets) in frames.iter().zip(&detections) {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use sharpeyes_inference::ExecutionProvider;
+use sharpeyes_inference::{ExecutionProvider, PoseMode};
 
 /// The default config, embedded so `sharpeyes demo` runs with no files around.
 pub const DEFAULT_CONFIG: &str = include_str!("../configs/default.toml");
@@ -13,6 +13,7 @@ pub const DEFAULT_CONFIG: &str = include_str!("../configs/default.toml");
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     detect: RawDetect,
+    pose: Option<RawPose>,
     #[serde(default)]
     rules: RawRules,
     output: RawOutput,
@@ -42,6 +43,25 @@ struct RawDetect {
     /// Default 0; 0..=1000. How long to wait after the first frame for a fuller batch.
     #[serde(default)]
     max_wait_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPose {
+    /// Default true.
+    #[serde(default = "yes")]
+    enabled: bool,
+    model: String,
+    /// Default "frame".
+    #[serde(default)]
+    mode: PoseMode,
+    /// Default 0.5.
+    #[serde(default = "half")]
+    min_person_score: f32,
+}
+
+fn half() -> f32 {
+    0.5
 }
 
 fn eight() -> usize {
@@ -118,6 +138,8 @@ pub struct PipelineConfig {
     pub max_batch: usize,
     /// Wait after the first frame of a batch for more, 0..=1 s.
     pub max_wait: std::time::Duration,
+    /// The pose stage; None when there is no `[pose]` section or it is disabled.
+    pub pose: Option<PoseConfig>,
     /// None when the rule is disabled.
     pub person_rule: Option<PersonRuleConfig>,
     pub outbox: PathBuf,
@@ -125,6 +147,16 @@ pub struct PipelineConfig {
     pub kafka_topic: String,
     /// Topic of camera_online / camera_offline status events.
     pub status_topic: String,
+}
+
+/// `[pose]`: a pose model run where the detector found people.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoseConfig {
+    /// Manifest name; must be an `ultralytics-pose` model (checked at load).
+    pub model: String,
+    pub mode: PoseMode,
+    /// Person boxes scoring below this get no keypoints (0-1).
+    pub min_person_score: f32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -226,6 +258,28 @@ impl PipelineConfig {
                 format!("must be at most 1000, got {}", raw.detect.max_wait_ms),
             ));
         }
+        let pose = match raw.pose {
+            Some(p) if p.enabled => {
+                if p.model.trim().is_empty() {
+                    return Err(err(
+                        "pose.model",
+                        "must name a pose model manifest, got an empty string".into(),
+                    ));
+                }
+                if !(0.0..=1.0).contains(&p.min_person_score) {
+                    return Err(err(
+                        "pose.min_person_score",
+                        format!("must be between 0 and 1, got {}", p.min_person_score),
+                    ));
+                }
+                Some(PoseConfig {
+                    model: p.model,
+                    mode: p.mode,
+                    min_person_score: p.min_person_score,
+                })
+            }
+            _ => None,
+        };
         let person_rule = match raw.rules.person_detected {
             Some(r) if r.enabled => {
                 if !(0.0..=1.0).contains(&r.min_score) {
@@ -264,6 +318,7 @@ impl PipelineConfig {
             inter_op_threads: raw.detect.inter_op_threads,
             max_batch: raw.detect.max_batch,
             max_wait: std::time::Duration::from_millis(raw.detect.max_wait_ms),
+            pose,
             person_rule,
             outbox: raw.output.outbox,
             snapshots: raw.output.snapshots,
@@ -290,6 +345,33 @@ mod tests {
         }
         assert!(n >= 1);
         assert!(PipelineConfig::embedded_default().person_rule.is_some());
+    }
+
+    #[test]
+    fn pose_section_parses_and_checks_its_fields() {
+        let c = PipelineConfig::embedded_default();
+        let pose = c.pose.expect("the default config runs a pose model");
+        assert_eq!(
+            (pose.model.as_str(), pose.mode),
+            ("yolo11n_pose", PoseMode::Frame)
+        );
+        let text = DEFAULT_CONFIG.replace("mode = \"frame\"", "mode = \"crops\"");
+        let c = PipelineConfig::parse(&text, "x.toml").expect("valid");
+        assert_eq!(c.pose.expect("pose").mode, PoseMode::Crops);
+        let text = DEFAULT_CONFIG.replace("mode = \"frame\"", "mode = \"tiles\"");
+        let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
+        assert!(e.message.contains("tiles"), "{e}");
+        let text = DEFAULT_CONFIG.replace("min_person_score = 0.5", "min_person_score = 2");
+        let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.toml: pose.min_person_score: must be between 0 and 1, got 2"
+        );
+        let text = DEFAULT_CONFIG.replace("[pose]\n", "[pose]\nenabled = false\n");
+        assert_eq!(
+            PipelineConfig::parse(&text, "x.toml").expect("valid").pose,
+            None
+        );
     }
 
     #[test]

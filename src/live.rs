@@ -561,7 +561,7 @@ pub fn run_live(
     duration: Option<Duration>,
     batching: (usize, Duration),
 ) -> anyhow::Result<LiveSummary> {
-    let mut pipeline = LivePipeline::new(analyzer.input_size())?;
+    let mut pipeline = LivePipeline::new(analyzer.canvas_size())?;
     pipeline.set_batching(batching.0, batching.1);
     let started = Instant::now();
     cameras.into_iter().for_each(|c| pipeline.start_camera(c));

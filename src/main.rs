@@ -12,7 +12,7 @@ use sharpeyes::analyze::{Analyzer, Delivery, RateSampler};
 use sharpeyes::config::PipelineConfig;
 use sharpeyes::live::{CameraSpec, run_live};
 use sharpeyes::models::ModelStore;
-use sharpeyes_core::{BoxOut, CameraId, Clock, FrameSource, SourceItem, SystemClock};
+use sharpeyes_core::{BoxOut, CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock};
 
 #[derive(Parser)]
 #[command(
@@ -344,13 +344,13 @@ fn detect(store: &ModelStore, image: &Path, model: Option<String>) -> anyhow::Re
     let mut detector = sharpeyes_inference::OrtDetector::new(manifest, &path, Default::default())?;
     // Pose models: each detection also carries its keypoints (empty for other models).
     let dets = detector
-        .detect_pose(std::slice::from_ref(&frame))?
+        .detect(std::slice::from_ref(&frame))?
         .pop()
         .unwrap_or_default();
     let detections: Vec<serde_json::Value> = dets
         .iter()
         .map(|d| {
-            let mut v = serde_json::to_value(BoxOut::from(&d.detection)).unwrap_or_default();
+            let mut v = serde_json::to_value(BoxOut::from(d)).unwrap_or_default();
             if !d.keypoints.is_empty() {
                 v["keypoints"] = d
                     .keypoints
@@ -386,7 +386,7 @@ fn replay(
             .with_context(|| format!("replacing {}", alerts_out.display()))?;
     }
     let mut delivery = Delivery::new(alerts_out, false, None)?;
-    let (w, h) = analyzer.input_size();
+    let (w, h) = analyzer.canvas_size();
     let camera = CameraId::new(
         input
             .file_stem()
@@ -435,8 +435,11 @@ fn replay(
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "summary: frames={frames} analysed={} gated={gated} seconds={secs:.2} fps={:.1} alerts: {}",
+        "summary: frames={frames} analysed={} gated={gated} pose_runs={} persons={} skeletons={} seconds={secs:.2} fps={:.1} alerts: {}",
         analyzer.frames_analysed,
+        analyzer.pose_runs.images,
+        analyzer.pose_runs.persons,
+        analyzer.pose_runs.matched,
         frames as f64 / secs.max(1e-9),
         delivery.counts_line()
     );

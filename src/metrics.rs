@@ -16,6 +16,9 @@ use sharpeyes_core::{CameraId, CameraState};
 
 use crate::live::CameraCounters;
 
+/// A per-camera gauge: name, help text, how to read it.
+type Gauge = (&'static str, &'static str, fn(&CameraCounters) -> u64);
+
 /// What the endpoint shows; the run loop replaces it as cameras come and go.
 #[derive(Default)]
 pub struct MetricsSource {
@@ -91,7 +94,7 @@ pub fn render(src: &MetricsSource) -> String {
             );
         }
     }
-    let gauges: [(&str, &str, fn(&CameraCounters) -> u64); 2] = [
+    let gauges: [Gauge; 2] = [
         (
             "sharpeyes_ingest_fps_in",
             "Frames decoded per second (last second).",

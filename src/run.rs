@@ -48,7 +48,7 @@ pub fn run(
     mut delivery: Delivery,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
-    let size = analyzer.input_size();
+    let size = analyzer.canvas_size();
     let mut pipeline = LivePipeline::new(size)?;
     pipeline.set_batching(options.batching.0, options.batching.1);
     let mut reloader = Reloader::new();

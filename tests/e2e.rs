@@ -438,3 +438,50 @@ fn motion_gating_skips_idle_frames_and_keeps_every_alert() {
     assert_eq!(alerts_gated.len(), alerts_all.len());
     assert_eq!(offsets(&alerts_gated), offsets(&alerts_all));
 }
+
+/// The number after `key=` in a summary line.
+fn summary_field(summary: &str, key: &str) -> u64 {
+    summary
+        .split(' ')
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {summary}"))
+}
+
+#[test]
+fn replay_runs_the_pose_model_only_on_frames_with_people() {
+    let Some(clip) = asset("videos/fall_staged_indoor_thanhnc58_Fall01.mp4") else {
+        return;
+    };
+    let dir = scratch("replay-pose");
+    let Some(mut cmd) = sharpeyes(&dir) else {
+        return;
+    };
+    let out = cmd
+        .args(["replay", "--input"])
+        .arg(&clip)
+        .args(["--alerts-out", "alerts.jsonl"])
+        .output()
+        .expect("run sharpeyes replay");
+    assert!(
+        out.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout.lines().last().expect("a summary line");
+    println!("{summary}");
+    let analysed = summary_field(summary, "analysed");
+    let runs = summary_field(summary, "pose_runs");
+    let persons = summary_field(summary, "persons");
+    let skeletons = summary_field(summary, "skeletons");
+    // 6.9 s at 5 frames/s; the person is in view from the start but the pose model runs only
+    // on frames the detector found them in.
+    assert!((30..=40).contains(&analysed), "{summary}");
+    assert!(runs >= analysed * 3 / 4 && runs <= analysed, "{summary}");
+    // One person: nearly every box gets its skeleton.
+    assert!(
+        skeletons * 10 >= persons * 9 && skeletons <= persons,
+        "{summary}"
+    );
+}

@@ -232,6 +232,7 @@ mod tests {
                 x2: 3.0,
                 y2: 4.0,
             },
+            keypoints: Vec::new(),
         };
         let mut a = Alert::new(
             AlertKind::PersonDetected,

@@ -127,6 +127,7 @@ mod tests {
                 x2: 110.0,
                 y2: 220.0,
             },
+            keypoints: Vec::new(),
         }
     }
 

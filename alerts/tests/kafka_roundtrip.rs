@@ -22,6 +22,7 @@ fn alert(camera: &str, t: i64) -> Alert {
             x2: 180.0,
             y2: 300.0,
         },
+            keypoints: Vec::new(),
     };
     Alert::new(
         AlertKind::PersonDetected,

@@ -15,5 +15,5 @@ pub use alert::{ALERT_SCHEMA_VERSION, Alert, AlertKind, AlertSink, BoxOut};
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock, UnixMillis};
 pub use frame::{CameraId, Frame, FrameSource, InvalidCameraId, PixelFormat, SourceItem};
-pub use geometry::{BBox, Detection, Detector, Letterbox};
+pub use geometry::{BBox, Detection, Detector, Keypoint, Letterbox, coco};
 pub use health::CameraState;

@@ -19,7 +19,7 @@ use crate::error::InferenceError;
 use crate::manifest::{ModelFormat, ModelManifest};
 use crate::nanodet::{NANODET_BINS, NANODET_STRIDES, NanoDetLevel, decode_nanodet, nanodet_grid};
 use crate::nms::nms_indices;
-use crate::pose::{Keypoint, PoseCandidate, PoseDetection, decode_ultralytics_pose};
+use crate::pose::{Keypoint, PoseCandidate, decode_ultralytics_pose};
 use crate::preprocess::preprocess_into;
 use crate::runtime;
 use crate::ultralytics::{decode_ultralytics, ultralytics_anchor_count};
@@ -445,44 +445,6 @@ impl OrtDetector {
         per_frame
     }
 
-    /// Like [`Detector::detect`], with body keypoints in source pixels. Formats without
-    /// keypoints (every format but `ultralytics-pose`) give empty keypoint lists.
-    pub fn detect_pose(
-        &mut self,
-        frames: &[Frame],
-    ) -> Result<Vec<Vec<PoseDetection>>, InferenceError> {
-        if frames.is_empty() {
-            return Ok(Vec::new());
-        }
-        let per_frame = self.run(frames)?;
-        Ok(frames
-            .iter()
-            .zip(per_frame)
-            .map(|(frame, candidates)| {
-                candidates
-                    .into_iter()
-                    .filter_map(|p| {
-                        let detection = to_source_one(&self.manifest, frame, p.candidate)?;
-                        let lb = &frame.letterbox;
-                        let keypoints = p
-                            .keypoints
-                            .into_iter()
-                            .map(|k| Keypoint {
-                                x: (k.x - lb.pad_x) / lb.scale,
-                                y: (k.y - lb.pad_y) / lb.scale,
-                                score: k.score,
-                            })
-                            .collect();
-                        Some(PoseDetection {
-                            detection,
-                            keypoints,
-                        })
-                    })
-                    .collect()
-            })
-            .collect())
-    }
-
     /// Keypoints per detection for `ultralytics-pose` models (read from the model at load), 0
     /// for other formats.
     pub fn keypoint_count(&self) -> usize {
@@ -531,8 +493,10 @@ impl Detector for OrtDetector {
         let per_frame = self.run(frames)?;
         let mut result = Vec::with_capacity(frames.len());
         for (frame, candidates) in frames.iter().zip(per_frame) {
-            let candidates = candidates.into_iter().map(|p| p.candidate).collect();
-            let detections = to_source(&self.manifest, frame, candidates);
+            let detections: Vec<Detection> = candidates
+                .into_iter()
+                .filter_map(|p| to_source_one(&self.manifest, frame, p))
+                .collect();
             tracing::trace!(
                 model = %self.manifest.name,
                 camera = %frame.camera,
@@ -546,27 +510,26 @@ impl Detector for OrtDetector {
     }
 }
 
-/// Maps canvas boxes to the frame's source pixels (clamped), dropping boxes left with no area.
-fn to_source(
-    manifest: &ModelManifest,
-    frame: &Frame,
-    candidates: Vec<Candidate>,
-) -> Vec<Detection> {
-    candidates
-        .into_iter()
-        .filter_map(|c| to_source_one(manifest, frame, c))
-        .collect()
-}
-
-/// One candidate in source pixels (clamped), or `None` if it has no area left or no class name.
-fn to_source_one(manifest: &ModelManifest, frame: &Frame, c: Candidate) -> Option<Detection> {
-    let bbox = frame.letterbox.to_source(&c.bbox);
-    let class_name = manifest.class_name(c.class_id)?.clone();
-    (bbox.area() > 0.0).then_some(Detection {
-        class_id: c.class_id,
+/// One candidate in source pixels (box clamped, keypoints not), or `None` if its box has no
+/// area left or its class has no name.
+fn to_source_one(manifest: &ModelManifest, frame: &Frame, p: PoseCandidate) -> Option<Detection> {
+    let lb = &frame.letterbox;
+    let bbox = lb.to_source(&p.candidate.bbox);
+    let class_name = manifest.class_name(p.candidate.class_id)?.clone();
+    (bbox.area() > 0.0).then(|| Detection {
+        class_id: p.candidate.class_id,
         class_name,
-        score: c.score,
+        score: p.candidate.score,
         bbox,
+        keypoints: p
+            .keypoints
+            .into_iter()
+            .map(|k| Keypoint {
+                x: (k.x - lb.pad_x) / lb.scale,
+                y: (k.y - lb.pad_y) / lb.scale,
+                score: k.score,
+            })
+            .collect(),
     })
 }
 
@@ -929,8 +892,32 @@ mod tests {
                 y2: 100.0,
             },
         };
-        let d = to_source(&manifest(), &f, vec![inside, in_border]);
+        let inside = PoseCandidate {
+            candidate: inside,
+            // Keypoints map like boxes but are not clamped.
+            keypoints: vec![Keypoint {
+                x: -4.0,
+                y: 114.0,
+                score: 0.7,
+            }],
+        };
+        let in_border = PoseCandidate {
+            candidate: in_border,
+            keypoints: Vec::new(),
+        };
+        let d: Vec<Detection> = [inside, in_border]
+            .into_iter()
+            .filter_map(|p| to_source_one(&manifest(), &f, p))
+            .collect();
         assert_eq!(d.len(), 1);
+        assert_eq!(
+            d[0].keypoints,
+            vec![Keypoint {
+                x: -8.0,
+                y: 20.0,
+                score: 0.7
+            }]
+        );
         assert_eq!(&*d[0].class_name, "bus");
         assert_eq!(
             d[0].bbox,

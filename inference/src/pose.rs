@@ -6,36 +6,18 @@
 //! COCO order: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles) `(x, y,
 //! visibility)` with x, y in canvas pixels and visibility sigmoid-applied. One class (person).
 
-use sharpeyes_core::{BBox, Detection};
+use sharpeyes_core::BBox;
+pub use sharpeyes_core::Keypoint;
 
 use crate::yolox::{Candidate, DecodeError};
 
 /// Keypoints of a COCO pose model.
 pub const COCO_KEYPOINTS: usize = 17;
 
-/// One body keypoint. In canvas pixels from the decoder, source pixels from the detector.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Keypoint {
-    pub x: f32,
-    pub y: f32,
-    /// Visibility / confidence in [0, 1].
-    pub score: f32,
-}
-
-/// A candidate with its keypoints (empty for detection-only formats).
+/// A candidate with its keypoints in canvas pixels (empty for detection-only formats).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoseCandidate {
     pub candidate: Candidate,
-    pub keypoints: Vec<Keypoint>,
-}
-
-/// A detection with body keypoints, in source pixels, as [`crate::OrtDetector::detect_pose`]
-/// returns it. Keypoints are in the model's order (COCO for the pose manifests) and are not
-/// clamped to the picture (a keypoint may be guessed outside it; its score says how much to trust
-/// it).
-#[derive(Clone, Debug, PartialEq)]
-pub struct PoseDetection {
-    pub detection: Detection,
     pub keypoints: Vec<Keypoint>,
 }
 

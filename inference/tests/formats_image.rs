@@ -68,11 +68,11 @@ fn pose_model_gives_17_keypoints_near_each_person() {
 
     let img = common::read_rgb(&assets.join("images/img_people_poses.jpg"));
     let frame = letterbox_image(&img, 640, 640, 114).unwrap();
-    let poses = d.detect_pose(&[frame]).unwrap().remove(0);
+    let poses = d.detect(&[frame]).unwrap().remove(0);
     assert_eq!(poses.len(), dets.len());
     for p in &poses {
         assert_eq!(p.keypoints.len(), COCO_KEYPOINTS);
-        let b = p.detection.bbox;
+        let b = p.bbox;
         let (mx, my) = (b.width() * 0.25, b.height() * 0.25);
         for k in p.keypoints.iter().filter(|k| k.score > 0.5) {
             assert!(
@@ -81,9 +81,8 @@ fn pose_model_gives_17_keypoints_near_each_person() {
             );
         }
     }
-    // Same detections as `detect`, in the same order.
-    let boxes: Vec<_> = poses.iter().map(|p| p.detection.clone()).collect();
-    assert_eq!(boxes, dets);
+    // Same detections, keypoints included, as the image helper's run.
+    assert_eq!(poses, dets);
 }
 
 #[test]
