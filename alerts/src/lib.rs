@@ -2,6 +2,7 @@
 //!
 //! - [`rules`]: pure rules turning one frame's detections into at most one [`Alert`]
 //!   ([`PersonPresenceRule`]). No I/O.
+//! - [`track`]: ByteTrack-style multi-object tracker, one per camera ([`Tracker`]). No I/O.
 //! - [`snapshot`]: JPEG of the frame that raised an alert (file I/O).
 //! - [`outbox`]: the durable JSON-lines file every alert is appended to first (file I/O).
 //! - [`stdout`]: one JSON line per alert on stdout.
@@ -20,6 +21,7 @@ pub mod snapshot;
 pub mod stdout;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
+pub mod track;
 
 pub use error::AlertsError;
 pub use kafka::{
@@ -29,3 +31,4 @@ pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
 pub use rules::{PersonPresenceConfig, PersonPresenceRule};
 pub use snapshot::{SNAPSHOT_JPEG_QUALITY, SnapshotWriter};
 pub use stdout::StdoutSink;
+pub use track::{Track, TrackState, Tracker, TrackerConfig};
