@@ -254,7 +254,7 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
             let a: Alert = serde_json::from_str(m.payload.as_deref().expect("a payload"))
                 .expect("alert JSON on the topic");
             assert_eq!(m.key.as_deref(), Some(a.camera.as_str()));
-            assert_eq!(m.header("schema"), Some("1"));
+            assert_eq!(m.header("schema"), Some("2"));
             assert!(expected.contains(&&a), "{topic}: unexpected {a:?}");
         }
     }

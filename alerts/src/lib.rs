@@ -22,6 +22,7 @@ pub mod stdout;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
 pub mod track;
+pub mod zone;
 
 pub use error::AlertsError;
 pub use kafka::{
@@ -32,3 +33,4 @@ pub use rules::{PersonPresenceConfig, PersonPresenceRule};
 pub use snapshot::{SNAPSHOT_JPEG_QUALITY, SnapshotWriter};
 pub use stdout::StdoutSink;
 pub use track::{Track, TrackState, Tracker, TrackerConfig};
+pub use zone::{DailyWindow, Finding, Polygon};

@@ -11,13 +11,30 @@ use crate::geometry::Detection;
 use crate::health::CameraState;
 
 /// Version of the JSON shape of [`Alert`]. Bump on any change a consumer could notice.
-pub const ALERT_SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: person_detected and camera status events.
+/// - 2: the safety rules' kinds (fall, person_in_zone, loitering, vehicle_in_zone, inactivity),
+///   `severity`, `phase` and `incident` (one incident = a start, updates, an end), `zone`,
+///   `message`, and per box `track_id` and `keypoints`. Schema-1 lines still parse (the new
+///   fields default).
+pub const ALERT_SCHEMA_VERSION: u32 = 2;
 
 /// What happened. Serialized in snake_case (`person_detected`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
+    /// A person in view (the foundation's rule; off in the default config since the zone rules).
     PersonDetected,
+    /// A person fell and stayed down.
+    Fall,
+    /// A person's foot point inside a zone (riverbank, pond) for long enough.
+    PersonInZone,
+    /// A person inside a zone for longer than allowed.
+    Loitering,
+    /// A vehicle inside a no-vehicle / no-parking zone for long enough.
+    VehicleInZone,
+    /// No person seen in a zone (an elder's doorway) for hours within a daily window.
+    Inactivity,
     /// Status event: the camera delivers frames again (or for the first time).
     CameraOnline,
     /// Status event: the camera stopped delivering frames (offline, stalled, auth failed).
@@ -28,6 +45,11 @@ impl AlertKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::PersonDetected => "person_detected",
+            AlertKind::Fall => "fall",
+            AlertKind::PersonInZone => "person_in_zone",
+            AlertKind::Loitering => "loitering",
+            AlertKind::VehicleInZone => "vehicle_in_zone",
+            AlertKind::Inactivity => "inactivity",
             AlertKind::CameraOnline => "camera_online",
             AlertKind::CameraOffline => "camera_offline",
         }
@@ -36,6 +58,63 @@ impl AlertKind {
     /// Camera health events travel the alert path on their own topic.
     pub fn is_status(self) -> bool {
         matches!(self, AlertKind::CameraOnline | AlertKind::CameraOffline)
+    }
+
+    /// How urgent an incident of this kind is: a fall and a person at the water are critical.
+    pub fn severity(self) -> Severity {
+        match self {
+            AlertKind::Fall | AlertKind::PersonInZone => Severity::Critical,
+            AlertKind::Inactivity
+            | AlertKind::Loitering
+            | AlertKind::VehicleInZone
+            | AlertKind::CameraOffline => Severity::Warning,
+            AlertKind::PersonDetected | AlertKind::CameraOnline => Severity::Info,
+        }
+    }
+}
+
+/// How urgent an alert is. Ordered: `Info < Warning < Critical`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    #[default]
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Where an alert stands in its incident: the first alert, a later one while it lasts, the last.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The incident began (one-shot events such as status changes are `start` too).
+    #[default]
+    Start,
+    /// Still going on (sent periodically while it lasts).
+    Update,
+    /// Over (the person got up, left the zone, was seen again).
+    End,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Start => "start",
+            Phase::Update => "update",
+            Phase::End => "end",
+        }
     }
 }
 
@@ -48,6 +127,13 @@ pub struct BoxOut {
     pub y1: f32,
     pub x2: f32,
     pub y2: f32,
+    /// The tracker's id of this object on this camera (stable while it stays in view; never
+    /// carried across cameras).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
+    /// Body keypoints `[x, y, score]` in source pixels (COCO order) when a pose model ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keypoints: Vec<[f32; 3]>,
 }
 
 impl From<&Detection> for BoxOut {
@@ -59,6 +145,8 @@ impl From<&Detection> for BoxOut {
             y1: d.bbox.y1,
             x2: d.bbox.x2,
             y2: d.bbox.y2,
+            track_id: None,
+            keypoints: d.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
         }
     }
 }
@@ -68,9 +156,24 @@ impl From<&Detection> for BoxOut {
 pub struct Alert {
     /// [`ALERT_SCHEMA_VERSION`] at the time of writing.
     pub schema: u32,
-    /// Unique and stable: `<camera>-<time_ms>-<kind>`; consumers deduplicate on it.
+    /// Unique and stable: `<camera>-<time_ms>-<kind>` for a start, `<incident>-update-<time_ms>`
+    /// and `<incident>-end` after it; consumers deduplicate on it.
     pub id: String,
     pub kind: AlertKind,
+    /// Default: the kind's ([`AlertKind::severity`]).
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default)]
+    pub phase: Phase,
+    /// The id of the incident's start alert (equal to `id` for a start).
+    #[serde(default)]
+    pub incident: String,
+    /// The zone (camera config `[[zones]] name`) the incident is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// One line for people ("fall: person down for 2.4 s"), no personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     pub camera: CameraId,
     /// When the frame that raised it was taken, RFC 3339 UTC.
     pub time: String,
@@ -100,10 +203,16 @@ impl Alert {
         frame_size: (u32, u32),
     ) -> Self {
         let score = detections.iter().map(|d| d.score).fold(0.0_f32, f32::max);
+        let id = format!("{camera}-{}-{}", time.0, kind.as_str());
         Self {
             schema: ALERT_SCHEMA_VERSION,
-            id: format!("{camera}-{}-{}", time.0, kind.as_str()),
+            incident: id.clone(),
+            id,
             kind,
+            severity: kind.severity(),
+            phase: Phase::Start,
+            zone: None,
+            message: None,
             time: time.to_rfc3339(),
             time_ms: time,
             camera,

@@ -10,7 +10,7 @@ pub mod health;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use alert::{ALERT_SCHEMA_VERSION, Alert, AlertKind, AlertSink, BoxOut};
+pub use alert::{ALERT_SCHEMA_VERSION, Alert, AlertKind, AlertSink, BoxOut, Phase, Severity};
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock, UnixMillis};
