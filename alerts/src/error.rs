@@ -36,6 +36,15 @@ pub enum AlertsError {
         source: io::Error,
     },
 
+    /// Listing the snapshot directory for the retention sweep failed, or the sweeper thread could
+    /// not be started. Single files the sweep cannot delete are counted, not reported this way.
+    #[error("snapshot sweep of {path}: {source}")]
+    SnapshotSweep {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
     /// The frame cannot be turned into a JPEG (geometry does not fit the buffer, encoder error).
     #[error("snapshot of camera {camera}: {reason}")]
     SnapshotEncode { camera: CameraId, reason: String },
@@ -83,6 +92,7 @@ impl AlertsError {
         match self {
             AlertsError::Outbox { source, .. }
             | AlertsError::Snapshot { source, .. }
+            | AlertsError::SnapshotSweep { source, .. }
             | AlertsError::Stdout { source } => io_is_transient(source),
             AlertsError::Kafka { source, .. } => kafka_is_transient(source),
             AlertsError::OutboxCorrupt { .. }

@@ -3,7 +3,13 @@
 //! - [`rules`]: pure rules turning one frame's detections into at most one [`Alert`]
 //!   ([`PersonPresenceRule`]). No I/O.
 //! - [`track`]: ByteTrack-style multi-object tracker, one per camera ([`Tracker`]). No I/O.
-//! - [`snapshot`]: JPEG of the frame that raised an alert (file I/O).
+//! - [`zone`]: zone polygons, daily windows and the [`Finding`] a rule reports. No I/O.
+//! - [`fall`]: the fall rule on tracks and keypoints ([`FallRule`], docs/falls.md). No I/O.
+//! - [`zone_rules`]: person_in_zone, loitering, vehicle_in_zone, inactivity ([`ZoneRules`]).
+//!   No I/O.
+//! - [`incident`]: findings to start / update / end alerts with cooldown ([`Incidents`]). No I/O.
+//! - [`snapshot`]: JPEG of the frame that raised an alert, boxes and skeletons drawn, and the
+//!   retention sweeper (file I/O).
 //! - [`outbox`]: the durable JSON-lines file every alert is appended to first (file I/O).
 //! - [`stdout`]: one JSON line per alert on stdout.
 //! - [`kafka`]: alerts to a Kafka topic through librdkafka (network I/O).
@@ -14,6 +20,8 @@
 //! [`Alert`]: sharpeyes_core::Alert
 
 pub mod error;
+pub mod fall;
+pub mod incident;
 pub mod kafka;
 pub mod outbox;
 pub mod rules;
@@ -23,14 +31,21 @@ pub mod stdout;
 pub mod testkit;
 pub mod track;
 pub mod zone;
+pub mod zone_rules;
 
 pub use error::AlertsError;
+pub use fall::{FallConfig, FallRule, Posture};
+pub use incident::{IncidentAlert, IncidentConfig, Incidents};
 pub use kafka::{
     DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSink, SCHEMA_HEADER, ensure_topic, ensure_topic_with,
 };
 pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
 pub use rules::{PersonPresenceConfig, PersonPresenceRule};
-pub use snapshot::{SNAPSHOT_JPEG_QUALITY, SnapshotWriter};
+pub use snapshot::{
+    Mark, SKELETON_MIN_SCORE, SNAPSHOT_JPEG_QUALITY, SnapshotSweeper, SnapshotWriter, SweepReport,
+    draw_mark, sweep_snapshots,
+};
 pub use stdout::StdoutSink;
 pub use track::{Track, TrackState, Tracker, TrackerConfig};
 pub use zone::{DailyWindow, Finding, Polygon};
+pub use zone_rules::{DwellSpec, InactivitySpec, ZoneRules, ZoneSpec};

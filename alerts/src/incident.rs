@@ -1,0 +1,388 @@
+//! Findings to alerts: one incident per camera / zone / kind, with a start alert, periodic
+//! updates while it lasts, an end alert, and a cooldown after the end. Pure: times come in.
+//!
+//! A person lying for five minutes is one fall incident (a start, four updates, an end), not
+//! 1,500 alerts; two children at the same pond are one `person_in_zone` incident listing both.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+use sharpeyes_core::{Alert, AlertKind, BoxOut, CameraId, Phase, UnixMillis};
+
+use crate::track::Track;
+use crate::zone::Finding;
+
+/// Timing of incidents.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentConfig {
+    /// While an incident lasts, an update alert at most this often. 60000.
+    pub update_every_ms: i64,
+    /// An incident ends when its rule has not reported it for this long (so one missed
+    /// detection does not end and restart it). 5000.
+    pub end_after_ms: i64,
+    /// After an end, the same camera / zone / kind starts no new incident for this long. 30000.
+    pub cooldown_ms: i64,
+}
+
+impl Default for IncidentConfig {
+    fn default() -> Self {
+        Self {
+            update_every_ms: 60_000,
+            end_after_ms: 5_000,
+            cooldown_ms: 30_000,
+        }
+    }
+}
+
+/// An alert to deliver, with the tracks to draw on its snapshot (empty for an end).
+#[derive(Clone, Debug)]
+pub struct IncidentAlert {
+    pub alert: Alert,
+    pub tracks: Vec<Track>,
+}
+
+type Key = (AlertKind, Option<String>);
+
+#[derive(Clone, Debug)]
+struct Open {
+    incident: String,
+    started: UnixMillis,
+    last_seen: UnixMillis,
+    last_sent: UnixMillis,
+    finding: Finding,
+}
+
+/// The open incidents of one camera.
+#[derive(Clone, Debug)]
+pub struct Incidents {
+    camera: CameraId,
+    config: IncidentConfig,
+    open: BTreeMap<Key, Open>,
+    /// When each key's last incident ended.
+    ended: HashMap<Key, UnixMillis>,
+}
+
+impl Incidents {
+    pub fn new(camera: CameraId, config: IncidentConfig) -> Self {
+        Self {
+            camera,
+            config,
+            open: BTreeMap::new(),
+            ended: HashMap::new(),
+        }
+    }
+
+    /// Whether any incident is open (the camera stays in full detection while one is).
+    pub fn any_open(&self) -> bool {
+        !self.open.is_empty()
+    }
+
+    /// Takes the findings that hold at `now` (all rules, one camera) and returns the alerts to
+    /// send: starts, updates and ends. `frame_size` is the source picture's.
+    pub fn step(
+        &mut self,
+        now: UnixMillis,
+        frame_size: (u32, u32),
+        findings: Vec<Finding>,
+    ) -> Vec<IncidentAlert> {
+        let c = self.config.clone();
+        let mut out = Vec::new();
+        // Time went backwards (a replay restarted): close nothing, forget everything.
+        if self.open.values().any(|o| o.last_seen.0 > now.0)
+            || self.ended.values().any(|t| t.0 > now.0)
+        {
+            self.open.clear();
+            self.ended.clear();
+        }
+        // Several findings of one key (two fallen people): one incident, all their tracks.
+        let mut merged: BTreeMap<Key, Finding> = BTreeMap::new();
+        for f in findings {
+            match merged.entry((f.kind, f.zone.clone())) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(f);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    e.get_mut().tracks.extend(f.tracks);
+                }
+            }
+        }
+        for (key, finding) in merged {
+            if let Some(open) = self.open.get_mut(&key) {
+                open.last_seen = now;
+                open.finding = finding;
+                if now.0 - open.last_sent.0 >= c.update_every_ms {
+                    open.last_sent = now;
+                    let mut alert = self.alert(now, frame_size, &key, Phase::Update);
+                    let open = &self.open[&key];
+                    alert.id = format!("{}-update-{}", open.incident, now.0);
+                    alert.incident = open.incident.clone();
+                    out.push(IncidentAlert {
+                        alert,
+                        tracks: open.finding.tracks.clone(),
+                    });
+                }
+                continue;
+            }
+            if let Some(ended) = self.ended.get(&key)
+                && now.0 - ended.0 < c.cooldown_ms
+            {
+                tracing::trace!(camera = %self.camera, kind = key.0.as_str(), "incident cooling down");
+                continue;
+            }
+            let tracks = finding.tracks.clone();
+            self.open.insert(
+                key.clone(),
+                Open {
+                    incident: String::new(),
+                    started: now,
+                    last_seen: now,
+                    last_sent: now,
+                    finding,
+                },
+            );
+            let alert = self.alert(now, frame_size, &key, Phase::Start);
+            if let Some(o) = self.open.get_mut(&key) {
+                o.incident = alert.id.clone();
+            }
+            out.push(IncidentAlert { alert, tracks });
+        }
+        let over: Vec<Key> = self
+            .open
+            .iter()
+            .filter(|(_, o)| now.0 - o.last_seen.0 >= c.end_after_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in over {
+            let mut alert = self.alert(now, frame_size, &key, Phase::End);
+            let open = self.open.remove(&key).expect("listed above");
+            alert.id = format!("{}-end", open.incident);
+            alert.incident = open.incident;
+            alert.boxes.clear();
+            alert.score = 0.0;
+            alert.message = Some(format!(
+                "over after {:.0} s: {}",
+                (open.last_seen.0 - open.started.0) as f64 / 1000.0,
+                open.finding.message
+            ));
+            self.ended.insert(key, now);
+            out.push(IncidentAlert {
+                alert,
+                tracks: Vec::new(),
+            });
+        }
+        out
+    }
+
+    /// The alert for the open incident `key` as it stands.
+    fn alert(&self, now: UnixMillis, frame_size: (u32, u32), key: &Key, phase: Phase) -> Alert {
+        let open = &self.open[key];
+        let f = &open.finding;
+        let mut alert = Alert::new(key.0, self.camera.clone(), now, &[], frame_size);
+        alert.boxes = f.tracks.iter().map(box_of).collect();
+        alert.score = alert.boxes.iter().map(|b| b.score).fold(0.0, f32::max);
+        alert.phase = phase;
+        alert.zone = key.1.clone();
+        alert.message = Some(f.message.clone());
+        alert
+    }
+}
+
+fn box_of(t: &Track) -> BoxOut {
+    BoxOut {
+        class: t.class_name.to_string(),
+        score: t.score,
+        x1: t.bbox.x1,
+        y1: t.bbox.y1,
+        x2: t.bbox.x2,
+        y2: t.bbox.y2,
+        track_id: Some(t.id),
+        keypoints: t.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sharpeyes_core::{BBox, Severity};
+
+    use super::*;
+    use crate::track::TrackState;
+
+    fn track(id: u64) -> Track {
+        let bbox = BBox {
+            x1: 10.0,
+            y1: 10.0,
+            x2: 50.0,
+            y2: 90.0,
+        };
+        Track {
+            id,
+            class_id: 0,
+            class_name: Arc::from("person"),
+            bbox,
+            predicted: bbox,
+            score: 0.7,
+            keypoints: Vec::new(),
+            first_seen: UnixMillis(0),
+            last_seen: UnixMillis(0),
+            hits: 3,
+            state: TrackState::Confirmed,
+            velocity: (0.0, 0.0),
+        }
+    }
+
+    fn finding(kind: AlertKind, zone: Option<&str>, ids: &[u64]) -> Finding {
+        Finding {
+            kind,
+            zone: zone.map(str::to_owned),
+            tracks: ids.iter().map(|&i| track(i)).collect(),
+            message: format!("{} now", kind.as_str()),
+        }
+    }
+
+    fn incidents() -> Incidents {
+        Incidents::new(CameraId::new("cam").unwrap(), IncidentConfig::default())
+    }
+
+    /// Runs `holds(t)` every second from 0 to `end` s; returns (t, phase, id, incident).
+    fn run(
+        inc: &mut Incidents,
+        end: i64,
+        holds: impl Fn(i64) -> Vec<Finding>,
+    ) -> Vec<(i64, Phase, String, String)> {
+        let mut out = Vec::new();
+        for s in 0..=end {
+            let t = s * 1000;
+            for a in inc.step(UnixMillis(t), (640, 480), holds(s)) {
+                out.push((s, a.alert.phase, a.alert.id, a.alert.incident));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_long_incident_is_one_start_updates_and_one_end() {
+        let mut inc = incidents();
+        // A fall held from 10 s to 200 s.
+        let out = run(&mut inc, 260, |s| {
+            if (10..=200).contains(&s) {
+                vec![finding(AlertKind::Fall, None, &[1])]
+            } else {
+                vec![]
+            }
+        });
+        let phases: Vec<(i64, Phase)> = out.iter().map(|o| (o.0, o.1)).collect();
+        assert_eq!(
+            phases,
+            vec![
+                (10, Phase::Start),
+                (70, Phase::Update),
+                (130, Phase::Update),
+                (190, Phase::Update),
+                (205, Phase::End)
+            ]
+        );
+        let start = &out[0];
+        assert_eq!(start.2, "cam-10000-fall");
+        assert!(
+            out.iter().all(|o| o.3 == start.2),
+            "one incident id: {out:?}"
+        );
+        assert_eq!(out[1].2, "cam-10000-fall-update-70000");
+        assert_eq!(out[4].2, "cam-10000-fall-end");
+    }
+
+    #[test]
+    fn start_alert_carries_severity_zone_message_and_track_boxes() {
+        let mut inc = incidents();
+        let a = inc.step(
+            UnixMillis(5000),
+            (640, 480),
+            vec![finding(AlertKind::PersonInZone, Some("pond"), &[3, 4])],
+        );
+        assert_eq!(a.len(), 1);
+        let alert = &a[0].alert;
+        assert_eq!(alert.severity, Severity::Critical);
+        assert_eq!(alert.zone.as_deref(), Some("pond"));
+        assert_eq!(alert.message.as_deref(), Some("person_in_zone now"));
+        assert_eq!(
+            alert.boxes.iter().map(|b| b.track_id).collect::<Vec<_>>(),
+            vec![Some(3), Some(4)]
+        );
+        assert_eq!((alert.frame_width, alert.frame_height), (640, 480));
+        assert_eq!(a[0].tracks.len(), 2);
+    }
+
+    #[test]
+    fn a_short_gap_does_not_end_the_incident_and_a_long_one_does() {
+        let mut inc = incidents();
+        // Held 0-10 s, gap of 4 s (< end_after 5 s), held 15-20, then gone.
+        let out = run(&mut inc, 40, |s| {
+            if s <= 10 || (15..=20).contains(&s) {
+                vec![finding(AlertKind::Fall, None, &[1])]
+            } else {
+                vec![]
+            }
+        });
+        let phases: Vec<(i64, Phase)> = out.iter().map(|o| (o.0, o.1)).collect();
+        assert_eq!(phases, vec![(0, Phase::Start), (25, Phase::End)]);
+    }
+
+    #[test]
+    fn cooldown_after_an_end_then_a_new_incident() {
+        let mut inc = incidents();
+        // Held 0-2 s (ends at 7 s), again from 20 s (within the 30 s cooldown: nothing) and
+        // still at 37 s (cooldown over: a new incident).
+        let out = run(&mut inc, 40, |s| {
+            if s <= 2 || s >= 20 {
+                vec![finding(AlertKind::Fall, None, &[1])]
+            } else {
+                vec![]
+            }
+        });
+        let phases: Vec<(i64, Phase)> = out.iter().map(|o| (o.0, o.1)).collect();
+        assert_eq!(
+            phases,
+            vec![(0, Phase::Start), (7, Phase::End), (37, Phase::Start)]
+        );
+        // Just under the cooldown: 36 s - 7 s = 29 s < 30 s.
+        assert_ne!(out[2].2, out[0].2);
+    }
+
+    #[test]
+    fn kinds_and_zones_are_separate_incidents_and_same_key_findings_merge() {
+        let mut inc = incidents();
+        let a = inc.step(
+            UnixMillis(0),
+            (640, 480),
+            vec![
+                finding(AlertKind::PersonInZone, Some("pond"), &[1]),
+                finding(AlertKind::PersonInZone, Some("river"), &[2]),
+                finding(AlertKind::Fall, None, &[3]),
+                finding(AlertKind::Fall, None, &[4]),
+            ],
+        );
+        assert_eq!(a.len(), 3);
+        let fall = a.iter().find(|x| x.alert.kind == AlertKind::Fall).unwrap();
+        assert_eq!(fall.alert.boxes.len(), 2);
+    }
+
+    #[test]
+    fn time_going_back_starts_over_without_panicking() {
+        let mut inc = incidents();
+        inc.step(
+            UnixMillis(50_000),
+            (1, 1),
+            vec![finding(AlertKind::Fall, None, &[1])],
+        );
+        let a = inc.step(
+            UnixMillis(1_000),
+            (1, 1),
+            vec![finding(AlertKind::Fall, None, &[1])],
+        );
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].alert.phase, Phase::Start);
+    }
+}
