@@ -7,13 +7,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use sharpeyes_alerts::zone_rules::{DwellSpec, InactivitySpec, ZoneRules, ZoneSpec};
 use sharpeyes_alerts::{
-    JsonlOutbox, KafkaOptions, KafkaSink, PersonPresenceConfig, PersonPresenceRule, SnapshotWriter,
-    StdoutSink,
+    FallConfig, FallRule, IncidentConfig, Incidents, JsonlOutbox, KafkaOptions, KafkaSink, Mark,
+    PersonPresenceConfig, PersonPresenceRule, Polygon, SnapshotSweeper, SnapshotWriter, StdoutSink,
+    Tracker, TrackerConfig,
 };
-use sharpeyes_core::{Alert, AlertKind, AlertSink, CameraId, Detector, Frame, UnixMillis};
+use sharpeyes_core::{
+    Alert, AlertKind, AlertSink, CameraId, Detector, Frame, Phase, Severity, UnixMillis,
+};
 use sharpeyes_inference::{DetectorOptions, OrtDetector, PoseRun, PoseStage, crop_frame};
 
+use crate::cameras::{Rule, Zone};
 use crate::config::PipelineConfig;
 use crate::models::ModelStore;
 
@@ -55,6 +60,9 @@ impl RateSampler {
     }
 }
 
+/// How often the snapshot sweeper looks for expired snapshots.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
 /// Model + rules + snapshots.
 pub struct Analyzer {
     detector: OrtDetector,
@@ -64,6 +72,13 @@ pub struct Analyzer {
     pub pose_runs: PoseRun,
     person: Option<PersonPresenceRule>,
     snapshots: SnapshotWriter,
+    /// Deletes snapshots older than `output.snapshot_retention_days`, hourly, while it lives.
+    _sweeper: Option<SnapshotSweeper>,
+    rules: RuleSettings,
+    /// Per camera: tracker, rules, open incidents. Created at a camera's first frame.
+    cameras: HashMap<CameraId, CameraAnalysis>,
+    /// Per camera: which rules and zones (`set_camera`); cameras not here run the defaults.
+    camera_rules: HashMap<CameraId, CameraRules>,
     pub frames_analysed: u64,
     /// Cameras whose frames in the last batch had any detection (adaptive decode keeps them
     /// in full decode).
@@ -82,6 +97,8 @@ impl Analyzer {
             inter_op_threads: config.inter_op_threads,
             ..DetectorOptions::default()
         };
+        let manifest_persons = manifest.person_classes.clone();
+        let manifest_vehicles = manifest.vehicle_classes.clone();
         let detector = OrtDetector::new(manifest, &path, options.clone())?;
         let pose = match &config.pose {
             Some(p) => {
@@ -120,6 +137,23 @@ impl Analyzer {
             pose_runs: PoseRun::default(),
             person,
             snapshots: SnapshotWriter::new(&config.snapshots),
+            _sweeper: match config.snapshot_retention {
+                Some(max_age) => Some(
+                    SnapshotSweeper::start(&config.snapshots, max_age, SWEEP_EVERY)
+                        .context("starting the snapshot retention sweeper")?,
+                ),
+                None => None,
+            },
+            rules: RuleSettings {
+                fall: config.fall.clone(),
+                incidents: config.incidents.clone(),
+                tracker: config.tracker.clone(),
+                utc_offset_min: config.utc_offset_min,
+                persons: manifest_persons.clone(),
+                vehicles: manifest_vehicles.clone(),
+            },
+            cameras: HashMap::new(),
+            camera_rules: HashMap::new(),
             frames_analysed: 0,
             active_cameras: Vec::new(),
         })
@@ -161,18 +195,29 @@ impl Analyzer {
         }
         self.frames_analysed += frames.len() as u64;
         self.active_cameras.clear();
+        let confident = self.rules.tracker.high_score;
         for (frame, dets) in frames.iter().zip(&detections) {
-            if !dets.is_empty() {
+            if dets.iter().any(|d| d.score >= confident) {
                 self.active_cameras.push(frame.camera.clone());
             }
         }
         let mut alerts = Vec::new();
         for (frame, dets) in frames.iter().zip(&detections) {
             let size = (frame.letterbox.src_width, frame.letterbox.src_height);
+            let person_on = self
+                .camera_rules
+                .get(&frame.camera)
+                .is_none_or(|r| r.rules.contains(&Rule::PersonDetected));
             if let Some(rule) = &mut self.person
+                && person_on
                 && let Some(mut alert) = rule.evaluate(&frame.camera, frame.time, size, dets)
             {
-                match self.snapshots.write(&alert.id, frame) {
+                let marks: Vec<Mark> = dets
+                    .iter()
+                    .filter(|d| d.score >= rule.config().min_score)
+                    .map(|d| Mark::from_detection(d, colour_of(alert.severity)))
+                    .collect();
+                match self.snapshots.write_annotated(&alert.id, frame, &marks) {
                     Ok(p) => alert.snapshot = Some(p),
                     Err(e) => {
                         tracing::warn!(camera = %frame.camera, error = %e, "snapshot not written")
@@ -180,8 +225,180 @@ impl Analyzer {
                 }
                 alerts.push(alert);
             }
+            let cam = self.camera(&frame.camera);
+            let outs = cam.step(frame.time, size, dets);
+            let busy = cam.busy();
+            for mut out in outs {
+                if out.alert.phase != Phase::End {
+                    let marks: Vec<Mark> = out
+                        .tracks
+                        .iter()
+                        .map(|t| Mark {
+                            bbox: t.bbox,
+                            label: Some(format!("{} {}", t.class_name, t.id)),
+                            colour: colour_of(out.alert.severity),
+                            keypoints: t.keypoints.clone(),
+                        })
+                        .collect();
+                    match self.snapshots.write_annotated(&out.alert.id, frame, &marks) {
+                        Ok(p) => out.alert.snapshot = Some(p),
+                        Err(e) => tracing::warn!(
+                            camera = %frame.camera, error = %e, "snapshot not written"
+                        ),
+                    }
+                }
+                alerts.push(out.alert);
+            }
+            if busy && !self.active_cameras.contains(&frame.camera) {
+                self.active_cameras.push(frame.camera.clone());
+            }
         }
         Ok(alerts)
+    }
+
+    /// Sets the rules and zones of `camera` (from its camera file); its tracker and open
+    /// incidents start over. Cameras never set run the pipeline config's rules with no zones.
+    pub fn set_camera(&mut self, camera: &CameraId, rules: CameraRules) {
+        self.cameras.remove(camera);
+        self.camera_rules.insert(camera.clone(), rules);
+    }
+
+    /// Forgets `camera` (stopped): its tracker, incidents and rules.
+    pub fn remove_camera(&mut self, camera: &CameraId) {
+        self.cameras.remove(camera);
+        self.camera_rules.remove(camera);
+    }
+
+    /// Runs `camera`'s rules at `time` with no detections: for frames skipped for lack of motion
+    /// (nothing moved, so nobody new is there), so time-based rules (inactivity) still advance.
+    /// `size`: the source picture's, when known (else the last frame's).
+    pub fn idle(
+        &mut self,
+        camera: &CameraId,
+        time: UnixMillis,
+        size: Option<(u32, u32)>,
+    ) -> Vec<Alert> {
+        let cam = self.camera(camera);
+        let size = size.unwrap_or(cam.size);
+        cam.step(time, size, &[])
+            .into_iter()
+            .map(|o| o.alert)
+            .collect()
+    }
+
+    fn camera(&mut self, camera: &CameraId) -> &mut CameraAnalysis {
+        let rules = &self.rules;
+        let spec = self.camera_rules.get(camera);
+        self.cameras
+            .entry(camera.clone())
+            .or_insert_with(|| CameraAnalysis::new(camera, rules, spec))
+    }
+}
+
+/// Box colour on snapshots: red critical, orange warning, green info.
+fn colour_of(severity: Severity) -> [u8; 3] {
+    match severity {
+        Severity::Critical => [230, 30, 30],
+        Severity::Warning => [255, 150, 0],
+        Severity::Info => [40, 200, 60],
+    }
+}
+
+/// The rules and zones of one camera (from its camera file).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CameraRules {
+    pub rules: Vec<Rule>,
+    pub zones: Vec<Zone>,
+}
+
+/// The pipeline config's rule settings, shared by every camera.
+#[derive(Clone, Debug)]
+struct RuleSettings {
+    fall: Option<FallConfig>,
+    incidents: IncidentConfig,
+    tracker: TrackerConfig,
+    utc_offset_min: i32,
+    persons: Vec<std::sync::Arc<str>>,
+    vehicles: Vec<std::sync::Arc<str>>,
+}
+
+/// One camera's tracker, rules and open incidents.
+struct CameraAnalysis {
+    /// Source picture size of the last frame.
+    size: (u32, u32),
+    tracker: Tracker,
+    fall: Option<FallRule>,
+    zones: Option<ZoneRules>,
+    incidents: Incidents,
+}
+
+impl CameraAnalysis {
+    fn new(camera: &CameraId, s: &RuleSettings, spec: Option<&CameraRules>) -> Self {
+        let on = |r: Rule| spec.is_none_or(|c| c.rules.contains(&r));
+        let zones: Vec<ZoneSpec> = spec
+            .filter(|_| on(Rule::Zones))
+            .map(|c| c.zones.iter().map(zone_spec).collect())
+            .unwrap_or_default();
+        Self {
+            size: (0, 0),
+            tracker: Tracker::new(s.tracker.clone()),
+            fall: s
+                .fall
+                .clone()
+                .filter(|_| on(Rule::Fall))
+                .map(|f| FallRule::new(f, s.persons.clone())),
+            zones: (!zones.is_empty()).then(|| {
+                ZoneRules::new(
+                    zones,
+                    s.utc_offset_min,
+                    s.persons.clone(),
+                    s.vehicles.clone(),
+                )
+            }),
+            incidents: Incidents::new(camera.clone(), s.incidents.clone()),
+        }
+    }
+
+    /// Tracker, rules and incidents for one frame's detections.
+    fn step(
+        &mut self,
+        time: UnixMillis,
+        size: (u32, u32),
+        detections: &[sharpeyes_core::Detection],
+    ) -> Vec<sharpeyes_alerts::IncidentAlert> {
+        self.size = size;
+        let tracks = self.tracker.update(time, detections);
+        let mut findings = Vec::new();
+        if let Some(fall) = &mut self.fall {
+            findings.extend(fall.evaluate(time, size, tracks));
+        }
+        if let Some(zones) = &mut self.zones {
+            findings.extend(zones.evaluate(time, size, tracks));
+        }
+        self.incidents.step(time, size, findings)
+    }
+
+    /// Whether anything is going on that needs every frame (a track or an open incident).
+    fn busy(&self) -> bool {
+        !self.tracker.tracks().is_empty() || self.incidents.any_open()
+    }
+}
+
+fn zone_spec(z: &Zone) -> ZoneSpec {
+    let dwell = |d: &crate::cameras::DwellRule| DwellSpec {
+        min_ms: d.min.as_millis() as i64,
+        hours: d.hours,
+    };
+    ZoneSpec {
+        name: z.name.clone(),
+        polygon: Polygon::new(z.points.iter().map(|p| (p[0], p[1])).collect()),
+        person_in_zone: z.person_in_zone.as_ref().map(dwell),
+        loitering: z.loitering.as_ref().map(dwell),
+        vehicle_in_zone: z.vehicle_in_zone.as_ref().map(dwell),
+        inactivity: z.inactivity.as_ref().map(|i| InactivitySpec {
+            absent_ms: i.absent.as_millis() as i64,
+            window: i.window,
+        }),
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use sharpeyes_alerts::{FallConfig, IncidentConfig, TrackerConfig};
 use sharpeyes_inference::{ExecutionProvider, PoseMode};
 
 /// The default config, embedded so `sharpeyes demo` runs with no files around.
@@ -82,7 +83,34 @@ const MAX_THREADS: usize = 1024;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRules {
+    /// Local time for the rules' daily windows, "+08:00" / "-05:30". Default "+00:00".
+    utc_offset: Option<String>,
     person_detected: Option<RawPersonRule>,
+    fall: Option<RawFall>,
+    #[serde(default)]
+    incidents: RawIncidents,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFall {
+    /// Default true.
+    #[serde(default = "yes")]
+    enabled: bool,
+    /// Default 2.0.
+    confirm_s: Option<f64>,
+    /// Default 2.0.
+    max_fall_s: Option<f64>,
+    /// Default 30.
+    hold_s: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIncidents {
+    update_every_s: Option<f64>,
+    end_after_s: Option<f64>,
+    cooldown_s: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +132,8 @@ fn yes() -> bool {
 struct RawOutput {
     outbox: PathBuf,
     snapshots: PathBuf,
+    /// Default 30; 0 keeps snapshots forever; at most 3650.
+    snapshot_retention_days: Option<f64>,
     /// Default "sharpeyes.alerts".
     #[serde(default = "default_topic")]
     kafka_topic: String,
@@ -142,8 +172,16 @@ pub struct PipelineConfig {
     pub pose: Option<PoseConfig>,
     /// None when the rule is disabled.
     pub person_rule: Option<PersonRuleConfig>,
+    /// None when the fall rule is disabled.
+    pub fall: Option<FallConfig>,
+    pub incidents: IncidentConfig,
+    pub tracker: TrackerConfig,
+    /// Minutes east of UTC of the cameras' local time (daily windows of zone rules).
+    pub utc_offset_min: i32,
     pub outbox: PathBuf,
     pub snapshots: PathBuf,
+    /// Snapshots older than this are deleted (hourly sweep); None keeps them forever.
+    pub snapshot_retention: Option<std::time::Duration>,
     pub kafka_topic: String,
     /// Topic of camera_online / camera_offline status events.
     pub status_topic: String,
@@ -301,6 +339,75 @@ impl PipelineConfig {
             }
             _ => None,
         };
+        let seconds = |field: &str, v: Option<f64>, default_ms: i64, max_s: f64| match v {
+            None => Ok(default_ms),
+            Some(v) if (0.0..=max_s).contains(&v) => Ok((v * 1000.0).round() as i64),
+            Some(v) => Err(err(
+                field,
+                format!("must be between 0 and {max_s}, got {v}"),
+            )),
+        };
+        let fall = match raw.rules.fall {
+            Some(f) if f.enabled => {
+                let d = FallConfig::default();
+                Some(FallConfig {
+                    confirm_ms: seconds("rules.fall.confirm_s", f.confirm_s, d.confirm_ms, 600.0)?,
+                    max_fall_ms: seconds(
+                        "rules.fall.max_fall_s",
+                        f.max_fall_s,
+                        d.max_fall_ms,
+                        10.0,
+                    )?,
+                    hold_ms: seconds("rules.fall.hold_s", f.hold_s, d.hold_ms, 3600.0)?,
+                    ..d
+                })
+            }
+            _ => None,
+        };
+        let d = IncidentConfig::default();
+        let i = &raw.rules.incidents;
+        let incidents = IncidentConfig {
+            update_every_ms: seconds(
+                "rules.incidents.update_every_s",
+                i.update_every_s,
+                d.update_every_ms,
+                86_400.0,
+            )?,
+            end_after_ms: seconds(
+                "rules.incidents.end_after_s",
+                i.end_after_s,
+                d.end_after_ms,
+                3600.0,
+            )?,
+            cooldown_ms: seconds(
+                "rules.incidents.cooldown_s",
+                i.cooldown_s,
+                d.cooldown_ms,
+                86_400.0,
+            )?,
+        };
+        let utc_offset_min = match raw.rules.utc_offset.as_deref() {
+            None => 0,
+            Some(text) => parse_utc_offset(text).ok_or_else(|| {
+                err(
+                    "rules.utc_offset",
+                    format!("{text:?} is not +HH:MM or -HH:MM (e.g. \"+08:00\")"),
+                )
+            })?,
+        };
+        let snapshot_retention = match raw.output.snapshot_retention_days {
+            None => Some(std::time::Duration::from_secs(30 * 86_400)),
+            Some(0.0) => None,
+            Some(d) if d > 0.0 && d <= 3650.0 => {
+                Some(std::time::Duration::from_secs_f64(d * 86_400.0))
+            }
+            Some(d) => {
+                return Err(err(
+                    "output.snapshot_retention_days",
+                    format!("must be between 0 (keep forever) and 3650, got {d}"),
+                ));
+            }
+        };
         for (field, topic) in [
             ("output.kafka_topic", &raw.output.kafka_topic),
             ("output.status_topic", &raw.output.status_topic),
@@ -320,12 +427,32 @@ impl PipelineConfig {
             max_wait: std::time::Duration::from_millis(raw.detect.max_wait_ms),
             pose,
             person_rule,
+            fall,
+            incidents,
+            tracker: TrackerConfig::default(),
+            utc_offset_min,
             outbox: raw.output.outbox,
             snapshots: raw.output.snapshots,
+            snapshot_retention,
             kafka_topic: raw.output.kafka_topic,
             status_topic: raw.output.status_topic,
         })
     }
+}
+
+/// "+08:00" → 480, "-05:30" → -330; at most ±14 h.
+fn parse_utc_offset(text: &str) -> Option<i32> {
+    let sign = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (h, m) = text[1..].split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60 && h * 60 + m <= 14 * 60).then_some(sign * (h * 60 + m))
 }
 
 #[cfg(test)]
@@ -361,7 +488,7 @@ mod tests {
         let text = DEFAULT_CONFIG.replace("mode = \"frame\"", "mode = \"tiles\"");
         let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
         assert!(e.message.contains("tiles"), "{e}");
-        let text = DEFAULT_CONFIG.replace("min_person_score = 0.5", "min_person_score = 2");
+        let text = DEFAULT_CONFIG.replace("min_person_score = 0.3", "min_person_score = 2");
         let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -372,6 +499,27 @@ mod tests {
             PipelineConfig::parse(&text, "x.toml").expect("valid").pose,
             None
         );
+    }
+
+    #[test]
+    fn rule_timings_and_utc_offset_parse() {
+        let c = PipelineConfig::embedded_default();
+        let fall = c.fall.expect("the default config detects falls");
+        assert_eq!((fall.confirm_ms, fall.max_fall_ms), (2000, 2000));
+        assert_eq!(c.utc_offset_min, 480);
+        assert_eq!(parse_utc_offset("-05:30"), Some(-330));
+        for bad in ["08:00", "+8:00", "+15:00", "+08:60", "+0800"] {
+            assert_eq!(parse_utc_offset(bad), None, "{bad}");
+        }
+        let text = DEFAULT_CONFIG.replace("confirm_s = 2.0", "confirm_s = -1");
+        let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.toml: rules.fall.confirm_s: must be between 0 and 600, got -1"
+        );
+        let text = DEFAULT_CONFIG.replace("utc_offset = \"+08:00\"", "utc_offset = \"CST\"");
+        let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(e.field, "rules.utc_offset");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! and rules, and delivers alerts. [`CameraHandle`] starts and stops one camera, the single
 //! mechanism that config hot reload and multi-machine assignment will both use.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -440,6 +440,8 @@ pub struct LivePipeline {
     max_batch: usize,
     /// How long to wait, after the first frame, for other cameras' frames to fill the batch.
     max_wait: Duration,
+    /// Per camera: `frames_gated` at the last `tick_gated`.
+    gated_seen: HashMap<CameraId, u64>,
 }
 
 impl LivePipeline {
@@ -468,6 +470,7 @@ impl LivePipeline {
             cameras: BTreeMap::new(),
             max_batch: 8,
             max_wait: Duration::ZERO,
+            gated_seen: HashMap::new(),
         })
     }
 
@@ -506,6 +509,7 @@ impl LivePipeline {
         while let Ok(event) = self.status_rx.try_recv() {
             delivery.deliver(&event);
         }
+        self.tick_gated(analyzer, delivery);
         let max = self.max_batch.min(self.cameras.len()).max(1);
         let batch = self
             .frames
@@ -521,6 +525,22 @@ impl LivePipeline {
         for id in &analyzer.active_cameras {
             if let Some(h) = self.cameras.get(id) {
                 h.gate.activity(now);
+            }
+        }
+    }
+
+    /// Cameras whose frames motion gating skipped since the last call get their rules run with
+    /// no detections (nothing moved), so time-based rules such as inactivity advance.
+    fn tick_gated(&mut self, analyzer: &mut Analyzer, delivery: &mut Delivery) {
+        let now = SystemClock.now();
+        for (id, h) in &self.cameras {
+            let gated = h.counters.frames_gated.load(Ordering::Relaxed);
+            let last = self.gated_seen.entry(id.clone()).or_insert(0);
+            if gated != *last {
+                *last = gated;
+                for a in analyzer.idle(id, now, None) {
+                    delivery.deliver(&a);
+                }
             }
         }
     }

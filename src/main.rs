@@ -12,7 +12,9 @@ use sharpeyes::analyze::{Analyzer, Delivery, RateSampler};
 use sharpeyes::config::PipelineConfig;
 use sharpeyes::live::{CameraSpec, run_live};
 use sharpeyes::models::ModelStore;
-use sharpeyes_core::{BoxOut, CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock};
+use sharpeyes_core::{
+    BoxOut, CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock, UnixMillis,
+};
 
 #[derive(Parser)]
 #[command(
@@ -93,6 +95,18 @@ enum Command {
         /// frames it saved (`gated=`).
         #[arg(long, value_parser = seconds)]
         motion_gating: Option<f64>,
+        /// A camera file (configs/cameras/*.toml) whose id, rules, zones and privacy masks
+        /// apply to the clip, as they would to that camera live.
+        #[arg(long)]
+        camera: Option<PathBuf>,
+        /// Unix time in ms of the clip's first frame (default: now); alert times are this plus
+        /// the media time. Daily windows of zone rules see this clock.
+        #[arg(long)]
+        start_ms: Option<i64>,
+        /// Also write every analysed frame as DIR/<camera>/<ms since the start>.jpg (to judge
+        /// ground truth by eye, or to see what the model saw).
+        #[arg(long)]
+        frames_out: Option<PathBuf>,
     },
     /// Run one image through a model and print the detections as JSON.
     Detect {
@@ -302,12 +316,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             alerts_out,
             config,
             motion_gating,
+            camera,
+            start_ms,
+            frames_out,
         } => replay(
             &store,
             &input,
             &alerts_out,
             config.as_deref(),
-            motion_gating.map(Duration::from_secs_f64),
+            ReplayOptions {
+                motion_gating: motion_gating.map(Duration::from_secs_f64),
+                camera,
+                start: start_ms.map(UnixMillis),
+                frames_out,
+            },
         ),
         Command::Demo {
             config,
@@ -372,15 +394,37 @@ fn detect(store: &ModelStore, image: &Path, model: Option<String>) -> anyhow::Re
     Ok(())
 }
 
+/// `replay`'s optional settings.
+struct ReplayOptions {
+    motion_gating: Option<Duration>,
+    camera: Option<PathBuf>,
+    start: Option<UnixMillis>,
+    frames_out: Option<PathBuf>,
+}
+
 fn replay(
     store: &ModelStore,
     input: &Path,
     alerts_out: &Path,
     config: Option<&Path>,
-    motion_gating: Option<Duration>,
+    options: ReplayOptions,
 ) -> anyhow::Result<()> {
+    let motion_gating = options.motion_gating;
     let config = load_config(config)?;
     let mut analyzer = Analyzer::new(&config, store)?;
+    let camera_config = match &options.camera {
+        Some(path) => Some(sharpeyes::cameras::load_file(path).map_err(|issues| {
+            anyhow::anyhow!(
+                "{}",
+                issues
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })?),
+        None => None,
+    };
     if alerts_out.exists() {
         std::fs::remove_file(alerts_out)
             .with_context(|| format!("replacing {}", alerts_out.display()))?;
@@ -400,7 +444,22 @@ fn replay(
             .unwrap_or_default(),
     )
     .or_else(|_| CameraId::new("replay"))?;
-    let mut source = sharpeyes_ingest::FileSource::open(camera, input, w, h, SystemClock.now())?;
+    let camera = camera_config.as_ref().map_or(camera, |c| c.id.clone());
+    let masks = camera_config
+        .as_ref()
+        .map(|c| c.privacy_masks.clone())
+        .unwrap_or_default();
+    if let Some(c) = &camera_config {
+        analyzer.set_camera(
+            &camera,
+            sharpeyes::analyze::CameraRules {
+                rules: c.detect.rules.clone(),
+                zones: c.zones.clone(),
+            },
+        );
+    }
+    let start = options.start.unwrap_or_else(|| SystemClock.now());
+    let mut source = sharpeyes_ingest::FileSource::open(camera, input, w, h, start)?;
     let mut sampler = RateSampler::new(config.detect_fps);
     let started = Instant::now();
     let mut frames = 0u64;
@@ -410,8 +469,9 @@ fn replay(
     let mut motion = sharpeyes_ingest::MotionDetector::default();
     loop {
         match source.next_frame(Duration::from_secs(30))? {
-            SourceItem::Frame(f) => {
+            SourceItem::Frame(mut f) => {
                 frames += 1;
+                sharpeyes_ingest::apply_privacy_masks(&mut f, &masks);
                 if motion_gating.is_some() && motion.update(&f) >= sharpeyes::live::MOTION_THRESHOLD
                 {
                     gate.activity(f.time);
@@ -419,7 +479,15 @@ fn replay(
                 if sampler.take(&f.camera, f.time) {
                     if motion_gating.is_some() && !gate.active(f.time) {
                         gated += 1;
+                        let size = (f.letterbox.src_width, f.letterbox.src_height);
+                        for a in analyzer.idle(&f.camera, f.time, Some(size)) {
+                            delivery.deliver(&a);
+                        }
                         continue;
+                    }
+                    if let Some(dir) = &options.frames_out {
+                        let name = format!("{:07}", f.time.0 - start.0);
+                        sharpeyes_alerts::SnapshotWriter::new(dir).write(&name, &f)?;
                     }
                     for a in analyzer.analyze(std::slice::from_ref(&f))? {
                         delivery.deliver(&a);

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::analyze::{Analyzer, Delivery};
+use crate::analyze::{Analyzer, CameraRules, Delivery};
 use crate::cameras::{CameraConfig, Change, Reloader, scan_dir};
 use crate::live::{CameraSpec, LivePipeline};
 use crate::metrics::{MetricsServer, MetricsSource};
@@ -73,7 +73,7 @@ pub fn run(
             match scan_dir(&options.cameras_dir) {
                 Ok(scan) => {
                     for change in reloader.apply(scan) {
-                        apply(&mut pipeline, change, size);
+                        apply(&mut pipeline, &mut analyzer, change, size);
                     }
                 }
                 Err(e) => {
@@ -105,17 +105,30 @@ pub fn run(
     Ok(())
 }
 
-fn apply(pipeline: &mut LivePipeline, change: Change, size: (u32, u32)) {
+/// Applies one camera change: the single start / stop / restart-one-camera-from-its-config
+/// path, for hot reload now and for a camera-config topic's assignment later.
+fn apply(pipeline: &mut LivePipeline, analyzer: &mut Analyzer, change: Change, size: (u32, u32)) {
     match change {
         Change::Start(cfg) | Change::Restart(cfg) => match spec_for(&cfg, size) {
-            Ok(spec) => pipeline.start_camera(spec),
+            Ok(spec) => {
+                analyzer.set_camera(
+                    &cfg.id,
+                    CameraRules {
+                        rules: cfg.detect.rules.clone(),
+                        zones: cfg.zones.clone(),
+                    },
+                );
+                pipeline.start_camera(spec)
+            }
             Err(e) => {
                 tracing::error!(camera = %cfg.id, error = %format!("{e:#}"), "camera not started");
                 pipeline.stop_camera(&cfg.id);
+                analyzer.remove_camera(&cfg.id);
             }
         },
         Change::Stop(id) => {
             pipeline.stop_camera(&id);
+            analyzer.remove_camera(&id);
         }
         Change::Rejected { file, issues } => {
             for i in &issues {

