@@ -578,20 +578,11 @@ mod tests {
         } else {
             keypoints.clear();
         }
-        Track {
-            id,
-            class_id: 0,
-            class_name: Arc::from("person"),
-            bbox,
-            predicted: bbox,
-            score: 0.8,
-            keypoints,
-            first_seen: UnixMillis(0),
-            last_seen: UnixMillis(t),
-            hits: 10,
-            state: TrackState::Confirmed,
-            velocity: (0.0, 0.0),
-        }
+        let mut track = crate::track::confirmed_track(id, "person", bbox, UnixMillis(t));
+        track.first_seen = UnixMillis(0);
+        track.score = 0.8;
+        track.keypoints = keypoints;
+        track
     }
 
     fn bb(x1: f32, y1: f32, x2: f32, y2: f32) -> BBox {

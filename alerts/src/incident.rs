@@ -203,12 +203,10 @@ fn box_of(t: &Track) -> BoxOut {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use sharpeyes_core::{BBox, Severity};
 
     use super::*;
-    use crate::track::TrackState;
 
     fn track(id: u64) -> Track {
         let bbox = BBox {
@@ -217,20 +215,9 @@ mod tests {
             x2: 50.0,
             y2: 90.0,
         };
-        Track {
-            id,
-            class_id: 0,
-            class_name: Arc::from("person"),
-            bbox,
-            predicted: bbox,
-            score: 0.7,
-            keypoints: Vec::new(),
-            first_seen: UnixMillis(0),
-            last_seen: UnixMillis(0),
-            hits: 3,
-            state: TrackState::Confirmed,
-            velocity: (0.0, 0.0),
-        }
+        let mut t = crate::track::confirmed_track(id, "person", bbox, UnixMillis(0));
+        t.score = 0.7;
+        t
     }
 
     fn finding(kind: AlertKind, zone: Option<&str>, ids: &[u64]) -> Finding {

@@ -471,6 +471,26 @@ impl BoxFilter {
     }
 }
 
+/// A confirmed track of `class` with box `bbox`, first and last matched at `seen`, 10 hits, score
+/// 0.9, no keypoints, at rest: what the rules' tests start from.
+#[cfg(test)]
+pub(crate) fn confirmed_track(id: u64, class: &str, bbox: BBox, seen: UnixMillis) -> Track {
+    Track {
+        id,
+        class_id: 0,
+        class_name: Arc::from(class),
+        bbox,
+        predicted: bbox,
+        score: 0.9,
+        keypoints: Vec::new(),
+        first_seen: seen,
+        last_seen: seen,
+        hits: 10,
+        state: TrackState::Confirmed,
+        velocity: (0.0, 0.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -418,20 +418,7 @@ mod tests {
             x2: foot.0 + w / 2.0,
             y2: foot.1,
         };
-        Track {
-            id,
-            class_id: 0,
-            class_name: class.into(),
-            bbox,
-            predicted: bbox,
-            score: 0.9,
-            keypoints: Vec::new(),
-            first_seen: seen,
-            last_seen: seen,
-            hits: 10,
-            state: TrackState::Confirmed,
-            velocity: (0.0, 0.0),
-        }
+        crate::track::confirmed_track(id, class, bbox, seen)
     }
 
     /// A person standing at `foot`, matched at `seen`.
