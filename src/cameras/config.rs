@@ -113,6 +113,9 @@ struct RawZone {
     loitering: Option<RawDwell>,
     vehicle_in_zone: Option<RawDwell>,
     inactivity: Option<RawInactivity>,
+    /// Default false.
+    #[serde(default)]
+    always_detect: bool,
 }
 
 #[derive(Deserialize)]
@@ -308,6 +311,9 @@ pub struct Zone {
     pub vehicle_in_zone: Option<DwellRule>,
     /// No person seen inside for `absent` within the daily window (an elder's doorway).
     pub inactivity: Option<InactivityRule>,
+    /// Detection runs on every due frame of this camera even when nothing moves (motion
+    /// gating off): a child standing still at the water must still be seen.
+    pub always_detect: bool,
 }
 
 /// "Inside for at least `min`", optionally only within a daily local-time window.
@@ -495,6 +501,17 @@ struct Validator<'a> {
     issues: Vec<ConfigIssue>,
 }
 
+impl CameraConfig {
+    /// Motion gating's quiet period, or None when it is off: off too when a zone forces
+    /// detection (`always_detect`).
+    pub fn effective_motion_gate(&self) -> Option<Duration> {
+        if self.zones.iter().any(|z| z.always_detect) {
+            return None;
+        }
+        self.detect.motion_gate
+    }
+}
+
 impl Validator<'_> {
     fn issue(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.issues
@@ -586,6 +603,7 @@ impl Validator<'_> {
                 loitering,
                 vehicle_in_zone,
                 inactivity,
+                always_detect: z.always_detect,
             });
         }
         let health = HealthConfig {

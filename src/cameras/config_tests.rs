@@ -823,3 +823,17 @@ fn bad_zone_rules_name_their_field() {
     let e = one(&cam("", &format!("{ZONE}inactivity = {{ absent = 6 }}")));
     assert!(e.contains("absent"), "{e}");
 }
+
+#[test]
+fn a_zone_that_always_detects_turns_motion_gating_off() {
+    let gated = "[detect]\nmotion_gating = true\nquiet_s = 5\n";
+    let c = ok(&cam("", &format!("{gated}{ZONE}")));
+    assert_eq!(c.effective_motion_gate(), Some(Duration::from_secs(5)));
+    assert!(!c.zones[0].always_detect);
+    let c = ok(&cam(
+        "",
+        &format!("{gated}{ZONE}person_in_zone = {{ min_s = 3 }}\nalways_detect = true"),
+    ));
+    assert!(c.zones[0].always_detect);
+    assert_eq!(c.effective_motion_gate(), None);
+}
