@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use sharpeyes_alerts::zone_rules::{DwellSpec, InactivitySpec, ZoneRules, ZoneSpec};
 use sharpeyes_alerts::{
-    FallConfig, FallRule, IncidentConfig, Incidents, JsonlOutbox, KafkaOptions, KafkaSink, Mark,
-    PersonPresenceConfig, PersonPresenceRule, Polygon, SnapshotSweeper, SnapshotWriter, StdoutSink,
-    Tracker, TrackerConfig,
+    FallConfig, FallRule, IncidentConfig, Incidents, JsonlOutbox, KafkaOptions, Mark, OutboxRelay,
+    PersonPresenceConfig, PersonPresenceRule, Polygon, RelayOptions, SnapshotSweeper,
+    SnapshotWriter, StdoutSink, Tracker, TrackerConfig,
 };
 use sharpeyes_core::{
     Alert, AlertKind, AlertSink, CameraId, Detector, Frame, Phase, Severity, UnixMillis,
@@ -403,44 +403,35 @@ fn zone_spec(z: &Zone) -> ZoneSpec {
 }
 
 /// Where alerts go: the durable outbox first (an alert is accepted once it is there), then
-/// stdout and Kafka. Camera status events take the same path, to their own Kafka topic.
+/// stdout; Kafka is fed from the outbox by the [`OutboxRelay`] (zero loss, at least once: see
+/// alerts/src/relay.rs). Camera status events take the same path, to their own topic.
 pub struct Delivery {
     outbox: JsonlOutbox,
     stdout: Option<StdoutSink>,
-    kafka: Option<KafkaSink>,
-    kafka_status: Option<KafkaSink>,
+    relay: Option<OutboxRelay>,
     pub counts: BTreeMap<AlertKind, u64>,
 }
 
 impl Delivery {
-    /// `kafka`: (brokers, alert topic, status topic).
+    /// `kafka`: (brokers, alert topic, status topic). An unreachable broker is not an error:
+    /// alerts wait in the outbox until it answers.
     pub fn new(
         outbox: &Path,
         stdout: bool,
         kafka: Option<(&str, &str, &str)>,
     ) -> anyhow::Result<Self> {
-        let outbox = JsonlOutbox::open(outbox)
+        let outbox_file = JsonlOutbox::open(outbox)
             .with_context(|| format!("opening the outbox {}", outbox.display()))?;
-        let connect = |brokers: &str, topic: &str| {
-            KafkaSink::connect(
-                KafkaOptions::new(brokers)
-                    .topic(topic)
-                    .client_id("sharpeyes"),
-            )
-            .with_context(|| format!("connecting to Kafka at {brokers} (topic {topic})"))
-        };
-        let (kafka, kafka_status) = match kafka {
-            Some((brokers, topic, status_topic)) => (
-                Some(connect(brokers, topic)?),
-                Some(connect(brokers, status_topic)?),
-            ),
-            None => (None, None),
-        };
+        let relay = kafka.map(|(brokers, topic, status_topic)| {
+            let options = KafkaOptions::new(brokers)
+                .topic(topic)
+                .client_id("sharpeyes");
+            OutboxRelay::start(outbox, RelayOptions::new(options, status_topic))
+        });
         Ok(Self {
-            outbox,
+            outbox: outbox_file,
             stdout: stdout.then(StdoutSink::new),
-            kafka,
-            kafka_status,
+            relay,
             counts: BTreeMap::new(),
         })
     }
@@ -455,27 +446,21 @@ impl Delivery {
         {
             tracing::warn!(error = %e, "stdout");
         }
-        let kafka = if alert.kind.is_status() {
-            &mut self.kafka_status
-        } else {
-            &mut self.kafka
-        };
-        if let Some(k) = kafka
-            && let Err(e) = k.send(alert)
-        {
-            tracing::warn!(alert = %alert.id, error = %e, "not queued for Kafka (it is in the outbox)");
+        if let Some(r) = &self.relay {
+            r.notify();
         }
     }
 
-    /// Waits up to `timeout` for Kafka to confirm what was queued.
+    /// Waits up to `timeout` for Kafka to acknowledge what the outbox holds; what is left is
+    /// sent at the next start.
     pub fn flush(&mut self, timeout: Duration) {
-        for k in [&mut self.kafka, &mut self.kafka_status]
-            .into_iter()
-            .flatten()
+        if let Some(r) = &self.relay
+            && !r.flush(timeout)
         {
-            if let Err(e) = k.flush(timeout) {
-                tracing::warn!(error = %e, "Kafka flush incomplete; alerts stay in the outbox");
-            }
+            tracing::warn!(
+                pending = r.pending(),
+                "Kafka has not acknowledged every alert; they stay in the outbox and go out at the next start"
+            );
         }
     }
 

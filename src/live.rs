@@ -604,7 +604,7 @@ pub fn run_live(
     }
     let frames_decoded = pipeline.frames_decoded();
     pipeline.shutdown(&mut delivery);
-    delivery.flush(Duration::from_millis(500));
+    delivery.flush(Duration::from_secs(3));
     Ok(LiveSummary {
         seconds: started.elapsed().as_secs_f64(),
         frames_decoded,

@@ -95,7 +95,7 @@ pub fn run(
             .collect();
     }
     pipeline.shutdown(&mut delivery);
-    delivery.flush(Duration::from_millis(500));
+    delivery.flush(Duration::from_secs(3));
     eprintln!(
         "summary: seconds={:.1} frames_analysed={} alerts: {}",
         started.elapsed().as_secs_f64(),

@@ -13,9 +13,10 @@
 //!   comes back, in order.
 //! - That queue lives **in memory**. A process exit or crash loses what it holds, and dropping
 //!   a [`KafkaSink`] purges it (call [`KafkaSink::flush`] first at shutdown). The durable copy
-//!   of every alert is the outbox file, which the pipeline writes before handing the alert to
-//!   this sink. Nothing here re-sends the outbox after a crash; a tool doing so may send an
-//!   alert twice, which consumers absorb by deduplicating on the alert `id`.
+//!   of every alert is the outbox file, which the pipeline writes first; the outbox relay
+//!   ([`crate::relay`]) feeds this sink from it and re-sends at start whatever the broker had
+//!   not acknowledged (the ack log), so an alert may arrive twice, which consumers absorb by
+//!   deduplicating on the alert `id`.
 //! - The queue is bounded by librdkafka's `queue.buffering.max.messages` (100 000) and
 //!   `queue.buffering.max.kbytes` (1 GiB). Past that `send` fails with a transient error.
 
@@ -202,6 +203,15 @@ impl KafkaSink {
     /// Makes sure the topic exists ([`ensure_topic`], blocking up to `admin_timeout`), then
     /// starts the idempotent producer. Fails (transiently) when the broker does not answer.
     pub fn connect(options: KafkaOptions) -> Result<Self, AlertsError> {
+        Self::connect_with_acks(options, None)
+    }
+
+    /// Like [`KafkaSink::connect`]; every alert the broker acknowledges is also recorded in
+    /// `acks` (the outbox relay's record of what needs no re-sending).
+    pub fn connect_with_acks(
+        options: KafkaOptions,
+        acks: Option<std::sync::Arc<crate::relay::AckLog>>,
+    ) -> Result<Self, AlertsError> {
         ensure_topic_with(&options)?;
         let mut config = ClientConfig::new();
         config
@@ -219,6 +229,7 @@ impl KafkaSink {
             topic: options.topic.clone(),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            acks,
         };
         let producer = config
             .create_with_context(context)
@@ -326,6 +337,7 @@ struct SinkContext {
     topic: String,
     delivered: AtomicU64,
     failed: AtomicU64,
+    acks: Option<std::sync::Arc<crate::relay::AckLog>>,
 }
 
 impl ClientContext for SinkContext {
@@ -356,6 +368,9 @@ impl ProducerContext for SinkContext {
         match result {
             Ok(message) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Some(acks) = &self.acks {
+                    acks.record(&alert_id);
+                }
                 tracing::debug!(
                     topic = %self.topic,
                     alert = %alert_id,

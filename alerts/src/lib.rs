@@ -13,6 +13,8 @@
 //! - [`outbox`]: the durable JSON-lines file every alert is appended to first (file I/O).
 //! - [`stdout`]: one JSON line per alert on stdout.
 //! - [`kafka`]: alerts to a Kafka topic through librdkafka (network I/O).
+//! - [`relay`]: the outbox → Kafka relay: zero loss, at least once, ack log (file and network
+//!   I/O).
 //! - [`testkit`] (feature `test-util`): a real tansu broker on loopback for tests.
 //!
 //! Every sink implements [`sharpeyes_core::AlertSink`] with [`AlertsError`] as its error.
@@ -24,6 +26,7 @@ pub mod fall;
 pub mod incident;
 pub mod kafka;
 pub mod outbox;
+pub mod relay;
 pub mod rules;
 pub mod snapshot;
 pub mod stdout;
@@ -40,6 +43,7 @@ pub use kafka::{
     DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSink, SCHEMA_HEADER, ensure_topic, ensure_topic_with,
 };
 pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
+pub use relay::{AckLog, OutboxRelay, RelayOptions};
 pub use rules::{PersonPresenceConfig, PersonPresenceRule};
 pub use snapshot::{
     Mark, SKELETON_MIN_SCORE, SNAPSHOT_JPEG_QUALITY, SnapshotSweeper, SnapshotWriter, SweepReport,
