@@ -219,6 +219,9 @@ impl KafkaSink {
             .set("client.id", &options.client_id)
             .set("enable.idempotence", "true")
             .set("acks", "all")
+            // Alerts are small JSON; batches of them compress well. lz4 is built into the
+            // bundled librdkafka (no system library), and tansu reads it.
+            .set("compression.type", "lz4")
             // 0 = never time out: alerts wait in memory for the broker instead of being dropped.
             .set("message.timeout.ms", "0");
         for (key, value) in &options.extra {
