@@ -414,11 +414,12 @@ pub struct Delivery {
 
 impl Delivery {
     /// `kafka`: (brokers, alert topic, status topic). An unreachable broker is not an error:
-    /// alerts wait in the outbox until it answers.
+    /// alerts wait in the outbox until it answers (a warning past `max_pending`).
     pub fn new(
         outbox: &Path,
         stdout: bool,
         kafka: Option<(&str, &str, &str)>,
+        max_pending: usize,
     ) -> anyhow::Result<Self> {
         let outbox_file = JsonlOutbox::open(outbox)
             .with_context(|| format!("opening the outbox {}", outbox.display()))?;
@@ -426,7 +427,9 @@ impl Delivery {
             let options = KafkaOptions::new(brokers)
                 .topic(topic)
                 .client_id("sharpeyes");
-            OutboxRelay::start(outbox, RelayOptions::new(options, status_topic))
+            let mut relay = RelayOptions::new(options, status_topic);
+            relay.max_pending = max_pending;
+            OutboxRelay::start(outbox, relay)
         });
         Ok(Self {
             outbox: outbox_file,
@@ -462,6 +465,11 @@ impl Delivery {
                 "Kafka has not acknowledged every alert; they stay in the outbox and go out at the next start"
             );
         }
+    }
+
+    /// (alerts not yet acknowledged by Kafka, relay connected); None without Kafka.
+    pub fn kafka_state(&self) -> Option<(u64, bool)> {
+        self.relay.as_ref().map(|r| (r.pending(), r.connected()))
     }
 
     /// `person_detected=3 ...` or `none`.

@@ -134,6 +134,8 @@ struct RawOutput {
     snapshots: PathBuf,
     /// Default 30; 0 keeps snapshots forever; at most 3650.
     snapshot_retention_days: Option<f64>,
+    /// Default 10000; 1..=10000000.
+    outbox_max_pending: Option<usize>,
     /// Default "sharpeyes.alerts".
     #[serde(default = "default_topic")]
     kafka_topic: String,
@@ -182,6 +184,9 @@ pub struct PipelineConfig {
     pub snapshots: PathBuf,
     /// Snapshots older than this are deleted (hourly sweep); None keeps them forever.
     pub snapshot_retention: Option<std::time::Duration>,
+    /// Warn (and show in `sharpeyes_alerts_kafka_pending`) past this many alerts waiting for
+    /// Kafka; none is dropped.
+    pub outbox_max_pending: usize,
     pub kafka_topic: String,
     /// Topic of camera_online / camera_offline status events.
     pub status_topic: String,
@@ -408,6 +413,13 @@ impl PipelineConfig {
                 ));
             }
         };
+        let outbox_max_pending = raw.output.outbox_max_pending.unwrap_or(10_000);
+        if !(1..=10_000_000).contains(&outbox_max_pending) {
+            return Err(err(
+                "output.outbox_max_pending",
+                format!("must be between 1 and 10000000, got {outbox_max_pending}"),
+            ));
+        }
         for (field, topic) in [
             ("output.kafka_topic", &raw.output.kafka_topic),
             ("output.status_topic", &raw.output.status_topic),
@@ -434,6 +446,7 @@ impl PipelineConfig {
             outbox: raw.output.outbox,
             snapshots: raw.output.snapshots,
             snapshot_retention,
+            outbox_max_pending,
             kafka_topic: raw.output.kafka_topic,
             status_topic: raw.output.status_topic,
         })

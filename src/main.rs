@@ -185,6 +185,7 @@ fn live_parts(
         &outbox,
         true,
         kafka.map(|k| (k, config.kafka_topic.as_str(), config.status_topic.as_str())),
+        config.outbox_max_pending,
     )?;
     Ok((stop, analyzer, delivery, outbox))
 }
@@ -429,7 +430,7 @@ fn replay(
         std::fs::remove_file(alerts_out)
             .with_context(|| format!("replacing {}", alerts_out.display()))?;
     }
-    let mut delivery = Delivery::new(alerts_out, false, None)?;
+    let mut delivery = Delivery::new(alerts_out, false, None, config.outbox_max_pending)?;
     let (w, h) = analyzer.canvas_size();
     let camera = CameraId::new(
         input

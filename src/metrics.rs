@@ -25,6 +25,9 @@ pub struct MetricsSource {
     pub cameras: Vec<(CameraId, Arc<CameraCounters>)>,
     pub frames_analysed: u64,
     pub alerts: BTreeMap<String, u64>,
+    /// Alerts in the outbox not yet acknowledged by Kafka, and whether the relay is connected;
+    /// None without Kafka.
+    pub kafka: Option<(u64, bool)>,
 }
 
 /// The text exposition format (version 0.0.4) of `src`.
@@ -140,6 +143,17 @@ pub fn render(src: &MetricsSource) -> String {
     for (kind, n) in &src.alerts {
         let _ = writeln!(out, "sharpeyes_alerts_raised_total{{kind=\"{kind}\"}} {n}");
     }
+    if let Some((pending, connected)) = src.kafka {
+        let _ = writeln!(
+            out,
+            "# HELP sharpeyes_alerts_kafka_pending Alerts in the outbox the Kafka broker has not acknowledged yet.\n# TYPE sharpeyes_alerts_kafka_pending gauge\nsharpeyes_alerts_kafka_pending {pending}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sharpeyes_alerts_kafka_connected 1 when the outbox relay has reached the broker.\n# TYPE sharpeyes_alerts_kafka_connected gauge\nsharpeyes_alerts_kafka_connected {}",
+            u8::from(connected)
+        );
+    }
     out
 }
 
@@ -213,6 +227,7 @@ mod tests {
             cameras: vec![(CameraId::new("gate").expect("id"), c)],
             frames_analysed: 7,
             alerts: [("person_detected".to_string(), 3)].into(),
+            kafka: None,
         };
         let text = render(&src);
         assert!(
@@ -228,6 +243,19 @@ mod tests {
             text.contains("sharpeyes_ingest_camera_state{camera=\"gate\",state=\"online\"} 0\n")
         );
         assert!(text.contains("sharpeyes_inference_frames_analysed_total 7\n"));
+        assert!(!text.contains("kafka"), "no Kafka gauges without Kafka");
+        let with_kafka = render(&MetricsSource {
+            kafka: Some((12, false)),
+            ..MetricsSource::default()
+        });
+        assert!(
+            with_kafka.contains("sharpeyes_alerts_kafka_pending 12\n"),
+            "{with_kafka}"
+        );
+        assert!(
+            with_kafka.contains("sharpeyes_alerts_kafka_connected 0\n"),
+            "{with_kafka}"
+        );
         assert!(text.contains("sharpeyes_alerts_raised_total{kind=\"person_detected\"} 3\n"));
     }
 }

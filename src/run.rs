@@ -88,6 +88,7 @@ pub fn run(
             .map(|h| (h.spec.id.clone(), h.counters.clone()))
             .collect();
         m.frames_analysed = analyzer.frames_analysed;
+        m.kafka = delivery.kafka_state();
         m.alerts = delivery
             .counts
             .iter()
