@@ -97,8 +97,8 @@ impl Analyzer {
             inter_op_threads: config.inter_op_threads,
             ..DetectorOptions::default()
         };
-        let manifest_persons = manifest.person_classes.clone();
-        let manifest_vehicles = manifest.vehicle_classes.clone();
+        let persons = manifest.person_classes.clone();
+        let vehicles = manifest.vehicle_classes.clone();
         let detector = OrtDetector::new(manifest, &path, options.clone())?;
         let pose = match &config.pose {
             Some(p) => {
@@ -149,8 +149,8 @@ impl Analyzer {
                 incidents: config.incidents.clone(),
                 tracker: config.tracker.clone(),
                 utc_offset_min: config.utc_offset_min,
-                persons: manifest_persons.clone(),
-                vehicles: manifest_vehicles.clone(),
+                persons,
+                vehicles,
             },
             cameras: HashMap::new(),
             camera_rules: HashMap::new(),
@@ -217,12 +217,7 @@ impl Analyzer {
                     .filter(|d| d.score >= rule.config().min_score)
                     .map(|d| Mark::from_detection(d, colour_of(alert.severity)))
                     .collect();
-                match self.snapshots.write_annotated(&alert.id, frame, &marks) {
-                    Ok(p) => alert.snapshot = Some(p),
-                    Err(e) => {
-                        tracing::warn!(camera = %frame.camera, error = %e, "snapshot not written")
-                    }
-                }
+                alert.snapshot = snapshot(&self.snapshots, &alert.id, frame, &marks);
                 alerts.push(alert);
             }
             let cam = self.camera(&frame.camera);
@@ -240,12 +235,7 @@ impl Analyzer {
                             keypoints: t.keypoints.clone(),
                         })
                         .collect();
-                    match self.snapshots.write_annotated(&out.alert.id, frame, &marks) {
-                        Ok(p) => out.alert.snapshot = Some(p),
-                        Err(e) => tracing::warn!(
-                            camera = %frame.camera, error = %e, "snapshot not written"
-                        ),
-                    }
+                    out.alert.snapshot = snapshot(&self.snapshots, &out.alert.id, frame, &marks);
                 }
                 alerts.push(out.alert);
             }
@@ -293,6 +283,20 @@ impl Analyzer {
             .entry(camera.clone())
             .or_insert_with(|| CameraAnalysis::new(camera, rules, spec))
     }
+}
+
+/// Writes the alert's snapshot with `marks` drawn; a failure is logged, the alert goes out
+/// without one.
+fn snapshot(
+    writer: &SnapshotWriter,
+    alert_id: &str,
+    frame: &Frame,
+    marks: &[Mark],
+) -> Option<std::path::PathBuf> {
+    writer
+        .write_annotated(alert_id, frame, marks)
+        .inspect_err(|e| tracing::warn!(camera = %frame.camera, error = %e, "snapshot not written"))
+        .ok()
 }
 
 /// Box colour on snapshots: red critical, orange warning, green info.

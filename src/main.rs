@@ -460,6 +460,10 @@ fn replay(
         );
     }
     let start = options.start.unwrap_or_else(|| SystemClock.now());
+    let frames_out = options
+        .frames_out
+        .as_ref()
+        .map(sharpeyes_alerts::SnapshotWriter::new);
     let mut source = sharpeyes_ingest::FileSource::open(camera, input, w, h, start)?;
     let mut sampler = RateSampler::new(config.detect_fps);
     let started = Instant::now();
@@ -486,9 +490,8 @@ fn replay(
                         }
                         continue;
                     }
-                    if let Some(dir) = &options.frames_out {
-                        let name = format!("{:07}", f.time.0 - start.0);
-                        sharpeyes_alerts::SnapshotWriter::new(dir).write(&name, &f)?;
+                    if let Some(w) = &frames_out {
+                        w.write(&format!("{:07}", f.time.0 - start.0), &f)?;
                     }
                     for a in analyzer.analyze(std::slice::from_ref(&f))? {
                         delivery.deliver(&a);

@@ -423,7 +423,7 @@ impl FallRule {
             }
             let body = Body::of(track, now, c.keypoint_min_score);
             if !self.people.contains_key(&track.id) {
-                let inherited = self.take_nearby_gone(&body, now);
+                let inherited = self.take_nearby_gone(&body);
                 let person = inherited.unwrap_or_else(|| Person {
                     upright: None,
                     down_since: None,
@@ -514,18 +514,15 @@ impl FallRule {
     }
 
     /// A vanished person whose last box centre is near `body`'s, for a new track to continue.
-    fn take_nearby_gone(&mut self, body: &Body, now: UnixMillis) -> Option<Person> {
+    /// Only recent ones are in `gone`: `evaluate` drops the others (after `handoff_ms`, or
+    /// `hold_ms` for someone down) before any new track looks here.
+    fn take_nearby_gone(&mut self, body: &Body) -> Option<Person> {
         let c = &self.config;
         let (x, y) = body.centre();
         let best = self
             .gone
             .iter()
             .enumerate()
-            .filter(|(_, p)| {
-                now.0 - p.last.t.0
-                    <= c.handoff_ms
-                        .max(if p.down_since.is_some() { c.hold_ms } else { 0 })
-            })
             .filter_map(|(i, p)| {
                 let scale = p
                     .upright
