@@ -3,10 +3,12 @@
 #   scripts/setup.sh          everything: apt packages, ONNX Runtime, the tansu broker
 #   scripts/setup.sh --no-broker   skip tansu (the demo without --kafka does not need it)
 # What it installs:
-#   apt: GStreamer 1.22 dev + plugins (base, good, bad, ugly for x264enc, libav), make and pkgconf
-#        (bundled librdkafka and the GStreamer bindings build with them)
-#   .venv/: the PyPI onnxruntime wheel (with its dependencies) and numpy (for
-#        scripts/reference_decode.py); its libonnxruntime.so is what ORT_DYLIB_PATH points at
+#   apt: GStreamer 1.22 dev + plugins (base, good, bad, ugly for x264enc, libav), make, pkgconf
+#        and libssl-dev (bundled librdkafka with TLS/SASL and the GStreamer bindings build with
+#        them)
+#   .venv/: the PyPI onnxruntime wheel (with its dependencies), numpy (for
+#        scripts/reference_decode.py) and jsonschema (scripts/validate_events.py, the tests'
+#        schema checks); its libonnxruntime.so is what ORT_DYLIB_PATH points at
 #   tansu 0.6.0 (Kafka-protocol broker for tests and demos), built once (~9 min) into
 #        ${SHARPEYES_CACHE:-~/.cache/sharpeyes}/tansu-0.6.0, reused by every checkout after that
 set -euo pipefail
@@ -18,7 +20,7 @@ CACHE=${SHARPEYES_CACHE:-$HOME/.cache/sharpeyes}
 broker=1
 [ "${1:-}" = "--no-broker" ] && broker=0
 
-APT_PACKAGES=(make pkgconf libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+APT_PACKAGES=(make pkgconf libssl-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav)
 missing=()
@@ -38,8 +40,8 @@ fi
 
 ort_lib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION 2>/dev/null | head -n1 || true)
 # numpy and onnxruntime's own dependencies come too: scripts/reference_decode.py imports both.
-if [ -z "$ort_lib" ] || ! .venv/bin/python -c "import numpy, onnxruntime" 2>/dev/null; then
-  echo "setup: ONNX Runtime $ORT_VERSION and numpy from PyPI into .venv" >&2
+if [ -z "$ort_lib" ] || ! .venv/bin/python -c "import numpy, onnxruntime, jsonschema" 2>/dev/null; then
+  echo "setup: ONNX Runtime $ORT_VERSION, numpy and jsonschema from PyPI into .venv" >&2
   if ! python3 -m venv .venv 2>/dev/null; then
     # Debian's own python3 keeps venv in a separate package.
     sudo=""
@@ -49,7 +51,7 @@ if [ -z "$ort_lib" ] || ! .venv/bin/python -c "import numpy, onnxruntime" 2>/dev
     rm -rf .venv
     python3 -m venv .venv
   fi
-  .venv/bin/pip install -q --disable-pip-version-check "onnxruntime==$ORT_VERSION" numpy
+  .venv/bin/pip install -q --disable-pip-version-check "onnxruntime==$ORT_VERSION" numpy "jsonschema>=4.18,<5"
 fi
 
 if [ $broker = 1 ] && [ ! -x "$CACHE/tansu-$TANSU_VERSION/bin/tansu" ]; then

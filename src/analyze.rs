@@ -14,7 +14,8 @@ use sharpeyes_alerts::{
     SnapshotWriter, StdoutSink, Tracker, TrackerConfig,
 };
 use sharpeyes_core::{
-    Alert, AlertKind, AlertSink, CameraId, Detector, Frame, Phase, Severity, UnixMillis,
+    Alert, CameraId, CameraRef, Clock, Detector, Event, EventSink, Frame, Lifecycle, ModelRef,
+    Severity, SystemClock, UnixMillis,
 };
 use sharpeyes_inference::{DetectorOptions, OrtDetector, PoseRun, PoseStage, crop_frame};
 
@@ -66,6 +67,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Model + rules + snapshots.
 pub struct Analyzer {
     detector: OrtDetector,
+    /// The detector and pose model as alerts name them.
+    model: ModelRef,
+    pose_model: Option<ModelRef>,
     /// Keypoints for the people found, when `[pose]` is configured.
     pose: Option<PoseStage>,
     /// What the pose stage did, summed.
@@ -99,7 +103,9 @@ impl Analyzer {
         };
         let persons = manifest.person_classes.clone();
         let vehicles = manifest.vehicle_classes.clone();
+        let model = manifest.model_ref();
         let detector = OrtDetector::new(manifest, &path, options.clone())?;
+        let mut pose_model = None;
         let pose = match &config.pose {
             Some(p) => {
                 let manifest = store
@@ -114,6 +120,7 @@ impl Analyzer {
                     );
                 }
                 let path = store.ensure(&manifest)?;
+                pose_model = Some(manifest.model_ref());
                 let options = DetectorOptions {
                     score_threshold: None,
                     ..options
@@ -133,6 +140,8 @@ impl Analyzer {
         });
         Ok(Self {
             detector,
+            model,
+            pose_model,
             pose,
             pose_runs: PoseRun::default(),
             person,
@@ -218,13 +227,14 @@ impl Analyzer {
                     .map(|d| Mark::from_detection(d, colour_of(alert.severity)))
                     .collect();
                 alert.snapshot = snapshot(&self.snapshots, &alert.id, frame, &marks);
+                self.stamp(&mut alert);
                 alerts.push(alert);
             }
             let cam = self.camera(&frame.camera);
             let outs = cam.step(frame.time, size, dets);
             let busy = cam.busy();
             for mut out in outs {
-                if out.alert.phase != Phase::End {
+                if out.alert.lifecycle != Lifecycle::End {
                     let marks: Vec<Mark> = out
                         .tracks
                         .iter()
@@ -237,6 +247,7 @@ impl Analyzer {
                         .collect();
                     out.alert.snapshot = snapshot(&self.snapshots, &out.alert.id, frame, &marks);
                 }
+                self.stamp(&mut out.alert);
                 alerts.push(out.alert);
             }
             if busy && !self.active_cameras.contains(&frame.camera) {
@@ -270,10 +281,24 @@ impl Analyzer {
     ) -> Vec<Alert> {
         let cam = self.camera(camera);
         let size = size.unwrap_or(cam.size);
-        cam.step(time, size, &[])
+        let mut alerts: Vec<Alert> = cam
+            .step(time, size, &[])
             .into_iter()
             .map(|o| o.alert)
-            .collect()
+            .collect();
+        alerts.iter_mut().for_each(|a| self.stamp(a));
+        alerts
+    }
+
+    /// Fills in what the rules do not know: the camera's name and village (from its camera
+    /// file), the models, and the time the alert leaves the analyser.
+    fn stamp(&self, alert: &mut Alert) {
+        if let Some(r) = self.camera_rules.get(&alert.camera.id) {
+            alert.camera = r.camera.clone();
+        }
+        alert.model = self.model.clone();
+        alert.pose_model = self.pose_model.clone();
+        alert.emitted_time = SystemClock.now().to_rfc3339();
     }
 
     fn camera(&mut self, camera: &CameraId) -> &mut CameraAnalysis {
@@ -286,17 +311,18 @@ impl Analyzer {
 }
 
 /// Writes the alert's snapshot with `marks` drawn; a failure is logged, the alert goes out
-/// without one.
+/// without one. Returns the path as the alert's `snapshot` reference.
 fn snapshot(
     writer: &SnapshotWriter,
     alert_id: &str,
     frame: &Frame,
     marks: &[Mark],
-) -> Option<std::path::PathBuf> {
+) -> Option<String> {
     writer
         .write_annotated(alert_id, frame, marks)
         .inspect_err(|e| tracing::warn!(camera = %frame.camera, error = %e, "snapshot not written"))
         .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 /// Box colour on snapshots: red critical, orange warning, green info.
@@ -308,9 +334,11 @@ fn colour_of(severity: Severity) -> [u8; 3] {
     }
 }
 
-/// The rules and zones of one camera (from its camera file).
+/// Who a camera is and its rules and zones (from its camera file).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CameraRules {
+    /// Name and village, as alerts show them.
+    pub camera: CameraRef,
     pub rules: Vec<Rule>,
     pub zones: Vec<Zone>,
 }
@@ -413,7 +441,8 @@ pub struct Delivery {
     outbox: JsonlOutbox,
     stdout: Option<StdoutSink>,
     relay: Option<OutboxRelay>,
-    pub counts: BTreeMap<AlertKind, u64>,
+    /// Events delivered by kind (`fall`, `camera_online`, ...).
+    pub counts: BTreeMap<&'static str, u64>,
 }
 
 impl Delivery {
@@ -443,13 +472,13 @@ impl Delivery {
         })
     }
 
-    pub fn deliver(&mut self, alert: &Alert) {
-        *self.counts.entry(alert.kind).or_default() += 1;
-        if let Err(e) = self.outbox.send(alert) {
-            tracing::error!(alert = %alert.id, error = %e, "alert NOT written to the outbox");
+    pub fn deliver(&mut self, event: Event) {
+        *self.counts.entry(event.kind_str()).or_default() += 1;
+        if let Err(e) = self.outbox.send(&event) {
+            tracing::error!(event = %event.id(), error = %e, "event NOT written to the outbox");
         }
         if let Some(s) = &mut self.stdout
-            && let Err(e) = s.send(alert)
+            && let Err(e) = s.send(&event)
         {
             tracing::warn!(error = %e, "stdout");
         }
@@ -483,7 +512,7 @@ impl Delivery {
         }
         self.counts
             .iter()
-            .map(|(k, n)| format!("{}={n}", k.as_str()))
+            .map(|(k, n)| format!("{k}={n}"))
             .collect::<Vec<_>>()
             .join(" ")
     }

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sharpeyes_core::{Alert, CameraId, CameraState, Clock, FrameSource, SourceItem, SystemClock};
+use sharpeyes_core::{
+    CameraId, CameraRef, CameraState, Clock, FrameSource, SourceItem, StatusEvent, SystemClock,
+};
 use sharpeyes_ingest::{
     Backoff, DecodeGate, FileSource, FrameSlots, Health, IngestError, MaskPolygon, MotionDetector,
     RtspOptions, RtspSource, RtspTransport, StatusChange, apply_privacy_masks,
@@ -25,6 +27,10 @@ use crate::analyze::{Analyzer, Delivery, RateSampler};
 #[derive(Clone)]
 pub struct CameraSpec {
     pub id: CameraId,
+    /// Shown to people (status events, alerts): the camera file's `name`.
+    pub name: String,
+    /// The camera file's `village`.
+    pub village: String,
     /// The stream to detect on (the substream when the camera has one), without credentials.
     pub url: url::Url,
     /// (user, password) for Basic/Digest auth; the password is never logged.
@@ -58,8 +64,11 @@ impl std::fmt::Debug for CameraSpec {
 
 impl CameraSpec {
     /// A camera with the default health settings (stall after 10 s, backoff cap 30 s), TCP.
+    /// Name = id and no village until set.
     pub fn new(id: CameraId, url: url::Url, detect_fps: f64) -> Self {
         Self {
+            name: id.as_str().to_owned(),
+            village: String::new(),
             id,
             url,
             credentials: None,
@@ -124,7 +133,7 @@ pub struct CameraHandle {
 #[derive(Clone)]
 pub struct CameraOutputs {
     pub frames: Arc<FrameSlots>,
-    pub status: std::sync::mpsc::Sender<Alert>,
+    pub status: std::sync::mpsc::Sender<StatusEvent>,
 }
 
 impl CameraHandle {
@@ -300,9 +309,14 @@ fn camera_loop(
                 reason = c.reason.as_deref().unwrap_or(""),
                 "camera state"
             );
-            let _ = out
-                .status
-                .send(Alert::status(spec.id.clone(), c.at, c.state, c.reason));
+            let camera = CameraRef {
+                id: spec.id.clone(),
+                name: spec.name.clone(),
+                village: spec.village.clone(),
+            };
+            let mut event = StatusEvent::new(camera, c.at, c.state, c.reason);
+            event.emitted_time = SystemClock.now().to_rfc3339();
+            let _ = out.status.send(event);
         }
     };
     let mut attempt = 0u64;
@@ -433,8 +447,8 @@ pub struct LivePipeline {
     rt: tokio::runtime::Runtime,
     size: (u32, u32),
     frames: Arc<FrameSlots>,
-    status_tx: std::sync::mpsc::Sender<Alert>,
-    status_rx: std::sync::mpsc::Receiver<Alert>,
+    status_tx: std::sync::mpsc::Sender<StatusEvent>,
+    status_rx: std::sync::mpsc::Receiver<StatusEvent>,
     cameras: BTreeMap<CameraId, CameraHandle>,
     /// Most frames per detector run (one per camera at most).
     max_batch: usize,
@@ -507,7 +521,7 @@ impl LivePipeline {
     /// batch (one frame per camera at most) and delivers its alerts.
     pub fn step(&mut self, analyzer: &mut Analyzer, delivery: &mut Delivery) {
         while let Ok(event) = self.status_rx.try_recv() {
-            delivery.deliver(&event);
+            delivery.deliver(event.into());
         }
         self.tick_gated(analyzer, delivery);
         let max = self.max_batch.min(self.cameras.len()).max(1);
@@ -518,7 +532,9 @@ impl LivePipeline {
             return;
         }
         match analyzer.analyze(&batch) {
-            Ok(alerts) => alerts.iter().for_each(|a| delivery.deliver(a)),
+            Ok(alerts) => alerts
+                .into_iter()
+                .for_each(|a| delivery.deliver(a.into())),
             Err(e) => tracing::error!(error = %format!("{e:#}"), "detection failed"),
         }
         let now = SystemClock.now();
@@ -539,7 +555,7 @@ impl LivePipeline {
             if gated != *last {
                 *last = gated;
                 for a in analyzer.idle(id, now, None) {
-                    delivery.deliver(&a);
+                    delivery.deliver(a.into());
                 }
             }
         }
@@ -557,7 +573,7 @@ impl LivePipeline {
         self.cameras.values().for_each(CameraHandle::request_stop);
         self.cameras.clear();
         while let Ok(event) = self.status_rx.try_recv() {
-            delivery.deliver(&event);
+            delivery.deliver(event.into());
         }
         self.rt.shutdown_timeout(Duration::from_millis(200));
     }

@@ -13,7 +13,7 @@ use sharpeyes::config::PipelineConfig;
 use sharpeyes::live::{CameraSpec, run_live};
 use sharpeyes::models::ModelStore;
 use sharpeyes_core::{
-    BoxOut, CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock, UnixMillis,
+    CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock, UnixMillis,
 };
 
 #[derive(Parser)]
@@ -373,7 +373,14 @@ fn detect(store: &ModelStore, image: &Path, model: Option<String>) -> anyhow::Re
     let detections: Vec<serde_json::Value> = dets
         .iter()
         .map(|d| {
-            let mut v = serde_json::to_value(BoxOut::from(d)).unwrap_or_default();
+            let mut v = serde_json::json!({
+                "class": d.class_name.as_ref(),
+                "score": d.score,
+                "x1": d.bbox.x1,
+                "y1": d.bbox.y1,
+                "x2": d.bbox.x2,
+                "y2": d.bbox.y2,
+            });
             if !d.keypoints.is_empty() {
                 v["keypoints"] = d
                     .keypoints
@@ -454,6 +461,11 @@ fn replay(
         analyzer.set_camera(
             &camera,
             sharpeyes::analyze::CameraRules {
+                camera: sharpeyes_core::CameraRef {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    village: c.village.clone(),
+                },
                 rules: c.detect.rules.clone(),
                 zones: c.zones.clone(),
             },
@@ -486,7 +498,7 @@ fn replay(
                         gated += 1;
                         let size = (f.letterbox.src_width, f.letterbox.src_height);
                         for a in analyzer.idle(&f.camera, f.time, Some(size)) {
-                            delivery.deliver(&a);
+                            delivery.deliver(a.into());
                         }
                         continue;
                     }
@@ -494,7 +506,7 @@ fn replay(
                         w.write(&format!("{:07}", f.time.0 - start.0), &f)?;
                     }
                     for a in analyzer.analyze(std::slice::from_ref(&f))? {
-                        delivery.deliver(&a);
+                        delivery.deliver(a.into());
                     }
                     if !analyzer.active_cameras.is_empty() {
                         gate.activity(f.time);

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sharpeyes_core::CameraRef;
+
 use crate::analyze::{Analyzer, CameraRules, Delivery};
 use crate::cameras::{CameraConfig, Change, Reloader, scan_dir};
 use crate::live::{CameraSpec, LivePipeline};
@@ -34,6 +36,8 @@ fn spec_for(cfg: &CameraConfig, size: (u32, u32)) -> anyhow::Result<CameraSpec> 
         s.transport = o.transport;
         s
     };
+    s.name = cfg.name.clone();
+    s.village = cfg.village.clone();
     s.stall_after = cfg.health.stall_after;
     s.reconnect_max = cfg.health.reconnect_max;
     s.adaptive_quiet = cfg.detect.adaptive_quiet;
@@ -92,7 +96,7 @@ pub fn run(
         m.alerts = delivery
             .counts
             .iter()
-            .map(|(k, n)| (k.as_str().to_string(), *n))
+            .map(|(k, n)| (k.to_string(), *n))
             .collect();
     }
     pipeline.shutdown(&mut delivery);
@@ -115,6 +119,11 @@ fn apply(pipeline: &mut LivePipeline, analyzer: &mut Analyzer, change: Change, s
                 analyzer.set_camera(
                     &cfg.id,
                     CameraRules {
+                        camera: CameraRef {
+                            id: cfg.id.clone(),
+                            name: cfg.name.clone(),
+                            village: cfg.village.clone(),
+                        },
                         rules: cfg.detect.rules.clone(),
                         zones: cfg.zones.clone(),
                     },

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sharpeyes::live::{CameraHandle, CameraOutputs, CameraSpec};
 use sharpeyes_core::testing::asset;
-use sharpeyes_core::{Alert, AlertKind, CameraId, CameraState};
+use sharpeyes_core::{CameraId, CameraState, StatusEvent, StatusKind};
 use sharpeyes_ingest::{
     FrameSlots, RtspTransport, SimAuth, SimCamera, SimCodec, SimOptions, SimServer,
 };
@@ -18,8 +18,8 @@ use sharpeyes_ingest::{
 struct Rig {
     rt: tokio::runtime::Runtime,
     frames: Arc<FrameSlots>,
-    status_tx: std::sync::mpsc::Sender<Alert>,
-    status: Receiver<Alert>,
+    status_tx: std::sync::mpsc::Sender<StatusEvent>,
+    status: Receiver<StatusEvent>,
 }
 
 impl Rig {
@@ -47,7 +47,7 @@ impl Rig {
     }
 
     /// Waits for the next status event, up to `timeout`.
-    fn next_status(&self, timeout: Duration) -> Option<Alert> {
+    fn next_status(&self, timeout: Duration) -> Option<StatusEvent> {
         self.status.recv_timeout(timeout).ok()
     }
 }
@@ -102,7 +102,7 @@ fn reconnects_after_server_restart_with_online_offline_online() {
         .expect("online event");
     assert_eq!(
         (online.kind, online.state),
-        (AlertKind::CameraOnline, Some(CameraState::Online))
+        (StatusKind::CameraOnline, CameraState::Online)
     );
     assert!(wait_until(Duration::from_secs(10), || decoded(&cam) >= 10));
 
@@ -110,15 +110,15 @@ fn reconnects_after_server_restart_with_online_offline_online() {
     let offline = rig
         .next_status(Duration::from_secs(15))
         .expect("offline event");
-    assert_eq!(offline.kind, AlertKind::CameraOffline, "{offline:?}");
-    assert_eq!(offline.state, Some(CameraState::Offline));
+    assert_eq!(offline.kind, StatusKind::CameraOffline, "{offline:?}");
+    assert_eq!(offline.state, CameraState::Offline);
 
     let server = SimServer::start(&cams, port).expect("server again");
     let before = decoded(&cam);
     let back = rig
         .next_status(Duration::from_secs(20))
         .expect("online again");
-    assert_eq!(back.kind, AlertKind::CameraOnline);
+    assert_eq!(back.kind, StatusKind::CameraOnline);
     assert!(wait_until(Duration::from_secs(10), || decoded(&cam) >= before + 10));
     assert!(cam.counters.reconnects.load(Ordering::Relaxed) >= 1);
     drop(server);
@@ -134,7 +134,7 @@ fn a_stalled_camera_is_reported_and_recovers() {
     let cam = rig.camera(s);
     assert_eq!(
         rig.next_status(Duration::from_secs(15)).map(|a| a.kind),
-        Some(AlertKind::CameraOnline)
+        Some(StatusKind::CameraOnline)
     );
 
     server.set_stalled("cam", true);
@@ -143,14 +143,14 @@ fn a_stalled_camera_is_reported_and_recovers() {
         .expect("stall event");
     assert_eq!(
         (stalled.kind, stalled.state),
-        (AlertKind::CameraOffline, Some(CameraState::Stalled))
+        (StatusKind::CameraOffline, CameraState::Stalled)
     );
 
     server.set_stalled("cam", false);
     let back = rig
         .next_status(Duration::from_secs(30))
         .expect("online again");
-    assert_eq!(back.kind, AlertKind::CameraOnline);
+    assert_eq!(back.kind, StatusKind::CameraOnline);
     assert_eq!(cam.counters.state(), CameraState::Online);
 }
 
@@ -185,7 +185,7 @@ fn follows_a_resolution_change_without_reconnecting() {
     drop(server);
 }
 
-fn auth_case(auth: SimAuth, password: &str) -> (Vec<Alert>, Arc<sharpeyes::live::CameraCounters>) {
+fn auth_case(auth: SimAuth, password: &str) -> (Vec<StatusEvent>, Arc<sharpeyes::live::CameraCounters>) {
     let rig = Rig::new();
     let options = SimOptions {
         port: 0,
@@ -212,7 +212,7 @@ fn digest_and_basic_auth_with_the_right_password_get_frames() {
         let (events, counters) = auth_case(auth, "s3cret-Pa55");
         assert_eq!(
             events.first().map(|a| a.kind),
-            Some(AlertKind::CameraOnline),
+            Some(StatusKind::CameraOnline),
             "{auth:?}: {events:?}"
         );
         assert!(counters.frames_decoded.load(Ordering::Relaxed) >= 1);
@@ -228,7 +228,7 @@ fn a_wrong_password_is_auth_failed_and_never_echoed() {
             .unwrap_or_else(|| panic!("{auth:?}: no status event"));
         assert_eq!(
             (e.kind, e.state),
-            (AlertKind::CameraOffline, Some(CameraState::AuthFailed)),
+            (StatusKind::CameraOffline, CameraState::AuthFailed),
             "{e:?}"
         );
         let json = serde_json::to_string(e).expect("json");

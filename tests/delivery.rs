@@ -6,38 +6,42 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use sharpeyes_alerts::testkit::{TansuBroker, TansuOptions, TansuStorage, consume_n};
-use sharpeyes_core::Alert;
+use sharpeyes_core::Event;
 
 mod common;
-use common::{read_alerts, scratch, sharpeyes};
+use common::{read_events, scratch, sharpeyes, validate_json};
 
 /// Reads `topic` from the beginning until every id of `expected` has been seen (duplicates
-/// allowed: at least once), up to `timeout`. Returns the ids read, with repeats.
+/// allowed: at least once), up to `timeout`. Returns the ids read, with repeats, and the
+/// payloads.
 fn ids_on_topic(
     bootstrap: &str,
     topic: &str,
     expected: &HashSet<String>,
     timeout: Duration,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let deadline = Instant::now() + timeout;
     let mut n = expected.len();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let got: Vec<String> =
+        let payloads: Vec<String> =
             match consume_n(bootstrap, topic, n, left.max(Duration::from_secs(1))) {
                 Ok(m) => m
                     .iter()
-                    .map(|m| {
-                        let a: Alert = serde_json::from_str(m.payload.as_deref().expect("payload"))
-                            .expect("alert JSON on the topic");
-                        a.id
-                    })
+                    .map(|m| m.payload.clone().expect("payload"))
                     .collect(),
                 Err(e) => panic!("{topic}: {e}"),
             };
+        let got: Vec<String> = payloads
+            .iter()
+            .map(|p| {
+                let e: Event = serde_json::from_str(p).expect("event JSON on the topic");
+                e.id().to_owned()
+            })
+            .collect();
         let seen: HashSet<String> = got.iter().cloned().collect();
         if expected.is_subset(&seen) || Instant::now() >= deadline {
-            return got;
+            return (got, payloads);
         }
         // Duplicates took some of the first n places: read further.
         n = got.len() + expected.difference(&seen).count();
@@ -95,7 +99,7 @@ fn alerts_written_while_the_broker_is_down_survive_kill_9_and_reach_kafka_once_d
         written >= 3,
         "only {written} alerts in the outbox after 90 s"
     );
-    let before_restart: Vec<Alert> = read_alerts(&outbox);
+    let before_restart: Vec<Event> = read_events(&outbox);
     println!("outbox after kill -9: {} alerts", before_restart.len());
 
     // Broker back (same port, same sqlite file), pipeline back for a few seconds.
@@ -122,7 +126,7 @@ fn alerts_written_while_the_broker_is_down_survive_kill_9_and_reach_kafka_once_d
         "second run failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let all = read_alerts(&outbox);
+    let all = read_events(&outbox);
     assert!(all.len() > before_restart.len());
     for (topic, status) in [
         ("sharpeyes.alerts", false),
@@ -130,10 +134,19 @@ fn alerts_written_while_the_broker_is_down_survive_kill_9_and_reach_kafka_once_d
     ] {
         let expected: HashSet<String> = all
             .iter()
-            .filter(|a| a.kind.is_status() == status)
-            .map(|a| a.id.clone())
+            .filter(|a| a.is_status() == status)
+            .map(|a| a.id().to_owned())
             .collect();
-        let got = ids_on_topic(&bootstrap, topic, &expected, Duration::from_secs(60));
+        let (got, payloads) = ids_on_topic(&bootstrap, topic, &expected, Duration::from_secs(60));
+        // Every message read back is valid against its JSON Schema.
+        validate_json(topic, &payloads);
+        assert!(
+            payloads.iter().all(|p| {
+                let e: Event = serde_json::from_str(p).unwrap();
+                e.is_status() == status
+            }),
+            "{topic} holds only its own kind of event"
+        );
         let unique: HashSet<String> = got.iter().cloned().collect();
         let missing: Vec<&String> = expected.difference(&unique).collect();
         assert!(missing.is_empty(), "{topic}: missing {missing:?}");

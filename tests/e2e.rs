@@ -8,10 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sharpeyes_core::testing::asset;
-use sharpeyes_core::{Alert, AlertKind};
+use sharpeyes_core::{Alert, AlertKind, Event, StatusKind};
 
 mod common;
-use common::{read_alerts, repo, scratch, sharpeyes, summary_field};
+use common::{read_alerts, read_events, repo, scratch, sharpeyes, summary_field, validate_json};
 
 #[test]
 fn replay_raises_person_alerts_with_boxes_inside_the_frame() {
@@ -54,13 +54,15 @@ fn replay_raises_person_alerts_with_boxes_inside_the_frame() {
     assert!(alerts.len() >= 3, "alerts: {}", alerts.len());
     for a in &alerts {
         assert_eq!(a.kind, AlertKind::PersonDetected);
-        assert_eq!((a.frame_width, a.frame_height), (768, 432));
-        assert!(!a.boxes.is_empty());
-        for b in &a.boxes {
+        assert_eq!((a.frame.width, a.frame.height), (768, 432));
+        assert_eq!(a.model.name, "yolox_nano");
+        assert!(!a.objects.is_empty());
+        for b in &a.objects {
             assert_eq!(b.class, "person");
             assert!(b.score >= 0.5, "{b:?}");
-            assert!(0.0 <= b.x1 && b.x1 < b.x2 && b.x2 <= 768.0, "{b:?}");
-            assert!(0.0 <= b.y1 && b.y1 < b.y2 && b.y2 <= 432.0, "{b:?}");
+            let [x1, y1, x2, y2] = b.bbox;
+            assert!(0.0 <= x1 && x1 < x2 && x2 <= 1.0, "{b:?}");
+            assert!(0.0 <= y1 && y1 < y2 && y2 <= 1.0, "{b:?}");
         }
         let snap = dir.join(a.snapshot.as_ref().expect("a snapshot"));
         let bytes = std::fs::read(&snap).unwrap_or_else(|e| panic!("{}: {e}", snap.display()));
@@ -68,11 +70,12 @@ fn replay_raises_person_alerts_with_boxes_inside_the_frame() {
     }
     // Alerts of one camera are at least the cooldown apart.
     for w in alerts.windows(2) {
+        let ms = |a: &Alert| a.event_millis().expect("RFC 3339 event_time").0;
         assert!(
-            w[1].time_ms.0 - w[0].time_ms.0 >= 10_000,
+            ms(&w[1]) - ms(&w[0]) >= 10_000,
             "{} then {}",
-            w[0].time,
-            w[1].time
+            w[0].event_time,
+            w[1].event_time
         );
     }
 }
@@ -173,23 +176,24 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed: {stderr}");
     println!("{}", stderr.lines().last().unwrap_or_default());
-    let printed: Vec<Alert> = String::from_utf8_lossy(&out.stdout)
+    let printed: Vec<Event> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).expect("alert JSON on stdout"))
+        .map(|l| serde_json::from_str(l).expect("event JSON on stdout"))
         .collect();
     let from_cam1: Vec<&Alert> = printed
         .iter()
-        .filter(|a| a.camera.as_str() == "cam-1" && a.kind == AlertKind::PersonDetected)
+        .filter_map(Event::as_alert)
+        .filter(|a| a.camera.id.as_str() == "cam-1" && a.kind == AlertKind::PersonDetected)
         .collect();
     assert!(
         !from_cam1.is_empty(),
         "cam-1 (people walking) raised no alert in 20 s: {stderr}"
     );
     // The outbox holds exactly what was printed.
-    assert_eq!(read_alerts(&dir.join("var/alerts.jsonl")), printed);
+    assert_eq!(read_events(&dir.join("var/alerts.jsonl")), printed);
 
-    let (status, alerts): (Vec<&Alert>, Vec<&Alert>) =
-        printed.iter().partition(|a| a.kind.is_status());
+    let (status, alerts): (Vec<&Event>, Vec<&Event>) =
+        printed.iter().partition(|a| a.is_status());
     for (topic, expected) in [
         ("sharpeyes.alerts", &alerts),
         ("sharpeyes.camera-status", &status),
@@ -202,22 +206,27 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
         )
         .unwrap_or_else(|e| panic!("consume from {topic}: {e}"));
         assert_eq!(got.len(), expected.len(), "every event reaches {topic}");
+        let payloads: Vec<String> = got.iter().map(|m| m.payload.clone().expect("a payload")).collect();
+        validate_json(topic, &payloads);
         for m in &got {
-            let a: Alert = serde_json::from_str(m.payload.as_deref().expect("a payload"))
-                .expect("alert JSON on the topic");
-            assert_eq!(m.key.as_deref(), Some(a.camera.as_str()));
-            assert_eq!(m.header("schema"), Some("2"));
+            let a: Event = serde_json::from_str(m.payload.as_deref().expect("a payload"))
+                .expect("event JSON on the topic");
+            assert_eq!(m.key.as_deref(), Some(a.camera().id.as_str()));
+            assert_eq!(m.header("schema"), Some("1"));
             assert!(expected.contains(&&a), "{topic}: unexpected {a:?}");
         }
     }
     // The alert topic carries the rules' alerts, never status events; the people are seen.
-    assert!(alerts.iter().all(|a| !a.kind.is_status()));
-    assert!(alerts.iter().any(|a| a.kind == AlertKind::PersonDetected));
-    // Both simulated cameras came online, once each.
+    assert!(alerts.iter().all(|a| !a.is_status()));
+    assert!(alerts.iter().any(|a| a.kind_str() == "person_detected"));
+    // Both simulated cameras came online, once each, with their names.
     let mut online: Vec<&str> = status
         .iter()
-        .filter(|a| a.kind == AlertKind::CameraOnline)
-        .map(|a| a.camera.as_str())
+        .filter_map(|e| match e {
+            Event::Status(s) if s.kind == StatusKind::CameraOnline => Some(s),
+            _ => None,
+        })
+        .map(|s| s.camera.id.as_str())
         .collect();
     online.sort();
     assert_eq!(online, vec!["cam-1", "cam-2"]);
@@ -386,7 +395,7 @@ fn motion_gating_skips_idle_frames_and_keeps_every_alert() {
     // The same alerts at the same media times (ids carry wall-clock start times, so compare offsets).
     let offsets = |a: &[Alert]| {
         a.iter()
-            .map(|x| x.time_ms.0 - a[0].time_ms.0)
+            .map(|x| x.event_millis().unwrap().0 - a[0].event_millis().unwrap().0)
             .collect::<Vec<_>>()
     };
     assert_eq!(alerts_gated.len(), alerts_all.len());

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use sharpeyes_core::{Alert, AlertKind, Phase};
+use sharpeyes_core::{Alert, AlertKind, Lifecycle};
 
 mod common;
-use common::{assets, read_alerts, repo, scratch, sharpeyes};
+use common::{assets, read_alerts, repo, scratch, sharpeyes, validate_json};
 
 #[derive(Deserialize)]
 struct GroundTruth {
@@ -74,7 +74,14 @@ fn replay(file: &str, extra: &[&str]) -> Option<Vec<Alert>> {
         String::from_utf8_lossy(&out.stderr)
     );
     println!("{file}: {}", String::from_utf8_lossy(&out.stdout).trim());
-    Some(read_alerts(&dir.join("alerts.jsonl")))
+    let path = dir.join("alerts.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&path)
+        .expect("alerts file")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    validate_json(file, &lines);
+    Some(read_alerts(&path))
 }
 
 fn check_falls(file: &str) {
@@ -92,18 +99,18 @@ fn check_falls(file: &str) {
     };
     let starts: Vec<&Alert> = alerts
         .iter()
-        .filter(|a| a.kind == AlertKind::Fall && a.phase == Phase::Start)
+        .filter(|a| a.kind == AlertKind::Fall && a.lifecycle == Lifecycle::New)
         .collect();
     for a in &starts {
         println!(
             "  fall at {:.2} s: {}",
-            a.time_ms.0 as f64 / 1000.0,
+            a.event_millis().expect("event_time").0 as f64 / 1000.0,
             a.message.as_deref().unwrap_or("")
         );
     }
     assert_eq!(starts.len(), truth.falls, "fall incidents in {file}");
     for a in starts {
-        let at = a.time_ms.0 as f64 / 1000.0;
+        let at = a.event_millis().expect("event_time").0 as f64 / 1000.0;
         let ground = truth
             .on_ground_s
             .expect("on_ground_s for a clip with falls");
@@ -112,7 +119,11 @@ fn check_falls(file: &str) {
             "{file}: fall alert at {at:.2} s, person on the ground at {ground} s"
         );
         assert!(a.snapshot.is_some(), "a fall alert has a snapshot");
-        assert!(!a.boxes.is_empty() && a.boxes.iter().all(|b| b.track_id.is_some()));
+        assert!(!a.objects.is_empty() && a.objects.iter().all(|b| b.track_id.is_some()));
+        assert!(
+            a.pose_model.is_some() && a.objects.iter().any(|b| b.keypoints.len() == 17),
+            "a fall alert carries the skeleton: {a:?}"
+        );
         assert_eq!(a.severity, sharpeyes_core::Severity::Critical);
     }
 }
@@ -169,19 +180,24 @@ fn car_park_bay_gives_vehicle_in_zone() {
         .collect();
     let start = vehicle
         .iter()
-        .find(|a| a.phase == Phase::Start)
+        .find(|a| a.lifecycle == Lifecycle::New)
         .unwrap_or_else(|| panic!("no vehicle_in_zone start: {alerts:#?}"));
-    assert_eq!(start.camera.as_str(), "carpark-bay");
+    assert_eq!(start.camera.id.as_str(), "carpark-bay");
+    assert_eq!(
+        (start.camera.name.as_str(), start.camera.village.as_str()),
+        ("Car park, bay test", "Test"),
+        "name and village from the camera file"
+    );
     assert_eq!(start.zone.as_deref(), Some("no-parking-bay"));
     let vehicles = ["bicycle", "car", "motorcycle", "motorbike", "bus", "truck"];
     assert!(
-        !start.boxes.is_empty()
+        !start.objects.is_empty()
             && start
-                .boxes
+                .objects
                 .iter()
                 .all(|b| vehicles.contains(&b.class.as_str())),
         "{:?}",
-        start.boxes
+        start.objects
     );
     // The camera file runs only the zone rules: no falls, no person alerts.
     assert!(alerts.iter().all(|a| a.kind == AlertKind::VehicleInZone));

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
-use sharpeyes_core::{Alert, AlertKind, BoxOut, CameraId, Phase, UnixMillis};
+use sharpeyes_core::{Alert, AlertKind, CameraId, FrameSize, Lifecycle, ObjectOut, UnixMillis};
 
 use crate::track::Track;
 use crate::zone::Finding;
@@ -113,9 +113,8 @@ impl Incidents {
                 open.finding = finding;
                 if now.0 - open.last_sent.0 >= c.update_every_ms {
                     open.last_sent = now;
-                    let mut alert = self.alert(now, frame_size, &key, Phase::Update);
+                    let mut alert = self.alert(now, frame_size, &key, Lifecycle::Update);
                     let open = &self.open[&key];
-                    alert.id = format!("{}-update-{}", open.incident, now.0);
                     alert.incident = open.incident.clone();
                     out.push(IncidentAlert {
                         alert,
@@ -141,7 +140,7 @@ impl Incidents {
                     finding,
                 },
             );
-            let alert = self.alert(now, frame_size, &key, Phase::Start);
+            let alert = self.alert(now, frame_size, &key, Lifecycle::New);
             if let Some(o) = self.open.get_mut(&key) {
                 o.incident = alert.id.clone();
             }
@@ -154,11 +153,10 @@ impl Incidents {
             .map(|(k, _)| k.clone())
             .collect();
         for key in over {
-            let mut alert = self.alert(now, frame_size, &key, Phase::End);
+            let mut alert = self.alert(now, frame_size, &key, Lifecycle::End);
             let open = self.open.remove(&key).expect("listed above");
-            alert.id = format!("{}-end", open.incident);
             alert.incident = open.incident;
-            alert.boxes.clear();
+            alert.objects.clear();
             alert.score = 0.0;
             alert.message = Some(format!(
                 "over after {:.0} s: {}",
@@ -175,29 +173,40 @@ impl Incidents {
     }
 
     /// The alert for the open incident `key` as it stands.
-    fn alert(&self, now: UnixMillis, frame_size: (u32, u32), key: &Key, phase: Phase) -> Alert {
+    fn alert(
+        &self,
+        now: UnixMillis,
+        frame_size: (u32, u32),
+        key: &Key,
+        lifecycle: Lifecycle,
+    ) -> Alert {
         let open = &self.open[key];
         let f = &open.finding;
         let mut alert = Alert::new(key.0, self.camera.clone(), now, &[], frame_size);
-        alert.boxes = f.tracks.iter().map(box_of).collect();
-        alert.score = alert.boxes.iter().map(|b| b.score).fold(0.0, f32::max);
-        alert.phase = phase;
+        alert.objects = f.tracks.iter().map(|t| object_of(t, alert.frame)).collect();
+        alert.score = alert.objects.iter().map(|b| b.score).fold(0.0, f32::max);
+        alert.lifecycle = lifecycle;
         alert.zone = key.1.clone();
         alert.message = Some(f.message.clone());
         alert
     }
 }
 
-fn box_of(t: &Track) -> BoxOut {
-    BoxOut {
+/// `t` as an alert object, normalised by the source picture.
+fn object_of(t: &Track, frame: FrameSize) -> ObjectOut {
+    let (w, h) = (frame.width.max(1) as f32, frame.height.max(1) as f32);
+    let nx = |x: f32| (x / w).clamp(0.0, 1.0);
+    let ny = |y: f32| (y / h).clamp(0.0, 1.0);
+    ObjectOut {
         class: t.class_name.to_string(),
         score: t.score,
-        x1: t.bbox.x1,
-        y1: t.bbox.y1,
-        x2: t.bbox.x2,
-        y2: t.bbox.y2,
         track_id: Some(t.id),
-        keypoints: t.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
+        bbox: [nx(t.bbox.x1), ny(t.bbox.y1), nx(t.bbox.x2), ny(t.bbox.y2)],
+        keypoints: t
+            .keypoints
+            .iter()
+            .map(|k| [nx(k.x), ny(k.y), k.score])
+            .collect(),
     }
 }
 
@@ -238,12 +247,12 @@ mod tests {
         inc: &mut Incidents,
         end: i64,
         holds: impl Fn(i64) -> Vec<Finding>,
-    ) -> Vec<(i64, Phase, String, String)> {
+    ) -> Vec<(i64, Lifecycle, String, String)> {
         let mut out = Vec::new();
         for s in 0..=end {
             let t = s * 1000;
             for a in inc.step(UnixMillis(t), (640, 480), holds(s)) {
-                out.push((s, a.alert.phase, a.alert.id, a.alert.incident));
+                out.push((s, a.alert.lifecycle, a.alert.id, a.alert.incident));
             }
         }
         out
@@ -260,25 +269,24 @@ mod tests {
                 vec![]
             }
         });
-        let phases: Vec<(i64, Phase)> = out.iter().map(|o| (o.0, o.1)).collect();
+        let phases: Vec<(i64, Lifecycle)> = out.iter().map(|o| (o.0, o.1)).collect();
         assert_eq!(
             phases,
             vec![
-                (10, Phase::Start),
-                (70, Phase::Update),
-                (130, Phase::Update),
-                (190, Phase::Update),
-                (205, Phase::End)
+                (10, Lifecycle::New),
+                (70, Lifecycle::Update),
+                (130, Lifecycle::Update),
+                (190, Lifecycle::Update),
+                (205, Lifecycle::End)
             ]
         );
         let start = &out[0];
-        assert_eq!(start.2, "cam-10000-fall");
         assert!(
             out.iter().all(|o| o.3 == start.2),
-            "one incident id: {out:?}"
+            "one incident id, the new alert's: {out:?}"
         );
-        assert_eq!(out[1].2, "cam-10000-fall-update-70000");
-        assert_eq!(out[4].2, "cam-10000-fall-end");
+        let ids: std::collections::HashSet<&String> = out.iter().map(|o| &o.2).collect();
+        assert_eq!(ids.len(), out.len(), "every alert its own id: {out:?}");
     }
 
     #[test]
@@ -295,10 +303,12 @@ mod tests {
         assert_eq!(alert.zone.as_deref(), Some("pond"));
         assert_eq!(alert.message.as_deref(), Some("person_in_zone now"));
         assert_eq!(
-            alert.boxes.iter().map(|b| b.track_id).collect::<Vec<_>>(),
+            alert.objects.iter().map(|b| b.track_id).collect::<Vec<_>>(),
             vec![Some(3), Some(4)]
         );
-        assert_eq!((alert.frame_width, alert.frame_height), (640, 480));
+        assert_eq!((alert.frame.width, alert.frame.height), (640, 480));
+        // Track box (10, 10)-(50, 90) in a 640x480 picture, normalised.
+        assert_eq!(alert.objects[0].bbox, [10.0 / 640.0, 10.0 / 480.0, 50.0 / 640.0, 90.0 / 480.0]);
         assert_eq!(a[0].tracks.len(), 2);
     }
 
@@ -313,8 +323,8 @@ mod tests {
                 vec![]
             }
         });
-        let phases: Vec<(i64, Phase)> = out.iter().map(|o| (o.0, o.1)).collect();
-        assert_eq!(phases, vec![(0, Phase::Start), (25, Phase::End)]);
+        let phases: Vec<(i64, Lifecycle)> = out.iter().map(|o| (o.0, o.1)).collect();
+        assert_eq!(phases, vec![(0, Lifecycle::New), (25, Lifecycle::End)]);
     }
 
     #[test]
@@ -329,10 +339,10 @@ mod tests {
                 vec![]
             }
         });
-        let phases: Vec<(i64, Phase)> = out.iter().map(|o| (o.0, o.1)).collect();
+        let phases: Vec<(i64, Lifecycle)> = out.iter().map(|o| (o.0, o.1)).collect();
         assert_eq!(
             phases,
-            vec![(0, Phase::Start), (7, Phase::End), (37, Phase::Start)]
+            vec![(0, Lifecycle::New), (7, Lifecycle::End), (37, Lifecycle::New)]
         );
         // Just under the cooldown: 36 s - 7 s = 29 s < 30 s.
         assert_ne!(out[2].2, out[0].2);
@@ -353,7 +363,7 @@ mod tests {
         );
         assert_eq!(a.len(), 3);
         let fall = a.iter().find(|x| x.alert.kind == AlertKind::Fall).unwrap();
-        assert_eq!(fall.alert.boxes.len(), 2);
+        assert_eq!(fall.alert.objects.len(), 2);
     }
 
     #[test]
@@ -370,6 +380,6 @@ mod tests {
             vec![finding(AlertKind::Fall, None, &[1])],
         );
         assert_eq!(a.len(), 1);
-        assert_eq!(a[0].alert.phase, Phase::Start);
+        assert_eq!(a[0].alert.lifecycle, Lifecycle::New);
     }
 }

@@ -2,8 +2,9 @@
 //! `ThreadedProducer`). Does network I/O.
 //!
 //! Message shape: key = camera id (so one camera's alerts stay in order on one partition),
-//! payload = the alert's JSON (the same bytes as an outbox line, without the `\n`), header
-//! `schema` = [`ALERT_SCHEMA_VERSION`] in decimal.
+//! payload = the event's JSON (the same bytes as an outbox line, without the `\n`), header
+//! `schema` = the event's `schema_version` in decimal (alerts: `schemas/alert.v1.schema.json`,
+//! status events: `schemas/camera-status.v1.schema.json`).
 //!
 //! Delivery guarantees and their limit:
 //! - The producer is idempotent (`enable.idempotence=true`, `acks=all`): retries never
@@ -30,14 +31,14 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use sharpeyes_core::{ALERT_SCHEMA_VERSION, Alert, AlertSink};
+use sharpeyes_core::{Event, EventSink};
 
 use crate::error::AlertsError;
 
 /// Topic alerts go to unless configured otherwise.
 pub const DEFAULT_ALERT_TOPIC: &str = "sharpeyes.alerts";
 
-/// Name of the message header carrying [`ALERT_SCHEMA_VERSION`].
+/// Name of the message header carrying the event's `schema_version`.
 pub const SCHEMA_HEADER: &str = "schema";
 
 /// Builder-style settings of [`KafkaSink::connect`]. `Debug` shows the keys of `extra` but not
@@ -110,6 +111,132 @@ impl KafkaOptions {
     pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.extra.push((key.into(), value.into()));
         self
+    }
+}
+
+/// `[kafka]` of a config file: the brokers and the librdkafka properties every Kafka client of
+/// the process gets (TLS, SASL, tuning). Secrets never go in the file: `properties_env` names the
+/// environment variable each secret property is read from, at start.
+///
+/// ```toml
+/// [kafka]
+/// brokers = "kafka-1.county.example:9093"
+/// [kafka.properties]
+/// "security.protocol" = "SASL_SSL"
+/// "sasl.mechanism" = "SCRAM-SHA-512"
+/// "sasl.username" = "sharpeyes"
+/// "ssl.ca.location" = "/etc/sharpeyes/county-ca.pem"
+/// [kafka.properties_env]
+/// "sasl.password" = "SHARPEYES_KAFKA_PASSWORD"
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port...]`; a `--kafka` flag overrides it.
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// librdkafka properties (CONFIGURATION.md), passed through unchanged.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+    /// librdkafka property -> environment variable holding its value.
+    #[serde(default)]
+    pub properties_env: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    /// Values of `properties_env` are variable names, safe to show; `properties` values are
+    /// shown except for keys that look secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<(&str, &str)> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let secret = k.contains("password") || k.contains("secret") || k.ends_with(".key");
+                (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
+            })
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("properties", &shown)
+            .field("properties_env", &self.properties_env)
+            .finish()
+    }
+}
+
+impl KafkaSettings {
+    /// Properties Sharp Eyes sets itself for its delivery guarantees (idempotence, acks, no
+    /// message timeout, manual offset commits); a config may not change them.
+    pub const RESERVED: &'static [&'static str] = &[
+        "bootstrap.servers",
+        "metadata.broker.list",
+        "enable.idempotence",
+        "acks",
+        "request.required.acks",
+        "message.timeout.ms",
+        "delivery.timeout.ms",
+        "group.id",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "transactional.id",
+    ];
+
+    /// Problems as `(field, message)`, field relative to the section (`properties."acks"`).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(b) = &self.brokers
+            && b.trim().is_empty()
+        {
+            out.push(("brokers".into(), "must not be empty".into()));
+        }
+        let keys = self
+            .properties
+            .keys()
+            .map(|k| ("properties", k))
+            .chain(self.properties_env.keys().map(|k| ("properties_env", k)));
+        for (table, key) in keys {
+            let field = format!("{table}.{key:?}");
+            if key.trim().is_empty() || key.contains(char::is_whitespace) {
+                out.push((field, "is not a librdkafka property name".into()));
+            } else if Self::RESERVED.contains(&key.as_str()) {
+                out.push((
+                    field,
+                    "is set by Sharp Eyes for its delivery guarantees and cannot be changed"
+                        .into(),
+                ));
+            } else if table == "properties_env" && self.properties.contains_key(key) {
+                out.push((field, "is also in [kafka.properties]; give it once".into()));
+            }
+        }
+        for (key, var) in &self.properties_env {
+            if var.is_empty() || var.contains(['=', '\0']) {
+                out.push((
+                    format!("properties_env.{key:?}"),
+                    format!("{var:?} is not an environment variable name"),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The properties with the `properties_env` ones read from the environment now. Fails
+    /// naming the property and the variable when one is unset.
+    pub fn resolve(&self) -> Result<Vec<(String, String)>, String> {
+        let mut out: Vec<(String, String)> = self
+            .properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (key, var) in &self.properties_env {
+            match std::env::var(var) {
+                Ok(v) => out.push((key.clone(), v)),
+                Err(_) => {
+                    return Err(format!(
+                        "kafka.properties_env.{key:?}: environment variable {var} is not set"
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -280,7 +407,7 @@ impl KafkaSink {
     }
 }
 
-impl AlertSink for KafkaSink {
+impl EventSink for KafkaSink {
     type Error = AlertsError;
 
     fn name(&self) -> &str {
@@ -289,24 +416,24 @@ impl AlertSink for KafkaSink {
 
     /// Queues the alert in librdkafka and returns at once; never blocks on the network. Fails
     /// only when the queue is full (transient) or the producer is dead (fatal error).
-    fn send(&mut self, alert: &Alert) -> Result<(), AlertsError> {
-        let payload = serde_json::to_vec(alert).map_err(|source| AlertsError::Encode {
-            alert_id: alert.id.clone(),
+    fn send(&mut self, event: &Event) -> Result<(), AlertsError> {
+        let payload = serde_json::to_vec(event).map_err(|source| AlertsError::Encode {
+            alert_id: event.id().to_owned(),
             source,
         })?;
-        let schema = ALERT_SCHEMA_VERSION.to_string();
+        let schema = event.schema_version().to_string();
         let headers = OwnedHeaders::new().insert(Header {
             key: SCHEMA_HEADER,
             value: Some(schema.as_str()),
         });
-        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(alert.id.clone()))
-            .key(alert.camera.as_str())
+        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(event.id().to_owned()))
+            .key(event.camera().id.as_str())
             .payload(&payload)
             .headers(headers);
         self.producer
             .send(record)
             .map_err(|(source, _record)| self.err(source))?;
-        tracing::debug!(topic = %self.topic, alert = %alert.id, camera = %alert.camera, "alert queued for kafka");
+        tracing::debug!(topic = %self.topic, event = %event.id(), camera = %event.camera().id, "event queued for kafka");
         Ok(())
     }
 
@@ -399,6 +526,57 @@ impl ProducerContext for SinkContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(text: &str) -> KafkaSettings {
+        toml::from_str(text).expect("parses")
+    }
+
+    #[test]
+    fn settings_pass_properties_through_and_read_secrets_from_the_environment() {
+        let s = settings(
+            "brokers = \"k:9093\"\n[properties]\n\"security.protocol\" = \"SASL_SSL\"\n\
+             \"sasl.mechanism\" = \"SCRAM-SHA-512\"\n[properties_env]\n\
+             \"sasl.password\" = \"SHARPEYES_TEST_KAFKA_PW_1\"\n",
+        );
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        let e = s.resolve().expect_err("variable unset");
+        assert!(e.contains("sasl.password") && e.contains("SHARPEYES_TEST_KAFKA_PW_1"), "{e}");
+        // SAFETY: a variable only this test uses; no other thread reads it.
+        unsafe { std::env::set_var("SHARPEYES_TEST_KAFKA_PW_1", "s3cret") };
+        let p = s.resolve().expect("resolves");
+        assert!(p.contains(&("sasl.password".into(), "s3cret".into())));
+        assert!(p.contains(&("security.protocol".into(), "SASL_SSL".into())));
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn settings_may_not_weaken_the_delivery_guarantees() {
+        let s = settings("[properties]\nacks = \"1\"\n\"enable.auto.commit\" = \"true\"\n\"x y\" = \"1\"\n[properties_env]\n\"ssl.key.password\" = \"\"\n");
+        let p: Vec<String> = s.problems().into_iter().map(|(f, m)| format!("{f}: {m}")).collect();
+        assert_eq!(p.len(), 4, "{p:#?}");
+        assert!(p.iter().any(|l| l.starts_with("properties.\"acks\": is set by Sharp Eyes")));
+        assert!(p.iter().any(|l| l.starts_with("properties.\"enable.auto.commit\"")));
+        assert!(p.iter().any(|l| l.starts_with("properties.\"x y\"")));
+        assert!(p.iter().any(|l| l.starts_with("properties_env.\"ssl.key.password\"")));
+    }
+
+    /// librdkafka checks `security.protocol` when a client is created: this fails with
+    /// "OpenSSL not available at build time" unless rdkafka is built with TLS.
+    #[test]
+    fn tls_and_sasl_properties_are_accepted_by_the_built_librdkafka() {
+        for (protocol, mechanism) in [("SSL", None), ("SASL_SSL", Some("SCRAM-SHA-512")), ("SASL_PLAINTEXT", Some("PLAIN"))] {
+            let mut c = ClientConfig::new();
+            c.set("bootstrap.servers", "127.0.0.1:1")
+                .set("security.protocol", protocol);
+            if let Some(m) = mechanism {
+                c.set("sasl.mechanism", m)
+                    .set("sasl.username", "u")
+                    .set("sasl.password", "p");
+            }
+            let made: Result<rdkafka::producer::BaseProducer, _> = c.create();
+            assert!(made.is_ok(), "{protocol}: {:?}", made.err());
+        }
+    }
 
     #[test]
     fn options_default_to_the_alert_topic() {

@@ -17,7 +17,7 @@
 //!   I/O).
 //! - [`testkit`] (feature `test-util`): a real tansu broker on loopback for tests.
 //!
-//! Every sink implements [`sharpeyes_core::AlertSink`] with [`AlertsError`] as its error.
+//! Every sink implements [`sharpeyes_core::EventSink`] with [`AlertsError`] as its error.
 //!
 //! [`Alert`]: sharpeyes_core::Alert
 
@@ -40,7 +40,8 @@ pub use error::AlertsError;
 pub use fall::{FallConfig, FallRule, Posture};
 pub use incident::{IncidentAlert, IncidentConfig, Incidents};
 pub use kafka::{
-    DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSink, SCHEMA_HEADER, ensure_topic, ensure_topic_with,
+    DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSettings, KafkaSink, SCHEMA_HEADER, ensure_topic,
+    ensure_topic_with,
 };
 pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
 pub use relay::{AckLog, OutboxRelay, RelayOptions};

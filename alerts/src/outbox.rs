@@ -1,7 +1,7 @@
 //! The outbox: a durable, append-only JSON-lines file holding every alert, written before any
 //! other sink sees it. Does file I/O.
 //!
-//! Contract of [`JsonlOutbox`] as an [`AlertSink`]: when `send` returns `Ok`, the alert's line
+//! Contract of [`JsonlOutbox`] as an [`EventSink`]: when `send` returns `Ok`, the alert's line
 //! (the `serde_json` encoding of [`Alert`] followed by `\n`) has been written and `fdatasync`ed,
 //! so it survives a crash or power cut of this machine. Alerts are rare (a few per minute per
 //! camera at most), so one sync per alert costs nothing that matters; durability comes first.
@@ -16,7 +16,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sharpeyes_core::{Alert, AlertSink};
+use sharpeyes_core::{Event, EventSink};
 
 use crate::error::AlertsError;
 
@@ -76,9 +76,9 @@ impl JsonlOutbox {
     }
 
     /// Appends one alert and syncs it; see the module docs for the durability contract.
-    pub fn append(&mut self, alert: &Alert) -> Result<(), AlertsError> {
-        let mut line = serde_json::to_vec(alert).map_err(|source| AlertsError::Encode {
-            alert_id: alert.id.clone(),
+    pub fn append(&mut self, event: &Event) -> Result<(), AlertsError> {
+        let mut line = serde_json::to_vec(event).map_err(|source| AlertsError::Encode {
+            alert_id: event.id().to_owned(),
             source,
         })?;
         line.push(b'\n');
@@ -97,12 +97,12 @@ impl JsonlOutbox {
             });
         }
         self.len += line.len() as u64;
-        tracing::debug!(path = %self.path.display(), alert = %alert.id, "alert appended to outbox");
+        tracing::debug!(path = %self.path.display(), event = %event.id(), "event appended to outbox");
         Ok(())
     }
 }
 
-impl AlertSink for JsonlOutbox {
+impl EventSink for JsonlOutbox {
     type Error = AlertsError;
 
     fn name(&self) -> &str {
@@ -110,8 +110,8 @@ impl AlertSink for JsonlOutbox {
     }
 
     /// Returns once the alert is on disk (written and `fdatasync`ed).
-    fn send(&mut self, alert: &Alert) -> Result<(), AlertsError> {
-        self.append(alert)
+    fn send(&mut self, event: &Event) -> Result<(), AlertsError> {
+        self.append(event)
     }
 
     /// Nothing to do: every `send` already synced.
@@ -123,8 +123,8 @@ impl AlertSink for JsonlOutbox {
 /// What [`read_outbox`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxContents {
-    /// Every committed alert, in file order.
-    pub alerts: Vec<Alert>,
+    /// Every committed event (alerts and status events), in file order.
+    pub alerts: Vec<Event>,
     /// Bytes of a torn (not newline-terminated) last line that were skipped; 0 normally.
     pub torn_tail_bytes: usize,
 }
@@ -132,7 +132,7 @@ pub struct OutboxContents {
 /// Reads every committed alert of the outbox at `path`, in file order. A torn last line is
 /// skipped with a `tracing` warning; use [`read_outbox`] to learn its size. A newline-terminated
 /// line that is not an alert is an error ([`AlertsError::OutboxCorrupt`]).
-pub fn read_all(path: impl AsRef<Path>) -> Result<Vec<Alert>, AlertsError> {
+pub fn read_all(path: impl AsRef<Path>) -> Result<Vec<Event>, AlertsError> {
     read_outbox(path).map(|c| c.alerts)
 }
 
@@ -216,12 +216,13 @@ fn sync_parent_dir(path: &Path) -> io::Result<()> {
 mod tests {
     use std::sync::Arc;
 
-    use sharpeyes_core::{AlertKind, BBox, CameraId, Detection, UnixMillis};
+    use sharpeyes_core::{Alert, AlertKind, BBox, CameraId, Detection, UnixMillis};
 
     use super::*;
     use crate::testkit::TempDir;
 
-    fn alert(camera: &str, t: i64) -> Alert {
+    /// The same event for the same arguments (a fixed id).
+    fn alert(camera: &str, t: i64) -> Event {
         let d = Detection {
             class_id: 0,
             class_name: Arc::from("person"),
@@ -241,10 +242,12 @@ mod tests {
             &[d],
             (640, 480),
         );
+        a.id = format!("{camera}-{t}");
+        a.incident = a.id.clone();
         if t % 2 == 0 {
-            a.snapshot = Some(format!("snaps/{camera}/{}.jpg", a.id).into());
+            a.snapshot = Some(format!("snaps/{camera}/{}.jpg", a.id));
         }
-        a
+        a.into()
     }
 
     #[test]

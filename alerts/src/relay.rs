@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sharpeyes_core::{Alert, AlertSink};
+use sharpeyes_core::{Event, EventSink};
 
 use crate::error::AlertsError;
 use crate::kafka::{KafkaOptions, KafkaSink};
@@ -238,7 +238,7 @@ struct Tail {
 impl Tail {
     /// New alerts since the last call (complete lines only; a line being written is left for
     /// the next call). A line that is not an alert is logged and skipped.
-    fn read(&mut self) -> Vec<Alert> {
+    fn read(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
         let Ok(mut file) = File::open(&self.path) else {
             return out;
@@ -264,13 +264,13 @@ impl Tail {
                     if text.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    match serde_json::from_slice::<Alert>(text) {
+                    match serde_json::from_slice::<Event>(text) {
                         Ok(a) => out.push(a),
                         Err(e) => tracing::error!(
                             path = %self.path.display(),
                             offset = self.offset,
                             error = %e,
-                            "outbox line is not an alert; not relayed"
+                            "outbox line is not an event of a known schema; not relayed"
                         ),
                     }
                 }
@@ -296,7 +296,7 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
         path: outbox.to_owned(),
         offset: 0,
     };
-    let mut queue: VecDeque<Alert> = VecDeque::new();
+    let mut queue: VecDeque<Event> = VecDeque::new();
     let mut sinks: Option<(KafkaSink, KafkaSink)> = None;
     let mut backoff = Duration::from_secs(1);
     let mut next_connect = Instant::now();
@@ -306,7 +306,7 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
         queue.extend(
             tail.read()
                 .into_iter()
-                .filter(|a| !acked_before.contains(&a.id)),
+                .filter(|a| !acked_before.contains(a.id())),
         );
         if sinks.is_none() && Instant::now() >= next_connect {
             match connect(options, acks.clone()) {
@@ -325,7 +325,7 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
         }
         if let Some((alerts, status)) = &mut sinks {
             while let Some(a) = queue.front() {
-                let sink = if a.kind.is_status() {
+                let sink = if a.is_status() {
                     &mut *status
                 } else {
                     &mut *alerts
@@ -410,14 +410,14 @@ mod tests {
         let dir = TempDir::new("tail").unwrap();
         let path = dir.path().join("alerts.jsonl");
         let alert = |id: &str| {
-            let mut a = Alert::status(
-                sharpeyes_core::CameraId::new("cam").unwrap(),
+            let mut a = sharpeyes_core::StatusEvent::new(
+                sharpeyes_core::CameraRef::bare(sharpeyes_core::CameraId::new("cam").unwrap()),
                 sharpeyes_core::UnixMillis(1),
                 sharpeyes_core::CameraState::Online,
                 None,
             );
             a.id = id.into();
-            serde_json::to_string(&a).unwrap()
+            serde_json::to_string(&Event::from(a)).unwrap()
         };
         let mut tail = Tail {
             path: path.clone(),
@@ -425,14 +425,14 @@ mod tests {
         };
         assert!(tail.read().is_empty(), "no file yet");
         std::fs::write(&path, format!("{}\n{}", alert("one"), alert("two"))).unwrap();
-        let got: Vec<String> = tail.read().into_iter().map(|a| a.id).collect();
+        let got: Vec<String> = tail.read().into_iter().map(|a| a.id().to_owned()).collect();
         assert_eq!(got, vec!["one"], "the unterminated line waits");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"\nnot json\n").unwrap();
-        let got: Vec<String> = tail.read().into_iter().map(|a| a.id).collect();
+        let got: Vec<String> = tail.read().into_iter().map(|a| a.id().to_owned()).collect();
         assert_eq!(got, vec!["two"], "bad line skipped");
         std::fs::write(&path, format!("{}\n", alert("three"))).unwrap();
-        let got: Vec<String> = tail.read().into_iter().map(|a| a.id).collect();
+        let got: Vec<String> = tail.read().into_iter().map(|a| a.id().to_owned()).collect();
         assert_eq!(got, vec!["three"], "a shorter file is read from the start");
     }
 }

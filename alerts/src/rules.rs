@@ -157,17 +157,16 @@ mod tests {
             .evaluate(&cam("gate"), UnixMillis(5_000), SIZE, &dets)
             .expect("alert");
         assert_eq!(a.kind, AlertKind::PersonDetected);
-        assert_eq!(a.camera, cam("gate"));
-        assert_eq!(a.time_ms, UnixMillis(5_000));
-        assert_eq!(a.id, "gate-5000-person_detected");
-        assert_eq!(a.boxes.len(), 2);
+        assert_eq!(a.camera.id, cam("gate"));
+        assert_eq!(a.event_millis(), Some(UnixMillis(5_000)));
+        assert_eq!(a.objects.len(), 2);
         assert!(
-            a.boxes
+            a.objects
                 .iter()
                 .all(|b| b.class == "person" && b.score >= 0.5)
         );
         assert_eq!(a.score, 0.9);
-        assert_eq!((a.frame_width, a.frame_height), SIZE);
+        assert_eq!((a.frame.width, a.frame.height), SIZE);
     }
 
     #[test]

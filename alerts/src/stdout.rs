@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use sharpeyes_core::{Alert, AlertSink};
+use sharpeyes_core::{Event, EventSink};
 
 use crate::error::AlertsError;
 
@@ -21,15 +21,15 @@ impl StdoutSink {
     }
 }
 
-impl AlertSink for StdoutSink {
+impl EventSink for StdoutSink {
     type Error = AlertsError;
 
     fn name(&self) -> &str {
         "stdout"
     }
 
-    fn send(&mut self, alert: &Alert) -> Result<(), AlertsError> {
-        write_line(&mut io::stdout().lock(), alert)
+    fn send(&mut self, event: &Event) -> Result<(), AlertsError> {
+        write_line(&mut io::stdout().lock(), event)
     }
 
     fn flush(&mut self, _timeout: Duration) -> Result<(), AlertsError> {
@@ -40,10 +40,10 @@ impl AlertSink for StdoutSink {
     }
 }
 
-/// Writes `alert` as one JSON line to `out` and flushes it.
-fn write_line(out: &mut impl Write, alert: &Alert) -> Result<(), AlertsError> {
-    let mut line = serde_json::to_vec(alert).map_err(|source| AlertsError::Encode {
-        alert_id: alert.id.clone(),
+/// Writes `event` as one JSON line to `out` and flushes it.
+fn write_line(out: &mut impl Write, event: &Event) -> Result<(), AlertsError> {
+    let mut line = serde_json::to_vec(event).map_err(|source| AlertsError::Encode {
+        alert_id: event.id().to_owned(),
         source,
     })?;
     line.push(b'\n');
@@ -54,29 +54,29 @@ fn write_line(out: &mut impl Write, alert: &Alert) -> Result<(), AlertsError> {
 
 #[cfg(test)]
 mod tests {
-    use sharpeyes_core::{AlertKind, CameraId, UnixMillis};
+    use sharpeyes_core::{Alert, AlertKind, CameraId, UnixMillis};
 
     use super::*;
 
     #[test]
     fn each_alert_is_one_parseable_json_line() {
         let cam = CameraId::new("door").expect("valid");
-        let a = Alert::new(
+        let a = Event::from(Alert::new(
             AlertKind::PersonDetected,
             cam.clone(),
             UnixMillis(1),
             &[],
             (2, 2),
-        );
-        let b = Alert::new(AlertKind::PersonDetected, cam, UnixMillis(2), &[], (2, 2));
+        ));
+        let b = Event::from(Alert::new(AlertKind::PersonDetected, cam, UnixMillis(2), &[], (2, 2)));
         let mut out = Vec::new();
         write_line(&mut out, &a).expect("written");
         write_line(&mut out, &b).expect("written");
         let text = String::from_utf8(out).expect("utf-8");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(serde_json::from_str::<Alert>(lines[0]).expect("parses"), a);
-        assert_eq!(serde_json::from_str::<Alert>(lines[1]).expect("parses"), b);
+        assert_eq!(serde_json::from_str::<Event>(lines[0]).expect("parses"), a);
+        assert_eq!(serde_json::from_str::<Event>(lines[1]).expect("parses"), b);
         assert!(lines[0].contains(r#""kind":"person_detected""#));
     }
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use sharpeyes_alerts::testkit::{TansuBroker, TansuOptions, TansuStorage, consume_n, free_port};
 use sharpeyes_alerts::{KafkaOptions, KafkaSink, SCHEMA_HEADER, ensure_topic};
 use sharpeyes_core::{
-    ALERT_SCHEMA_VERSION, Alert, AlertKind, AlertSink, BBox, CameraId, Detection, UnixMillis,
+    ALERT_SCHEMA_VERSION, Alert, AlertKind, BBox, CameraId, Detection, Event, EventSink,
+    UnixMillis,
 };
 
-fn alert(camera: &str, t: i64) -> Alert {
+fn alert(camera: &str, t: i64) -> Event {
     let person = Detection {
         class_id: 0,
         class_name: Arc::from("person"),
@@ -31,6 +32,7 @@ fn alert(camera: &str, t: i64) -> Alert {
         &[person],
         (1280, 720),
     )
+    .into()
 }
 
 macro_rules! broker_or_skip {
@@ -74,7 +76,7 @@ fn alerts_arrive_as_json_keyed_by_camera_with_schema_header() {
     let schema = ALERT_SCHEMA_VERSION.to_string();
     for m in &got {
         let payload = m.payload.as_deref().expect("payload");
-        let a: Alert = serde_json::from_str(payload).expect("payload is an alert");
+        let a: Event = serde_json::from_str(payload).expect("payload is an event");
         assert!(sent.contains(&a), "unexpected alert {a:?}");
         assert_eq!(
             payload,
@@ -83,7 +85,7 @@ fn alerts_arrive_as_json_keyed_by_camera_with_schema_header() {
         );
         assert_eq!(
             m.key.as_deref(),
-            Some(a.camera.as_str()),
+            Some(a.camera().id.as_str()),
             "key is the camera id"
         );
         assert_eq!(m.header(SCHEMA_HEADER), Some(schema.as_str()));
@@ -95,7 +97,7 @@ fn alerts_arrive_as_json_keyed_by_camera_with_schema_header() {
         .collect();
     assert_eq!(gate.len(), 2);
     assert_eq!(gate[0].partition, gate[1].partition);
-    let first: Alert =
+    let first: Event =
         serde_json::from_str(gate[0].payload.as_deref().expect("payload")).expect("alert");
     assert_eq!(first, sent[0]);
 }
@@ -158,7 +160,7 @@ fn alert_sent_while_broker_is_down_is_delivered_after_restart() {
 
     let got = consume_n(&broker.bootstrap(), topic, 2, Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{e}\nbroker log:\n{}", broker.log_tail(3000)));
-    let alerts: Vec<Alert> = got
+    let alerts: Vec<Event> = got
         .iter()
         .map(|m| serde_json::from_str(m.payload.as_deref().expect("payload")).expect("alert"))
         .collect();

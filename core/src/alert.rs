@@ -1,23 +1,23 @@
-//! Alerts: the versioned event that leaves the pipeline, and the `AlertSink` trait every
-//! delivery path (outbox file, stdout, Kafka) implements.
-
-use std::path::PathBuf;
+//! The events that leave the pipeline — [`Alert`] (schema `schemas/alert.v1.schema.json`) and
+//! [`StatusEvent`] (`schemas/camera-status.v1.schema.json`) — and the [`EventSink`] trait every
+//! delivery path (outbox file, stdout, Kafka) implements. The JSON shapes are the public
+//! contract with consumers (command center, guardians' service, back office): any change a
+//! consumer could notice bumps the version and the schema file.
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
 use crate::frame::CameraId;
-use crate::geometry::Detection;
+use crate::geometry::{Detection, Keypoint};
 use crate::health::CameraState;
 
-/// Version of the JSON shape of [`Alert`]. Bump on any change a consumer could notice.
-///
-/// - 1: person_detected and camera status events.
-/// - 2: the safety rules' kinds (fall, person_in_zone, loitering, vehicle_in_zone, inactivity),
-///   `severity`, `phase` and `incident` (one incident = a start, updates, an end), `zone`,
-///   `message`, and per box `track_id` and `keypoints`. Schema-1 lines still parse (the new
-///   fields default).
-pub const ALERT_SCHEMA_VERSION: u32 = 2;
+/// `schema_version` of [`Alert`] (`schemas/alert.v1.schema.json`). Pre-release builds wrote
+/// versions 1 and 2 of an internal shape to their outbox; version 1 of the public schema
+/// replaces both (the number restarted with the published schema files).
+pub const ALERT_SCHEMA_VERSION: u32 = 1;
+
+/// `schema_version` of [`StatusEvent`] (`schemas/camera-status.v1.schema.json`).
+pub const STATUS_SCHEMA_VERSION: u32 = 1;
 
 /// What happened. Serialized in snake_case (`person_detected`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -35,10 +35,6 @@ pub enum AlertKind {
     VehicleInZone,
     /// No person seen in a zone (an elder's doorway) for hours within a daily window.
     Inactivity,
-    /// Status event: the camera delivers frames again (or for the first time).
-    CameraOnline,
-    /// Status event: the camera stopped delivering frames (offline, stalled, auth failed).
-    CameraOffline,
 }
 
 impl AlertKind {
@@ -50,25 +46,26 @@ impl AlertKind {
             AlertKind::Loitering => "loitering",
             AlertKind::VehicleInZone => "vehicle_in_zone",
             AlertKind::Inactivity => "inactivity",
-            AlertKind::CameraOnline => "camera_online",
-            AlertKind::CameraOffline => "camera_offline",
         }
     }
 
-    /// Camera health events travel the alert path on their own topic.
-    pub fn is_status(self) -> bool {
-        matches!(self, AlertKind::CameraOnline | AlertKind::CameraOffline)
-    }
+    pub const ALL: [AlertKind; 6] = [
+        AlertKind::PersonDetected,
+        AlertKind::Fall,
+        AlertKind::PersonInZone,
+        AlertKind::Loitering,
+        AlertKind::VehicleInZone,
+        AlertKind::Inactivity,
+    ];
 
     /// How urgent an incident of this kind is: a fall and a person at the water are critical.
     pub fn severity(self) -> Severity {
         match self {
             AlertKind::Fall | AlertKind::PersonInZone => Severity::Critical,
-            AlertKind::Inactivity
-            | AlertKind::Loitering
-            | AlertKind::VehicleInZone
-            | AlertKind::CameraOffline => Severity::Warning,
-            AlertKind::PersonDetected | AlertKind::CameraOnline => Severity::Info,
+            AlertKind::Inactivity | AlertKind::Loitering | AlertKind::VehicleInZone => {
+                Severity::Warning
+            }
+            AlertKind::PersonDetected => Severity::Info,
         }
     }
 }
@@ -96,105 +93,156 @@ impl Severity {
 }
 
 /// Where an alert stands in its incident: the first alert, a later one while it lasts, the last.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// The incident began (one-shot events such as status changes are `start` too).
+pub enum Lifecycle {
+    /// The incident began.
     #[default]
-    Start,
+    New,
     /// Still going on (sent periodically while it lasts).
     Update,
     /// Over (the person got up, left the zone, was seen again).
     End,
 }
 
-impl Phase {
+impl Lifecycle {
     pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Start => "start",
-            Phase::Update => "update",
-            Phase::End => "end",
+            Lifecycle::New => "new",
+            Lifecycle::Update => "update",
+            Lifecycle::End => "end",
         }
     }
 }
 
-/// A box as it appears in an alert: class, score, pixels of the source picture.
+/// The camera an event is about, as people know it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraRef {
+    pub id: CameraId,
+    /// The camera file's `name` (its id when no camera file describes it, as in `replay`).
+    pub name: String,
+    /// The camera file's `village` (empty when no camera file describes it).
+    pub village: String,
+}
+
+impl CameraRef {
+    /// Name = id, no village: what is known of a camera without its camera file.
+    pub fn bare(id: CameraId) -> Self {
+        Self {
+            name: id.as_str().to_owned(),
+            village: String::new(),
+            id,
+        }
+    }
+}
+
+/// The model that produced an alert's detections.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRef {
+    /// The manifest's `name` (`yolox_nano`).
+    pub name: String,
+    /// The manifest's `version`, else `sha256:` and the first 12 hex digits of the file's hash.
+    pub version: String,
+}
+
+/// Width and height of the source picture, in pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One object in an alert. Coordinates are normalised: fractions of the source picture's width
+/// (x) and height (y), 0 to 1, origin top left; multiply by [`Alert::frame`] for pixels.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BoxOut {
+pub struct ObjectOut {
     pub class: String,
     pub score: f32,
-    pub x1: f32,
-    pub y1: f32,
-    pub x2: f32,
-    pub y2: f32,
     /// The tracker's id of this object on this camera (stable while it stays in view; never
     /// carried across cameras).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_id: Option<u64>,
-    /// Body keypoints `[x, y, score]` in source pixels (COCO order) when a pose model ran.
+    /// `[x1, y1, x2, y2]`, normalised.
+    pub bbox: [f32; 4],
+    /// Body keypoints `[x, y, score]`, normalised, COCO order, when a pose model ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keypoints: Vec<[f32; 3]>,
 }
 
-impl From<&Detection> for BoxOut {
-    fn from(d: &Detection) -> Self {
+impl ObjectOut {
+    /// `d` (source pixels) normalised by the source picture's size.
+    pub fn from_detection(d: &Detection, frame: FrameSize) -> Self {
+        let (w, h) = (frame.width.max(1) as f32, frame.height.max(1) as f32);
+        let nx = |x: f32| (x / w).clamp(0.0, 1.0);
+        let ny = |y: f32| (y / h).clamp(0.0, 1.0);
         Self {
             class: d.class_name.to_string(),
             score: d.score,
-            x1: d.bbox.x1,
-            y1: d.bbox.y1,
-            x2: d.bbox.x2,
-            y2: d.bbox.y2,
             track_id: None,
-            keypoints: d.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
+            bbox: [nx(d.bbox.x1), ny(d.bbox.y1), nx(d.bbox.x2), ny(d.bbox.y2)],
+            keypoints: d
+                .keypoints
+                .iter()
+                .map(|k: &Keypoint| [nx(k.x), ny(k.y), k.score])
+                .collect(),
         }
     }
 }
 
+/// A new UUIDv7 (time-ordered: the first 48 bits are `time`) as a lowercase hyphenated string.
+pub fn new_event_id(time: UnixMillis) -> String {
+    let ms = time.0.max(0) as u64;
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000);
+    uuid::Uuid::new_v7(ts).hyphenated().to_string()
+}
+
 /// One alert, as written to the outbox, stdout and Kafka (one JSON object per line/message).
+/// Schema: `schemas/alert.v1.schema.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Alert {
-    /// [`ALERT_SCHEMA_VERSION`] at the time of writing.
-    pub schema: u32,
-    /// Unique and stable: `<camera>-<time_ms>-<kind>` for a start, `<incident>-update-<time_ms>`
-    /// and `<incident>-end` after it; consumers deduplicate on it.
+    /// [`ALERT_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// UUIDv7, unique per message; consumers deduplicate on it (delivery is at least once).
     pub id: String,
     pub kind: AlertKind,
+    pub lifecycle: Lifecycle,
     /// Default: the kind's ([`AlertKind::severity`]).
-    #[serde(default)]
     pub severity: Severity,
-    #[serde(default)]
-    pub phase: Phase,
-    /// The id of the incident's start alert (equal to `id` for a start).
-    #[serde(default)]
+    /// The id of the incident's `new` alert (equal to `id` for a `new`).
     pub incident: String,
-    /// The zone (camera config `[[zones]] name`) the incident is about, if any.
+    pub camera: CameraRef,
+    /// The zone (camera file `[[zones]] name`) the incident is about, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// When the frame that raised it was taken, RFC 3339 UTC with milliseconds.
+    pub event_time: String,
+    /// When the pipeline produced the alert, RFC 3339 UTC with milliseconds.
+    pub emitted_time: String,
     /// One line for people ("fall: person down for 2.4 s"), no personal data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    pub camera: CameraId,
-    /// When the frame that raised it was taken, RFC 3339 UTC.
-    pub time: String,
-    pub time_ms: UnixMillis,
-    /// Highest score among `boxes`.
+    /// Highest score among `objects` (0 when there are none).
     pub score: f32,
-    pub boxes: Vec<BoxOut>,
-    /// Size of the source picture the boxes refer to.
-    pub frame_width: u32,
-    pub frame_height: u32,
-    /// JPEG of the frame, if one was written.
+    pub objects: Vec<ObjectOut>,
+    /// The source picture `objects` are normalised by.
+    pub frame: FrameSize,
+    /// The detector.
+    pub model: ModelRef,
+    /// The pose model, when one ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<PathBuf>,
-    /// Status events only: the camera's state and why (never a password or a full URL).
+    pub pose_model: Option<ModelRef>,
+    /// The annotated JPEG, relative to the output directory (`snapshots/<camera>/<id>.jpg`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<CameraState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub snapshot: Option<String>,
 }
 
 impl Alert {
+    /// A `new` alert of `kind` from `detections` (source pixels) of a `frame_size` picture taken
+    /// at `time`. Camera name and village, model and emitted time are the bare defaults until
+    /// the pipeline stamps them.
     pub fn new(
         kind: AlertKind,
         camera: CameraId,
@@ -202,59 +250,265 @@ impl Alert {
         detections: &[Detection],
         frame_size: (u32, u32),
     ) -> Self {
+        let frame = FrameSize {
+            width: frame_size.0,
+            height: frame_size.1,
+        };
         let score = detections.iter().map(|d| d.score).fold(0.0_f32, f32::max);
-        let id = format!("{camera}-{}-{}", time.0, kind.as_str());
+        let id = new_event_id(time);
         Self {
-            schema: ALERT_SCHEMA_VERSION,
+            schema_version: ALERT_SCHEMA_VERSION,
             incident: id.clone(),
             id,
             kind,
+            lifecycle: Lifecycle::New,
             severity: kind.severity(),
-            phase: Phase::Start,
+            camera: CameraRef::bare(camera),
             zone: None,
+            event_time: time.to_rfc3339(),
+            emitted_time: time.to_rfc3339(),
             message: None,
-            time: time.to_rfc3339(),
-            time_ms: time,
-            camera,
             score,
-            boxes: detections.iter().map(BoxOut::from).collect(),
-            frame_width: frame_size.0,
-            frame_height: frame_size.1,
+            objects: detections
+                .iter()
+                .map(|d| ObjectOut::from_detection(d, frame))
+                .collect(),
+            frame,
+            model: ModelRef::default(),
+            pose_model: None,
             snapshot: None,
-            state: None,
-            reason: None,
         }
     }
 
-    /// A `camera_online` / `camera_offline` status event for `state`.
-    pub fn status(
-        camera: CameraId,
+    /// `event_time` as milliseconds (`None` only for a hand-made alert with a bad time).
+    pub fn event_millis(&self) -> Option<UnixMillis> {
+        UnixMillis::parse_rfc3339(&self.event_time)
+    }
+}
+
+/// What a [`StatusEvent`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusKind {
+    /// The camera delivers frames again (or for the first time).
+    CameraOnline,
+    /// The camera stopped delivering frames (offline, stalled, auth failed).
+    CameraOffline,
+}
+
+impl StatusKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusKind::CameraOnline => "camera_online",
+            StatusKind::CameraOffline => "camera_offline",
+        }
+    }
+}
+
+/// A camera's health changed. Schema: `schemas/camera-status.v1.schema.json`; own topic
+/// (`sharpeyes.camera-status`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusEvent {
+    /// [`STATUS_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// UUIDv7.
+    pub id: String,
+    pub kind: StatusKind,
+    pub camera: CameraRef,
+    /// The camera's state now.
+    pub state: CameraState,
+    /// Why, for people (never a password or a full URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub event_time: String,
+    pub emitted_time: String,
+}
+
+impl StatusEvent {
+    /// `camera_online` when `state` is online, else `camera_offline`.
+    pub fn new(
+        camera: CameraRef,
         time: UnixMillis,
         state: CameraState,
         reason: Option<String>,
     ) -> Self {
-        let kind = if state == CameraState::Online {
-            AlertKind::CameraOnline
-        } else {
-            AlertKind::CameraOffline
-        };
-        let mut a = Self::new(kind, camera, time, &[], (0, 0));
-        a.state = Some(state);
-        a.reason = reason;
-        a
+        Self {
+            schema_version: STATUS_SCHEMA_VERSION,
+            id: new_event_id(time),
+            kind: if state == CameraState::Online {
+                StatusKind::CameraOnline
+            } else {
+                StatusKind::CameraOffline
+            },
+            camera,
+            state,
+            reason,
+            event_time: time.to_rfc3339(),
+            emitted_time: time.to_rfc3339(),
+        }
     }
 }
 
-/// A place alerts go. `send` returns once the sink has accepted the alert; what "accepted" means
+/// Anything the pipeline publishes: one outbox line, one Kafka message. Untagged in JSON (the
+/// two shapes differ in their fields).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Event {
+    Alert(Alert),
+    Status(StatusEvent),
+}
+
+impl Event {
+    pub fn id(&self) -> &str {
+        match self {
+            Event::Alert(a) => &a.id,
+            Event::Status(s) => &s.id,
+        }
+    }
+
+    pub fn camera(&self) -> &CameraRef {
+        match self {
+            Event::Alert(a) => &a.camera,
+            Event::Status(s) => &s.camera,
+        }
+    }
+
+    /// `fall`, `camera_offline`, ...
+    pub fn kind_str(&self) -> &'static str {
+        match self {
+            Event::Alert(a) => a.kind.as_str(),
+            Event::Status(s) => s.kind.as_str(),
+        }
+    }
+
+    pub fn schema_version(&self) -> u32 {
+        match self {
+            Event::Alert(a) => a.schema_version,
+            Event::Status(s) => s.schema_version,
+        }
+    }
+
+    pub fn is_status(&self) -> bool {
+        matches!(self, Event::Status(_))
+    }
+
+    pub fn as_alert(&self) -> Option<&Alert> {
+        match self {
+            Event::Alert(a) => Some(a),
+            Event::Status(_) => None,
+        }
+    }
+}
+
+impl From<Alert> for Event {
+    fn from(a: Alert) -> Self {
+        Event::Alert(a)
+    }
+}
+
+impl From<StatusEvent> for Event {
+    fn from(s: StatusEvent) -> Self {
+        Event::Status(s)
+    }
+}
+
+/// A place events go. `send` returns once the sink has accepted the event; what "accepted" means
 /// (fsynced, queued for a broker) is the sink's contract, documented on it.
-pub trait AlertSink: Send {
+pub trait EventSink: Send {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Short name for logs and metrics ("outbox", "stdout", "kafka").
     fn name(&self) -> &str;
 
-    fn send(&mut self, alert: &Alert) -> Result<(), Self::Error>;
+    fn send(&mut self, event: &Event) -> Result<(), Self::Error>;
 
     /// Waits up to `timeout` for accepted alerts to be delivered.
     fn flush(&mut self, timeout: std::time::Duration) -> Result<(), Self::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::BBox;
+
+    fn cam() -> CameraId {
+        CameraId::new("gate").unwrap()
+    }
+
+    #[test]
+    fn ids_are_uuid_v7_in_time_order() {
+        let a = new_event_id(UnixMillis(1_795_459_860_123));
+        let b = new_event_id(UnixMillis(1_795_459_860_124));
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "7", "version nibble: {a}");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "variant: {a}");
+        assert!(a < b);
+        // The first 48 bits are the milliseconds.
+        let hex: String = a.chars().filter(|c| *c != '-').take(12).collect();
+        assert_eq!(u64::from_str_radix(&hex, 16).unwrap(), 1_795_459_860_123);
+        assert_ne!(new_event_id(UnixMillis(5)), new_event_id(UnixMillis(5)));
+    }
+
+    #[test]
+    fn objects_are_normalised_by_the_source_picture() {
+        let d = Detection {
+            class_id: 0,
+            class_name: "person".into(),
+            score: 0.9,
+            bbox: BBox {
+                x1: 64.0,
+                y1: 36.0,
+                x2: 320.0,
+                y2: 360.0,
+            },
+            keypoints: vec![Keypoint {
+                x: 640.0,
+                y: 180.0,
+                score: 0.7,
+            }],
+        };
+        let a = Alert::new(AlertKind::Fall, cam(), UnixMillis(0), &[d], (640, 360));
+        let o = &a.objects[0];
+        assert_eq!(o.bbox, [0.1, 0.1, 0.5, 1.0]);
+        assert_eq!(o.keypoints, vec![[1.0, 0.5, 0.7]]);
+        assert_eq!(a.frame, FrameSize { width: 640, height: 360 });
+        assert_eq!((a.score, a.severity), (0.9, Severity::Critical));
+        assert_eq!(a.incident, a.id);
+        assert_eq!(a.event_millis(), Some(UnixMillis(0)));
+    }
+
+    #[test]
+    fn events_round_trip_as_their_own_shape() {
+        let a = Alert::new(AlertKind::Inactivity, cam(), UnixMillis(1000), &[], (4, 3));
+        let s = StatusEvent::new(
+            CameraRef::bare(cam()),
+            UnixMillis(2000),
+            CameraState::AuthFailed,
+            Some("401".into()),
+        );
+        for e in [Event::from(a), Event::from(s)] {
+            let json = serde_json::to_string(&e).unwrap();
+            let back: Event = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, e, "{json}");
+        }
+        let s: serde_json::Value = serde_json::to_value(Event::from(StatusEvent::new(
+            CameraRef::bare(cam()),
+            UnixMillis(0),
+            CameraState::Online,
+            None,
+        )))
+        .unwrap();
+        assert_eq!(s["kind"], "camera_online");
+        assert_eq!(s["camera"]["name"], "gate");
+        assert!(s.get("objects").is_none());
+    }
+
+    #[test]
+    fn an_alert_with_a_field_it_does_not_know_is_refused() {
+        let a = Alert::new(AlertKind::Fall, cam(), UnixMillis(0), &[], (4, 3));
+        let mut v = serde_json::to_value(&a).unwrap();
+        v["surprise"] = 1.into();
+        assert!(serde_json::from_value::<Alert>(v).is_err());
+    }
 }

@@ -31,6 +31,65 @@ impl UnixMillis {
     }
 }
 
+impl UnixMillis {
+    /// Parses RFC 3339 (`2026-11-23T18:51:00.123Z`, `2026-11-24T02:51:00+08:00`; fractions of a
+    /// second beyond milliseconds are truncated). `None` when `s` is not RFC 3339.
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        let b = s.as_bytes();
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            let t = s.get(r)?;
+            t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
+        };
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+            return None;
+        }
+        if b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+            return None;
+        }
+        let mut i = 19;
+        let mut ms = 0i64;
+        if b[i] == b'.' {
+            let start = i + 1;
+            i = start;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            let frac = &s[start..i.min(start + 3)];
+            ms = frac.parse::<i64>().ok()? * 10i64.pow(3 - frac.len() as u32);
+        }
+        let offset_min = match b.get(i)? {
+            b'Z' | b'z' if i + 1 == b.len() => 0,
+            c @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+                let m = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
+                if *c == b'-' { -m } else { m }
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(y, mo as u32, d as u32);
+        let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+        Some(Self(secs * 1000 + ms))
+    }
+}
+
+/// (year, month, day) to days since 1970-01-01, proleptic Gregorian (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -100,6 +159,38 @@ mod tests {
             UnixMillis(951_782_400_000).to_rfc3339(),
             "2000-02-29T00:00:00.000Z"
         );
+    }
+
+    #[test]
+    fn rfc3339_parses_what_it_writes_and_offsets() {
+        for ms in [0, 1_795_459_860_123, 951_782_400_000, -86_400_001, 4_102_444_800_999] {
+            let t = UnixMillis(ms);
+            assert_eq!(UnixMillis::parse_rfc3339(&t.to_rfc3339()), Some(t), "{ms}");
+        }
+        assert_eq!(
+            UnixMillis::parse_rfc3339("2026-11-24T02:51:00+08:00"),
+            UnixMillis::parse_rfc3339("2026-11-23T18:51:00Z")
+        );
+        assert_eq!(
+            UnixMillis::parse_rfc3339("2026-11-23T18:51:00.1234567Z"),
+            Some(UnixMillis(1_795_459_860_123))
+        );
+        assert_eq!(
+            UnixMillis::parse_rfc3339("2026-11-23T18:51:00.5Z"),
+            Some(UnixMillis(1_795_459_860_500))
+        );
+        for bad in [
+            "",
+            "2026-11-23",
+            "2026-11-23T18:51:00",
+            "2026-13-23T18:51:00Z",
+            "2026-11-23T18:51:00.Z",
+            "2026-11-23T18:51:00+0800",
+            "2026-11-23T18:51:00Zjunk",
+            "2026-11-23T1x:51:00Z",
+        ] {
+            assert_eq!(UnixMillis::parse_rfc3339(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Domain types shared by every Sharp Eyes crate: frames, detections, alerts, the clock, and the
-//! traits at each I/O edge (`FrameSource`, `Detector`, `AlertSink`). No I/O happens here: no
+//! traits at each I/O edge (`FrameSource`, `Detector`, `EventSink`). No I/O happens here: no
 //! tokio, GStreamer, ONNX Runtime or Kafka types appear in this crate.
 
 pub mod alert;
@@ -10,7 +10,10 @@ pub mod health;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use alert::{ALERT_SCHEMA_VERSION, Alert, AlertKind, AlertSink, BoxOut, Phase, Severity};
+pub use alert::{
+    ALERT_SCHEMA_VERSION, Alert, AlertKind, CameraRef, Event, EventSink, FrameSize, Lifecycle,
+    ModelRef, ObjectOut, STATUS_SCHEMA_VERSION, Severity, StatusEvent, StatusKind, new_event_id,
+};
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock, UnixMillis};

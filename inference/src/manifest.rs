@@ -148,6 +148,9 @@ pub struct ModelManifest {
     pub file: String,
     /// Lowercase hex SHA-256 of `file` (64 digits), if the manifest gives one.
     pub sha256: Option<String>,
+    /// The model's release or training version, as alerts report it (`model.version`), if the
+    /// manifest gives one.
+    pub version: Option<String>,
     /// Download URL (`http://` or `https://`), if the manifest gives one.
     pub url: Option<String>,
     pub format: ModelFormat,
@@ -162,6 +165,22 @@ pub struct ModelManifest {
     pub person_classes: Vec<Arc<str>>,
     /// Names (each one of `classes`) of the classes that count as a vehicle.
     pub vehicle_classes: Vec<Arc<str>>,
+}
+
+impl ModelManifest {
+    /// Name and version as alerts report them: the manifest's `version`, else `sha256:` and
+    /// the first 12 digits of the file's hash, else `unversioned`.
+    pub fn model_ref(&self) -> sharpeyes_core::ModelRef {
+        let version = match (&self.version, &self.sha256) {
+            (Some(v), _) => v.clone(),
+            (None, Some(h)) => format!("sha256:{}", &h[..12]),
+            (None, None) => "unversioned".into(),
+        };
+        sharpeyes_core::ModelRef {
+            name: self.name.clone(),
+            version,
+        }
+    }
 }
 
 /// COCO names that count as a person when a manifest gives no `person_classes`.
@@ -181,6 +200,8 @@ struct RawManifest {
     file: String,
     /// Optional; default none.
     sha256: Option<String>,
+    /// Optional; default none.
+    version: Option<String>,
     /// Optional; default none.
     url: Option<String>,
     format: String,
@@ -378,6 +399,7 @@ impl RawManifest {
             name: self.name,
             file: self.file,
             sha256,
+            version: self.version.filter(|v| !v.trim().is_empty()),
             url,
             format,
             input,

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sharpeyes_core::Alert;
+use sharpeyes_core::{Alert, Event};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sharpeyes");
 
@@ -50,12 +50,64 @@ pub fn sharpeyes(cwd: &Path) -> Option<Command> {
     Some(c)
 }
 
-pub fn read_alerts(path: &Path) -> Vec<Alert> {
+/// Every event (alerts and status events) of a JSON-lines file (outbox, --alerts-out).
+pub fn read_events(path: &Path) -> Vec<Event> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad alert line {l}: {e}")))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l}: {e}")))
         .collect()
+}
+
+/// The alerts (no status events) of a JSON-lines file.
+pub fn read_alerts(path: &Path) -> Vec<Alert> {
+    read_events(path)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Alert(a) => Some(a),
+            Event::Status(_) => None,
+        })
+        .collect()
+}
+
+/// Validates JSON texts (one event each) against the schemas in schemas/ with the reference
+/// validator (`scripts/validate_events.py`, Python `jsonschema`, Draft 2020-12); panics naming
+/// every invalid one. `false` (after printing SKIP) when the validator is not installed.
+pub fn validate_json(what: &str, texts: &[String]) -> bool {
+    let python = repo().join(".venv/bin/python");
+    let has_validator = Command::new(&python)
+        .args(["-c", "import jsonschema, referencing"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_validator {
+        eprintln!("SKIP schema validation of {what}: .venv has no jsonschema (run ./dev setup)");
+        return false;
+    }
+    let mut child = Command::new(&python)
+        .arg(repo().join("scripts/validate_events.py"))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the schema validator");
+    let mut input = texts.join("\n");
+    input.push('\n');
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("write to the validator");
+    }
+    let out = child.wait_with_output().expect("validator output");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{what}: messages that do not validate against schemas/:\n{report}"
+    );
+    assert!(
+        report.contains(&format!("valid={} invalid=0", texts.len())),
+        "{what}: {report}"
+    );
+    true
 }
 
 /// The number after `key=` in a summary line.
