@@ -446,21 +446,19 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// `kafka`: (brokers, alert topic, status topic). An unreachable broker is not an error:
-    /// alerts wait in the outbox until it answers (a warning past `max_pending`).
+    /// `kafka`: (alert topic options with brokers and client properties, status topic). An
+    /// unreachable broker is not an error: alerts wait in the outbox until it answers (a
+    /// warning past `max_pending`).
     pub fn new(
         outbox: &Path,
         stdout: bool,
-        kafka: Option<(&str, &str, &str)>,
+        kafka: Option<(KafkaOptions, String)>,
         max_pending: usize,
     ) -> anyhow::Result<Self> {
         let outbox_file = JsonlOutbox::open(outbox)
             .with_context(|| format!("opening the outbox {}", outbox.display()))?;
-        let relay = kafka.map(|(brokers, topic, status_topic)| {
-            let options = KafkaOptions::new(brokers)
-                .topic(topic)
-                .client_id("sharpeyes");
-            let mut relay = RelayOptions::new(options, status_topic);
+        let relay = kafka.map(|(options, status_topic)| {
+            let mut relay = RelayOptions::new(options, &status_topic);
             relay.max_pending = max_pending;
             OutboxRelay::start(outbox, relay)
         });

@@ -18,6 +18,9 @@ struct RawConfig {
     #[serde(default)]
     rules: RawRules,
     output: RawOutput,
+    /// Default: no brokers, no properties.
+    #[serde(default)]
+    kafka: sharpeyes_alerts::KafkaSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +193,8 @@ pub struct PipelineConfig {
     pub kafka_topic: String,
     /// Topic of camera_online / camera_offline status events.
     pub status_topic: String,
+    /// `[kafka]`: brokers (a `--kafka` flag overrides them) and client properties (TLS, SASL).
+    pub kafka: sharpeyes_alerts::KafkaSettings,
 }
 
 /// `[pose]`: a pose model run where the detector found people.
@@ -428,6 +433,9 @@ impl PipelineConfig {
                 return Err(err(field, "must not be empty".into()));
             }
         }
+        if let Some((field, message)) = raw.kafka.problems().into_iter().next() {
+            return Err(err(&format!("kafka.{field}"), message));
+        }
         Ok(Self {
             model: raw.detect.model,
             detect_fps: raw.detect.fps,
@@ -449,6 +457,7 @@ impl PipelineConfig {
             outbox_max_pending,
             kafka_topic: raw.output.kafka_topic,
             status_topic: raw.output.status_topic,
+            kafka: raw.kafka,
         })
     }
 }
@@ -478,7 +487,10 @@ mod tests {
         let mut n = 0;
         for entry in std::fs::read_dir(dir).expect("configs/") {
             let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "toml") {
+            if path.file_name().is_some_and(|f| f == "guardians.toml") {
+                // The guardians' registry (sharpeyes notify), not a pipeline config.
+                sharpeyes_alerts::notify::Registry::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            } else if path.extension().is_some_and(|e| e == "toml") {
                 PipelineConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
                 n += 1;
             }
@@ -608,6 +620,29 @@ mod tests {
             e.to_string(),
             "configs/x.toml: detect.execution_provider: unknown \"rocm\"; \
              known: cpu, cuda, tensorrt, openvino"
+        );
+    }
+
+    #[test]
+    fn kafka_section_passes_properties_and_refuses_guarantee_changes() {
+        let text = format!(
+            "{DEFAULT_CONFIG}\n[kafka]\nbrokers = \"k1:9093,k2:9093\"\n[kafka.properties]\n\
+             \"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"/etc/ca.pem\"\n"
+        );
+        let c = PipelineConfig::parse(&text, "x.toml").expect("valid");
+        assert_eq!(c.kafka.brokers.as_deref(), Some("k1:9093,k2:9093"));
+        assert_eq!(
+            c.kafka.resolve().unwrap(),
+            vec![
+                ("security.protocol".to_string(), "SSL".to_string()),
+                ("ssl.ca.location".to_string(), "/etc/ca.pem".to_string())
+            ]
+        );
+        let text = format!("{DEFAULT_CONFIG}\n[kafka.properties]\n\"enable.idempotence\" = \"false\"\n");
+        let e = PipelineConfig::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            e.starts_with("x.toml: kafka.properties.\"enable.idempotence\": is set by Sharp Eyes"),
+            "{e}"
         );
     }
 

@@ -108,6 +108,23 @@ enum Command {
         #[arg(long)]
         frames_out: Option<PathBuf>,
     },
+    /// The guardians' push service: reads the alerts topic as a Kafka consumer group and POSTs
+    /// each alert to the guardians of its camera (registry file), with retries, a per-guardian
+    /// rate limit (critical first), dedup, and a dead-letter topic for what cannot be delivered.
+    Notify {
+        /// The guardians' registry: [service], [kafka], [gateways.*], [[guardians]].
+        #[arg(long, default_value = "configs/guardians.toml")]
+        registry: PathBuf,
+        /// Kafka brokers (HOST:PORT[,...]); default: the registry's kafka.brokers.
+        #[arg(long)]
+        kafka: Option<String>,
+        /// Only check the registry: print every problem with its field; exit 2 when invalid.
+        #[arg(long)]
+        check: bool,
+        /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
+        #[arg(long, value_parser = seconds)]
+        duration: Option<f64>,
+    },
     /// Run one image through a model and print the detections as JSON.
     Detect {
         #[arg(long)]
@@ -167,6 +184,71 @@ fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `sharpeyes notify`.
+fn notify(
+    path: &Path,
+    kafka: Option<String>,
+    check: bool,
+    duration: Option<f64>,
+) -> anyhow::Result<()> {
+    use sharpeyes_alerts::notify;
+    let registry = match notify::Registry::load(path) {
+        Ok(r) => r,
+        Err(e) => {
+            for line in &e.0 {
+                println!("{line}");
+            }
+            std::process::exit(2);
+        }
+    };
+    if check {
+        println!(
+            "{}: ok ({} guardians, {} gateways)",
+            path.display(),
+            registry.guardians.len(),
+            registry.gateways.len()
+        );
+        return Ok(());
+    }
+    let brokers = kafka
+        .or_else(|| registry.kafka.brokers.clone())
+        .with_context(|| {
+            format!(
+                "no Kafka brokers: give --kafka HOST:PORT or kafka.brokers in {}",
+                path.display()
+            )
+        })?;
+    let kafka_properties = registry.kafka.resolve().map_err(anyhow::Error::msg)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    // Ctrl-C and SIGTERM (the `termination` feature of ctrlc).
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+    if let Some(d) = duration {
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs_f64(d));
+            s.store(true, Ordering::Relaxed);
+        });
+    }
+    eprintln!(
+        "notify: {} guardians, reading {} from {brokers} as group {}; Ctrl-C stops",
+        registry.guardians.len(),
+        registry.service.alerts_topic,
+        registry.service.group_id
+    );
+    let counters = notify::run(
+        notify::NotifyOptions {
+            brokers,
+            registry,
+            kafka_properties,
+        },
+        stop,
+    )?;
+    eprintln!("summary: {}", counters.line());
+    Ok(())
+}
+
 /// The parts `demo` and `run` share: the Ctrl-C flag, the analyzer, and delivery to the outbox,
 /// stdout and (with `kafka`) Kafka.
 fn live_parts(
@@ -181,12 +263,17 @@ fn live_parts(
         .context("installing the Ctrl-C handler")?;
     let analyzer = Analyzer::new(config, store)?;
     let outbox = outbox.unwrap_or_else(|| config.outbox.clone());
-    let delivery = Delivery::new(
-        &outbox,
-        true,
-        kafka.map(|k| (k, config.kafka_topic.as_str(), config.status_topic.as_str())),
-        config.outbox_max_pending,
-    )?;
+    let kafka = match kafka.or(config.kafka.brokers.as_deref()) {
+        Some(brokers) => {
+            let mut options = sharpeyes_alerts::KafkaOptions::new(brokers)
+                .topic(&config.kafka_topic)
+                .client_id("sharpeyes");
+            options.extra = config.kafka.resolve().map_err(anyhow::Error::msg)?;
+            Some((options, config.status_topic.clone()))
+        }
+        None => None,
+    };
+    let delivery = Delivery::new(&outbox, true, kafka, config.outbox_max_pending)?;
     Ok((stop, analyzer, delivery, outbox))
 }
 
@@ -311,6 +398,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             sharpeyes::run::run(options, analyzer, delivery, stop)
         }
+        Command::Notify {
+            registry,
+            kafka,
+            check,
+            duration,
+        } => notify(&registry, kafka, check, duration),
         Command::Detect { image, model } => detect(&store, &image, model),
         Command::Replay {
             input,

@@ -15,6 +15,9 @@
 //! - [`kafka`]: alerts to a Kafka topic through librdkafka (network I/O).
 //! - [`relay`]: the outbox → Kafka relay: zero loss, at least once, ack log (file and network
 //!   I/O).
+//! - [`notify`]: `sharpeyes notify`, the guardians' push service: registry, routing, rate limit,
+//!   webhooks with retries, dead-letter topic, offsets committed after delivery (network and
+//!   file I/O around pure parts).
 //! - [`testkit`] (feature `test-util`): a real tansu broker on loopback for tests.
 //!
 //! Every sink implements [`sharpeyes_core::EventSink`] with [`AlertsError`] as its error.
@@ -25,6 +28,7 @@ pub mod error;
 pub mod fall;
 pub mod incident;
 pub mod kafka;
+pub mod notify;
 pub mod outbox;
 pub mod relay;
 pub mod rules;

@@ -420,3 +420,193 @@ fn topic_partitions(
         thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Produces one raw message (any bytes, for malformed-input tests) and waits for the ack.
+pub fn produce_raw(
+    bootstrap: &str,
+    topic: &str,
+    key: Option<&str>,
+    payload: &[u8],
+) -> Result<(), String> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    crate::kafka::ensure_topic(bootstrap, topic, 1, Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(|e| format!("producer: {e}"))?;
+    let mut record = BaseRecord::<str, [u8]>::to(topic).payload(payload);
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    producer
+        .send(record)
+        .map_err(|(e, _)| format!("send: {e}"))?;
+    producer
+        .flush(Duration::from_secs(20))
+        .map_err(|e| format!("flush: {e}"))
+}
+
+/// One request an [`HttpReceiver`] got.
+#[derive(Clone, Debug)]
+pub struct ReceivedRequest {
+    pub method: String,
+    pub path: String,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// The status it was answered with.
+    pub status: u16,
+    pub at: Instant,
+}
+
+impl ReceivedRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A real HTTP/1.1 server on loopback that records every request and answers each with the
+/// status `script(n)` gives for the n-th request (0-based). One thread per connection; bodies
+/// by Content-Length (what ureq and browsers send for JSON). Stops when dropped.
+pub struct HttpReceiver {
+    addr: SocketAddr,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<ReceivedRequest>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HttpReceiver {
+    pub fn start(script: impl Fn(usize) -> u16 + Send + Sync + 'static) -> io::Result<Self> {
+        use std::sync::{Arc, Mutex, atomic::AtomicBool};
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let requests: Arc<Mutex<Vec<ReceivedRequest>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let script = Arc::new(script);
+        let (r, s) = (requests.clone(), stop.clone());
+        thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (r, script) = (r.clone(), script.clone());
+                        thread::spawn(move || serve_connection(stream, &r, &*script));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Ok(Self {
+            addr,
+            requests,
+            stop,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits until at least `n` requests arrived (true) or `timeout` passed (false).
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.requests().len() < n {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+}
+
+impl Drop for HttpReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    requests: &std::sync::Mutex<Vec<ReceivedRequest>>,
+    script: &(dyn Fn(usize) -> u16 + Send + Sync),
+) {
+    use std::io::{BufRead, BufReader, Write};
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    let mut writer = write_half;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or_default().to_owned(),
+            parts.next().unwrap_or_default().to_owned(),
+        );
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let status = {
+            let mut all = requests.lock().unwrap_or_else(|p| p.into_inner());
+            let status = script(all.len());
+            all.push(ReceivedRequest {
+                method,
+                path,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                status,
+                at: Instant::now(),
+            });
+            status
+        };
+        let reply = format!(
+            "HTTP/1.1 {status} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            if status < 300 { "OK" } else { "Error" }
+        );
+        let _ = writer.write_all(reply.as_bytes());
+        let _ = writer.flush();
+        return;
+    }
+}

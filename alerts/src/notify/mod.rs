@@ -1,0 +1,17 @@
+//! The guardians' push service (`sharpeyes notify`): registry, routing, pacing, webhooks,
+//! offsets, dead letters. See [`service`] for the guarantees.
+
+pub mod dedup;
+pub mod offsets;
+pub mod pacing;
+pub mod registry;
+pub mod route;
+pub mod service;
+pub mod webhook;
+
+pub use registry::{Endpoint, Gateway, Guardian, Registry, RegistryErrors, ServiceSettings, Watch};
+pub use route::{NOTIFICATION_SCHEMA_VERSION, Notification, route, text_of};
+pub use service::{
+    DLQ_ATTEMPTS, DLQ_GUARDIAN, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, NotifyCounters, NotifyError,
+    NotifyOptions, run,
+};
