@@ -625,10 +625,15 @@ mod tests {
 
     #[test]
     fn kafka_section_passes_properties_and_refuses_guarantee_changes() {
-        let text = format!(
-            "{DEFAULT_CONFIG}\n[kafka]\nbrokers = \"k1:9093,k2:9093\"\n[kafka.properties]\n\
-             \"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"/etc/ca.pem\"\n"
-        );
+        let text = DEFAULT_CONFIG
+            .replace(
+                "# brokers = \"kafka-1.county.example:9093\"",
+                "brokers = \"k1:9093,k2:9093\"",
+            )
+            .replace(
+                "[kafka.properties]\n",
+                "[kafka.properties]\n\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"/etc/ca.pem\"\n",
+            );
         let c = PipelineConfig::parse(&text, "x.toml").expect("valid");
         assert_eq!(c.kafka.brokers.as_deref(), Some("k1:9093,k2:9093"));
         assert_eq!(
@@ -638,8 +643,13 @@ mod tests {
                 ("ssl.ca.location".to_string(), "/etc/ca.pem".to_string())
             ]
         );
-        let text = format!("{DEFAULT_CONFIG}\n[kafka.properties]\n\"enable.idempotence\" = \"false\"\n");
-        let e = PipelineConfig::parse(&text, "x.toml").unwrap_err().to_string();
+        let text = DEFAULT_CONFIG.replace(
+            "[kafka.properties]\n",
+            "[kafka.properties]\n\"enable.idempotence\" = \"false\"\n",
+        );
+        let e = PipelineConfig::parse(&text, "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("x.toml: kafka.properties.\"enable.idempotence\": is set by Sharp Eyes"),
             "{e}"

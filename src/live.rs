@@ -532,9 +532,7 @@ impl LivePipeline {
             return;
         }
         match analyzer.analyze(&batch) {
-            Ok(alerts) => alerts
-                .into_iter()
-                .for_each(|a| delivery.deliver(a.into())),
+            Ok(alerts) => alerts.into_iter().for_each(|a| delivery.deliver(a.into())),
             Err(e) => tracing::error!(error = %format!("{e:#}"), "detection failed"),
         }
         let now = SystemClock.now();

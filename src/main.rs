@@ -12,9 +12,7 @@ use sharpeyes::analyze::{Analyzer, Delivery, RateSampler};
 use sharpeyes::config::PipelineConfig;
 use sharpeyes::live::{CameraSpec, run_live};
 use sharpeyes::models::ModelStore;
-use sharpeyes_core::{
-    CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock, UnixMillis,
-};
+use sharpeyes_core::{CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock, UnixMillis};
 
 #[derive(Parser)]
 #[command(

@@ -185,7 +185,10 @@ fn follows_a_resolution_change_without_reconnecting() {
     drop(server);
 }
 
-fn auth_case(auth: SimAuth, password: &str) -> (Vec<StatusEvent>, Arc<sharpeyes::live::CameraCounters>) {
+fn auth_case(
+    auth: SimAuth,
+    password: &str,
+) -> (Vec<StatusEvent>, Arc<sharpeyes::live::CameraCounters>) {
     let rig = Rig::new();
     let options = SimOptions {
         port: 0,

@@ -192,8 +192,7 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
     // The outbox holds exactly what was printed.
     assert_eq!(read_events(&dir.join("var/alerts.jsonl")), printed);
 
-    let (status, alerts): (Vec<&Event>, Vec<&Event>) =
-        printed.iter().partition(|a| a.is_status());
+    let (status, alerts): (Vec<&Event>, Vec<&Event>) = printed.iter().partition(|a| a.is_status());
     for (topic, expected) in [
         ("sharpeyes.alerts", &alerts),
         ("sharpeyes.camera-status", &status),
@@ -206,7 +205,10 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
         )
         .unwrap_or_else(|e| panic!("consume from {topic}: {e}"));
         assert_eq!(got.len(), expected.len(), "every event reaches {topic}");
-        let payloads: Vec<String> = got.iter().map(|m| m.payload.clone().expect("a payload")).collect();
+        let payloads: Vec<String> = got
+            .iter()
+            .map(|m| m.payload.clone().expect("a payload"))
+            .collect();
         validate_json(topic, &payloads);
         for m in &got {
             let a: Event = serde_json::from_str(m.payload.as_deref().expect("a payload"))

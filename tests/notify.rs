@@ -13,8 +13,8 @@ use sharpeyes_alerts::testkit::{
 };
 use sharpeyes_alerts::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{
-    Alert, AlertKind, BBox, CameraId, CameraRef, Detection, Event, EventSink, Lifecycle,
-    ModelRef, UnixMillis,
+    Alert, AlertKind, BBox, CameraId, CameraRef, Detection, Event, EventSink, Lifecycle, ModelRef,
+    UnixMillis,
 };
 
 mod common;
@@ -220,7 +220,10 @@ camera = "cam-a"
     // B: four tries of the pond alert, the last one answered 200: delivered once.
     assert_eq!(alert_ids(&b), vec![pond_b.id.clone(); 4]);
     assert_eq!(b.iter().filter(|r| r.status == 200).count(), 1);
-    let keys: HashSet<&str> = b.iter().filter_map(|r| r.header("idempotency-key")).collect();
+    let keys: HashSet<&str> = b
+        .iter()
+        .filter_map(|r| r.header("idempotency-key"))
+        .collect();
     assert_eq!(keys, HashSet::from([format!("{}/gb", pond_b.id).as_str()]));
     // C: max_attempts tries of the cam-a fall, then the dead-letter topic.
     assert_eq!(alert_ids(&c), vec![fall_a.id.clone(); 4]);
@@ -230,7 +233,10 @@ camera = "cam-a"
     assert_eq!(d.header(DLQ_GUARDIAN), Some("gc"));
     assert_eq!(d.header(DLQ_REASON), Some("HTTP 500"));
     assert_eq!(d.header(DLQ_ATTEMPTS), Some("4"));
-    assert!(d.header(DLQ_SOURCE).is_some_and(|s| s.starts_with("sharpeyes.alerts/0/")));
+    assert!(
+        d.header(DLQ_SOURCE)
+            .is_some_and(|s| s.starts_with("sharpeyes.alerts/0/"))
+    );
     let dead_alert: Alert = serde_json::from_str(d.payload.as_deref().unwrap()).unwrap();
     assert_eq!(dead_alert, fall_a);
     // C's failing gateway did not hold A back: A had both alerts before C's last try.
@@ -238,18 +244,33 @@ camera = "cam-a"
     let c_last = c.iter().map(|r| r.at).max().unwrap();
     assert!(a_done < c_last, "A waited for C");
     // Nobody got an alert of a camera not theirs.
-    let cams: HashMap<&str, &str> = HashMap::from([("/a", "cam-a"), ("/b", "cam-b"), ("/c", "cam-a")]);
+    let cams: HashMap<&str, &str> =
+        HashMap::from([("/a", "cam-a"), ("/b", "cam-b"), ("/c", "cam-a")]);
     for r in a.iter().chain(&b).chain(&c) {
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-        assert_eq!(v["alert"]["camera"]["id"], cams[r.path.as_str()], "{}", r.path);
+        assert_eq!(
+            v["alert"]["camera"]["id"],
+            cams[r.path.as_str()],
+            "{}",
+            r.path
+        );
         assert_eq!(r.method, "POST");
         assert_eq!(r.header("content-type"), Some("application/json"));
     }
     // Every body is a valid notification (its alert a valid alert).
-    let bodies: Vec<String> = a.iter().chain(&b).chain(&c).map(|r| r.body.clone()).collect();
+    let bodies: Vec<String> = a
+        .iter()
+        .chain(&b)
+        .chain(&c)
+        .map(|r| r.body.clone())
+        .collect();
     validate_json("notification bodies", &bodies);
     assert!(summary(&log).contains("delivered=3 "), "{}", summary(&log));
-    assert!(summary(&log).contains("dead_lettered=1 "), "{}", summary(&log));
+    assert!(
+        summary(&log).contains("dead_lettered=1 "),
+        "{}",
+        summary(&log)
+    );
 
     // Restart with the same group: offsets were committed after delivery, nothing is sent
     // again and nothing is read again.
@@ -258,11 +279,19 @@ camera = "cam-a"
     let log = stop_notify(child, &dir, 2);
     println!("after restart: {}", summary(&log));
     assert_eq!(
-        (ra.requests().len(), rb.requests().len(), rc.requests().len()),
+        (
+            ra.requests().len(),
+            rb.requests().len(),
+            rc.requests().len()
+        ),
         (2, 4, 4),
         "nothing sent twice"
     );
-    assert!(summary(&log).starts_with("summary: messages=0 "), "{}", summary(&log));
+    assert!(
+        summary(&log).starts_with("summary: messages=0 "),
+        "{}",
+        summary(&log)
+    );
 }
 
 #[test]
@@ -291,13 +320,19 @@ fn malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on() {
     let mut child = start_notify(&dir, &registry, &bootstrap, 1);
     // The good alert comes after the bad ones: it is still delivered.
     produce(&bootstrap, std::slice::from_ref(&good));
-    assert!(ra.wait_for(1, Duration::from_secs(60)), "the good alert after the bad ones");
+    assert!(
+        ra.wait_for(1, Duration::from_secs(60)),
+        "the good alert after the bad ones"
+    );
     let dead = consume_n(&bootstrap, DLQ, 2, Duration::from_secs(30)).expect("two dead letters");
     assert!(child.try_wait().unwrap().is_none(), "notify still running");
     let log = stop_notify(child, &dir, 1);
     assert_eq!(alert_ids(&ra.requests()), vec![good.id.clone()]);
     assert_eq!(dead[0].payload.as_deref(), Some("not json {"));
-    assert!(dead[0].header(DLQ_REASON).unwrap().starts_with("not JSON"), "{dead:?}");
+    assert!(
+        dead[0].header(DLQ_REASON).unwrap().starts_with("not JSON"),
+        "{dead:?}"
+    );
     assert_eq!(dead[1].payload.as_deref(), Some(wrong_version.as_str()));
     assert_eq!(
         dead[1].header(DLQ_REASON),
@@ -307,7 +342,10 @@ fn malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on() {
         assert_eq!(d.header(DLQ_STAGE), Some("parse"));
         assert_eq!(d.key.as_deref(), Some("cam-a"), "the original key is kept");
     }
-    assert!(log.contains("malformed message on the alerts topic"), "logged:\n{log}");
+    assert!(
+        log.contains("malformed message on the alerts topic"),
+        "logged:\n{log}"
+    );
     assert!(summary(&log).contains("malformed=2 "), "{}", summary(&log));
 }
 
@@ -339,11 +377,21 @@ fn an_alert_not_yet_delivered_when_notify_is_killed_is_delivered_after_the_resta
     // The offset was not committed (nothing finished): the restarted service reads the alert
     // again and delivers it.
     let child = start_notify(&dir, &registry, &bootstrap, 2);
-    assert!(rx.wait_for(2, Duration::from_secs(60)), "delivered after the restart");
+    assert!(
+        rx.wait_for(2, Duration::from_secs(60)),
+        "delivered after the restart"
+    );
     std::thread::sleep(Duration::from_secs(1));
     let log = stop_notify(child, &dir, 2);
     let reqs = rx.requests();
     assert_eq!(alert_ids(&reqs), vec![fall.id.clone(); 2]);
-    assert_eq!(reqs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![503, 200]);
-    assert!(summary(&log).contains("messages=1 delivered=1 "), "{}", summary(&log));
+    assert_eq!(
+        reqs.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![503, 200]
+    );
+    assert!(
+        summary(&log).contains("messages=1 delivered=1 "),
+        "{}",
+        summary(&log)
+    );
 }

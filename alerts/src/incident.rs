@@ -308,7 +308,10 @@ mod tests {
         );
         assert_eq!((alert.frame.width, alert.frame.height), (640, 480));
         // Track box (10, 10)-(50, 90) in a 640x480 picture, normalised.
-        assert_eq!(alert.objects[0].bbox, [10.0 / 640.0, 10.0 / 480.0, 50.0 / 640.0, 90.0 / 480.0]);
+        assert_eq!(
+            alert.objects[0].bbox,
+            [10.0 / 640.0, 10.0 / 480.0, 50.0 / 640.0, 90.0 / 480.0]
+        );
         assert_eq!(a[0].tracks.len(), 2);
     }
 
@@ -342,7 +345,11 @@ mod tests {
         let phases: Vec<(i64, Lifecycle)> = out.iter().map(|o| (o.0, o.1)).collect();
         assert_eq!(
             phases,
-            vec![(0, Lifecycle::New), (7, Lifecycle::End), (37, Lifecycle::New)]
+            vec![
+                (0, Lifecycle::New),
+                (7, Lifecycle::End),
+                (37, Lifecycle::New)
+            ]
         );
         // Just under the cooldown: 36 s - 7 s = 29 s < 30 s.
         assert_ne!(out[2].2, out[0].2);

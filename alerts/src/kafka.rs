@@ -200,8 +200,7 @@ impl KafkaSettings {
             } else if Self::RESERVED.contains(&key.as_str()) {
                 out.push((
                     field,
-                    "is set by Sharp Eyes for its delivery guarantees and cannot be changed"
-                        .into(),
+                    "is set by Sharp Eyes for its delivery guarantees and cannot be changed".into(),
                 ));
             } else if table == "properties_env" && self.properties.contains_key(key) {
                 out.push((field, "is also in [kafka.properties]; give it once".into()));
@@ -540,7 +539,10 @@ mod tests {
         );
         assert!(s.problems().is_empty(), "{:?}", s.problems());
         let e = s.resolve().expect_err("variable unset");
-        assert!(e.contains("sasl.password") && e.contains("SHARPEYES_TEST_KAFKA_PW_1"), "{e}");
+        assert!(
+            e.contains("sasl.password") && e.contains("SHARPEYES_TEST_KAFKA_PW_1"),
+            "{e}"
+        );
         // SAFETY: a variable only this test uses; no other thread reads it.
         unsafe { std::env::set_var("SHARPEYES_TEST_KAFKA_PW_1", "s3cret") };
         let p = s.resolve().expect("resolves");
@@ -551,20 +553,39 @@ mod tests {
 
     #[test]
     fn settings_may_not_weaken_the_delivery_guarantees() {
-        let s = settings("[properties]\nacks = \"1\"\n\"enable.auto.commit\" = \"true\"\n\"x y\" = \"1\"\n[properties_env]\n\"ssl.key.password\" = \"\"\n");
-        let p: Vec<String> = s.problems().into_iter().map(|(f, m)| format!("{f}: {m}")).collect();
+        let s = settings(
+            "[properties]\nacks = \"1\"\n\"enable.auto.commit\" = \"true\"\n\"x y\" = \"1\"\n[properties_env]\n\"ssl.key.password\" = \"\"\n",
+        );
+        let p: Vec<String> = s
+            .problems()
+            .into_iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect();
         assert_eq!(p.len(), 4, "{p:#?}");
-        assert!(p.iter().any(|l| l.starts_with("properties.\"acks\": is set by Sharp Eyes")));
-        assert!(p.iter().any(|l| l.starts_with("properties.\"enable.auto.commit\"")));
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("properties.\"acks\": is set by Sharp Eyes"))
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("properties.\"enable.auto.commit\""))
+        );
         assert!(p.iter().any(|l| l.starts_with("properties.\"x y\"")));
-        assert!(p.iter().any(|l| l.starts_with("properties_env.\"ssl.key.password\"")));
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("properties_env.\"ssl.key.password\""))
+        );
     }
 
     /// librdkafka checks `security.protocol` when a client is created: this fails with
     /// "OpenSSL not available at build time" unless rdkafka is built with TLS.
     #[test]
     fn tls_and_sasl_properties_are_accepted_by_the_built_librdkafka() {
-        for (protocol, mechanism) in [("SSL", None), ("SASL_SSL", Some("SCRAM-SHA-512")), ("SASL_PLAINTEXT", Some("PLAIN"))] {
+        for (protocol, mechanism) in [
+            ("SSL", None),
+            ("SASL_SSL", Some("SCRAM-SHA-512")),
+            ("SASL_PLAINTEXT", Some("PLAIN")),
+        ] {
             let mut c = ClientConfig::new();
             c.set("bootstrap.servers", "127.0.0.1:1")
                 .set("security.protocol", protocol);

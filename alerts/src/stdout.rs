@@ -68,7 +68,13 @@ mod tests {
             &[],
             (2, 2),
         ));
-        let b = Event::from(Alert::new(AlertKind::PersonDetected, cam, UnixMillis(2), &[], (2, 2)));
+        let b = Event::from(Alert::new(
+            AlertKind::PersonDetected,
+            cam,
+            UnixMillis(2),
+            &[],
+            (2, 2),
+        ));
         let mut out = Vec::new();
         write_line(&mut out, &a).expect("written");
         write_line(&mut out, &b).expect("written");

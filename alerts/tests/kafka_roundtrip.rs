@@ -8,8 +8,7 @@ use std::time::Duration;
 use sharpeyes_alerts::testkit::{TansuBroker, TansuOptions, TansuStorage, consume_n, free_port};
 use sharpeyes_alerts::{KafkaOptions, KafkaSink, SCHEMA_HEADER, ensure_topic};
 use sharpeyes_core::{
-    ALERT_SCHEMA_VERSION, Alert, AlertKind, BBox, CameraId, Detection, Event, EventSink,
-    UnixMillis,
+    ALERT_SCHEMA_VERSION, Alert, AlertKind, BBox, CameraId, Detection, Event, EventSink, UnixMillis,
 };
 
 fn alert(camera: &str, t: i64) -> Event {
@@ -23,7 +22,7 @@ fn alert(camera: &str, t: i64) -> Event {
             x2: 180.0,
             y2: 300.0,
         },
-            keypoints: Vec::new(),
+        keypoints: Vec::new(),
     };
     Alert::new(
         AlertKind::PersonDetected,

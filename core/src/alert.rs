@@ -472,7 +472,13 @@ mod tests {
         let o = &a.objects[0];
         assert_eq!(o.bbox, [0.1, 0.1, 0.5, 1.0]);
         assert_eq!(o.keypoints, vec![[1.0, 0.5, 0.7]]);
-        assert_eq!(a.frame, FrameSize { width: 640, height: 360 });
+        assert_eq!(
+            a.frame,
+            FrameSize {
+                width: 640,
+                height: 360
+            }
+        );
         assert_eq!((a.score, a.severity), (0.9, Severity::Critical));
         assert_eq!(a.incident, a.id);
         assert_eq!(a.event_millis(), Some(UnixMillis(0)));

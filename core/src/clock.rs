@@ -38,7 +38,9 @@ impl UnixMillis {
         let b = s.as_bytes();
         let num = |r: std::ops::Range<usize>| -> Option<i64> {
             let t = s.get(r)?;
-            t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
+            t.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| t.parse().ok())?
         };
         if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
             return None;
@@ -163,7 +165,13 @@ mod tests {
 
     #[test]
     fn rfc3339_parses_what_it_writes_and_offsets() {
-        for ms in [0, 1_795_459_860_123, 951_782_400_000, -86_400_001, 4_102_444_800_999] {
+        for ms in [
+            0,
+            1_795_459_860_123,
+            951_782_400_000,
+            -86_400_001,
+            4_102_444_800_999,
+        ] {
             let t = UnixMillis(ms);
             assert_eq!(UnixMillis::parse_rfc3339(&t.to_rfc3339()), Some(t), "{ms}");
         }

@@ -95,7 +95,9 @@ pub fn validate_json(what: &str, texts: &[String]) -> bool {
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.as_bytes()).expect("write to the validator");
+        stdin
+            .write_all(input.as_bytes())
+            .expect("write to the validator");
     }
     let out = child.wait_with_output().expect("validator output");
     let report = String::from_utf8_lossy(&out.stdout);

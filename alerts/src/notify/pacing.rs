@@ -119,7 +119,10 @@ mod tests {
         }
         let wait = r.take(t0).expect_err("bucket empty");
         assert!((59..=60).contains(&wait.as_secs()), "{wait:?}");
-        assert!(r.take(t0 + Duration::from_secs(59)).is_err(), "just under a minute");
+        assert!(
+            r.take(t0 + Duration::from_secs(59)).is_err(),
+            "just under a minute"
+        );
         assert_eq!(r.take(t0 + Duration::from_secs(61)), Ok(()), "just over");
         // Idle for a day refills to the burst, no more.
         let later = t0 + Duration::from_secs(86_400);
@@ -148,7 +151,13 @@ mod tests {
         let order: Vec<&str> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(
             order,
-            vec!["fall-1", "pond-2", "inactivity-1", "loitering-2", "person-1"]
+            vec![
+                "fall-1",
+                "pond-2",
+                "inactivity-1",
+                "loitering-2",
+                "person-1"
+            ]
         );
     }
 }

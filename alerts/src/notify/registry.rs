@@ -190,7 +190,9 @@ impl Registry {
             backoff_initial: Duration::from_millis(s.backoff_initial_ms.unwrap_or(1000)),
             backoff_max: Duration::from_millis(s.backoff_max_ms.unwrap_or(60_000)),
             request_timeout: Duration::from_secs_f64(
-                s.request_timeout_s.filter(|t| *t > 0.0 && *t <= 300.0).unwrap_or(10.0),
+                s.request_timeout_s
+                    .filter(|t| *t > 0.0 && *t <= 300.0)
+                    .unwrap_or(10.0),
             ),
         };
         for (field, v) in [
@@ -389,7 +391,9 @@ impl Registry {
 fn check_url(url: &str) -> Result<(), String> {
     match url::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(_) => Err(format!("{url:?} must be an http:// or https:// URL with a host")),
+        Ok(_) => Err(format!(
+            "{url:?} must be an http:// or https:// URL with a host"
+        )),
         Err(e) => Err(format!("{url:?}: {e}")),
     }
 }
@@ -447,7 +451,10 @@ zones = ["pond"]
             ("https://sms.example/send".into(), Some("SMS_TOKEN".into()))
         );
         let chen = &r.guardians[1];
-        assert_eq!(chen.watch[0].zones, ["pond".to_string()].into_iter().collect());
+        assert_eq!(
+            chen.watch[0].zones,
+            ["pond".to_string()].into_iter().collect()
+        );
         assert_eq!(r.endpoint_of(chen).0, "http://127.0.0.1:9/hook");
     }
 
@@ -489,15 +496,22 @@ camera = "bad id"
             "guardians.toml: guardians[1] (a).watch[0].camera:",
         ];
         for w in want {
-            assert!(e.iter().any(|l| l.starts_with(w)), "missing {w:?} in {e:#?}");
+            assert!(
+                e.iter().any(|l| l.starts_with(w)),
+                "missing {w:?} in {e:#?}"
+            );
         }
         assert_eq!(e.len(), want.len(), "{e:#?}");
     }
 
     #[test]
     fn unknown_keys_and_bad_toml_are_errors() {
-        let e = parse("[[guardians]]\nid = \"a\"\nname = \"A\"\nwebhok = \"x\"\n").expect_err("typo");
-        assert!(e.0[0].starts_with("guardians.toml: ") && e.0[0].contains("webhok"), "{e}");
+        let e =
+            parse("[[guardians]]\nid = \"a\"\nname = \"A\"\nwebhok = \"x\"\n").expect_err("typo");
+        assert!(
+            e.0[0].starts_with("guardians.toml: ") && e.0[0].contains("webhok"),
+            "{e}"
+        );
         let e = parse("[[guardians]\n").expect_err("bad toml");
         assert!(e.0[0].starts_with("guardians.toml: "), "{e}");
     }

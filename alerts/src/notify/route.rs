@@ -15,8 +15,7 @@ pub fn wants(g: &Guardian, alert: &Alert) -> bool {
         && g.lifecycles.contains(&alert.lifecycle)
         && g.watch.iter().any(|w| {
             w.camera == alert.camera.id
-                && (w.zones.is_empty()
-                    || alert.zone.as_ref().is_some_and(|z| w.zones.contains(z)))
+                && (w.zones.is_empty() || alert.zone.as_ref().is_some_and(|z| w.zones.contains(z)))
         })
 }
 
@@ -156,11 +155,20 @@ zones = ["pond"]
         let r = registry();
         assert_eq!(route(&r, &alert(AlertKind::Fall, "home", None)), vec![0]);
         assert_eq!(
-            route(&r, &alert(AlertKind::PersonInZone, "village-pond", Some("pond"))),
+            route(
+                &r,
+                &alert(AlertKind::PersonInZone, "village-pond", Some("pond"))
+            ),
             vec![1]
         );
         // Another zone of the pond camera, another camera, a kind not wanted: nobody.
-        assert!(route(&r, &alert(AlertKind::PersonInZone, "village-pond", Some("road"))).is_empty());
+        assert!(
+            route(
+                &r,
+                &alert(AlertKind::PersonInZone, "village-pond", Some("road"))
+            )
+            .is_empty()
+        );
         assert!(route(&r, &alert(AlertKind::PersonInZone, "village-pond", None)).is_empty());
         assert!(route(&r, &alert(AlertKind::Fall, "village-pond", None)).is_empty());
         assert!(route(&r, &alert(AlertKind::Fall, "neighbour", None)).is_empty());
@@ -171,7 +179,11 @@ zones = ["pond"]
     fn only_new_incidents_by_default() {
         let r = registry();
         let mut a = alert(AlertKind::Fall, "home", None);
-        for (l, want) in [(Lifecycle::New, 1), (Lifecycle::Update, 0), (Lifecycle::End, 0)] {
+        for (l, want) in [
+            (Lifecycle::New, 1),
+            (Lifecycle::Update, 0),
+            (Lifecycle::End, 0),
+        ] {
             a.lifecycle = l;
             assert_eq!(route(&r, &a).len(), want, "{l:?}");
         }

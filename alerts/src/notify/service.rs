@@ -164,10 +164,10 @@ impl DeadLetters {
             if let Some(k) = key {
                 record = record.key(k);
             }
-            let sent = futures::executor::block_on(
-                self.producer
-                    .send(record, rdkafka::util::Timeout::After(Duration::from_secs(30))),
-            );
+            let sent = futures::executor::block_on(self.producer.send(
+                record,
+                rdkafka::util::Timeout::After(Duration::from_secs(30)),
+            ));
             match sent {
                 Ok(_) => {
                     self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
@@ -225,7 +225,10 @@ impl ConsumerContext for NotifyContext {
 }
 
 /// Runs until `stop` is raised. Returns the counters.
-pub fn run(options: NotifyOptions, stop: Arc<AtomicBool>) -> Result<Arc<NotifyCounters>, NotifyError> {
+pub fn run(
+    options: NotifyOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<Arc<NotifyCounters>, NotifyError> {
     let reg = Arc::new(options.registry);
     let svc = &reg.service;
     let counters = Arc::new(NotifyCounters::default());
@@ -254,12 +257,13 @@ pub fn run(options: NotifyOptions, stop: Arc<AtomicBool>) -> Result<Arc<NotifyCo
             Err(e) => return Err(e.into()),
         }
     }
-    let delivered = Arc::new(DeliveredLog::open(&svc.state_dir).map_err(|source| {
-        NotifyError::State {
-            path: svc.state_dir.join("delivered.log"),
-            source,
-        }
-    })?);
+    let delivered =
+        Arc::new(
+            DeliveredLog::open(&svc.state_dir).map_err(|source| NotifyError::State {
+                path: svc.state_dir.join("delivered.log"),
+                source,
+            })?,
+        );
 
     let mut producer_config = ClientConfig::new();
     producer_config
@@ -428,18 +432,15 @@ pub fn run(options: NotifyOptions, stop: Arc<AtomicBool>) -> Result<Arc<NotifyCo
                                 });
                                 for g in targets {
                                     let lane = &lanes[g];
-                                    lane.queue
-                                        .lock()
-                                        .unwrap_or_else(|p| p.into_inner())
-                                        .push(
-                                            alert.severity,
-                                            Job {
-                                                alert: alert.clone(),
-                                                key: key.clone(),
-                                                source: source.clone(),
-                                                done: done.clone(),
-                                            },
-                                        );
+                                    lane.queue.lock().unwrap_or_else(|p| p.into_inner()).push(
+                                        alert.severity,
+                                        Job {
+                                            alert: alert.clone(),
+                                            key: key.clone(),
+                                            source: source.clone(),
+                                            done: done.clone(),
+                                        },
+                                    );
                                     lane.ready.notify_one();
                                 }
                             }
@@ -504,7 +505,10 @@ pub fn parse(payload: &[u8]) -> Result<Alert, String> {
     }
     let value: serde_json::Value =
         serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
-    match value.get("schema_version").and_then(serde_json::Value::as_u64) {
+    match value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+    {
         Some(v) if v == u64::from(ALERT_SCHEMA_VERSION) => {}
         Some(v) => {
             return Err(format!(
@@ -557,7 +561,11 @@ impl Worker {
                 match limit.take(Instant::now()) {
                     Ok(()) => break,
                     Err(wait) => {
-                        tracing::info!(wait_s = wait.as_secs(), waiting = self.lane.queue.lock().map(|q| q.len()).unwrap_or(0), "rate limit reached; notifications wait");
+                        tracing::info!(
+                            wait_s = wait.as_secs(),
+                            waiting = self.lane.queue.lock().map(|q| q.len()).unwrap_or(0),
+                            "rate limit reached; notifications wait"
+                        );
                         if sleep_unless_stopped(&self.stop, wait.min(Duration::from_secs(5))) {
                             return;
                         }
@@ -586,7 +594,9 @@ impl Worker {
         let svc = &self.registry.service;
         let id = notification_id(&job.alert.id, &g.id);
         if self.delivered.contains(&id) {
-            self.counters.duplicates_skipped.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .duplicates_skipped
+                .fetch_add(1, Ordering::Relaxed);
             return true;
         }
         let body = serde_json::to_vec(&Notification::new(g, &job.alert))
@@ -631,7 +641,10 @@ impl Worker {
 }
 
 /// Reads a header of a consumed message as text (for tests and tools reading the DLQ).
-pub fn header_text<'a>(headers: &'a rdkafka::message::BorrowedHeaders, name: &str) -> Option<&'a str> {
+pub fn header_text<'a>(
+    headers: &'a rdkafka::message::BorrowedHeaders,
+    name: &str,
+) -> Option<&'a str> {
     headers
         .iter()
         .find(|h| h.key == name)
@@ -647,7 +660,13 @@ mod tests {
 
     #[test]
     fn parse_names_what_is_wrong() {
-        let a = Alert::new(AlertKind::Fall, CameraId::new("c").unwrap(), UnixMillis(0), &[], (1, 1));
+        let a = Alert::new(
+            AlertKind::Fall,
+            CameraId::new("c").unwrap(),
+            UnixMillis(0),
+            &[],
+            (1, 1),
+        );
         let good = serde_json::to_vec(&a).unwrap();
         assert_eq!(parse(&good).unwrap(), a);
         let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
@@ -656,9 +675,17 @@ mod tests {
         assert!(e.starts_with("schema_version 2 is not supported"), "{e}");
         assert!(parse(b"not json").unwrap_err().starts_with("not JSON"));
         assert_eq!(parse(b"").unwrap_err(), "empty message");
-        assert!(parse(b"{\"x\":1}").unwrap_err().starts_with("no schema_version"));
+        assert!(
+            parse(b"{\"x\":1}")
+                .unwrap_err()
+                .starts_with("no schema_version")
+        );
         v["schema_version"] = 1.into();
         v["kind"] = "camera_online".into();
-        assert!(parse(&serde_json::to_vec(&v).unwrap()).unwrap_err().starts_with("not an alert"));
+        assert!(
+            parse(&serde_json::to_vec(&v).unwrap())
+                .unwrap_err()
+                .starts_with("not an alert")
+        );
     }
 }

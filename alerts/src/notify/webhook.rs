@@ -55,7 +55,10 @@ impl Webhook {
             .post(&self.url)
             .header("Content-Type", "application/json")
             .header("Idempotency-Key", key)
-            .header("User-Agent", concat!("sharpeyes-notify/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "User-Agent",
+                concat!("sharpeyes-notify/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(token) = &self.bearer {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
@@ -94,7 +97,11 @@ mod tests {
     #[test]
     fn an_unreachable_endpoint_is_worth_retrying() {
         // Port 9 on loopback: nothing listens (connection refused).
-        let w = Webhook::new("http://127.0.0.1:9/hook".into(), None, Duration::from_secs(2));
+        let w = Webhook::new(
+            "http://127.0.0.1:9/hook".into(),
+            None,
+            Duration::from_secs(2),
+        );
         assert!(matches!(w.post(b"{}", "k"), Outcome::Retry(_)));
     }
 }
