@@ -9,6 +9,8 @@
 #   .venv/: the PyPI onnxruntime wheel (with its dependencies), numpy (for
 #        scripts/reference_decode.py) and jsonschema (scripts/validate_events.py, the tests'
 #        schema checks); its libonnxruntime.so is what ORT_DYLIB_PATH points at
+#   for the tests (not with --no-broker): apt chromium, nodejs and npm, and playwright-core in
+#        web/e2e/node_modules (npm ci): the command center's browser test
 #   tansu 0.6.0 (Kafka-protocol broker for tests and demos), built once (~9 min) into
 #        ${SHARPEYES_CACHE:-~/.cache/sharpeyes}/tansu-0.6.0, reused by every checkout after that
 set -euo pipefail
@@ -52,6 +54,29 @@ if [ -z "$ort_lib" ] || ! .venv/bin/python -c "import numpy, onnxruntime, jsonsc
     python3 -m venv .venv
   fi
   .venv/bin/pip install -q --disable-pip-version-check "onnxruntime==$ORT_VERSION" numpy "jsonschema>=4.18,<5"
+fi
+
+if [ $broker = 1 ]; then
+  # The browser test: Debian's chromium, node and npm, playwright-core from npm (pinned in
+  # web/e2e/package-lock.json).
+  wanted=()
+  dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || wanted+=(chromium)
+  # A node and npm already on PATH (not from apt) are used as they are.
+  command -v node >/dev/null || wanted+=(nodejs)
+  command -v npm >/dev/null || wanted+=(npm)
+  if [ ${#wanted[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "setup: apt-get install ${wanted[*]} (browser test)" >&2
+    $sudo apt-get update -qq
+    for p in "${wanted[@]}"; do
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+    done
+  fi
+  if [ ! -d web/e2e/node_modules/playwright-core ]; then
+    echo "setup: playwright-core into web/e2e/node_modules (npm ci)" >&2
+    (cd web/e2e && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi
 
 if [ $broker = 1 ] && [ ! -x "$CACHE/tansu-$TANSU_VERSION/bin/tansu" ]; then

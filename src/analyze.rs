@@ -83,6 +83,8 @@ pub struct Analyzer {
     cameras: HashMap<CameraId, CameraAnalysis>,
     /// Per camera: which rules and zones (`set_camera`); cameras not here run the defaults.
     camera_rules: HashMap<CameraId, CameraRules>,
+    /// Names and villages of cameras without a camera file (`name_camera`, the demo's).
+    names: HashMap<CameraId, CameraRef>,
     pub frames_analysed: u64,
     /// Cameras whose frames in the last batch had any detection (adaptive decode keeps them
     /// in full decode).
@@ -163,6 +165,7 @@ impl Analyzer {
             },
             cameras: HashMap::new(),
             camera_rules: HashMap::new(),
+            names: HashMap::new(),
             frames_analysed: 0,
             active_cameras: Vec::new(),
         })
@@ -264,6 +267,11 @@ impl Analyzer {
         self.camera_rules.insert(camera.clone(), rules);
     }
 
+    /// Name and village of a camera that has no camera file (its rules stay the defaults).
+    pub fn name_camera(&mut self, camera: CameraRef) {
+        self.names.insert(camera.id.clone(), camera);
+    }
+
     /// Forgets `camera` (stopped): its tracker, incidents and rules.
     pub fn remove_camera(&mut self, camera: &CameraId) {
         self.cameras.remove(camera);
@@ -295,6 +303,8 @@ impl Analyzer {
     fn stamp(&self, alert: &mut Alert) {
         if let Some(r) = self.camera_rules.get(&alert.camera.id) {
             alert.camera = r.camera.clone();
+        } else if let Some(c) = self.names.get(&alert.camera.id) {
+            alert.camera = c.clone();
         }
         alert.model = self.model.clone();
         alert.pose_model = self.pose_model.clone();
@@ -441,6 +451,8 @@ pub struct Delivery {
     outbox: JsonlOutbox,
     stdout: Option<StdoutSink>,
     relay: Option<OutboxRelay>,
+    /// The command center in this process (`--web`), told of every event after the outbox.
+    pub web: Option<sharpeyes_web::Feed>,
     /// Events delivered by kind (`fall`, `camera_online`, ...).
     pub counts: BTreeMap<&'static str, u64>,
 }
@@ -466,6 +478,7 @@ impl Delivery {
             outbox: outbox_file,
             stdout: stdout.then(StdoutSink::new),
             relay,
+            web: None,
             counts: BTreeMap::new(),
         })
     }
@@ -482,6 +495,9 @@ impl Delivery {
         }
         if let Some(r) = &self.relay {
             r.notify();
+        }
+        if let Some(w) = &self.web {
+            w.publish(&event);
         }
     }
 

@@ -456,6 +456,8 @@ pub struct LivePipeline {
     max_wait: Duration,
     /// Per camera: `frames_gated` at the last `tick_gated`.
     gated_seen: HashMap<CameraId, u64>,
+    /// When the command center (if any) was last told the cameras' fps and last frames.
+    live_told: Instant,
 }
 
 impl LivePipeline {
@@ -485,6 +487,7 @@ impl LivePipeline {
             max_batch: 8,
             max_wait: Duration::ZERO,
             gated_seen: HashMap::new(),
+            live_told: Instant::now(),
         })
     }
 
@@ -522,6 +525,20 @@ impl LivePipeline {
     pub fn step(&mut self, analyzer: &mut Analyzer, delivery: &mut Delivery) {
         while let Ok(event) = self.status_rx.try_recv() {
             delivery.deliver(event.into());
+        }
+        if let Some(web) = &delivery.web
+            && self.live_told.elapsed() >= Duration::from_secs(2)
+        {
+            self.live_told = Instant::now();
+            for (id, h) in &self.cameras {
+                let c = &h.counters;
+                let last = c.last_frame_ms.load(Ordering::Relaxed);
+                let _ = web.store.camera_live(
+                    id.as_str(),
+                    c.fps_in_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+                    (last > 0).then_some(sharpeyes_core::UnixMillis(last)),
+                );
+            }
         }
         self.tick_gated(analyzer, delivery);
         let max = self.max_batch.min(self.cameras.len()).max(1);

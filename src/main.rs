@@ -45,6 +45,8 @@ enum Command {
         /// Outbox file (default: the config's output.outbox).
         #[arg(long)]
         outbox: Option<PathBuf>,
+        #[command(flatten)]
+        web: WebArgs,
     },
     /// Run the cameras in a config directory, following edits live (hot reload), with alerts
     /// and camera status events to the outbox, stdout and Kafka, and Prometheus metrics.
@@ -67,6 +69,40 @@ enum Command {
         /// Outbox file (default: the config's output.outbox).
         #[arg(long)]
         outbox: Option<PathBuf>,
+        #[command(flatten)]
+        web: WebArgs,
+    },
+    /// The command center alone: the web page and API, fed from the Kafka topics (alerts and
+    /// camera status) as its own consumer group.
+    Serve {
+        /// Listen address of the page and API.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The command center's database (SQLite; created if missing).
+        #[arg(long, default_value = "var/command-center.db")]
+        db: PathBuf,
+        /// Kafka brokers (HOST:PORT[,...]); default: the config's kafka.brokers.
+        #[arg(long)]
+        kafka: Option<String>,
+        /// Pipeline config: topic names and [kafka] properties (default: configs/default.toml,
+        /// else the embedded copy).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Environment variable holding a token that opens /metrics to
+        /// `Authorization: Bearer <token>` (for Prometheus).
+        #[arg(long)]
+        metrics_token_env: Option<String>,
+        /// Mark the session cookie Secure (when a TLS proxy is in front).
+        #[arg(long)]
+        secure_cookie: bool,
+        /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
+        #[arg(long, value_parser = seconds)]
+        duration: Option<f64>,
+    },
+    /// Command-center users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// ONVIF cameras: find them, or add one from what it says about itself.
     Camera {
@@ -153,6 +189,39 @@ enum CameraCommand {
     Add(sharpeyes::camera_cmd::AddOptions),
 }
 
+/// `--web` and `--db` of `run` and `demo`.
+#[derive(clap::Args, Clone, Debug)]
+struct WebArgs {
+    /// Also serve the command center (page, API, live feed) at this address, e.g.
+    /// 127.0.0.1:8080, fed by this pipeline directly.
+    #[arg(long)]
+    web: Option<String>,
+    /// The command center's database (SQLite; created if missing).
+    #[arg(long, default_value = "var/command-center.db")]
+    db: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Creates (or replaces) a user. The password comes from an environment variable, or
+    /// else from the first line of stdin; it is stored only as an argon2id hash.
+    Add {
+        #[arg(long, default_value = "var/command-center.db")]
+        db: PathBuf,
+        #[arg(long)]
+        username: String,
+        /// admin (everything), operator (acts on their villages), viewer (reads their villages).
+        #[arg(long)]
+        role: String,
+        /// Comma-separated villages of an operator or viewer.
+        #[arg(long, default_value = "")]
+        villages: String,
+        /// Environment variable holding the password.
+        #[arg(long)]
+        password_env: Option<String>,
+    },
+}
+
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate camera configs (a file or a directory, default configs/cameras): prints every
@@ -180,6 +249,134 @@ fn seconds(s: &str) -> Result<f64, String> {
             "must be more than 0 and at most a year of seconds, got {s}"
         ))
     }
+}
+
+/// `sharpeyes serve`.
+fn serve(
+    listen: &str,
+    db: &Path,
+    kafka: Option<String>,
+    config: Option<&Path>,
+    metrics_token_env: Option<String>,
+    secure_cookie: bool,
+    duration: Option<f64>,
+) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let metrics_token = match metrics_token_env {
+        Some(var) => Some(
+            std::env::var(&var)
+                .with_context(|| format!("--metrics-token-env: {var} is not set"))?,
+        ),
+        None => None,
+    };
+    let store = Arc::new(
+        sharpeyes_web::Store::open(db).with_context(|| format!("opening {}", db.display()))?,
+    );
+    let server = sharpeyes_web::WebServer::start(
+        listen,
+        store,
+        sharpeyes_web::WebOptions {
+            secure_cookie,
+            metrics_token,
+            ..sharpeyes_web::WebOptions::default()
+        },
+    )
+    .with_context(|| format!("--listen {listen}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+    let reader = match kafka.or(config.kafka.brokers.clone()) {
+        Some(brokers) => Some(sharpeyes_web::consume_kafka(
+            brokers,
+            vec![config.kafka_topic.clone(), config.status_topic.clone()],
+            "sharpeyes-command-center".into(),
+            config.kafka.resolve().map_err(anyhow::Error::msg)?,
+            server.feed.clone(),
+            stop.clone(),
+        )),
+        None => {
+            eprintln!("note: no Kafka brokers (--kafka or kafka.brokers): the feed stays empty");
+            None
+        }
+    };
+    eprintln!(
+        "command center: http://{}/ ; database {} ; Ctrl-C stops",
+        server.addr,
+        db.display()
+    );
+    let started = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed)
+        && duration.is_none_or(|d| started.elapsed().as_secs_f64() < d)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(r) = reader {
+        let _ = r.join();
+    }
+    drop(server);
+    Ok(())
+}
+
+/// `sharpeyes user add`.
+fn user_add(
+    db: &Path,
+    username: &str,
+    role: &str,
+    villages: &str,
+    password_env: Option<&str>,
+) -> anyhow::Result<()> {
+    let role = sharpeyes_web::Role::parse(role)
+        .with_context(|| format!("--role {role:?}: one of admin, operator, viewer"))?;
+    if username.trim().is_empty() || username.len() > 64 {
+        anyhow::bail!("--username: 1 to 64 characters");
+    }
+    let villages: std::collections::BTreeSet<String> = villages
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if role != sharpeyes_web::Role::Admin && villages.is_empty() {
+        anyhow::bail!("--villages: an operator or viewer needs at least one village");
+    }
+    let password = match password_env {
+        Some(var) => {
+            std::env::var(var).with_context(|| format!("--password-env: {var} is not set"))?
+        }
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            line.trim_end_matches(['\n', '\r']).to_owned()
+        }
+    };
+    if password.chars().count() < 10 {
+        anyhow::bail!("the password must have at least 10 characters");
+    }
+    let store =
+        sharpeyes_web::Store::open(db).with_context(|| format!("opening {}", db.display()))?;
+    let now = SystemClock.now();
+    store.put_user(
+        username,
+        &sharpeyes_web::auth::hash_password(&password),
+        role,
+        &villages,
+        now,
+    )?;
+    store.audit(now, "cli", "user_add", username, role.as_str())?;
+    println!(
+        "user {username}: {} ({})",
+        role.as_str(),
+        if villages.is_empty() {
+            "all villages".to_string()
+        } else {
+            villages.into_iter().collect::<Vec<_>>().join(", ")
+        }
+    );
+    Ok(())
 }
 
 /// `sharpeyes notify`.
@@ -249,12 +446,20 @@ fn notify(
 
 /// The parts `demo` and `run` share: the Ctrl-C flag, the analyzer, and delivery to the outbox,
 /// stdout and (with `kafka`) Kafka.
+#[allow(clippy::type_complexity)]
 fn live_parts(
     config: &PipelineConfig,
     store: &ModelStore,
     outbox: Option<PathBuf>,
     kafka: Option<&str>,
-) -> anyhow::Result<(Arc<AtomicBool>, Analyzer, Delivery, PathBuf)> {
+    web: &WebArgs,
+) -> anyhow::Result<(
+    Arc<AtomicBool>,
+    Analyzer,
+    Delivery,
+    PathBuf,
+    Option<sharpeyes_web::WebServer>,
+)> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
@@ -271,8 +476,28 @@ fn live_parts(
         }
         None => None,
     };
-    let delivery = Delivery::new(&outbox, true, kafka, config.outbox_max_pending)?;
-    Ok((stop, analyzer, delivery, outbox))
+    let mut delivery = Delivery::new(&outbox, true, kafka, config.outbox_max_pending)?;
+    let web = match &web.web {
+        Some(listen) => {
+            let db = sharpeyes_web::Store::open(&web.db)
+                .with_context(|| format!("opening {}", web.db.display()))?;
+            let server = sharpeyes_web::WebServer::start(
+                listen,
+                Arc::new(db),
+                sharpeyes_web::WebOptions::default(),
+            )
+            .with_context(|| format!("--web {listen}"))?;
+            eprintln!(
+                "command center: http://{}/ (users: sharpeyes user add --db {})",
+                server.addr,
+                web.db.display()
+            );
+            delivery.web = Some(server.feed.clone());
+            Some(server)
+        }
+        None => None,
+    };
+    Ok((stop, analyzer, delivery, outbox, web))
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {
@@ -384,10 +609,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             metrics,
             duration,
             outbox,
+            web,
         } => {
             let config = load_config(config.as_deref())?;
-            let (stop, analyzer, delivery, _) =
-                live_parts(&config, &store, outbox, kafka.as_deref())?;
+            let (stop, analyzer, delivery, _, _web) =
+                live_parts(&config, &store, outbox, kafka.as_deref(), &web)?;
             let options = sharpeyes::run::RunOptions {
                 cameras_dir: cameras,
                 metrics,
@@ -396,6 +622,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             sharpeyes::run::run(options, analyzer, delivery, stop)
         }
+        Command::Serve {
+            listen,
+            db,
+            kafka,
+            config,
+            metrics_token_env,
+            secure_cookie,
+            duration,
+        } => serve(
+            &listen,
+            &db,
+            kafka,
+            config.as_deref(),
+            metrics_token_env,
+            secure_cookie,
+            duration,
+        ),
+        Command::User {
+            command:
+                UserCommand::Add {
+                    db,
+                    username,
+                    role,
+                    villages,
+                    password_env,
+                },
+        } => user_add(&db, &username, &role, &villages, password_env.as_deref()),
         Command::Notify {
             registry,
             kafka,
@@ -429,6 +682,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             port,
             duration,
             outbox,
+            web,
         } => demo(
             &store,
             config.as_deref(),
@@ -436,6 +690,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             port,
             duration.map(Duration::from_secs_f64),
             outbox,
+            &web,
         ),
     }
 }
@@ -621,6 +876,9 @@ fn replay(
     Ok(())
 }
 
+/// The village of `demo`'s simulated cameras.
+const DEMO_VILLAGE: &str = "Demo village";
+
 fn demo(
     store: &ModelStore,
     config: Option<&Path>,
@@ -628,6 +886,7 @@ fn demo(
     port: u16,
     duration: Option<Duration>,
     outbox: Option<PathBuf>,
+    web: &WebArgs,
 ) -> anyhow::Result<()> {
     let config = match config {
         Some(p) => PipelineConfig::load(p)?,
@@ -657,7 +916,8 @@ fn demo(
             }
         })
         .collect();
-    let (stop, analyzer, delivery, outbox) = live_parts(&config, store, outbox, kafka.as_deref())?;
+    let (stop, mut analyzer, delivery, outbox, _web) =
+        live_parts(&config, store, outbox, kafka.as_deref(), web)?;
     let server = sharpeyes_ingest::SimServer::start(&sims, port)?;
     eprintln!(
         "demo: cameras {} ; alerts to stdout and {}{} ; Ctrl-C stops",
@@ -673,12 +933,22 @@ fn demo(
     );
     let cameras = sims
         .iter()
-        .map(|c| {
-            Ok(CameraSpec::new(
+        .enumerate()
+        .map(|(i, c)| {
+            let mut spec = CameraSpec::new(
                 CameraId::new(c.mount.clone())?,
                 url::Url::parse(&server.url(&c.mount))?,
                 config.detect_fps,
-            ))
+            );
+            // Demo cameras are in one made-up village, so operators can be scoped to it.
+            spec.name = format!("Simulated camera {}", i + 1);
+            spec.village = DEMO_VILLAGE.into();
+            analyzer.name_camera(sharpeyes_core::CameraRef {
+                id: spec.id.clone(),
+                name: spec.name.clone(),
+                village: spec.village.clone(),
+            });
+            Ok(spec)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let summary = run_live(

@@ -124,7 +124,9 @@ fn check_falls(file: &str) {
         // (a person who vanished on the floor may be reported by their last box alone).
         assert!(
             a.pose_model.is_some()
-                && a.objects.iter().all(|b| matches!(b.keypoints.len(), 0 | 17)),
+                && a.objects
+                    .iter()
+                    .all(|b| matches!(b.keypoints.len(), 0 | 17)),
             "{a:?}"
         );
         assert_eq!(a.severity, sharpeyes_core::Severity::Critical);

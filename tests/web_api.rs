@@ -1,0 +1,557 @@
+//! The command center's API with real parts: `sharpeyes serve` (real HTTP on loopback) fed by
+//! a tansu broker process, users made with `sharpeyes user add`. Every endpoint, and the 401 /
+//! 403 answers for the wrong session, role or village. Skips when tansu is missing.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sharpeyes_alerts::testkit::TansuBroker;
+use sharpeyes_alerts::{KafkaOptions, KafkaSink};
+use sharpeyes_core::{
+    Alert, AlertKind, CameraId, CameraRef, CameraState, Event, EventSink, ModelRef, StatusEvent,
+    UnixMillis,
+};
+
+mod common;
+use common::{BIN, scratch, sharpeyes};
+
+pub fn alert(kind: AlertKind, camera: &str, village: &str, t: i64) -> Alert {
+    let mut a = Alert::new(
+        kind,
+        CameraId::new(camera).unwrap(),
+        UnixMillis(1_795_459_860_000 + t),
+        &[],
+        (640, 360),
+    );
+    a.camera = CameraRef {
+        id: a.camera.id.clone(),
+        name: format!("{camera} name"),
+        village: village.into(),
+    };
+    a.model = ModelRef {
+        name: "yolox_nano".into(),
+        version: "test".into(),
+    };
+    a.message = Some(format!("{} at {camera}", kind.as_str()));
+    a
+}
+
+fn produce(bootstrap: &str, events: &[Event]) {
+    let mut alerts =
+        KafkaSink::connect(KafkaOptions::new(bootstrap).topic("sharpeyes.alerts")).unwrap();
+    let mut status =
+        KafkaSink::connect(KafkaOptions::new(bootstrap).topic("sharpeyes.camera-status")).unwrap();
+    for e in events {
+        if e.is_status() {
+            status.send(e)
+        } else {
+            alerts.send(e)
+        }
+        .expect("queued");
+    }
+    alerts.flush(Duration::from_secs(20)).unwrap();
+    status.flush(Duration::from_secs(20)).unwrap();
+}
+
+fn user_add(dir: &std::path::Path, name: &str, role: &str, villages: &str) {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "user",
+            "add",
+            "--db",
+            "cc.db",
+            "--username",
+            name,
+            "--role",
+            role,
+            "--villages",
+            villages,
+            "--password-env",
+            "PW",
+        ])
+        .env("PW", format!("{name}-password"))
+        .output()
+        .expect("user add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `sharpeyes serve` on a free port; returns the child and its base URL.
+fn serve(dir: &std::path::Path, bootstrap: &str) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            "cc.db",
+            "--kafka",
+            bootstrap,
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve exited");
+        if let Some(rest) = line.strip_prefix("command center: ") {
+            break rest
+                .split(' ')
+                .next()
+                .unwrap()
+                .trim_end_matches('/')
+                .to_owned();
+        }
+    };
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = err.read_to_string(&mut sink);
+    });
+    (child, url)
+}
+
+/// A signed-in client: the session cookie and CSRF token.
+struct Client {
+    base: String,
+    agent: ureq::Agent,
+    cookie: String,
+    csrf: String,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn login(base: &str, name: &str, password: &str) -> Result<Client, u16> {
+    let a = agent();
+    let mut r = a
+        .post(format!("{base}/api/login"))
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({"username": name, "password": password}).to_string())
+        .unwrap();
+    if r.status() != 200 {
+        return Err(r.status().as_u16());
+    }
+    let set = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let body: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    Ok(Client {
+        base: base.into(),
+        agent: a,
+        cookie,
+        csrf: body["csrf"].as_str().unwrap().into(),
+    })
+}
+
+impl Client {
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .call()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    fn post(&self, path: &str, body: serde_json::Value, csrf: bool) -> (u16, String) {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .header("Content-Type", "application/json");
+        if csrf {
+            req = req.header("X-CSRF-Token", &self.csrf);
+        }
+        let mut r = req.send(body.to_string()).unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        let (s, b) = self.get(path);
+        assert_eq!(s, 200, "{path}: {b}");
+        serde_json::from_str(&b).unwrap()
+    }
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn every_endpoint_with_its_roles_and_villages() {
+    let broker = match TansuBroker::start() {
+        Ok(b) => b,
+        Err(reason) => {
+            println!("SKIP: {reason}");
+            return;
+        }
+    };
+    let bootstrap = broker.bootstrap();
+    let dir = scratch("web-api");
+    user_add(&dir, "admin", "admin", "");
+    user_add(&dir, "op-x", "operator", "Xiaohe");
+    user_add(&dir, "op-d", "operator", "Dahe");
+    user_add(&dir, "view-x", "viewer", "Xiaohe");
+    let (mut child, base) = serve(&dir, &bootstrap);
+
+    // Without a session: only the page and /healthz.
+    let anon = agent();
+    for path in ["/", "/healthz", "/app.js", "/style.css"] {
+        let r = anon.get(format!("{base}{path}")).call().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    for path in [
+        "/api/me",
+        "/api/incidents",
+        "/api/cameras",
+        "/api/events",
+        "/api/audit",
+        "/metrics",
+        "/api/incidents/x",
+        "/api/incidents/x/snapshot",
+    ] {
+        let r = anon.get(format!("{base}{path}")).call().unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    let r = anon
+        .post(format!("{base}/api/incidents/x/actions"))
+        .header("Content-Type", "application/json")
+        .send("{\"action\":\"acknowledge\"}")
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(login(&base, "op-x", "wrong").err(), Some(401));
+    assert_eq!(login(&base, "nobody", "op-x-password").err(), Some(401));
+
+    let admin = login(&base, "admin", "admin-password").unwrap();
+    let opx = login(&base, "op-x", "op-x-password").unwrap();
+    let opd = login(&base, "op-d", "op-d-password").unwrap();
+    let viewer = login(&base, "view-x", "view-x-password").unwrap();
+    assert_eq!(
+        opx.json("/api/me")["user"]["villages"],
+        serde_json::json!(["Xiaohe"])
+    );
+
+    // Events arrive through Kafka: one incident in each village, a camera in each.
+    let fall_x = alert(AlertKind::Fall, "cam-x", "Xiaohe", 0);
+    let pond_d = alert(AlertKind::PersonInZone, "cam-d", "Dahe", 1000);
+    let cam = |id: &str, village: &str| {
+        Event::from(StatusEvent::new(
+            CameraRef {
+                id: CameraId::new(id).unwrap(),
+                name: id.into(),
+                village: village.into(),
+            },
+            UnixMillis(1_795_459_860_000),
+            CameraState::Online,
+            None,
+        ))
+    };
+    produce(
+        &bootstrap,
+        &[
+            fall_x.clone().into(),
+            pond_d.clone().into(),
+            cam("cam-x", "Xiaohe"),
+            cam("cam-d", "Dahe"),
+        ],
+    );
+    wait_for("both incidents", || {
+        admin.json("/api/incidents").as_array().unwrap().len() == 2
+    });
+    wait_for("both cameras", || {
+        admin.json("/api/cameras").as_array().unwrap().len() == 2
+    });
+
+    // Scoping: each operator sees their village only, in lists and by id.
+    let ids = |c: &Client, path: &str| -> Vec<String> {
+        c.json(path)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&opx, "/api/incidents"), vec![fall_x.id.clone()]);
+    assert_eq!(ids(&opd, "/api/incidents"), vec![pond_d.id.clone()]);
+    assert_eq!(ids(&opx, "/api/cameras"), vec!["cam-x".to_string()]);
+    assert_eq!(
+        ids(&admin, "/api/incidents?village=Dahe"),
+        vec![pond_d.id.clone()]
+    );
+    assert_eq!(ids(&admin, "/api/incidents?severity=critical").len(), 2);
+    assert_eq!(
+        ids(&admin, "/api/incidents?kind=fall"),
+        vec![fall_x.id.clone()]
+    );
+    assert_eq!(ids(&admin, "/api/incidents?state=resolved").len(), 0);
+    let detail = opx.json(&format!("/api/incidents/{}", fall_x.id));
+    assert_eq!(detail["incident"]["state"], "new");
+    assert_eq!(detail["timeline"][0]["what"], "alert");
+    assert_eq!(opd.get(&format!("/api/incidents/{}", fall_x.id)).0, 403);
+    assert_eq!(opx.get("/api/incidents/no-such").0, 404);
+    assert_eq!(
+        opx.get(&format!("/api/incidents/{}/snapshot", fall_x.id)).0,
+        404,
+        "no snapshot in this alert"
+    );
+
+    // Actions: CSRF, role, village, state machine.
+    let act = |c: &Client, id: &str, action: &str, csrf: bool| {
+        c.post(
+            &format!("/api/incidents/{id}/actions"),
+            serde_json::json!({"action": action, "note": format!("{action} by test")}),
+            csrf,
+        )
+    };
+    assert_eq!(
+        act(&opx, &fall_x.id, "acknowledge", false).0,
+        403,
+        "no CSRF header"
+    );
+    assert_eq!(
+        act(&viewer, &fall_x.id, "acknowledge", true).0,
+        403,
+        "viewer"
+    );
+    assert_eq!(
+        act(&opd, &fall_x.id, "acknowledge", true).0,
+        403,
+        "other village"
+    );
+    assert_eq!(act(&opx, &fall_x.id, "paint", true).0, 400);
+    assert_eq!(
+        act(&opx, &fall_x.id, "resolve", true).0,
+        409,
+        "acknowledge first"
+    );
+    assert_eq!(act(&opx, "no-such", "acknowledge", true).0, 404);
+    for (action, state) in [
+        ("acknowledge", "acknowledged"),
+        ("dispatch", "dispatched"),
+        ("resolve", "resolved"),
+    ] {
+        let (s, b) = act(&opx, &fall_x.id, action, true);
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&b).unwrap()["state"],
+            state
+        );
+    }
+    let timeline = opx.json(&format!("/api/incidents/{}", fall_x.id))["timeline"].clone();
+    let actions: Vec<&str> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["what"] == "action")
+        .map(|t| t["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "acknowledge: acknowledge by test",
+            "dispatch: dispatch by test",
+            "resolve: resolve by test"
+        ]
+    );
+    assert_eq!(
+        act(&admin, &pond_d.id, "false_alarm", true).0,
+        200,
+        "admins act anywhere"
+    );
+
+    // Audit: admins only; who did what.
+    assert_eq!(opx.get("/api/audit").0, 403);
+    let audit = admin.json("/api/audit");
+    let lines: Vec<String> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["username"].as_str().unwrap(),
+                a["action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in [
+        "op-x resolve",
+        "op-x dispatch",
+        "op-x acknowledge",
+        "admin false_alarm",
+        "op-x login",
+        "op-x login_failed",
+        "cli user_add",
+    ] {
+        assert!(lines.iter().any(|l| l == want), "{want} not in {lines:?}");
+    }
+
+    // Live feed: an SSE client of Xiaohe gets the new Xiaohe incident, never the Dahe one.
+    let mut sse = opx
+        .agent
+        .get(format!("{base}/api/events"))
+        .header("Cookie", &opx.cookie)
+        .call()
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    assert!(
+        sse.headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let second_d = alert(AlertKind::Fall, "cam-d", "Dahe", 5000);
+    let second_x = alert(AlertKind::Inactivity, "cam-x", "Xiaohe", 6000);
+    produce(
+        &bootstrap,
+        &[second_d.clone().into(), second_x.clone().into()],
+    );
+    let mut reader = BufReader::new(sse.body_mut().as_reader());
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.contains(&second_x.id) {
+        assert!(Instant::now() < deadline, "no live event: {seen}");
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    assert!(
+        seen.contains("event: incident") && seen.contains(&second_x.id),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains(&second_d.id),
+        "an operator of Xiaohe got a Dahe event"
+    );
+    drop(reader);
+
+    // Metrics with a session; logout ends it.
+    let (s, m) = opx.get("/metrics");
+    assert_eq!(s, 200);
+    assert!(
+        m.contains("sharpeyes_web_incidents{state=\"resolved\"} 1"),
+        "{m}"
+    );
+    assert_eq!(
+        opx.post("/api/logout", serde_json::json!({}), false).0,
+        403,
+        "logout needs CSRF too"
+    );
+    assert_eq!(opx.post("/api/logout", serde_json::json!({}), true).0, 204);
+    assert_eq!(opx.get("/api/me").0, 401);
+
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn demo_serves_the_command_center_fed_in_process() {
+    if sharpeyes_core::testing::asset("videos/people_walking_indoor_intel.mp4").is_none() {
+        return;
+    }
+    let dir = scratch("web-demo");
+    user_add(&dir, "demo-op", "operator", "Demo village");
+    user_add(&dir, "other-op", "operator", "Xiaohe");
+    let Some(mut cmd) = sharpeyes(&dir) else {
+        return;
+    };
+    let port = sharpeyes_alerts::testkit::free_port().unwrap();
+    let mut child = cmd
+        .args([
+            "demo",
+            "--port",
+            "0",
+            "--duration",
+            "40",
+            "--db",
+            "cc.db",
+            "--web",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start demo --web");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let op = loop {
+        match std::panic::catch_unwind(|| login(&base, "demo-op", "demo-op-password")) {
+            Ok(Ok(c)) => break c,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            _ => panic!("demo --web never answered"),
+        }
+    };
+    wait_for("a person alert of the demo", || {
+        op.json("/api/incidents?kind=person_detected")
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    });
+    wait_for("camera fps from the pipeline", || {
+        let cams = op.json("/api/cameras");
+        let cams = cams.as_array().unwrap();
+        cams.len() == 2
+            && cams
+                .iter()
+                .all(|c| c["state"] == "online" && c["fps"].as_f64().is_some_and(|f| f > 0.0))
+    });
+    let rows = op.json("/api/incidents");
+    let first = &rows.as_array().unwrap()[0];
+    assert_eq!(first["village"], "Demo village");
+    assert!(
+        first["camera_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Simulated camera")
+    );
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(
+        op.get(&format!("/api/incidents/{id}/snapshot")).0,
+        200,
+        "the snapshot is served"
+    );
+    let other = login(&base, "other-op", "other-op-password").unwrap();
+    assert!(other.json("/api/incidents").as_array().unwrap().is_empty());
+    assert!(other.json("/api/cameras").as_array().unwrap().is_empty());
+    let _ = child.kill();
+    let _ = child.wait();
+}

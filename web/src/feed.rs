@@ -1,0 +1,139 @@
+//! What feeds the command center: events from the in-process pipeline (`run`, `demo`) or from
+//! the Kafka topics (`serve`), stored and then broadcast to the connected pages.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use serde::Serialize;
+use sharpeyes_core::Event;
+use tokio::sync::broadcast;
+
+use crate::store::{CameraRow, IncidentRow, Store};
+
+/// One change a page should show.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum FeedEvent {
+    Incident(IncidentRow),
+    Camera(CameraRow),
+}
+
+impl FeedEvent {
+    /// The village it belongs to (pages only get their users' villages).
+    pub fn village(&self) -> &str {
+        match self {
+            FeedEvent::Incident(r) => &r.village,
+            FeedEvent::Camera(c) => &c.village,
+        }
+    }
+}
+
+/// Stores events and tells the pages. Cheap to clone.
+#[derive(Clone)]
+pub struct Feed {
+    pub store: Arc<Store>,
+    pub tx: broadcast::Sender<FeedEvent>,
+}
+
+impl Feed {
+    pub fn new(store: Arc<Store>) -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        Self { store, tx }
+    }
+
+    /// Stores `event` (an alert seen before changes nothing) and broadcasts the change.
+    pub fn publish(&self, event: &Event) {
+        let change = match event {
+            Event::Alert(a) => self
+                .store
+                .ingest_alert(a)
+                .map(|r| r.map(FeedEvent::Incident)),
+            Event::Status(s) => self
+                .store
+                .ingest_status(s)
+                .map(|c| Some(FeedEvent::Camera(c))),
+        };
+        match change {
+            Ok(Some(c)) => {
+                let _ = self.tx.send(c);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(event = %event.id(), error = %e, "command center: event not stored")
+            }
+        }
+    }
+}
+
+/// Reads the alerts and camera-status topics into `feed` until `stop`, as consumer group
+/// `group` (from the beginning the first time, so the history is there). Runs on its own
+/// thread. Messages that are not events of a known schema are logged and skipped (the
+/// guardians' service owns the dead-letter topic).
+pub fn consume_kafka(
+    brokers: String,
+    topics: Vec<String>,
+    group: String,
+    properties: Vec<(String, String)>,
+    feed: Feed,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("web-kafka".into())
+        .spawn(move || {
+            let mut config = ClientConfig::new();
+            config
+                .set("bootstrap.servers", &brokers)
+                .set("group.id", &group)
+                .set("client.id", "sharpeyes-web")
+                .set("auto.offset.reset", "earliest")
+                .set("enable.partition.eof", "false")
+                .set("session.timeout.ms", "10000");
+            for (k, v) in &properties {
+                config.set(k, v);
+            }
+            for t in &topics {
+                let mut wait = Duration::from_secs(1);
+                while let Err(e) =
+                    sharpeyes_alerts::ensure_topic(&brokers, t, 1, Duration::from_secs(10))
+                {
+                    tracing::warn!(topic = %t, error = %e, "command center: kafka not ready; retrying");
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                }
+            }
+            let consumer: BaseConsumer = match config.create() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "command center: kafka consumer not created");
+                    return;
+                }
+            };
+            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+            if let Err(e) = consumer.subscribe(&names) {
+                tracing::error!(error = %e, "command center: subscribe failed");
+                return;
+            }
+            tracing::info!(%brokers, ?topics, %group, "command center reading kafka");
+            while !stop.load(Ordering::Relaxed) {
+                match consumer.poll(Duration::from_millis(200)) {
+                    None => {}
+                    Some(Err(e)) => tracing::warn!(error = %e, "command center: kafka error"),
+                    Some(Ok(m)) => match serde_json::from_slice::<Event>(m.payload().unwrap_or_default()) {
+                        Ok(ev) => feed.publish(&ev),
+                        Err(e) => tracing::warn!(
+                            topic = m.topic(), partition = m.partition(), offset = m.offset(),
+                            error = %e, "command center: not an event of a known schema; skipped"
+                        ),
+                    },
+                }
+            }
+        })
+        .expect("spawn the kafka reader")
+}

@@ -1,0 +1,95 @@
+//! The county command center: `sharpeyes serve`, and the same server inside `run` and `demo`.
+//!
+//! - [`model`]: incident states and actions, roles and village scopes. Pure.
+//! - [`store`]: SQLite: incidents, timeline, actions, cameras, users, sessions, audit.
+//! - [`auth`]: argon2 passwords, session and CSRF tokens.
+//! - [`feed`]: events in (pipeline or Kafka) → store → broadcast to pages.
+//! - [`server`]: axum routes: page, JSON API, SSE, `/metrics`, `/healthz`.
+
+pub mod auth;
+pub mod feed;
+pub mod model;
+pub mod server;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use feed::{Feed, FeedEvent, consume_kafka};
+pub use model::{Action, Role, State, User};
+pub use server::{AppState, WebOptions, WebStats, router};
+pub use store::{Store, StoreError};
+
+/// A running server: its address and the feed to publish into. Stops when dropped.
+pub struct WebServer {
+    pub addr: SocketAddr,
+    pub feed: Feed,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WebServer {
+    /// Binds `listen` (port 0: any free port) and serves on a thread of its own (a small tokio
+    /// runtime), so the synchronous pipeline can embed it.
+    pub fn start(listen: &str, store: Arc<Store>, options: WebOptions) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let feed = Feed::new(store.clone());
+        let state = AppState {
+            store,
+            feed: feed.tx.clone(),
+            options: Arc::new(options),
+            stats: Arc::new(WebStats::default()),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("web".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime");
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(error = %e, "web: listener");
+                            return;
+                        }
+                    };
+                    let app = router(state);
+                    // Not a graceful shutdown: live-feed connections never end by themselves;
+                    // dropping the runtime closes them.
+                    tokio::select! {
+                        r = axum::serve(listener, app) => {
+                            if let Err(e) = r {
+                                tracing::error!(error = %e, "web server stopped");
+                            }
+                        }
+                        _ = rx => {}
+                    }
+                });
+                rt.shutdown_timeout(std::time::Duration::from_millis(500));
+            })?;
+        tracing::info!(%addr, "command center at http://{addr}/");
+        Ok(Self {
+            addr,
+            feed,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

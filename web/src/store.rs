@@ -1,0 +1,615 @@
+//! The command center's embedded database (SQLite): incidents built from the alerts, their
+//! actions (who did what, when, with which note), camera health, users, sessions and the audit
+//! log. File I/O; every write is one transaction.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use sharpeyes_core::{Alert, StatusEvent, UnixMillis};
+
+use crate::model::{Action, Role, State, User, transition};
+
+/// A store error: the database said no, or a request broke a rule.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("no incident {0}")]
+    NoIncident(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// One incident as the feed shows it: the latest alert of it, its state and place.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IncidentRow {
+    pub id: String,
+    pub camera_id: String,
+    pub camera_name: String,
+    pub village: String,
+    pub kind: String,
+    pub severity: String,
+    pub zone: Option<String>,
+    /// The latest alert's lifecycle (`new`, `update`, `end`).
+    pub lifecycle: String,
+    pub state: State,
+    pub first_time: String,
+    pub last_time: String,
+    pub message: Option<String>,
+    pub has_snapshot: bool,
+    /// The latest alert (schema v1).
+    pub alert: serde_json::Value,
+}
+
+/// One step of an incident's timeline: an alert or an operator's action.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    pub time: String,
+    /// `alert` or `action`.
+    pub what: String,
+    /// Alert: its lifecycle and message; action: the action and note.
+    pub detail: String,
+    pub username: Option<String>,
+    pub state: Option<State>,
+}
+
+/// A camera as the health grid shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CameraRow {
+    pub id: String,
+    pub name: String,
+    pub village: String,
+    pub state: String,
+    pub reason: Option<String>,
+    /// When the state last changed.
+    pub since: String,
+    /// Times it went offline (reconnects).
+    pub reconnects: u64,
+    /// Frames per second decoded, when the pipeline runs in this process.
+    pub fps: Option<f64>,
+    /// Last decoded frame, when the pipeline runs in this process.
+    pub last_frame: Option<String>,
+}
+
+/// Filters of the feed (all optional).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+pub struct Filter {
+    pub village: Option<String>,
+    pub camera: Option<String>,
+    pub kind: Option<String>,
+    pub severity: Option<String>,
+    pub state: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// An audit log line.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub time: String,
+    pub username: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// The database, shared by the server's handlers.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS incidents (
+  id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, camera_name TEXT NOT NULL, village TEXT NOT NULL,
+  kind TEXT NOT NULL, severity TEXT NOT NULL, zone TEXT, lifecycle TEXT NOT NULL,
+  state TEXT NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, message TEXT,
+  snapshot TEXT, alert_json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS incidents_last ON incidents(last_ms DESC);
+CREATE TABLE IF NOT EXISTS alerts (
+  id TEXT PRIMARY KEY, incident TEXT NOT NULL, lifecycle TEXT NOT NULL, event_ms INTEGER NOT NULL,
+  message TEXT, json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alerts_incident ON alerts(incident, event_ms);
+CREATE TABLE IF NOT EXISTS actions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, incident TEXT NOT NULL, username TEXT NOT NULL,
+  action TEXT NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL, note TEXT NOT NULL,
+  at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cameras (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, village TEXT NOT NULL, state TEXT NOT NULL,
+  reason TEXT, changed_ms INTEGER NOT NULL, reconnects INTEGER NOT NULL DEFAULT 0,
+  fps REAL, last_frame_ms INTEGER);
+CREATE TABLE IF NOT EXISTS users (
+  username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL,
+  villages TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+  token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, username TEXT NOT NULL,
+  action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
+";
+
+fn rfc(ms: i64) -> String {
+    UnixMillis(ms).to_rfc3339()
+}
+
+impl Store {
+    /// Opens (creating) the database at `path`, creating its tables.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an alert. Returns the incident as it now stands, or None when this alert was
+    /// already recorded (at-least-once delivery: the same id twice changes nothing).
+    pub fn ingest_alert(&self, alert: &Alert) -> Result<Option<IncidentRow>, StoreError> {
+        let json = serde_json::to_string(alert).expect("an alert always encodes");
+        let ms = alert.event_millis().map_or(0, |t| t.0);
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let fresh = tx.execute(
+            "INSERT OR IGNORE INTO alerts (id, incident, lifecycle, event_ms, message, json) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                alert.id,
+                alert.incident,
+                alert.lifecycle.as_str(),
+                ms,
+                alert.message,
+                json
+            ],
+        )? == 1;
+        if !fresh {
+            return Ok(None);
+        }
+        tx.execute(
+            "INSERT INTO incidents (id, camera_id, camera_name, village, kind, severity, zone, \
+               lifecycle, state, first_ms, last_ms, message, snapshot, alert_json) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'new', ?9, ?9, ?10, ?11, ?12) \
+             ON CONFLICT(id) DO UPDATE SET lifecycle = ?8, last_ms = max(last_ms, ?9), \
+               first_ms = min(first_ms, ?9), message = coalesce(?10, message), \
+               snapshot = coalesce(?11, snapshot), alert_json = ?12, \
+               severity = ?6, camera_name = ?3, village = ?4",
+            params![
+                alert.incident,
+                alert.camera.id.as_str(),
+                alert.camera.name,
+                alert.camera.village,
+                alert.kind.as_str(),
+                alert.severity.as_str(),
+                alert.zone,
+                alert.lifecycle.as_str(),
+                ms,
+                alert.message,
+                alert.snapshot,
+                json
+            ],
+        )?;
+        tx.commit()?;
+        drop(conn);
+        self.incident(&alert.incident)
+    }
+
+    /// Records a camera status event; returns the camera as it now stands.
+    pub fn ingest_status(&self, s: &StatusEvent) -> Result<CameraRow, StoreError> {
+        let ms = UnixMillis::parse_rfc3339(&s.event_time).map_or(0, |t| t.0);
+        let offline = i64::from(s.state != sharpeyes_core::CameraState::Online);
+        self.conn().execute(
+            "INSERT INTO cameras (id, name, village, state, reason, changed_ms, reconnects) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT(id) DO UPDATE SET name = ?2, village = ?3, state = ?4, reason = ?5, \
+               changed_ms = ?6, reconnects = reconnects + ?7 \
+             WHERE ?6 >= changed_ms",
+            params![
+                s.camera.id.as_str(),
+                s.camera.name,
+                s.camera.village,
+                s.state.as_str(),
+                s.reason,
+                ms,
+                offline
+            ],
+        )?;
+        self.camera(s.camera.id.as_str())
+            .map(|c| c.expect("just written"))
+    }
+
+    /// Live numbers of a camera the pipeline in this process runs.
+    pub fn camera_live(
+        &self,
+        id: &str,
+        fps: f64,
+        last_frame: Option<UnixMillis>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE cameras SET fps = ?2, last_frame_ms = ?3 WHERE id = ?1",
+            params![id, fps, last_frame.map(|t| t.0)],
+        )?;
+        Ok(())
+    }
+
+    fn camera(&self, id: &str) -> Result<Option<CameraRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, name, village, state, reason, changed_ms, reconnects, fps, \
+                 last_frame_ms FROM cameras WHERE id = ?1",
+                [id],
+                camera_row,
+            )
+            .optional()?)
+    }
+
+    /// The cameras `user` may see, by village then name.
+    pub fn cameras(&self, user: &User) -> Result<Vec<CameraRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, name, village, state, reason, changed_ms, reconnects, fps, last_frame_ms \
+             FROM cameras ORDER BY village, name",
+        )?;
+        let rows = stmt.query_map([], camera_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let r = r?;
+            if user.sees(&r.village) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The incident `id` (whoever may see it).
+    pub fn incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("{INCIDENT_SELECT} WHERE id = ?1"),
+                [id],
+                incident_row,
+            )
+            .optional()?)
+    }
+
+    /// The incidents `user` may see that match `filter`, newest first.
+    pub fn incidents(&self, user: &User, filter: &Filter) -> Result<Vec<IncidentRow>, StoreError> {
+        let limit = filter.limit.unwrap_or(200).clamp(1, 1000) as usize;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "{INCIDENT_SELECT} WHERE (?1 IS NULL OR village = ?1) AND (?2 IS NULL OR camera_id = ?2) \
+             AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR severity = ?4) \
+             AND (?5 IS NULL OR state = ?5) ORDER BY last_ms DESC, id DESC"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                filter.village,
+                filter.camera,
+                filter.kind,
+                filter.severity,
+                filter.state
+            ],
+            incident_row,
+        )?;
+        let mut out = Vec::new();
+        for r in rows {
+            let r = r?;
+            if user.sees(&r.village) {
+                out.push(r);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The alerts and actions of an incident, oldest first.
+    pub fn timeline(&self, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
+        let conn = self.conn();
+        let mut out: Vec<(i64, i64, TimelineEntry)> = Vec::new();
+        let mut stmt = conn.prepare(
+            "SELECT event_ms, rowid, lifecycle, message FROM alerts WHERE incident = ?1",
+        )?;
+        for r in stmt.query_map([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })? {
+            let (ms, rowid, lifecycle, message) = r?;
+            out.push((
+                ms,
+                rowid,
+                TimelineEntry {
+                    time: rfc(ms),
+                    what: "alert".into(),
+                    detail: match message {
+                        Some(m) => format!("{lifecycle}: {m}"),
+                        None => lifecycle,
+                    },
+                    username: None,
+                    state: None,
+                },
+            ));
+        }
+        let mut stmt = conn.prepare(
+            "SELECT at_ms, seq, username, action, to_state, note FROM actions WHERE incident = ?1",
+        )?;
+        for r in stmt.query_map([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })? {
+            let (ms, seq, username, action, to, note) = r?;
+            out.push((
+                ms,
+                seq,
+                TimelineEntry {
+                    time: rfc(ms),
+                    what: "action".into(),
+                    detail: if note.is_empty() {
+                        action
+                    } else {
+                        format!("{action}: {note}")
+                    },
+                    username: Some(username),
+                    state: State::parse(&to),
+                },
+            ));
+        }
+        out.sort_by_key(|(ms, seq, e)| (*ms, e.what == "action", *seq));
+        Ok(out.into_iter().map(|(_, _, e)| e).collect())
+    }
+
+    /// Applies `action` by `user` to incident `id`, with the audit line, in one transaction.
+    pub fn act(
+        &self,
+        id: &str,
+        user: &User,
+        action: Action,
+        note: &str,
+        now: UnixMillis,
+    ) -> Result<IncidentRow, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let (state, village): (String, String) = tx
+            .query_row(
+                "SELECT state, village FROM incidents WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NoIncident(id.into()))?;
+        if !user.may_act(&village) {
+            return Err(StoreError::Refused(format!(
+                "{} may not act on incidents of {village}",
+                user.username
+            )));
+        }
+        let from = State::parse(&state).unwrap_or(State::New);
+        let to = transition(from, action).map_err(StoreError::Refused)?;
+        tx.execute(
+            "UPDATE incidents SET state = ?2 WHERE id = ?1",
+            params![id, to.as_str()],
+        )?;
+        tx.execute(
+            "INSERT INTO actions (incident, username, action, from_state, to_state, note, at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                user.username,
+                action.as_str(),
+                from.as_str(),
+                to.as_str(),
+                note,
+                now.0
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO audit (at_ms, username, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                now.0,
+                user.username,
+                action.as_str(),
+                format!("incident {id}"),
+                format!("{} -> {}; note: {note}", from.as_str(), to.as_str())
+            ],
+        )?;
+        tx.commit()?;
+        drop(conn);
+        self.incident(id)?
+            .ok_or_else(|| StoreError::NoIncident(id.into()))
+    }
+
+    /// Appends one audit line (sign-in, sign-out, user management).
+    pub fn audit(
+        &self,
+        now: UnixMillis,
+        username: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO audit (at_ms, username, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![now.0, username, action, target, detail],
+        )?;
+        Ok(())
+    }
+
+    /// The newest `limit` audit lines, newest first.
+    pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT at_ms, username, action, target, detail FROM audit ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(AuditEntry {
+                time: rfc(r.get(0)?),
+                username: r.get(1)?,
+                action: r.get(2)?,
+                target: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Creates or replaces a user.
+    pub fn put_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        villages: &BTreeSet<String>,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let villages = serde_json::to_string(villages).expect("strings encode");
+        self.conn().execute(
+            "INSERT INTO users (username, password_hash, role, villages, created_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(username) DO UPDATE SET \
+             password_hash = ?2, role = ?3, villages = ?4",
+            params![username, password_hash, role.as_str(), villages, now.0],
+        )?;
+        Ok(())
+    }
+
+    /// (user, password hash) of `username`.
+    pub fn user(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT username, role, villages, password_hash FROM users WHERE username = ?1",
+                [username],
+                |r| {
+                    let role: String = r.get(1)?;
+                    let villages: String = r.get(2)?;
+                    Ok((
+                        User {
+                            username: r.get(0)?,
+                            role: Role::parse(&role).unwrap_or(Role::Viewer),
+                            villages: serde_json::from_str(&villages).unwrap_or_default(),
+                        },
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn create_session(
+        &self,
+        token_hash: &str,
+        username: &str,
+        csrf: &str,
+        expires: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO sessions (token_hash, username, csrf, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash, username, csrf, expires.0],
+        )?;
+        Ok(())
+    }
+
+    /// The user and CSRF token of a live session; expired sessions are deleted.
+    pub fn session(
+        &self,
+        token_hash: &str,
+        now: UnixMillis,
+    ) -> Result<Option<(User, String)>, StoreError> {
+        let found: Option<(String, String)> = {
+            let conn = self.conn();
+            conn.execute("DELETE FROM sessions WHERE expires_ms <= ?1", [now.0])?;
+            conn.query_row(
+                "SELECT username, csrf FROM sessions WHERE token_hash = ?1",
+                [token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+        };
+        match found {
+            None => Ok(None),
+            Some((username, csrf)) => Ok(self.user(&username)?.map(|(u, _)| (u, csrf))),
+        }
+    }
+
+    pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+        Ok(())
+    }
+}
+
+const INCIDENT_SELECT: &str = "SELECT id, camera_id, camera_name, village, kind, severity, zone, \
+    lifecycle, state, first_ms, last_ms, message, snapshot, alert_json FROM incidents";
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRow> {
+    let state: String = r.get(8)?;
+    let json: String = r.get(13)?;
+    Ok(IncidentRow {
+        id: r.get(0)?,
+        camera_id: r.get(1)?,
+        camera_name: r.get(2)?,
+        village: r.get(3)?,
+        kind: r.get(4)?,
+        severity: r.get(5)?,
+        zone: r.get(6)?,
+        lifecycle: r.get(7)?,
+        state: State::parse(&state).unwrap_or(State::New),
+        first_time: rfc(r.get(9)?),
+        last_time: rfc(r.get(10)?),
+        message: r.get(11)?,
+        has_snapshot: r.get::<_, Option<String>>(12)?.is_some(),
+        alert: serde_json::from_str(&json).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+fn camera_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CameraRow> {
+    Ok(CameraRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        village: r.get(2)?,
+        state: r.get(3)?,
+        reason: r.get(4)?,
+        since: rfc(r.get(5)?),
+        reconnects: r.get::<_, i64>(6)?.max(0) as u64,
+        fps: r.get(7)?,
+        last_frame: r.get::<_, Option<i64>>(8)?.map(rfc),
+    })
+}
+
+impl Store {
+    /// Path of the snapshot of incident `id`, if its alerts had one.
+    pub fn snapshot_path(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT snapshot, village FROM incidents WHERE id = ?1 AND snapshot IS NOT NULL",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+}
