@@ -2,40 +2,19 @@
 //! a tansu broker process, users made with `sharpeyes user add`. Every endpoint, and the 401 /
 //! 403 answers for the wrong session, role or village. Skips when tansu is missing.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sharpeyes_alerts::testkit::TansuBroker;
 use sharpeyes_alerts::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{
-    Alert, AlertKind, CameraId, CameraRef, CameraState, Event, EventSink, ModelRef, StatusEvent,
-    UnixMillis,
+    AlertKind, CameraId, CameraRef, CameraState, Event, EventSink, StatusEvent, UnixMillis,
 };
 
 mod common;
-use common::{BIN, scratch, sharpeyes};
-
-pub fn alert(kind: AlertKind, camera: &str, village: &str, t: i64) -> Alert {
-    let mut a = Alert::new(
-        kind,
-        CameraId::new(camera).unwrap(),
-        UnixMillis(1_795_459_860_000 + t),
-        &[],
-        (640, 360),
-    );
-    a.camera = CameraRef {
-        id: a.camera.id.clone(),
-        name: format!("{camera} name"),
-        village: village.into(),
-    };
-    a.model = ModelRef {
-        name: "yolox_nano".into(),
-        version: "test".into(),
-    };
-    a.message = Some(format!("{} at {camera}", kind.as_str()));
-    a
-}
+use common::web::{serve, user_add, village_alert as alert};
+use common::{scratch, sharpeyes};
 
 fn produce(bootstrap: &str, events: &[Event]) {
     let mut alerts =
@@ -52,72 +31,6 @@ fn produce(bootstrap: &str, events: &[Event]) {
     }
     alerts.flush(Duration::from_secs(20)).unwrap();
     status.flush(Duration::from_secs(20)).unwrap();
-}
-
-fn user_add(dir: &std::path::Path, name: &str, role: &str, villages: &str) {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .args([
-            "user",
-            "add",
-            "--db",
-            "cc.db",
-            "--username",
-            name,
-            "--role",
-            role,
-            "--villages",
-            villages,
-            "--password-env",
-            "PW",
-        ])
-        .env("PW", format!("{name}-password"))
-        .output()
-        .expect("user add");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `sharpeyes serve` on a free port; returns the child and its base URL.
-fn serve(dir: &std::path::Path, bootstrap: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            "cc.db",
-            "--kafka",
-            bootstrap,
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "serve exited");
-        if let Some(rest) = line.strip_prefix("command center: ") {
-            break rest
-                .split(' ')
-                .next()
-                .unwrap()
-                .trim_end_matches('/')
-                .to_owned();
-        }
-    };
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = err.read_to_string(&mut sink);
-    });
-    (child, url)
 }
 
 /// A signed-in client: the session cookie and CSRF token.
@@ -228,7 +141,7 @@ fn every_endpoint_with_its_roles_and_villages() {
     user_add(&dir, "op-x", "operator", "Xiaohe");
     user_add(&dir, "op-d", "operator", "Dahe");
     user_add(&dir, "view-x", "viewer", "Xiaohe");
-    let (mut child, base) = serve(&dir, &bootstrap);
+    let (mut child, base) = serve(&dir, &bootstrap, "127.0.0.1:0");
 
     // Without a session: only the page and /healthz.
     let anon = agent();

@@ -13,12 +13,12 @@ use sharpeyes_alerts::testkit::TansuBroker;
 use sharpeyes_alerts::{KafkaOptions, KafkaSink};
 use sharpeyes_core::testing::asset;
 use sharpeyes_core::{
-    Alert, AlertKind, CameraId, CameraRef, CameraState, Event, EventSink, ModelRef, StatusEvent,
-    UnixMillis,
+    AlertKind, CameraId, CameraRef, CameraState, Event, EventSink, StatusEvent, UnixMillis,
 };
 
 mod common;
-use common::{BIN, repo, scratch};
+use common::web::{serve, user_add, village_alert};
+use common::{repo, scratch};
 
 fn chromium() -> Option<PathBuf> {
     [
@@ -29,27 +29,6 @@ fn chromium() -> Option<PathBuf> {
     .into_iter()
     .map(PathBuf::from)
     .find(|p| p.is_file())
-}
-
-fn alert(kind: AlertKind, camera: &str, village: &str) -> Alert {
-    let mut a = Alert::new(
-        kind,
-        CameraId::new(camera).unwrap(),
-        UnixMillis(1_795_459_860_000),
-        &[],
-        (640, 360),
-    );
-    a.camera = CameraRef {
-        id: a.camera.id.clone(),
-        name: format!("{camera} kitchen"),
-        village: village.into(),
-    };
-    a.model = ModelRef {
-        name: "yolox_nano".into(),
-        version: "test".into(),
-    };
-    a.message = Some("person down for 2.4 s".into());
-    a
 }
 
 #[test]
@@ -76,59 +55,9 @@ fn operator_sees_an_alert_live_acknowledges_and_resolves_it_and_another_village_
     };
     let bootstrap = broker.bootstrap();
     let dir = scratch("web-browser");
-    for (name, village) in [("op-x", "Xiaohe"), ("op-d", "Dahe")] {
-        let out = Command::new(BIN)
-            .current_dir(&dir)
-            .args([
-                "user",
-                "add",
-                "--db",
-                "cc.db",
-                "--username",
-                name,
-                "--role",
-                "operator",
-                "--villages",
-                village,
-                "--password-env",
-                "PW",
-            ])
-            .env("PW", format!("{name}-password"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let start_serve = |listen: &str| {
-        let mut serve = Command::new(BIN)
-            .current_dir(&dir)
-            .args([
-                "serve", "--listen", listen, "--db", "cc.db", "--kafka", &bootstrap,
-            ])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut err = BufReader::new(serve.stderr.take().unwrap());
-        let base = loop {
-            let mut line = String::new();
-            assert!(err.read_line(&mut line).unwrap() > 0, "serve exited");
-            if let Some(rest) = line.strip_prefix("command center: ") {
-                break rest
-                    .split(' ')
-                    .next()
-                    .unwrap()
-                    .trim_end_matches('/')
-                    .to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in err.lines() {});
-        (serve, base)
-    };
-    let (mut serve, base) = start_serve("127.0.0.1:0");
+    user_add(&dir, "op-x", "operator", "Xiaohe");
+    user_add(&dir, "op-d", "operator", "Dahe");
+    let (mut server, base) = serve(&dir, &bootstrap, "127.0.0.1:0");
 
     let artifacts = repo().join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
@@ -161,9 +90,10 @@ fn operator_sees_an_alert_live_acknowledges_and_resolves_it_and_another_village_
     }
     // Now the events: the cameras' health, a fall in Xiaohe (with a picture when the test
     // assets are there), and one in Dahe for the other operator.
-    let mut fall = alert(AlertKind::Fall, "cam-x", "Xiaohe");
+    let mut fall = village_alert(AlertKind::Fall, "cam-x", "Xiaohe", 0);
+    fall.message = Some("person down for 2.4 s".into());
     fall.snapshot = asset("images/img_people_poses.jpg").map(|p| p.display().to_string());
-    let other = alert(AlertKind::Fall, "cam-d", "Dahe");
+    let other = village_alert(AlertKind::Fall, "cam-d", "Dahe", 0);
     let mut status =
         KafkaSink::connect(KafkaOptions::new(&bootstrap).topic("sharpeyes.camera-status")).unwrap();
     for (id, village, state) in [
@@ -202,20 +132,20 @@ fn operator_sees_an_alert_live_acknowledges_and_resolves_it_and_another_village_
         match l.as_str() {
             // The page must notice the server going away, then reconnect by itself.
             "KILL" => {
-                let _ = serve.kill();
-                let _ = serve.wait();
+                let _ = server.kill();
+                let _ = server.wait();
             }
             "LOST" => {
                 let listen = base.trim_start_matches("http://").to_owned();
-                serve = start_serve(&listen).0;
+                server = serve(&dir, &bootstrap, &listen).0;
                 writeln!(node.stdin.as_mut().unwrap(), "BACK").unwrap();
             }
             _ => {}
         }
     }
     let o = node.wait_with_output().unwrap();
-    let _ = serve.kill();
-    let _ = serve.wait();
+    let _ = server.kill();
+    let _ = server.wait();
     assert!(
         o.status.success() && rest.contains("OK"),
         "browser test failed:\n{rest}{}",

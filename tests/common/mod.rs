@@ -7,6 +7,8 @@ use std::process::Command;
 
 use sharpeyes_core::{Alert, Event};
 
+pub mod web;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_sharpeyes");
 
 pub fn repo() -> PathBuf {

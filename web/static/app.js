@@ -224,7 +224,11 @@ async function showDetail(id) {
   $("detail").dataset.id = r.id;
   $("d-title").textContent = `${r.kind.replaceAll("_", " ")} (${r.severity})`;
   $("d-where").textContent = `${r.camera_name} · ${r.village}${r.zone ? " · zone " + r.zone : ""} · since ${new Date(r.first_time).toLocaleString()}`;
-  $("d-message").textContent = r.message || "";
+  const objects = (r.alert && r.alert.objects) || [];
+  const tracks = objects
+    .map((o) => `${o.class}${o.track_id != null ? " #" + o.track_id : ""} (${Math.round(o.score * 100)} %)`)
+    .join(", ");
+  $("d-message").textContent = (r.message || "") + (tracks ? ` — tracks: ${tracks}` : "");
   $("d-state").textContent = r.state.replace("_", " ");
   const img = $("d-snapshot");
   img.hidden = !r.has_snapshot;

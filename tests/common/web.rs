@@ -1,0 +1,82 @@
+//! Helpers of the command-center tests: users, `sharpeyes serve`, alerts of a village.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use sharpeyes_core::{Alert, AlertKind, CameraId, CameraRef, ModelRef, UnixMillis};
+
+use super::BIN;
+
+/// An alert of `camera` in `village`, `t` ms after a fixed time, no objects.
+pub fn village_alert(kind: AlertKind, camera: &str, village: &str, t: i64) -> Alert {
+    let mut a = Alert::new(
+        kind,
+        CameraId::new(camera).unwrap(),
+        UnixMillis(1_795_459_860_000 + t),
+        &[],
+        (640, 360),
+    );
+    a.camera = CameraRef {
+        id: a.camera.id.clone(),
+        name: format!("{camera} kitchen"),
+        village: village.into(),
+    };
+    a.model = ModelRef {
+        name: "yolox_nano".into(),
+        version: "test".into(),
+    };
+    a.message = Some(format!("{} at {camera}", kind.as_str()));
+    a
+}
+
+/// `sharpeyes user add` into `<dir>/cc.db`; the password is `<name>-password`.
+pub fn user_add(dir: &Path, name: &str, role: &str, villages: &str) {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "user",
+            "add",
+            "--db",
+            "cc.db",
+            "--username",
+            name,
+            "--role",
+            role,
+        ])
+        .args(["--villages", villages, "--password-env", "PW"])
+        .env("PW", format!("{name}-password"))
+        .output()
+        .expect("user add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `sharpeyes serve` on `listen` with `<dir>/cc.db`, fed from `bootstrap`; returns the child
+/// and its base URL once it listens (its stderr is drained meanwhile).
+pub fn serve(dir: &Path, bootstrap: &str, listen: &str) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "serve", "--listen", listen, "--db", "cc.db", "--kafka", bootstrap,
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let url = loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve exited");
+        if let Some(rest) = line.strip_prefix("command center: ") {
+            let url = rest.split(' ').next().unwrap_or_default();
+            break url.trim_end_matches('/').to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in err.lines() {});
+    (child, url)
+}
