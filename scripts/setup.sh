@@ -25,20 +25,24 @@ broker=1
 APT_PACKAGES=(make pkgconf libssl-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav)
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
+# apt_install WHY PACKAGE...: installs those not installed yet, one at a time (a failure names
+# the package), with sudo unless root.
+apt_install() {
+  local why=$1 p missing=()
+  shift
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  echo "setup: apt-get install ${missing[*]}" >&2
+  echo "setup: apt-get install ${missing[*]} ($why)" >&2
   $sudo apt-get update -qq
-  # One package at a time: a failure names the package.
   for p in "${missing[@]}"; do
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$p" >/dev/null
   done
-fi
+}
+apt_install "build and run" "${APT_PACKAGES[@]}"
 
 ort_lib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION 2>/dev/null | head -n1 || true)
 # numpy and onnxruntime's own dependencies come too: scripts/reference_decode.py imports both.
@@ -59,20 +63,11 @@ fi
 if [ $broker = 1 ]; then
   # The browser test: Debian's chromium, node and npm, playwright-core from npm (pinned in
   # web/e2e/package-lock.json).
-  wanted=()
-  dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || wanted+=(chromium)
+  wanted=(chromium)
   # A node and npm already on PATH (not from apt) are used as they are.
   command -v node >/dev/null || wanted+=(nodejs)
   command -v npm >/dev/null || wanted+=(npm)
-  if [ ${#wanted[@]} -gt 0 ]; then
-    sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    echo "setup: apt-get install ${wanted[*]} (browser test)" >&2
-    $sudo apt-get update -qq
-    for p in "${wanted[@]}"; do
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$p" >/dev/null
-    done
-  fi
+  apt_install "browser test" "${wanted[@]}"
   if [ ! -d web/e2e/node_modules/playwright-core ]; then
     echo "setup: playwright-core into web/e2e/node_modules (npm ci)" >&2
     (cd web/e2e && npm ci --no-audit --no-fund --loglevel=error)
