@@ -353,6 +353,20 @@ pub struct CameraRules {
     pub zones: Vec<Zone>,
 }
 
+impl CameraRules {
+    pub fn from_config(c: &crate::cameras::CameraConfig) -> Self {
+        Self {
+            camera: CameraRef {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                village: c.village.clone(),
+            },
+            rules: c.detect.rules.clone(),
+            zones: c.zones.clone(),
+        }
+    }
+}
+
 /// The pipeline config's rule settings, shared by every camera.
 #[derive(Clone, Debug)]
 struct RuleSettings {

@@ -64,6 +64,15 @@ impl std::fmt::Debug for CameraSpec {
 
 impl CameraSpec {
     /// A camera with the default health settings (stall after 10 s, backoff cap 30 s), TCP.
+    /// Who the camera is, as events name it.
+    pub fn camera_ref(&self) -> CameraRef {
+        CameraRef {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            village: self.village.clone(),
+        }
+    }
+
     /// Name = id and no village until set.
     pub fn new(id: CameraId, url: url::Url, detect_fps: f64) -> Self {
         Self {
@@ -309,12 +318,7 @@ fn camera_loop(
                 reason = c.reason.as_deref().unwrap_or(""),
                 "camera state"
             );
-            let camera = CameraRef {
-                id: spec.id.clone(),
-                name: spec.name.clone(),
-                village: spec.village.clone(),
-            };
-            let mut event = StatusEvent::new(camera, c.at, c.state, c.reason);
+            let mut event = StatusEvent::new(spec.camera_ref(), c.at, c.state, c.reason);
             event.emitted_time = SystemClock.now().to_rfc3339();
             let _ = out.status.send(event);
         }

@@ -804,18 +804,7 @@ fn replay(
         .map(|c| c.privacy_masks.clone())
         .unwrap_or_default();
     if let Some(c) = &camera_config {
-        analyzer.set_camera(
-            &camera,
-            sharpeyes::analyze::CameraRules {
-                camera: sharpeyes_core::CameraRef {
-                    id: c.id.clone(),
-                    name: c.name.clone(),
-                    village: c.village.clone(),
-                },
-                rules: c.detect.rules.clone(),
-                zones: c.zones.clone(),
-            },
-        );
+        analyzer.set_camera(&camera, sharpeyes::analyze::CameraRules::from_config(c));
     }
     let start = options.start.unwrap_or_else(|| SystemClock.now());
     let frames_out = options
@@ -943,11 +932,7 @@ fn demo(
             // Demo cameras are in one made-up village, so operators can be scoped to it.
             spec.name = format!("Simulated camera {}", i + 1);
             spec.village = DEMO_VILLAGE.into();
-            analyzer.name_camera(sharpeyes_core::CameraRef {
-                id: spec.id.clone(),
-                name: spec.name.clone(),
-                village: spec.village.clone(),
-            });
+            analyzer.name_camera(spec.camera_ref());
             Ok(spec)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sharpeyes_core::CameraRef;
-
 use crate::analyze::{Analyzer, CameraRules, Delivery};
 use crate::cameras::{CameraConfig, Change, Reloader, scan_dir};
 use crate::live::{CameraSpec, LivePipeline};
@@ -116,18 +114,7 @@ fn apply(pipeline: &mut LivePipeline, analyzer: &mut Analyzer, change: Change, s
     match change {
         Change::Start(cfg) | Change::Restart(cfg) => match spec_for(&cfg, size) {
             Ok(spec) => {
-                analyzer.set_camera(
-                    &cfg.id,
-                    CameraRules {
-                        camera: CameraRef {
-                            id: cfg.id.clone(),
-                            name: cfg.name.clone(),
-                            village: cfg.village.clone(),
-                        },
-                        rules: cfg.detect.rules.clone(),
-                        zones: cfg.zones.clone(),
-                    },
-                );
+                analyzer.set_camera(&cfg.id, CameraRules::from_config(&cfg));
                 pipeline.start_camera(spec)
             }
             Err(e) => {

@@ -194,20 +194,14 @@ impl Incidents {
 
 /// `t` as an alert object, normalised by the source picture.
 fn object_of(t: &Track, frame: FrameSize) -> ObjectOut {
-    let (w, h) = (frame.width.max(1) as f32, frame.height.max(1) as f32);
-    let nx = |x: f32| (x / w).clamp(0.0, 1.0);
-    let ny = |y: f32| (y / h).clamp(0.0, 1.0);
-    ObjectOut {
-        class: t.class_name.to_string(),
-        score: t.score,
-        track_id: Some(t.id),
-        bbox: [nx(t.bbox.x1), ny(t.bbox.y1), nx(t.bbox.x2), ny(t.bbox.y2)],
-        keypoints: t
-            .keypoints
-            .iter()
-            .map(|k| [nx(k.x), ny(k.y), k.score])
-            .collect(),
-    }
+    ObjectOut::new(
+        &t.class_name,
+        t.score,
+        Some(t.id),
+        &t.bbox,
+        &t.keypoints,
+        frame,
+    )
 }
 
 #[cfg(test)]

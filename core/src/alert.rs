@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
 use crate::frame::CameraId;
-use crate::geometry::{Detection, Keypoint};
+use crate::geometry::{BBox, Detection, Keypoint};
 use crate::health::CameraState;
 
 /// `schema_version` of [`Alert`] (`schemas/alert.v1.schema.json`). Pre-release builds wrote
@@ -172,22 +172,34 @@ pub struct ObjectOut {
 }
 
 impl ObjectOut {
-    /// `d` (source pixels) normalised by the source picture's size.
-    pub fn from_detection(d: &Detection, frame: FrameSize) -> Self {
+    /// An object whose box and keypoints are in source pixels of a `frame` picture,
+    /// normalised.
+    pub fn new(
+        class: &str,
+        score: f32,
+        track_id: Option<u64>,
+        bbox: &BBox,
+        keypoints: &[Keypoint],
+        frame: FrameSize,
+    ) -> Self {
         let (w, h) = (frame.width.max(1) as f32, frame.height.max(1) as f32);
         let nx = |x: f32| (x / w).clamp(0.0, 1.0);
         let ny = |y: f32| (y / h).clamp(0.0, 1.0);
         Self {
-            class: d.class_name.to_string(),
-            score: d.score,
-            track_id: None,
-            bbox: [nx(d.bbox.x1), ny(d.bbox.y1), nx(d.bbox.x2), ny(d.bbox.y2)],
-            keypoints: d
-                .keypoints
+            class: class.to_owned(),
+            score,
+            track_id,
+            bbox: [nx(bbox.x1), ny(bbox.y1), nx(bbox.x2), ny(bbox.y2)],
+            keypoints: keypoints
                 .iter()
-                .map(|k: &Keypoint| [nx(k.x), ny(k.y), k.score])
+                .map(|k| [nx(k.x), ny(k.y), k.score])
                 .collect(),
         }
+    }
+
+    /// `d` (source pixels) normalised by the source picture's size.
+    pub fn from_detection(d: &Detection, frame: FrameSize) -> Self {
+        Self::new(&d.class_name, d.score, None, &d.bbox, &d.keypoints, frame)
     }
 }
 
@@ -430,7 +442,6 @@ pub trait EventSink: Send {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geometry::BBox;
 
     fn cam() -> CameraId {
         CameraId::new("gate").unwrap()

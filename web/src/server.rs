@@ -33,7 +33,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
-use sharpeyes_core::{Clock, SystemClock, UnixMillis};
+use sharpeyes_core::{Clock, SystemClock};
 use tokio::sync::broadcast;
 
 use crate::auth;
@@ -552,9 +552,4 @@ async fn metrics(AxState(st): AxState<AppState>, headers: HeaderMap) -> Result<R
         ));
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
-}
-
-/// `now` for handlers (tests may not need it).
-pub fn now() -> UnixMillis {
-    SystemClock.now()
 }

@@ -555,6 +555,18 @@ impl Store {
         }
     }
 
+    /// Path of the snapshot of incident `id`, if its alerts had one.
+    pub fn snapshot_path(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT snapshot, village FROM incidents WHERE id = ?1 AND snapshot IS NOT NULL",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
     pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
         self.conn()
             .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
@@ -598,18 +610,4 @@ fn camera_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CameraRow> {
         fps: r.get(7)?,
         last_frame: r.get::<_, Option<i64>>(8)?.map(rfc),
     })
-}
-
-impl Store {
-    /// Path of the snapshot of incident `id`, if its alerts had one.
-    pub fn snapshot_path(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT snapshot, village FROM incidents WHERE id = ?1 AND snapshot IS NOT NULL",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
-    }
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sharpeyes_core::{ALERT_SCHEMA_VERSION, Alert};
@@ -638,18 +638,6 @@ impl Worker {
             ],
         )
     }
-}
-
-/// Reads a header of a consumed message as text (for tests and tools reading the DLQ).
-pub fn header_text<'a>(
-    headers: &'a rdkafka::message::BorrowedHeaders,
-    name: &str,
-) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| h.value)
-        .and_then(|v| std::str::from_utf8(v).ok())
 }
 
 #[cfg(test)]
