@@ -305,6 +305,34 @@ pub fn ensure_topic_with(options: &KafkaOptions) -> Result<(), AlertsError> {
     Ok(())
 }
 
+/// Creates every topic of `topics` ([`ensure_topic_with`]), waiting for a broker that does not
+/// answer (a county network outage at start): retries with backoff 1 s doubling to 30 s while
+/// the error is transient. `Ok(true)` when all exist, `Ok(false)` when `stop` was raised first,
+/// `Err` for an error that waiting will not cure.
+pub fn wait_for_topics(
+    topics: &[KafkaOptions],
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<bool, AlertsError> {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match topics.iter().try_for_each(ensure_topic_with) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "kafka unreachable; waiting");
+                let until = std::time::Instant::now() + wait;
+                while std::time::Instant::now() < until {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(false);
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Sends alerts to Kafka. See the module docs for the delivery contract: `send` returns once
 /// the alert is queued in librdkafka's memory, not once the broker has it; [`KafkaSink::flush`]
 /// waits for that.

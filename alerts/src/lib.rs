@@ -45,7 +45,7 @@ pub use fall::{FallConfig, FallRule, Posture};
 pub use incident::{IncidentAlert, IncidentConfig, Incidents};
 pub use kafka::{
     DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSettings, KafkaSink, SCHEMA_HEADER, ensure_topic,
-    ensure_topic_with,
+    ensure_topic_with, wait_for_topics,
 };
 pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
 pub use relay::{AckLog, OutboxRelay, RelayOptions};

@@ -95,17 +95,23 @@ pub fn consume_kafka(
             for (k, v) in &properties {
                 config.set(k, v);
             }
-            for t in &topics {
-                let mut wait = Duration::from_secs(1);
-                while let Err(e) =
-                    sharpeyes_alerts::ensure_topic(&brokers, t, 1, Duration::from_secs(10))
-                {
-                    tracing::warn!(topic = %t, error = %e, "command center: kafka not ready; retrying");
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(Duration::from_secs(30));
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
+            // The admin client gets the same properties (TLS, SASL) as the consumer.
+            let admin: Vec<sharpeyes_alerts::KafkaOptions> = topics
+                .iter()
+                .map(|t| {
+                    let mut o = sharpeyes_alerts::KafkaOptions::new(brokers.clone())
+                        .topic(t)
+                        .client_id("sharpeyes-web");
+                    o.extra = properties.clone();
+                    o
+                })
+                .collect();
+            match sharpeyes_alerts::wait_for_topics(&admin, &stop) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "command center: kafka topics not available");
+                    return;
                 }
             }
             let consumer: BaseConsumer = match config.create() {

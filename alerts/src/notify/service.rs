@@ -35,7 +35,7 @@ use super::pacing::{PriorityQueue, RateLimit};
 use super::registry::{Guardian, Registry};
 use super::route::{Notification, notification_id, route};
 use super::webhook::{Outcome, Webhook, backoff};
-use crate::kafka::{KafkaOptions, ensure_topic_with};
+use crate::kafka::{KafkaOptions, wait_for_topics};
 
 /// Headers of a dead-letter message.
 pub const DLQ_REASON: &str = "sharpeyes-dlq-reason";
@@ -239,23 +239,12 @@ pub fn run(
         o.extra = options.kafka_properties.clone();
         o
     };
-    // The broker may be away at start (a county network outage): wait for it; the alerts
-    // wait on the topic meanwhile.
-    let mut wait = Duration::from_secs(1);
-    loop {
-        let ready = ensure_topic_with(&kafka(&svc.alerts_topic))
-            .and_then(|()| ensure_topic_with(&kafka(&svc.dead_letter_topic)));
-        match ready {
-            Ok(()) => break,
-            Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "kafka unreachable; waiting");
-                if sleep_unless_stopped(&stop, wait) {
-                    return Ok(counters);
-                }
-                wait = (wait * 2).min(Duration::from_secs(30));
-            }
-            Err(e) => return Err(e.into()),
-        }
+    // The broker may be away at start: wait for it; the alerts wait on the topic meanwhile.
+    if !wait_for_topics(
+        &[kafka(&svc.alerts_topic), kafka(&svc.dead_letter_topic)],
+        &stop,
+    )? {
+        return Ok(counters);
     }
     let delivered =
         Arc::new(
