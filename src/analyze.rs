@@ -481,11 +481,23 @@ impl Delivery {
         kafka: Option<(KafkaOptions, String)>,
         max_pending: usize,
     ) -> anyhow::Result<Self> {
+        Self::observed(outbox, stdout, kafka, max_pending, None)
+    }
+
+    /// Like [`Delivery::new`], `on_ack` told of each event the broker acknowledged.
+    pub fn observed(
+        outbox: &Path,
+        stdout: bool,
+        kafka: Option<(KafkaOptions, String)>,
+        max_pending: usize,
+        on_ack: Option<sharpeyes_alerts::AckObserver>,
+    ) -> anyhow::Result<Self> {
         let outbox_file = JsonlOutbox::open(outbox)
             .with_context(|| format!("opening the outbox {}", outbox.display()))?;
         let relay = kafka.map(|(options, status_topic)| {
             let mut relay = RelayOptions::new(options, &status_topic);
             relay.max_pending = max_pending;
+            relay.on_ack = on_ack;
             OutboxRelay::start(outbox, relay)
         });
         Ok(Self {

@@ -48,6 +48,9 @@ pub struct CameraSpec {
     pub motion_gate: Option<Duration>,
     /// Blacked out in every frame before detection and snapshots (normalised coordinates).
     pub privacy_masks: Vec<MaskPolygon>,
+    /// A `file://` camera plays at its own frame rate (true, the default), or as fast as
+    /// detection takes its frames (false: no frame dropped, none decoded in vain; benchmarks).
+    pub file_paced: bool,
 }
 
 impl std::fmt::Debug for CameraSpec {
@@ -88,6 +91,7 @@ impl CameraSpec {
             adaptive_quiet: None,
             motion_gate: None,
             privacy_masks: Vec::new(),
+            file_paced: true,
         }
     }
 }
@@ -240,7 +244,7 @@ impl Source {
                 size.0,
                 size.1,
                 SystemClock.now(),
-                true,
+                spec.file_paced,
             )
             .map(Source::File);
         }
@@ -382,7 +386,12 @@ fn camera_loop(
                             counters.frames_gated.fetch_add(1, Ordering::Relaxed);
                         } else {
                             counters.frames_queued.fetch_add(1, Ordering::Relaxed);
-                            if out.frames.put(f) {
+                            let replaced = if src.is_file() && !spec.file_paced {
+                                out.frames.put_when_free(f, Duration::from_secs(1))
+                            } else {
+                                out.frames.put(f)
+                            };
+                            if replaced {
                                 counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -462,6 +471,9 @@ pub struct LivePipeline {
     gated_seen: HashMap<CameraId, u64>,
     /// When the command center (if any) was last told the cameras' fps and last frames.
     live_told: Instant,
+    /// Detection latency of each analysed frame (capture → detections and rules done), ms;
+    /// kept only after [`LivePipeline::record_latencies`].
+    latencies: Option<Vec<u32>>,
 }
 
 impl LivePipeline {
@@ -492,7 +504,18 @@ impl LivePipeline {
             max_wait: Duration::ZERO,
             gated_seen: HashMap::new(),
             live_told: Instant::now(),
+            latencies: None,
         })
+    }
+
+    /// From now on, keep the detection latency of every analysed frame (for benchmarks).
+    pub fn record_latencies(&mut self) {
+        self.latencies.get_or_insert_with(Vec::new);
+    }
+
+    /// The latencies recorded since the last call (ms), see [`LivePipeline::record_latencies`].
+    pub fn take_latencies(&mut self) -> Vec<u32> {
+        self.latencies.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Starts a camera; a running camera with the same id is stopped first (a restart).
@@ -557,6 +580,9 @@ impl LivePipeline {
             Err(e) => tracing::error!(error = %format!("{e:#}"), "detection failed"),
         }
         let now = SystemClock.now();
+        if let Some(l) = &mut self.latencies {
+            l.extend(batch.iter().map(|f| (now.0 - f.time.0).clamp(0, u32::MAX as i64) as u32));
+        }
         for id in &analyzer.active_cameras {
             if let Some(h) = self.cameras.get(id) {
                 h.gate.activity(now);

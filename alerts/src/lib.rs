@@ -18,6 +18,7 @@
 //! - [`notify`]: `sharpeyes notify`, the guardians' push service: registry, routing, rate limit,
 //!   webhooks with retries, dead-letter topic, offsets committed after delivery (network and
 //!   file I/O around pure parts).
+//! - [`local_broker`]: a tansu broker process on loopback (benchmarks; the tests through testkit).
 //! - [`testkit`] (feature `test-util`): a real tansu broker on loopback for tests.
 //!
 //! Every sink implements [`sharpeyes_core::EventSink`] with [`AlertsError`] as its error.
@@ -36,6 +37,7 @@ pub mod snapshot;
 pub mod stdout;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
+pub mod local_broker;
 pub mod track;
 pub mod zone;
 pub mod zone_rules;
@@ -48,7 +50,7 @@ pub use kafka::{
     ensure_topic_with, wait_for_topics,
 };
 pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
-pub use relay::{AckLog, OutboxRelay, RelayOptions};
+pub use relay::{AckLog, AckObserver, OutboxRelay, RelayOptions};
 pub use rules::{PersonPresenceConfig, PersonPresenceRule};
 pub use snapshot::{
     Mark, SKELETON_MIN_SCORE, SNAPSHOT_JPEG_QUALITY, SnapshotSweeper, SnapshotWriter, SweepReport,

@@ -199,6 +199,26 @@ impl FrameBuilder {
     }
 }
 
+/// When the frame's access unit reached the decoder, as wall-clock time: the appsrc stamped it
+/// with the running time at the push (`do-timestamp`), so the time spent queued in the decoder
+/// and the scaler counts as latency, not as part of the capture time. Now when the element has
+/// no clock yet or the frame has no timestamp.
+fn arrival_time(element: &gst::Element, sample: &gst::Sample) -> UnixMillis {
+    let now = sharpeyes_core::Clock::now(&sharpeyes_core::SystemClock);
+    let pts = sample.buffer().and_then(|b| b.pts());
+    let running = element
+        .clock()
+        .zip(element.base_time())
+        .and_then(|(c, base)| c.time().checked_sub(base));
+    match (pts, running) {
+        (Some(pts), Some(running)) => {
+            let queued = running.saturating_sub(pts).mseconds() as i64;
+            UnixMillis(now.0 - queued)
+        }
+        _ => now,
+    }
+}
+
 /// The first error message on a pipeline's bus, if any, as an [`IngestError::Stream`].
 pub(crate) fn bus_error(camera: &CameraId, pipeline: &gst::Pipeline) -> Option<IngestError> {
     let bus = pipeline.bus()?;
@@ -285,7 +305,7 @@ impl AuDecoder {
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let now = sharpeyes_core::Clock::now(&sharpeyes_core::SystemClock);
+                    let now = arrival_time(sink.upcast_ref(), &sample);
                     let frame = builder
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())

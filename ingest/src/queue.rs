@@ -156,6 +156,8 @@ mod tests {
 pub struct FrameSlots {
     inner: Mutex<SlotsInner>,
     ready: Condvar,
+    /// Signalled when frames are taken or cleared (for [`FrameSlots::put_when_free`]).
+    taken: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -179,6 +181,27 @@ impl FrameSlots {
         drop(g);
         self.ready.notify_one();
         replaced
+    }
+
+    /// Waits up to `timeout` for the camera's slot to be free, then puts `frame` (replacing
+    /// the waiting one if it is still there). Backpressure instead of drops, for a source that
+    /// can wait (a file decoded as fast as detection takes its frames); true if it replaced.
+    pub fn put_when_free(&self, frame: sharpeyes_core::Frame, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        while g.slots.contains_key(&frame.camera) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            g = self
+                .taken
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(g);
+        self.put(frame)
     }
 
     /// Waits up to `timeout` for at least one frame, then takes up to `max` (oldest first).
@@ -222,10 +245,14 @@ impl FrameSlots {
         }
         let mut cams: Vec<_> = g.slots.iter().map(|(k, f)| (f.time, k.clone())).collect();
         cams.sort();
-        cams.into_iter()
+        let batch = cams
+            .into_iter()
             .take(max.max(1))
             .filter_map(|(_, k)| g.slots.remove(&k))
-            .collect()
+            .collect();
+        drop(g);
+        self.taken.notify_all();
+        batch
     }
 
     /// Drops a camera's waiting frame (the camera was stopped).
@@ -235,6 +262,7 @@ impl FrameSlots {
             .unwrap_or_else(|p| p.into_inner())
             .slots
             .remove(camera);
+        self.taken.notify_all();
     }
 
     /// Frames replaced before detection took them, over all cameras.
@@ -273,6 +301,24 @@ mod slot_tests {
         assert_eq!(got, vec![("b".to_string(), 2), ("a".to_string(), 3)]);
         assert_eq!(s.replaced(), 1);
         assert!(s.take(8, Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn put_when_free_waits_for_the_take_instead_of_replacing() {
+        let s = std::sync::Arc::new(FrameSlots::new());
+        assert!(!s.put_when_free(frame("a", 1), Duration::ZERO));
+        let s2 = s.clone();
+        let putter = std::thread::spawn(move || s2.put_when_free(frame("a", 2), Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!putter.is_finished(), "the slot is taken: the putter waits");
+        let first = s.take(8, Duration::ZERO);
+        assert!(!putter.join().expect("putter"), "nothing replaced");
+        let second = s.take(8, Duration::from_secs(1));
+        assert_eq!((first[0].time.0, second[0].time.0), (1, 2));
+        assert_eq!(s.replaced(), 0);
+        // A slot nobody takes: the wait ends at the timeout and the frame replaces.
+        assert!(s.put_when_free(frame("b", 3), Duration::ZERO) == false);
+        assert!(s.put_when_free(frame("b", 4), Duration::from_millis(20)));
     }
 
     #[test]
