@@ -4,7 +4,9 @@
 //!   the NCHW f32 tensor, 416x416 and 640x640, one frame and a batch of 8;
 //! - decode: each output decoder on a synthetic tensor of the real model's shape whose seeded
 //!   pattern puts a few hundred candidates above the threshold (as a busy scene does);
-//! - nms: class-aware NMS over 8,400 clustered candidates.
+//! - nms: class-aware NMS over 8,400 clustered candidates;
+//! - tracker: ByteTrack-style update with 30 people walking (and a few low-score boxes);
+//! - alert: building an alert with 5 objects and encoding it as the JSON line Kafka gets.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -363,5 +365,72 @@ fn bench_nms(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_preprocess, bench_decode, bench_nms);
+/// 30 people walking across a 1280x720 picture at frame `t`, plus 5 low-score boxes.
+fn walkers(t: u64) -> Vec<sharpeyes_core::Detection> {
+    let person: Arc<str> = Arc::from("person");
+    let mut rng = Rng(0x5eed);
+    let mut out: Vec<_> = (0..30)
+        .map(|i| {
+            let (x0, y0) = (rng.unit() * 1100.0, rng.unit() * 500.0);
+            let (dx, dy) = (rng.unit() * 6.0 - 3.0, rng.unit() * 2.0 - 1.0);
+            let (x, y) = (x0 + dx * t as f32, y0 + dy * t as f32);
+            sharpeyes_core::Detection {
+                class_id: 0,
+                class_name: person.clone(),
+                score: 0.6 + 0.3 * ((i + t as usize) % 7) as f32 / 7.0,
+                bbox: BBox { x1: x, y1: y, x2: x + 60.0, y2: y + 160.0 },
+                keypoints: Vec::new(),
+            }
+        })
+        .collect();
+    out.extend((0..5).map(|_| sharpeyes_core::Detection {
+        class_id: 0,
+        class_name: person.clone(),
+        score: 0.2,
+        bbox: BBox::from_center(rng.unit() * 1280.0, rng.unit() * 720.0, 40.0, 90.0),
+        keypoints: Vec::new(),
+    }));
+    out
+}
+
+fn bench_tracker(c: &mut Criterion) {
+    let frames: Vec<_> = (0..100).map(walkers).collect();
+    c.bench_function("tracker/30-people", |b| {
+        let mut tracker = sharpeyes_alerts::Tracker::new(sharpeyes_alerts::TrackerConfig::default());
+        let mut i = 0u64;
+        b.iter(|| {
+            let dets = &frames[(i % 100) as usize];
+            // 200 ms apart: the pipeline's default 5 detector frames per second.
+            let n = tracker.update(UnixMillis(i as i64 * 200), dets).len();
+            i += 1;
+            black_box(n)
+        })
+    });
+}
+
+fn bench_alert(c: &mut Criterion) {
+    let dets = &walkers(0)[..5];
+    let camera = CameraId::new("cam-001").expect("camera id");
+    c.bench_function("alert/build+json-5-objects", |b| {
+        b.iter(|| {
+            let a = sharpeyes_core::Alert::new(
+                sharpeyes_core::AlertKind::PersonDetected,
+                camera.clone(),
+                UnixMillis(1_790_000_000_000),
+                black_box(dets),
+                (1280, 720),
+            );
+            black_box(serde_json::to_vec(&sharpeyes_core::Event::from(a)).expect("json"))
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    bench_preprocess,
+    bench_decode,
+    bench_nms,
+    bench_tracker,
+    bench_alert
+);
 criterion_main!(benches);

@@ -101,6 +101,7 @@ impl Analyzer {
             execution_provider: config.execution_provider,
             intra_op_threads: config.intra_op_threads,
             inter_op_threads: config.inter_op_threads,
+            intra_op_spinning: config.intra_op_spinning,
             ..DetectorOptions::default()
         };
         let persons = manifest.person_classes.clone();
@@ -169,6 +170,11 @@ impl Analyzer {
             frames_analysed: 0,
             active_cameras: Vec::new(),
         })
+    }
+
+    /// The person and vehicle detector (benchmarks measure its raw ceiling on the same session).
+    pub fn detector(&mut self) -> &mut OrtDetector {
+        &mut self.detector
     }
 
     /// (width, height) frames should be decoded to: the larger of the detector's and the pose

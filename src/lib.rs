@@ -2,6 +2,7 @@
 //! alerts. The only crate that knows all three.
 
 pub mod analyze;
+pub mod bench;
 pub mod camera_cmd;
 pub mod cameras;
 pub mod config;
@@ -10,3 +11,4 @@ pub mod metrics;
 pub mod models;
 pub mod run;
 pub mod runtime;
+pub mod simulate;

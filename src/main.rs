@@ -159,6 +159,104 @@ enum Command {
         #[arg(long, value_parser = seconds)]
         duration: Option<f64>,
     },
+    /// Simulated RTSP cameras on 127.0.0.1 (gst-rtsp-server): a clip encoded once, played by
+    /// every camera under an activity profile (village: an empty scene most of the time,
+    /// people walking in at random moments). Mounts cam-001 ...; JSON lines on stdout say
+    /// when each camera's activity starts and ends.
+    Simulate {
+        /// How many cameras.
+        #[arg(long, default_value_t = 4)]
+        cameras: usize,
+        /// Clip to play (repeat for several: camera i plays clip i mod count). Default:
+        /// people_walking_indoor_intel.mp4 from $SHARPEYES_CLIPS or ../shared/assets/videos.
+        #[arg(long = "clip")]
+        clips: Vec<PathBuf>,
+        /// RTSP port on 127.0.0.1 (0: any free port; the ready line says which).
+        #[arg(long, default_value_t = 8554)]
+        port: u16,
+        /// Activity profile: village or loop (the clip over and over).
+        #[arg(long, default_value = "village")]
+        activity: String,
+        /// Village profile: mean seconds between activities of one camera.
+        #[arg(long, value_parser = seconds, default_value = "120")]
+        idle_mean_s: f64,
+        /// Village profile: seconds each activity lasts (the clip from its start).
+        #[arg(long, value_parser = seconds, default_value = "20")]
+        active_s: f64,
+        /// Frame rate of every camera.
+        #[arg(long, default_value_t = 15)]
+        fps: u32,
+        /// Picture size, WIDTHxHEIGHT.
+        #[arg(long, default_value = "640x360", value_parser = sharpeyes::simulate::parse_size)]
+        size: (u32, u32),
+        /// Seed of the activity schedules (camera i gets seed + i).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long, value_parser = seconds)]
+        duration: Option<f64>,
+    },
+    /// Benchmark: starts the simulator and a Kafka broker, runs the pipeline on N cameras (or
+    /// searches for the most cameras within a p99 latency bound) and prints decode and
+    /// inference rates, latency capture → Kafka ack, CPU and memory per camera and dropped
+    /// frames, with baselines measured in the same run; results to benches/results/.
+    Bench {
+        /// Run this many cameras (default 8).
+        #[arg(long, conflicts_with = "find_max")]
+        cameras: Option<usize>,
+        /// Search for the most cameras whose latency p99 stays within --p99-ms.
+        #[arg(long)]
+        find_max: bool,
+        /// The latency bound of --find-max, ms.
+        #[arg(long, default_value_t = 1000.0)]
+        p99_ms: f64,
+        /// cpu, or gpu (TensorRT/CUDA execution providers and NVDEC decoders when present).
+        #[arg(long, default_value = "cpu")]
+        profile: String,
+        /// Measuring window of each trial, seconds.
+        #[arg(long, value_parser = seconds, default_value = "60")]
+        duration: f64,
+        /// Warm-up before each window, seconds.
+        #[arg(long, value_parser = seconds, default_value = "15")]
+        warmup: f64,
+        /// Pipeline config (default: the embedded default without the pose stage).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Clip the simulated cameras play (default: people_walking_indoor_intel.mp4).
+        #[arg(long)]
+        clip: Option<PathBuf>,
+        /// Use this Kafka broker (HOST:PORT) instead of starting tansu.
+        #[arg(long)]
+        kafka: Option<String>,
+        /// Skip the baselines (raw ONNX Runtime, decode-every-frame, Python loop).
+        #[arg(long)]
+        no_baselines: bool,
+        /// Where the JSON and markdown results go.
+        #[arg(long, default_value = "benches/results")]
+        out: PathBuf,
+        /// Upper limit of --find-max (also how many cameras the simulator serves).
+        #[arg(long, default_value_t = 256)]
+        max_cameras: usize,
+        /// Quiet period of adaptive decode and motion gating in gated mode, seconds (a camera
+        /// file's detect.quiet_s).
+        #[arg(long, value_parser = seconds, default_value = "10")]
+        quiet_s: f64,
+        /// Village profile: mean seconds between activities of one camera.
+        #[arg(long, value_parser = seconds, default_value = "120")]
+        idle_mean_s: f64,
+        /// Village profile: seconds each activity lasts.
+        #[arg(long, value_parser = seconds, default_value = "20")]
+        active_s: f64,
+        /// ONNX Runtime intra-op threads of the saturated-camera comparisons (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        saturated_threads: usize,
+        /// Length of the saturated-camera comparisons, seconds.
+        #[arg(long, value_parser = seconds, default_value = "40")]
+        saturated_s: f64,
+        /// Seed of the simulator's activity schedules.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Run one image through a model and print the detections as JSON.
     Detect {
         #[arg(long)]
@@ -500,6 +598,15 @@ fn live_parts(
     Ok((stop, analyzer, delivery, outbox, web))
 }
 
+/// A flag Ctrl-C (or SIGTERM) sets.
+fn ctrl_c_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+    Ok(stop)
+}
+
 fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {
     Ok(match path {
         Some(p) => PipelineConfig::load(p)?,
@@ -656,6 +763,90 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             duration,
         } => notify(&registry, kafka, check, duration),
         Command::Detect { image, model } => detect(&store, &image, model),
+        Command::Simulate {
+            cameras,
+            clips,
+            port,
+            activity,
+            idle_mean_s,
+            active_s,
+            fps,
+            size,
+            seed,
+            duration,
+        } => {
+            let activity = match sharpeyes_ingest::Activity::parse(&activity)
+                .map_err(|e| anyhow::anyhow!("--activity: {e}"))?
+            {
+                sharpeyes_ingest::Activity::Village { .. } => sharpeyes_ingest::Activity::Village {
+                    idle_mean: Duration::from_secs_f64(idle_mean_s),
+                    active: Duration::from_secs_f64(active_s),
+                },
+                other => other,
+            };
+            let options = sharpeyes::simulate::SimulateOptions {
+                cameras,
+                clips,
+                port,
+                activity,
+                fps,
+                width: size.0,
+                height: size.1,
+                seed,
+                ..Default::default()
+            };
+            let stop = ctrl_c_flag()?;
+            sharpeyes::simulate::run(&options, duration.map(Duration::from_secs_f64), stop)
+        }
+        Command::Bench {
+            cameras,
+            find_max,
+            p99_ms,
+            profile,
+            duration,
+            warmup,
+            config,
+            clip,
+            kafka,
+            no_baselines,
+            out,
+            max_cameras,
+            quiet_s,
+            idle_mean_s,
+            active_s,
+            saturated_threads,
+            saturated_s,
+            seed,
+        } => {
+            use sharpeyes::bench::{BenchOptions, Profile};
+            let profile = match profile.as_str() {
+                "cpu" => Profile::Cpu,
+                "gpu" => Profile::Gpu,
+                other => anyhow::bail!("--profile {other:?}: expected cpu or gpu"),
+            };
+            let options = BenchOptions {
+                cameras,
+                find_max,
+                p99_ms,
+                profile,
+                warmup: Duration::from_secs_f64(warmup),
+                duration: Duration::from_secs_f64(duration),
+                config,
+                clip,
+                kafka,
+                baselines: !no_baselines,
+                out_dir: out,
+                max_cameras,
+                seed,
+                quiet: Duration::from_secs_f64(quiet_s.max(1.0)),
+                idle_mean: Duration::from_secs_f64(idle_mean_s),
+                active: Duration::from_secs_f64(active_s),
+                saturated_threads,
+                saturated_duration: Duration::from_secs_f64(saturated_s),
+            };
+            let stop = ctrl_c_flag()?;
+            sharpeyes::bench::run(&options, stop).map(|_| ())
+        }
         Command::Replay {
             input,
             alerts_out,

@@ -167,6 +167,7 @@ fn follows_a_resolution_change_without_reconnecting() {
         mount: "cam".into(),
         clips: vec![tall, wide],
         codec: SimCodec::H264,
+        program: None,
     }];
     let server = SimServer::start(&cams, 0).expect("server");
     let cam = rig.camera(spec("cam", &server.url("cam")));
@@ -252,6 +253,7 @@ fn udp_transport_and_h265_streams_decode() {
             mount: "h265".into(),
             clips: Vec::new(),
             codec: SimCodec::H265,
+            program: None,
         },
     ];
     let server = SimServer::start(&cams, 0).expect("server");

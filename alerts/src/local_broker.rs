@@ -182,6 +182,11 @@ impl TansuBroker {
         self.dir.path()
     }
 
+    /// The broker's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is alive.
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {

@@ -116,6 +116,10 @@ pub struct DetectorOptions {
     pub score_threshold: Option<f32>,
     /// Overrides the manifest's `nms_iou_threshold`, in (0, 1]. Default `None`.
     pub nms_iou_threshold: Option<f32>,
+    /// With more than one intra-op thread, let the pool threads spin between operators (ONNX
+    /// Runtime's own default). Default false: spinning burns the cores decoders and other
+    /// cameras need; true is faster only for one model saturating the machine alone.
+    pub intra_op_spinning: bool,
 }
 
 impl Default for DetectorOptions {
@@ -126,6 +130,7 @@ impl Default for DetectorOptions {
             execution_provider: ExecutionProvider::Cpu,
             score_threshold: None,
             nms_iou_threshold: None,
+            intra_op_spinning: false,
         }
     }
 }
@@ -450,6 +455,39 @@ impl OrtDetector {
     pub fn keypoint_count(&self) -> usize {
         self.keypoints
     }
+
+    /// The ceiling: frames per second of `Session::run` alone on this detector's session (same
+    /// options, same provider), its input prepared once from `frames` (as many as the model
+    /// takes in one run), run again and again for `duration` (at least once). No
+    /// pre-processing, no decoding of the output, no NMS.
+    pub fn raw_throughput(
+        &mut self,
+        frames: &[Frame],
+        duration: std::time::Duration,
+    ) -> Result<f64, InferenceError> {
+        let n = match self.batch {
+            BatchMode::Dynamic => frames.len().max(1),
+            BatchMode::One => 1,
+        };
+        let tensor = preprocess_into(&frames[..n.min(frames.len())], &self.manifest.input, Vec::new())?;
+        let model = self.manifest.name.clone();
+        let runtime_error = |source: ort::Error| InferenceError::Runtime {
+            model: model.clone(),
+            source,
+        };
+        let start = std::time::Instant::now();
+        let mut runs = 0u64;
+        while runs == 0 || start.elapsed() < duration {
+            let input = TensorRef::from_array_view(tensor.view()).map_err(runtime_error)?;
+            let out = self
+                .session
+                .run(ort::inputs![self.input_name.as_str() => input])
+                .map_err(runtime_error)?;
+            std::hint::black_box(out);
+            runs += 1;
+        }
+        Ok((runs * tensor.shape()[0] as u64) as f64 / start.elapsed().as_secs_f64())
+    }
 }
 
 /// Splits a `[n, ...]` tensor's data into `n` equal per-image slices.
@@ -548,7 +586,7 @@ fn session_builder(
             .with_inter_threads(options.inter_op_threads)
             .map_err(ort::Error::<()>::from)?;
     }
-    if options.intra_op_threads != 1 {
+    if options.intra_op_threads != 1 && !options.intra_op_spinning {
         // Pool threads that spin between operators burn the cores the decoders need.
         builder = builder
             .with_intra_op_spinning(false)

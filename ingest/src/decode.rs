@@ -351,3 +351,8 @@ impl Drop for AuDecoder {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
+
+/// "GStreamer 1.22.0" (the library loaded at run time).
+pub fn gstreamer_version() -> String {
+    gst::version_string().to_string()
+}

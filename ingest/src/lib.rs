@@ -14,6 +14,7 @@ pub mod queue;
 pub mod redact;
 pub mod rtsp;
 pub mod sim;
+pub mod sim_program;
 
 pub use adaptive::{AuFilter, DecodeGate, MotionDetector};
 pub use decode::{DecoderChoice, VideoCodec, init_gstreamer};
@@ -25,3 +26,4 @@ pub use queue::{FrameQueue, FrameSlots, Popped, QueueStats};
 pub use redact::redact_url;
 pub use rtsp::{RtspOptions, RtspSource, RtspTransport};
 pub use sim::{SimAuth, SimCamera, SimCodec, SimOptions, SimServer};
+pub use sim_program::{Activity, ActivityChange, ActivityObserver, EncodedClip, Schedule, Segment, SimProgram};

@@ -20,6 +20,7 @@ use gstreamer_rtsp_server::prelude::*;
 
 use crate::decode::init_gstreamer;
 use crate::error::IngestError;
+use crate::sim_program::SimProgram;
 
 /// Video codec a simulated camera sends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,6 +54,9 @@ pub struct SimCamera {
     /// make the camera change resolution mid-stream. Empty: a 640x360 test pattern at 10 fps.
     pub clips: Vec<PathBuf>,
     pub codec: SimCodec,
+    /// A clip encoded once and played under an activity profile (H.264); when set, `clips`
+    /// and `codec` are not used.
+    pub program: Option<SimProgram>,
 }
 
 impl SimCamera {
@@ -62,6 +66,7 @@ impl SimCamera {
             mount: mount.into(),
             clips: vec![clip],
             codec: SimCodec::H264,
+            program: None,
         }
     }
 
@@ -71,6 +76,17 @@ impl SimCamera {
             mount: mount.into(),
             clips: Vec::new(),
             codec: SimCodec::H264,
+            program: None,
+        }
+    }
+
+    /// A camera playing `program` (a pre-encoded clip under an activity profile).
+    pub fn program(mount: &str, program: SimProgram) -> Self {
+        Self {
+            mount: mount.into(),
+            clips: Vec::new(),
+            codec: SimCodec::H264,
+            program: Some(program),
         }
     }
 }
@@ -162,6 +178,31 @@ impl SimServer {
             let encode = cam.codec.encode();
             let flag = Arc::new(AtomicBool::new(false));
             stalled.insert(cam.mount.clone(), flag.clone());
+            if let Some(program) = &cam.program {
+                factory.set_launch(
+                    "( appsrc name=src is-live=true do-timestamp=true format=time \
+                     ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+                );
+                let (program, stop, mount) = (program.clone(), stop.clone(), cam.mount.clone());
+                factory.connect_media_configure(move |_, media| {
+                    let Some(src) = media
+                        .element()
+                        .downcast::<gst::Bin>()
+                        .ok()
+                        .and_then(|b| b.by_name("src"))
+                        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+                    else {
+                        tracing::error!("simulated camera media has no appsrc");
+                        return;
+                    };
+                    src.set_caps(Some(&program.caps()));
+                    let (program, stop, flag, mount) =
+                        (program.clone(), stop.clone(), flag.clone(), mount.clone());
+                    std::thread::spawn(move || program.feed(&mount, &src, &stop, &flag));
+                });
+                mounts.add_factory(&format!("/{}", cam.mount), factory);
+                continue;
+            }
             match cam.clips.is_empty() {
                 false => {
                     factory.set_launch(&format!(

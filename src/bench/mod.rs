@@ -1,0 +1,778 @@
+//! `sharpeyes bench`: cameras per box at what latency, with baselines measured in the same run
+//! (I/O: child processes, the pipeline, Kafka, files).
+//!
+//! The camera simulator (`sharpeyes simulate`) and the broker (tansu) run as child processes,
+//! so the CPU and memory measured are the pipeline's own. Each trial starts N cameras in this
+//! process, lets them warm up, then measures for a fixed window: decode and inference rates,
+//! latency from a frame's capture (its access unit reaching the decoder) to the detections
+//! being done (every analysed frame) and to the alert being acknowledged by Kafka (every alert),
+//! CPU and RSS, dropped frames.
+
+pub mod report;
+pub mod system;
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+use sharpeyes_core::{CameraId, Clock as _, Event, SystemClock};
+
+use crate::analyze::{Analyzer, Delivery};
+use crate::config::PipelineConfig;
+use crate::live::{CameraSpec, LivePipeline};
+use crate::models::ModelStore;
+use report::{MaxSearch, Mode, Percentiles, Ratio, Trial};
+
+/// Where the model runs and which decoders are preferred.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Cpu,
+    /// TensorRT, else CUDA, else CPU (the log and the results say which ran); NVDEC decoders
+    /// are preferred automatically when GStreamer has them (see docs/gpu.md).
+    Gpu,
+}
+
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// A fixed number of cameras (default 8 unless `find_max`).
+    pub cameras: Option<usize>,
+    pub find_max: bool,
+    pub p99_ms: f64,
+    pub profile: Profile,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Pipeline config; default: the embedded default without the pose stage.
+    pub config: Option<PathBuf>,
+    pub clip: Option<PathBuf>,
+    /// Use this broker instead of starting tansu.
+    pub kafka: Option<String>,
+    /// Measure baselines (a)-(c) too.
+    pub baselines: bool,
+    pub out_dir: PathBuf,
+    pub max_cameras: usize,
+    pub seed: u64,
+    /// Adaptive decode and motion gating quiet period in gated mode.
+    pub quiet: Duration,
+    /// The simulator's village profile.
+    pub idle_mean: Duration,
+    pub active: Duration,
+    /// ONNX Runtime intra-op threads for the saturated single-camera comparisons (0: one per
+    /// core, as the Python loop gets by default).
+    pub saturated_threads: usize,
+    pub saturated_duration: Duration,
+}
+
+/// Everything a run produced, as written to the JSON file.
+#[derive(Debug, Serialize)]
+pub struct BenchResults {
+    pub started: String,
+    pub profile: Profile,
+    pub machine: system::Machine,
+    pub settings: serde_json::Value,
+    pub trials: Vec<Trial>,
+    /// Most cameras within the p99 bound, per mode (find-max).
+    pub max_cameras: HashMap<String, usize>,
+    pub saturated: Option<Saturated>,
+    pub ratios: Vec<Ratio>,
+    /// Which execution provider ran.
+    pub execution_provider: String,
+}
+
+/// One saturated camera (the clip read as fast as detection takes frames) against the ceiling
+/// and the Python loop.
+#[derive(Debug, Default, Serialize)]
+pub struct Saturated {
+    pub clip: String,
+    pub intra_op_threads: usize,
+    pub raw_ort_fps: f64,
+    pub pipeline_fps: f64,
+    pub python: Option<serde_json::Value>,
+    pub python_skipped: Option<String>,
+}
+
+/// A child process killed on drop.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The simulator child and its port.
+struct Simulator {
+    child: ChildGuard,
+    port: u16,
+}
+
+impl Simulator {
+    fn start(o: &BenchOptions, cameras: usize, log: &Path) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("finding the sharpeyes binary")?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["simulate", "--port", "0", "--activity", "village"])
+            .args(["--cameras", &cameras.to_string()])
+            .args(["--seed", &o.seed.to_string()])
+            .args(["--idle-mean-s", &o.idle_mean.as_secs_f64().to_string()])
+            .args(["--active-s", &o.active.as_secs_f64().to_string()]);
+        if let Some(c) = &o.clip {
+            cmd.arg("--clip").arg(c);
+        }
+        let log = std::fs::File::create(log)?;
+        let mut child = cmd
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .context("starting `sharpeyes simulate`")?;
+        let stdout = child.stdout.take().context("simulator stdout")?;
+        let child = ChildGuard(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    // Nobody listens any more: keep draining so the child never blocks.
+                    continue;
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(180))
+            .context("the simulator did not get ready within 180 s (see its log)")?;
+        let ready: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("simulator said {line:?}"))?;
+        let port = ready["port"].as_u64().context("simulator ready line without port")? as u16;
+        // Activity lines are not needed here; the receiver is dropped and the reader drains.
+        drop(rx);
+        Ok(Self { child, port })
+    }
+}
+
+/// The shared state of a run.
+struct Ctx<'a> {
+    options: &'a BenchOptions,
+    config: PipelineConfig,
+    store: ModelStore,
+    brokers: String,
+    sim: Simulator,
+    broker_pid: Option<u32>,
+    tmp: PathBuf,
+    trial_no: usize,
+    stop: Arc<AtomicBool>,
+    provider: String,
+}
+
+/// Redraws the progress bar on a terminal (at most every 0.5 s); elsewhere (a log file, CI)
+/// prints it as a line every 15 s.
+fn progress(label: &str, fraction: f64) {
+    use std::io::IsTerminal as _;
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty { Duration::from_millis(500) } else { Duration::from_secs(15) };
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if last.is_some_and(|t| t.elapsed() < every) {
+        return;
+    }
+    *last = Some(Instant::now());
+    let bar = report::progress_bar(fraction, 30, label);
+    let mut e = std::io::stderr().lock();
+    let _ = if tty { write!(e, "\r{bar:<100}") } else { writeln!(e, "{bar}") };
+    let _ = e.flush();
+}
+
+fn progress_done() {
+    use std::io::IsTerminal as _;
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+}
+
+/// Sum of a counter over the cameras.
+fn sum(p: &LivePipeline, get: impl Fn(&crate::live::CameraCounters) -> u64) -> u64 {
+    p.cameras().map(|h| get(&h.counters)).sum()
+}
+
+impl Ctx<'_> {
+    /// One trial: `cameras` cameras in `mode` for warm-up + the measuring window.
+    fn trial(&mut self, cameras: usize, mode: Mode) -> anyhow::Result<Trial> {
+        self.trial_no += 1;
+        let dir = self.tmp.join(format!("trial-{}", self.trial_no));
+        std::fs::create_dir_all(&dir)?;
+        let mut config = self.config.clone();
+        config.outbox = dir.join("alerts.jsonl");
+        config.snapshots = dir.join("snapshots");
+        let mut analyzer = Analyzer::new(&config, &self.store)?;
+        self.provider = analyzer.detector().execution_provider_used().name().to_owned();
+        let acks: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
+        let a = acks.clone();
+        let observer: sharpeyes_alerts::AckObserver = Arc::new(move |id: &str| {
+            let now = SystemClock.now().0;
+            a.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.to_owned(), now);
+        });
+        let kafka = sharpeyes_alerts::KafkaOptions::new(&self.brokers)
+            .topic(&config.kafka_topic)
+            .client_id("sharpeyes-bench");
+        let mut delivery = Delivery::observed(
+            &config.outbox,
+            false,
+            Some((kafka, config.status_topic.clone())),
+            config.outbox_max_pending,
+            Some(observer),
+        )?;
+        let mut pipeline = LivePipeline::new(analyzer.canvas_size())?;
+        pipeline.set_batching(config.max_batch, config.max_wait);
+        let rss_before = system::rss_mib("self");
+        for i in 0..cameras {
+            let m = crate::simulate::mount(i);
+            let url = url::Url::parse(&format!("rtsp://127.0.0.1:{}/{m}", self.sim.port))?;
+            let mut spec = CameraSpec::new(CameraId::new(m.clone())?, url, config.detect_fps);
+            spec.village = "Bench".into();
+            if mode == Mode::Gated {
+                spec.adaptive_quiet = Some(self.options.quiet);
+                spec.motion_gate = Some(self.options.quiet);
+            }
+            analyzer.name_camera(spec.camera_ref());
+            pipeline.start_camera(spec);
+        }
+        let label = format!("{} cameras, {}", cameras, mode.label());
+        let (warmup, window) = (self.options.warmup, self.options.duration);
+        let total = (warmup + window).as_secs_f64();
+        let started = Instant::now();
+        let bar = |phase: &str| {
+            progress(
+                &format!("{label}: {phase}"),
+                started.elapsed().as_secs_f64() / total,
+            )
+        };
+        while started.elapsed() < warmup && !self.stop.load(Ordering::Relaxed) {
+            pipeline.step(&mut analyzer, &mut delivery);
+            bar("warming up");
+        }
+        let per_camera = |p: &LivePipeline| -> Vec<u64> {
+            p.cameras()
+                .map(|h| h.counters.frames_decoded.load(Ordering::Relaxed))
+                .collect()
+        };
+        let decoded0 = per_camera(&pipeline);
+        let read = |p: &LivePipeline| {
+            (
+                sum(p, |c| c.frames_dropped.load(Ordering::Relaxed)),
+                sum(p, |c| c.frames_skipped.load(Ordering::Relaxed)),
+                sum(p, |c| c.frames_gated.load(Ordering::Relaxed)),
+            )
+        };
+        let counts0 = read(&pipeline);
+        let analysed0 = analyzer.frames_analysed;
+        let cpu0 = system::cpu_seconds("self");
+        let sim_pid = self.sim.child.0.id().to_string();
+        let sim_cpu0 = system::cpu_seconds(&sim_pid);
+        let broker_pid = self.broker_pid.map(|p| p.to_string());
+        let broker_cpu0 = broker_pid.as_deref().map_or(0.0, system::cpu_seconds);
+        pipeline.record_latencies();
+        pipeline.take_latencies();
+        let window_start = SystemClock.now().0;
+        let t0 = Instant::now();
+        while t0.elapsed() < window && !self.stop.load(Ordering::Relaxed) {
+            pipeline.step(&mut analyzer, &mut delivery);
+            bar("measuring");
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        let window_end = SystemClock.now().0;
+        let cpu = system::cpu_seconds("self") - cpu0;
+        let sim_cpu = system::cpu_seconds(&sim_pid) - sim_cpu0;
+        let broker_cpu = broker_pid.as_deref().map_or(0.0, system::cpu_seconds) - broker_cpu0;
+        let rss = system::rss_mib("self");
+        let decoded1 = per_camera(&pipeline);
+        let counts1 = read(&pipeline);
+        let analysed = analyzer.frames_analysed - analysed0;
+        let frame_latencies: Vec<f64> = pipeline
+            .take_latencies()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let decoded: u64 = decoded1.iter().zip(&decoded0).map(|(b, a)| b - a).sum();
+        let dark = decoded1
+            .iter()
+            .zip(&decoded0)
+            .filter(|(b, a)| b <= a)
+            .count();
+        progress(&format!("{label}: waiting for the last acknowledgements"), 1.0);
+        pipeline.shutdown(&mut delivery);
+        delivery.flush(Duration::from_secs(10));
+        drop(delivery);
+        progress_done();
+        let alert_latencies =
+            alert_latencies(&config.outbox, &acks.lock().unwrap_or_else(|p| p.into_inner()), window_start, window_end)?;
+        Ok(Trial {
+            cameras,
+            mode: Some(mode),
+            seconds,
+            decode_fps: decoded as f64 / seconds,
+            inference_fps: analysed as f64 / seconds,
+            alert_latency_ms: Percentiles::of(&alert_latencies),
+            frame_latency_ms: Percentiles::of(&frame_latencies),
+            cpu_pct_per_camera: cpu / seconds * 100.0 / cameras as f64,
+            cpu_pct_total: cpu / seconds * 100.0,
+            rss_mib: rss,
+            rss_mib_per_camera: (rss - rss_before).max(0.0) / cameras as f64,
+            dropped_frames: counts1.0 - counts0.0,
+            skipped_frames: counts1.1 - counts0.1,
+            gated_frames: counts1.2 - counts0.2,
+            cameras_without_frames: dark,
+            simulator_cpu_pct: sim_cpu / seconds * 100.0,
+            broker_cpu_pct: broker_cpu / seconds * 100.0,
+        })
+    }
+
+    /// `--find-max`: the most cameras in `mode` within the p99 bound.
+    fn find_max(&mut self, mode: Mode, trials: &mut Vec<Trial>) -> anyhow::Result<usize> {
+        let start = if mode == Mode::Gated { 16 } else { 4 };
+        let mut search = MaxSearch::new(start, self.options.max_cameras, 0.1);
+        while let Some(n) = search.next() {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let t = self.trial(n, mode)?;
+            let ok = t.within(self.options.p99_ms);
+            eprintln!(
+                "  {} cameras ({}): p99 {} ms -> {}",
+                n,
+                mode.label(),
+                t.p99().map_or("-".into(), |p| format!("{p:.0}")),
+                if ok { "within" } else { "over" }
+            );
+            trials.push(t);
+            search.record(n, ok);
+        }
+        Ok(search.best())
+    }
+
+    /// Baselines (a) and the pipeline on one saturated camera: the clip as a `file://` camera
+    /// read as fast as detection takes frames, no gating, detection on every frame.
+    fn saturated(&mut self, clip: &Path) -> anyhow::Result<Saturated> {
+        let mut config = self.config.clone();
+        config.intra_op_threads = self.options.saturated_threads;
+        // As the Python loop's onnxruntime has it: one model alone on the machine.
+        config.intra_op_spinning = true;
+        let dir = self.tmp.join("saturated");
+        std::fs::create_dir_all(&dir)?;
+        config.outbox = dir.join("alerts.jsonl");
+        config.snapshots = dir.join("snapshots");
+        let mut analyzer = Analyzer::new(&config, &self.store)?;
+        // (a) the ceiling: the same session, its input prepared once.
+        let frames: Vec<sharpeyes_core::Frame> = {
+            let (w, h) = analyzer.canvas_size();
+            let mut src = sharpeyes_ingest::FileSource::open(
+                CameraId::new("ceiling")?,
+                clip,
+                w,
+                h,
+                SystemClock.now(),
+            )?;
+            let mut out = Vec::new();
+            while out.len() < 8 {
+                match sharpeyes_core::FrameSource::next_frame(&mut src, Duration::from_secs(5))? {
+                    sharpeyes_core::SourceItem::Frame(f) => out.push(f),
+                    sharpeyes_core::SourceItem::Timeout => continue,
+                    sharpeyes_core::SourceItem::End => break,
+                }
+            }
+            out
+        };
+        anyhow::ensure!(!frames.is_empty(), "{}: no frame decoded", clip.display());
+        let d = self.options.saturated_duration;
+        progress("saturated camera: raw ONNX Runtime (ceiling)", 0.0);
+        let raw1 = analyzer.detector().raw_throughput(&frames, d / 4)?;
+        // The pipeline: decode thread + analysis loop, every frame analysed.
+        let mut delivery = Delivery::new(&config.outbox, false, None, config.outbox_max_pending)?;
+        let mut pipeline = LivePipeline::new(analyzer.canvas_size())?;
+        let url = url::Url::from_file_path(std::fs::canonicalize(clip)?)
+            .map_err(|_| anyhow::anyhow!("{}: not a file path", clip.display()))?;
+        let mut spec = CameraSpec::new(CameraId::new("saturated")?, url, 1000.0);
+        spec.file_paced = false;
+        pipeline.start_camera(spec);
+        let started = Instant::now();
+        let warm = Duration::from_secs(2);
+        let mut analysed0 = None;
+        while started.elapsed() < warm + d / 2 && !self.stop.load(Ordering::Relaxed) {
+            pipeline.step(&mut analyzer, &mut delivery);
+            if analysed0.is_none() && started.elapsed() >= warm {
+                analysed0 = Some((analyzer.frames_analysed, Instant::now()));
+            }
+            progress(
+                "saturated camera: pipeline",
+                0.25 + 0.5 * started.elapsed().as_secs_f64() / (warm + d / 2).as_secs_f64(),
+            );
+        }
+        let (a0, t0) = analysed0.unwrap_or((0, started));
+        let pipeline_fps = (analyzer.frames_analysed - a0) as f64 / t0.elapsed().as_secs_f64();
+        pipeline.shutdown(&mut delivery);
+        progress("saturated camera: raw ONNX Runtime again", 0.8);
+        let raw2 = analyzer.detector().raw_throughput(&frames, d / 4)?;
+        progress_done();
+        let mut sat = Saturated {
+            clip: clip.display().to_string(),
+            intra_op_threads: config.intra_op_threads,
+            raw_ort_fps: (raw1 + raw2) / 2.0,
+            pipeline_fps,
+            ..Default::default()
+        };
+        match python_loop(clip, &self.store, &config, d / 2) {
+            Ok(v) => sat.python = Some(v),
+            Err(e) => {
+                eprintln!("python baseline skipped: {e:#}");
+                sat.python_skipped = Some(format!("{e:#}"));
+            }
+        }
+        Ok(sat)
+    }
+}
+
+/// Capture → acknowledged, ms, of the alerts (not status events) whose frame was captured in
+/// [start, end] ms.
+fn alert_latencies(
+    outbox: &Path,
+    acks: &HashMap<String, i64>,
+    start: i64,
+    end: i64,
+) -> anyhow::Result<Vec<f64>> {
+    let mut out = Vec::new();
+    let text = std::fs::read_to_string(outbox).unwrap_or_default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(Event::Alert(a)) = serde_json::from_str::<Event>(line) else {
+            continue;
+        };
+        let Some(t) = a.event_millis() else { continue };
+        if t.0 < start || t.0 > end {
+            continue;
+        }
+        if let Some(ack) = acks.get(&a.id) {
+            out.push((ack - t.0) as f64);
+        }
+    }
+    Ok(out)
+}
+
+/// Baseline (c): `benches/python_loop.py` in the project venv, OpenCV + onnxruntime on the same
+/// clip and model; installs opencv-python-headless into the venv when missing.
+fn python_loop(
+    clip: &Path,
+    store: &ModelStore,
+    config: &PipelineConfig,
+    duration: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let script = Path::new("benches/python_loop.py");
+    anyhow::ensure!(script.is_file(), "{} not found (run from the checkout)", script.display());
+    let python = Path::new(".venv/bin/python");
+    anyhow::ensure!(
+        python.is_file(),
+        "{} not found (run scripts/setup.sh first)",
+        python.display()
+    );
+    let has_cv2 = Command::new(python)
+        .args(["-c", "import cv2, onnxruntime, numpy"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_cv2 {
+        eprintln!("python baseline: installing opencv-python-headless into .venv");
+        let st = Command::new(python)
+            .args(["-m", "pip", "install", "--quiet", "opencv-python-headless==4.10.0.84"])
+            .status()
+            .context("running pip")?;
+        anyhow::ensure!(st.success(), "pip install opencv-python-headless failed ({st})");
+    }
+    let manifest = store.manifest(&config.model)?;
+    let model = store.ensure(&manifest)?;
+    let out = Command::new(python)
+        .arg(script)
+        .arg("--clip")
+        .arg(clip)
+        .arg("--model")
+        .arg(&model)
+        .args(["--size", &manifest.input.width.to_string()])
+        .args(["--threads", &config.intra_op_threads.to_string()])
+        .args(["--seconds", &duration.as_secs_f64().to_string()])
+        .output()
+        .context("running benches/python_loop.py")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "benches/python_loop.py failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).with_context(|| format!("python loop printed {last:?}"))
+}
+
+/// The pipeline config the bench runs: `--config`, else the embedded default without the pose
+/// stage (person and vehicle detection; pose costs ~135 ms per frame with people and is for
+/// fall cameras); alerts stay on (person_detected is what the latency is measured on).
+fn bench_config(o: &BenchOptions) -> anyhow::Result<PipelineConfig> {
+    let mut c = match &o.config {
+        Some(p) => PipelineConfig::load(p)?,
+        None => {
+            let mut c = PipelineConfig::embedded_default();
+            c.pose = None;
+            c
+        }
+    };
+    if o.profile == Profile::Gpu {
+        c.execution_provider = sharpeyes_inference::ExecutionProvider::TensorRt { device_id: 0 };
+    }
+    Ok(c)
+}
+
+/// Runs the bench, prints the tables, writes `<out_dir>/<time>-<profile>.{json,md}`; returns
+/// the results.
+pub fn run(o: &BenchOptions, stop: Arc<AtomicBool>) -> anyhow::Result<BenchResults> {
+    crate::runtime::init_onnxruntime()?;
+    if o.find_max && o.cameras.is_some() {
+        bail!("give either --cameras N or --find-max, not both");
+    }
+    let started = SystemClock.now();
+    let machine = system::Machine::describe();
+    let config = bench_config(o)?;
+    let clip = o.clip.clone().unwrap_or_else(crate::simulate::default_clip);
+    anyhow::ensure!(
+        clip.is_file(),
+        "clip {} not found (give --clip FILE, or set SHARPEYES_CLIPS to the folder holding {})",
+        clip.display(),
+        crate::simulate::DEFAULT_CLIP
+    );
+    let tmp = std::env::temp_dir().join(format!("sharpeyes-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let _cleanup = TmpDir(tmp.clone());
+    let (broker, brokers) = match &o.kafka {
+        Some(b) => (None, b.clone()),
+        None => {
+            eprintln!("bench: starting a tansu broker");
+            let b = sharpeyes_alerts::local_broker::TansuBroker::start()
+                .map_err(|e| anyhow::anyhow!("{e} (or give --kafka HOST:PORT)"))?;
+            let s = b.bootstrap();
+            (Some(b), s)
+        }
+    };
+    let sim_cameras = o.cameras.unwrap_or(o.max_cameras).max(1);
+    eprintln!("bench: encoding the clip and starting {sim_cameras} simulated cameras");
+    let sim = Simulator::start(o, sim_cameras, &tmp.join("simulate.log"))?;
+    let mut ctx = Ctx {
+        options: o,
+        config,
+        store: ModelStore::from_env(),
+        brokers,
+        sim,
+        broker_pid: broker.as_ref().and_then(|b| b.pid()),
+        tmp,
+        trial_no: 0,
+        stop,
+        provider: String::new(),
+    };
+    let mut trials = Vec::new();
+    let mut max_cameras = HashMap::new();
+    if o.find_max {
+        let best = ctx.find_max(Mode::Gated, &mut trials)?;
+        max_cameras.insert(Mode::Gated.label().to_owned(), best);
+        if o.baselines {
+            let best = ctx.find_max(Mode::EveryFrame, &mut trials)?;
+            max_cameras.insert(Mode::EveryFrame.label().to_owned(), best);
+        }
+    } else {
+        let n = o.cameras.unwrap_or(8);
+        trials.push(ctx.trial(n, Mode::Gated)?);
+        if o.baselines {
+            trials.push(ctx.trial(n, Mode::EveryFrame)?);
+        }
+    }
+    let saturated = if o.baselines {
+        Some(ctx.saturated(&clip)?)
+    } else {
+        None
+    };
+    let ratios = ratios(o, &trials, &max_cameras, saturated.as_ref(), &ctx.config);
+    let results = BenchResults {
+        started: started.to_rfc3339(),
+        profile: o.profile,
+        machine,
+        settings: serde_json::json!({
+            "warmup_s": o.warmup.as_secs_f64(),
+            "duration_s": o.duration.as_secs_f64(),
+            "p99_bound_ms": o.p99_ms,
+            "clip": clip.display().to_string(),
+            "camera": "640x360 H.264 15 fps, GOP 30",
+            "activity": format!("village: idle mean {} s, active {} s", o.idle_mean.as_secs_f64(), o.active.as_secs_f64()),
+            "gated_quiet_s": o.quiet.as_secs_f64(),
+            "model": ctx.config.model,
+            "detect_fps": ctx.config.detect_fps,
+            "intra_op_threads": ctx.config.intra_op_threads,
+            "pose": ctx.config.pose.is_some(),
+            "kafka": if broker.is_some() { "tansu 0.6.0 on loopback (memory storage)" } else { "--kafka" },
+        }),
+        trials,
+        max_cameras,
+        saturated,
+        ratios,
+        execution_provider: ctx.provider.clone(),
+    };
+    drop(ctx);
+    drop(broker);
+    let md = markdown(&results);
+    println!("{md}");
+    std::fs::create_dir_all(&o.out_dir)
+        .with_context(|| format!("creating {}", o.out_dir.display()))?;
+    let stamp = results.started.replace([':', '.'], "-");
+    let base = o.out_dir.join(format!(
+        "{stamp}-{}",
+        serde_json::to_value(o.profile)?.as_str().unwrap_or("cpu")
+    ));
+    std::fs::write(base.with_extension("json"), serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(base.with_extension("md"), &md)?;
+    eprintln!("bench: results in {}.json and .md", base.display());
+    Ok(results)
+}
+
+struct TmpDir(PathBuf);
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The targets of the issue, from what was measured.
+fn ratios(
+    o: &BenchOptions,
+    trials: &[Trial],
+    max: &HashMap<String, usize>,
+    sat: Option<&Saturated>,
+    config: &PipelineConfig,
+) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    if let Some(s) = sat {
+        out.push(Ratio::new(
+            "pipeline / raw ONNX Runtime, saturated camera (frames/s)",
+            Some(s.pipeline_fps / s.raw_ort_fps),
+            0.95,
+            format!(
+                "{:.1} vs {:.1} frames/s, {} intra-op threads",
+                s.pipeline_fps, s.raw_ort_fps, s.intra_op_threads
+            ),
+        ));
+        let py_fps = s.python.as_ref().and_then(|p| p["fps"].as_f64());
+        out.push(Ratio::new(
+            "pipeline / Python loop, saturated camera (frames/s)",
+            py_fps.map(|p| s.pipeline_fps / p),
+            1.15,
+            py_fps.map_or_else(
+                || s.python_skipped.clone().unwrap_or_default(),
+                |p| format!("{:.1} vs {p:.1} frames/s", s.pipeline_fps),
+            ),
+        ));
+        // Cameras a Python loop serves: it decodes every frame of every camera and detects at
+        // detect.fps; estimated from its own measured costs (generous to it: no RTSP, no
+        // queueing).
+        let py_cams = s.python.as_ref().and_then(|p| {
+            let (dec, fps) = (p["decode_fps"].as_f64()?, p["fps"].as_f64()?);
+            let per_cam = 15.0 / dec + config.detect_fps * (1.0 / fps - 1.0 / dec).max(0.0);
+            Some((1.0 / per_cam).floor())
+        });
+        if let (Some(pc), Some(g)) = (py_cams, max.get(Mode::Gated.label())) {
+            out.push(Ratio::new(
+                "cameras: pipeline (gated) / Python loop",
+                (pc > 0.0).then(|| *g as f64 / pc),
+                10.0,
+                format!("{g} vs {pc:.0} (Python: estimated from its decode and detect rates)"),
+            ));
+        }
+    }
+    if let Some(g) = max.get(Mode::Gated.label()) {
+        out.push(Ratio::new(
+            &format!("village cameras within p99 ≤ {} ms", o.p99_ms),
+            Some(*g as f64),
+            64.0,
+            format!("find-max, {} s windows", o.duration.as_secs_f64()),
+        ));
+        if let Some(e) = max.get(Mode::EveryFrame.label()) {
+            out.push(Ratio::new(
+                "cameras: gated / decode-every-frame",
+                (*e > 0).then(|| *g as f64 / *e as f64),
+                10.0,
+                format!("{g} vs {e}"),
+            ));
+        }
+    } else if let [gated, every, ..] = trials {
+        out.push(Ratio::new(
+            "CPU per camera: decode-every-frame / gated",
+            (gated.cpu_pct_per_camera > 0.0)
+                .then(|| every.cpu_pct_per_camera / gated.cpu_pct_per_camera),
+            10.0,
+            format!(
+                "{:.1}% vs {:.1}% of a core per camera at {} cameras (use --find-max for camera counts)",
+                every.cpu_pct_per_camera, gated.cpu_pct_per_camera, gated.cameras
+            ),
+        ));
+    }
+    out
+}
+
+/// The results file's markdown.
+pub fn markdown(r: &BenchResults) -> String {
+    let mut md = format!(
+        "# sharpeyes bench — {} profile, {}\n\n## Machine\n\n{}- execution provider: {}\n\n## Settings\n\n```json\n{}\n```\n\n## Trials\n\n{}",
+        serde_json::to_value(r.profile).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        r.started,
+        r.machine.markdown(),
+        r.provider_line(),
+        serde_json::to_string_pretty(&r.settings).unwrap_or_default(),
+        report::trials_table(&r.trials),
+    );
+    if !r.max_cameras.is_empty() {
+        md.push_str("\n## Most cameras within the p99 bound\n\n");
+        let mut v: Vec<_> = r.max_cameras.iter().collect();
+        v.sort();
+        for (mode, n) in v {
+            md.push_str(&format!("- {mode}: {n}\n"));
+        }
+    }
+    if let Some(s) = &r.saturated {
+        md.push_str(&format!(
+            "\n## Saturated camera ({}; {} intra-op threads)\n\n- raw ONNX Runtime: {:.1} frames/s\n- pipeline: {:.1} frames/s\n",
+            s.clip, s.intra_op_threads, s.raw_ort_fps, s.pipeline_fps
+        ));
+        match (&s.python, &s.python_skipped) {
+            (Some(p), _) => md.push_str(&format!(
+                "- Python loop (OpenCV + onnxruntime): {:.1} frames/s (decode alone {:.1} frames/s)\n",
+                p["fps"].as_f64().unwrap_or(0.0),
+                p["decode_fps"].as_f64().unwrap_or(0.0)
+            )),
+            (None, Some(why)) => md.push_str(&format!("- Python loop: not measured: {why}\n")),
+            _ => {}
+        }
+    }
+    if !r.ratios.is_empty() {
+        md.push_str("\n## Against the targets\n\n");
+        md.push_str(&report::ratios_table(&r.ratios));
+    }
+    md
+}
+
+impl BenchResults {
+    fn provider_line(&self) -> String {
+        if self.execution_provider.is_empty() {
+            "-".into()
+        } else {
+            self.execution_provider.clone()
+        }
+    }
+}
