@@ -378,7 +378,12 @@ fn walkers(t: u64) -> Vec<sharpeyes_core::Detection> {
                 class_id: 0,
                 class_name: person.clone(),
                 score: 0.6 + 0.3 * ((i + t as usize) % 7) as f32 / 7.0,
-                bbox: BBox { x1: x, y1: y, x2: x + 60.0, y2: y + 160.0 },
+                bbox: BBox {
+                    x1: x,
+                    y1: y,
+                    x2: x + 60.0,
+                    y2: y + 160.0,
+                },
                 keypoints: Vec::new(),
             }
         })
@@ -396,7 +401,8 @@ fn walkers(t: u64) -> Vec<sharpeyes_core::Detection> {
 fn bench_tracker(c: &mut Criterion) {
     let frames: Vec<_> = (0..100).map(walkers).collect();
     c.bench_function("tracker/30-people", |b| {
-        let mut tracker = sharpeyes_alerts::Tracker::new(sharpeyes_alerts::TrackerConfig::default());
+        let mut tracker =
+            sharpeyes_alerts::Tracker::new(sharpeyes_alerts::TrackerConfig::default());
         let mut i = 0u64;
         b.iter(|| {
             let dets = &frames[(i % 100) as usize];

@@ -515,7 +515,10 @@ impl LivePipeline {
 
     /// The latencies recorded since the last call (ms), see [`LivePipeline::record_latencies`].
     pub fn take_latencies(&mut self) -> Vec<u32> {
-        self.latencies.as_mut().map(std::mem::take).unwrap_or_default()
+        self.latencies
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Starts a camera; a running camera with the same id is stopped first (a restart).
@@ -568,7 +571,14 @@ impl LivePipeline {
             }
         }
         self.tick_gated(analyzer, delivery);
-        let max = self.max_batch.min(self.cameras.len()).max(1);
+        // A model with a fixed batch of 1 takes one frame per step: each frame's detections
+        // and alerts go out as soon as its own run is done, not after the whole batch's.
+        let max_batch = if analyzer.detector().batches() {
+            self.max_batch
+        } else {
+            1
+        };
+        let max = max_batch.min(self.cameras.len()).max(1);
         let batch = self
             .frames
             .take_batch(max, Duration::from_millis(100), self.max_wait);
@@ -581,7 +591,11 @@ impl LivePipeline {
         }
         let now = SystemClock.now();
         if let Some(l) = &mut self.latencies {
-            l.extend(batch.iter().map(|f| (now.0 - f.time.0).clamp(0, u32::MAX as i64) as u32));
+            l.extend(
+                batch
+                    .iter()
+                    .map(|f| (now.0 - f.time.0).clamp(0, u32::MAX as i64) as u32),
+            );
         }
         for id in &analyzer.active_cameras {
             if let Some(h) = self.cameras.get(id) {

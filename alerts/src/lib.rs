@@ -29,6 +29,7 @@ pub mod error;
 pub mod fall;
 pub mod incident;
 pub mod kafka;
+pub mod local_broker;
 pub mod notify;
 pub mod outbox;
 pub mod relay;
@@ -37,7 +38,6 @@ pub mod snapshot;
 pub mod stdout;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
-pub mod local_broker;
 pub mod track;
 pub mod zone;
 pub mod zone_rules;

@@ -25,11 +25,10 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-pub use crate::local_broker::*;
 use crate::local_broker::unique_suffix;
+pub use crate::local_broker::*;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-
 
 /// One message read back by [`consume_n`]; key, payload and header values as (lossy) UTF-8.
 #[derive(Clone, Debug, PartialEq)]

@@ -456,6 +456,13 @@ impl OrtDetector {
         self.keypoints
     }
 
+    /// Whether one run takes several frames (a dynamic batch dimension). With a fixed batch
+    /// of 1, frames run one by one anyway, and a caller handing over a batch only makes the
+    /// first frames wait for the last.
+    pub fn batches(&self) -> bool {
+        self.batch == BatchMode::Dynamic
+    }
+
     /// The ceiling: frames per second of `Session::run` alone on this detector's session (same
     /// options, same provider), its input prepared once from `frames` (as many as the model
     /// takes in one run), run again and again for `duration` (at least once). No
@@ -469,7 +476,11 @@ impl OrtDetector {
             BatchMode::Dynamic => frames.len().max(1),
             BatchMode::One => 1,
         };
-        let tensor = preprocess_into(&frames[..n.min(frames.len())], &self.manifest.input, Vec::new())?;
+        let tensor = preprocess_into(
+            &frames[..n.min(frames.len())],
+            &self.manifest.input,
+            Vec::new(),
+        )?;
         let model = self.manifest.name.clone();
         let runtime_error = |source: ort::Error| InferenceError::Runtime {
             model: model.clone(),

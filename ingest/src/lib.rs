@@ -26,4 +26,6 @@ pub use queue::{FrameQueue, FrameSlots, Popped, QueueStats};
 pub use redact::redact_url;
 pub use rtsp::{RtspOptions, RtspSource, RtspTransport};
 pub use sim::{SimAuth, SimCamera, SimCodec, SimOptions, SimServer};
-pub use sim_program::{Activity, ActivityChange, ActivityObserver, EncodedClip, Schedule, Segment, SimProgram};
+pub use sim_program::{
+    Activity, ActivityChange, ActivityObserver, EncodedClip, Schedule, Segment, SimProgram,
+};

@@ -308,7 +308,8 @@ mod slot_tests {
         let s = std::sync::Arc::new(FrameSlots::new());
         assert!(!s.put_when_free(frame("a", 1), Duration::ZERO));
         let s2 = s.clone();
-        let putter = std::thread::spawn(move || s2.put_when_free(frame("a", 2), Duration::from_secs(10)));
+        let putter =
+            std::thread::spawn(move || s2.put_when_free(frame("a", 2), Duration::from_secs(10)));
         std::thread::sleep(Duration::from_millis(50));
         assert!(!putter.is_finished(), "the slot is taken: the putter waits");
         let first = s.take(8, Duration::ZERO);

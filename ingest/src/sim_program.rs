@@ -31,7 +31,10 @@ pub struct EncodedClip {
 }
 
 fn enc_err(clip: &Path, message: impl std::fmt::Display) -> IngestError {
-    IngestError::GstInit(format!("encoding {} for simulation: {message}", clip.display()))
+    IngestError::GstInit(format!(
+        "encoding {} for simulation: {message}",
+        clip.display()
+    ))
 }
 
 impl EncodedClip {
@@ -104,7 +107,9 @@ impl EncodedClip {
                 b.set_duration(gst::ClockTime::from_nseconds(frame_ns));
             }
             *n += 1;
-            src.push_buffer(b).map(|_| ()).map_err(|e| enc_err(clip, format!("{e:?}")))
+            src.push_buffer(b)
+                .map(|_| ())
+                .map_err(|e| enc_err(clip, format!("{e:?}")))
         };
         let mut frames = 0u64;
         let mut failure = None;
@@ -153,7 +158,10 @@ impl EncodedClip {
             }
         }
         if gops.len() < 2 {
-            return Err(enc_err(clip, "clip too short: under one GOP after the background"));
+            return Err(enc_err(
+                clip,
+                "clip too short: under one GOP after the background",
+            ));
         }
         let background = gops.remove(0);
         Ok(Self {
@@ -182,7 +190,10 @@ pub enum Activity {
     /// at random moments (exponential gaps, mean `idle_mean`) the clip plays from its start
     /// for `active` (people walk in, and out again), then the scene is empty again. Each
     /// camera's first activity comes at a uniform random time within `idle_mean`.
-    Village { idle_mean: Duration, active: Duration },
+    Village {
+        idle_mean: Duration,
+        active: Duration,
+    },
 }
 
 impl Activity {
@@ -448,20 +459,27 @@ mod tests {
 
     #[test]
     fn cameras_with_other_seeds_start_their_activity_at_other_times() {
-        let first_idle = |seed| match Schedule::new(Activity::VILLAGE, 2.0, 60, seed).next_segment() {
+        let first_idle = |seed| match Schedule::new(Activity::VILLAGE, 2.0, 60, seed).next_segment()
+        {
             Segment::Idle { gops } => gops,
             other => panic!("{other:?}"),
         };
         let starts: std::collections::BTreeSet<u32> = (0..20).map(first_idle).collect();
         assert!(starts.len() > 10, "{starts:?}");
-        assert!(starts.iter().all(|g| *g <= 30), "first start within one mean");
+        assert!(
+            starts.iter().all(|g| *g <= 30),
+            "first start within one mean"
+        );
         assert_eq!(first_idle(3), first_idle(3), "same seed, same program");
     }
 
     #[test]
     fn unknown_profile_names_the_choices() {
         let e = Activity::parse("busy").unwrap_err();
-        assert!(e.contains("\"busy\"") && e.contains("village") && e.contains("loop"), "{e}");
+        assert!(
+            e.contains("\"busy\"") && e.contains("village") && e.contains("loop"),
+            "{e}"
+        );
         assert_eq!(Activity::parse("village").unwrap(), Activity::VILLAGE);
     }
 }

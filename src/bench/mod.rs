@@ -149,7 +149,9 @@ impl Simulator {
             .context("the simulator did not get ready within 180 s (see its log)")?;
         let ready: serde_json::Value =
             serde_json::from_str(&line).with_context(|| format!("simulator said {line:?}"))?;
-        let port = ready["port"].as_u64().context("simulator ready line without port")? as u16;
+        let port = ready["port"]
+            .as_u64()
+            .context("simulator ready line without port")? as u16;
         // Activity lines are not needed here; the receiver is dropped and the reader drains.
         drop(rx);
         Ok(Self { child, port })
@@ -176,7 +178,11 @@ fn progress(label: &str, fraction: f64) {
     use std::io::IsTerminal as _;
     static LAST: Mutex<Option<Instant>> = Mutex::new(None);
     let tty = std::io::stderr().is_terminal();
-    let every = if tty { Duration::from_millis(500) } else { Duration::from_secs(15) };
+    let every = if tty {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(15)
+    };
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
     if last.is_some_and(|t| t.elapsed() < every) {
         return;
@@ -184,7 +190,11 @@ fn progress(label: &str, fraction: f64) {
     *last = Some(Instant::now());
     let bar = report::progress_bar(fraction, 30, label);
     let mut e = std::io::stderr().lock();
-    let _ = if tty { write!(e, "\r{bar:<100}") } else { writeln!(e, "{bar}") };
+    let _ = if tty {
+        write!(e, "\r{bar:<100}")
+    } else {
+        writeln!(e, "{bar}")
+    };
     let _ = e.flush();
 }
 
@@ -210,7 +220,11 @@ impl Ctx<'_> {
         config.outbox = dir.join("alerts.jsonl");
         config.snapshots = dir.join("snapshots");
         let mut analyzer = Analyzer::new(&config, &self.store)?;
-        self.provider = analyzer.detector().execution_provider_used().name().to_owned();
+        self.provider = analyzer
+            .detector()
+            .execution_provider_used()
+            .name()
+            .to_owned();
         let acks: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
         let a = acks.clone();
         let observer: sharpeyes_alerts::AckObserver = Arc::new(move |id: &str| {
@@ -306,13 +320,20 @@ impl Ctx<'_> {
             .zip(&decoded0)
             .filter(|(b, a)| b <= a)
             .count();
-        progress(&format!("{label}: waiting for the last acknowledgements"), 1.0);
+        progress(
+            &format!("{label}: waiting for the last acknowledgements"),
+            1.0,
+        );
         pipeline.shutdown(&mut delivery);
         delivery.flush(Duration::from_secs(10));
         drop(delivery);
         progress_done();
-        let alert_latencies =
-            alert_latencies(&config.outbox, &acks.lock().unwrap_or_else(|p| p.into_inner()), window_start, window_end)?;
+        let alert_latencies = alert_latencies(
+            &config.outbox,
+            &acks.lock().unwrap_or_else(|p| p.into_inner()),
+            window_start,
+            window_end,
+        )?;
         Ok(Trial {
             cameras,
             mode: Some(mode),
@@ -345,10 +366,13 @@ impl Ctx<'_> {
             let t = self.trial(n, mode)?;
             let ok = t.within(self.options.p99_ms);
             eprintln!(
-                "  {} cameras ({}): p99 {} ms -> {}",
+                "  {} cameras ({}): p99 {} ms (alerts {}, frames {}), cameras without frames {} -> {}",
                 n,
                 mode.label(),
                 t.p99().map_or("-".into(), |p| format!("{p:.0}")),
+                t.alert_latency_ms.n,
+                t.frame_latency_ms.n,
+                t.cameras_without_frames,
                 if ok { "within" } else { "over" }
             );
             trials.push(t);
@@ -471,14 +495,17 @@ fn python_loop(
     config: &PipelineConfig,
     duration: Duration,
 ) -> anyhow::Result<serde_json::Value> {
-    let script = Path::new("benches/python_loop.py");
-    anyhow::ensure!(script.is_file(), "{} not found (run from the checkout)", script.display());
-    let python = Path::new(".venv/bin/python");
+    let root = project_root().context(
+        "benches/python_loop.py not found in the working directory or above the binary (run from the checkout)",
+    )?;
+    let script = root.join("benches/python_loop.py");
+    let python = root.join(".venv/bin/python");
     anyhow::ensure!(
         python.is_file(),
         "{} not found (run scripts/setup.sh first)",
         python.display()
     );
+    let python = python.as_path();
     let has_cv2 = Command::new(python)
         .args(["-c", "import cv2, onnxruntime, numpy"])
         .stderr(Stdio::null())
@@ -487,15 +514,24 @@ fn python_loop(
     if !has_cv2 {
         eprintln!("python baseline: installing opencv-python-headless into .venv");
         let st = Command::new(python)
-            .args(["-m", "pip", "install", "--quiet", "opencv-python-headless==4.10.0.84"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "opencv-python-headless==4.10.0.84",
+            ])
             .status()
             .context("running pip")?;
-        anyhow::ensure!(st.success(), "pip install opencv-python-headless failed ({st})");
+        anyhow::ensure!(
+            st.success(),
+            "pip install opencv-python-headless failed ({st})"
+        );
     }
     let manifest = store.manifest(&config.model)?;
     let model = store.ensure(&manifest)?;
     let out = Command::new(python)
-        .arg(script)
+        .arg(&script)
         .arg("--clip")
         .arg(clip)
         .arg("--model")
@@ -514,6 +550,18 @@ fn python_loop(
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(last).with_context(|| format!("python loop printed {last:?}"))
+}
+
+/// The checkout: the working directory, else the nearest folder above the binary
+/// (`target/release/sharpeyes`) holding `benches/python_loop.py`.
+fn project_root() -> Option<PathBuf> {
+    let has = |d: &Path| d.join("benches/python_loop.py").is_file();
+    let cwd = std::env::current_dir().ok()?;
+    if has(&cwd) {
+        return Some(cwd);
+    }
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors().find(|d| has(d)).map(Path::to_path_buf)
 }
 
 /// The pipeline config the bench runs: `--config`, else the embedded default without the pose
@@ -636,7 +684,10 @@ pub fn run(o: &BenchOptions, stop: Arc<AtomicBool>) -> anyhow::Result<BenchResul
         "{stamp}-{}",
         serde_json::to_value(o.profile)?.as_str().unwrap_or("cpu")
     ));
-    std::fs::write(base.with_extension("json"), serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(
+        base.with_extension("json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
     std::fs::write(base.with_extension("md"), &md)?;
     eprintln!("bench: results in {}.json and .md", base.display());
     Ok(results)
@@ -730,7 +781,10 @@ fn ratios(
 pub fn markdown(r: &BenchResults) -> String {
     let mut md = format!(
         "# sharpeyes bench — {} profile, {}\n\n## Machine\n\n{}- execution provider: {}\n\n## Settings\n\n```json\n{}\n```\n\n## Trials\n\n{}",
-        serde_json::to_value(r.profile).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        serde_json::to_value(r.profile)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
         r.started,
         r.machine.markdown(),
         r.provider_line(),

@@ -240,7 +240,8 @@ pub fn trials_table(trials: &[Trial]) -> String {
 
 /// The ratios against the targets, as a markdown table.
 pub fn ratios_table(ratios: &[Ratio]) -> String {
-    let mut out = String::from("| ratio | value | target | verdict | how |\n|---|---|---|---|---|\n");
+    let mut out =
+        String::from("| ratio | value | target | verdict | how |\n|---|---|---|---|---|\n");
     for r in ratios {
         out.push_str(&format!(
             "| {} | {} | ≥ {} | {} | {} |\n",
@@ -274,7 +275,10 @@ mod tests {
     fn percentiles_by_nearest_rank() {
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
         let p = Percentiles::of(&v);
-        assert_eq!((p.n, p.p50, p.p95, p.p99, p.max), (100, 50.0, 95.0, 99.0, 100.0));
+        assert_eq!(
+            (p.n, p.p50, p.p95, p.p99, p.max),
+            (100, 50.0, 95.0, 99.0, 100.0)
+        );
         let one = Percentiles::of(&[7.0]);
         assert_eq!((one.p50, one.p99), (7.0, 7.0));
         assert_eq!(Percentiles::of(&[]).n, 0);
@@ -302,7 +306,10 @@ mod tests {
         assert!(trial(900.0, 5, 300.0).within(1000.0));
         assert!(!trial(1100.0, 5, 300.0).within(1000.0));
         assert!(!trial(900.0, 5, 1300.0).within(1000.0));
-        assert!(trial(5000.0, 0, 300.0).within(1000.0), "no alert: frames decide");
+        assert!(
+            trial(5000.0, 0, 300.0).within(1000.0),
+            "no alert: frames decide"
+        );
         let mut dark = trial(100.0, 5, 100.0);
         dark.cameras_without_frames = 1;
         assert!(!dark.within(1000.0));
@@ -318,7 +325,11 @@ mod tests {
             s.record(n, n <= capacity);
         }
         assert_eq!(&tried[..4], &[8, 16, 32, 64]);
-        assert!(s.best() <= capacity && s.best() >= 46, "{} after {tried:?}", s.best());
+        assert!(
+            s.best() <= capacity && s.best() >= 46,
+            "{} after {tried:?}",
+            s.best()
+        );
         assert!(tried.len() <= 8, "{tried:?}");
     }
 
@@ -337,9 +348,18 @@ mod tests {
 
     #[test]
     fn ratios_say_by_how_much_a_target_is_missed() {
-        assert_eq!(Ratio::new("x", Some(0.9), 0.95, String::new()).verdict(), "missed by 5%");
-        assert_eq!(Ratio::new("x", Some(1.2), 1.15, String::new()).verdict(), "met");
-        assert_eq!(Ratio::new("x", None, 10.0, String::new()).verdict(), "not measured");
+        assert_eq!(
+            Ratio::new("x", Some(0.9), 0.95, String::new()).verdict(),
+            "missed by 5%"
+        );
+        assert_eq!(
+            Ratio::new("x", Some(1.2), 1.15, String::new()).verdict(),
+            "met"
+        );
+        assert_eq!(
+            Ratio::new("x", None, 10.0, String::new()).verdict(),
+            "not measured"
+        );
     }
 
     #[test]

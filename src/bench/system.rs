@@ -69,7 +69,11 @@ impl Machine {
         let os = read("/etc/os-release")
             .lines()
             .find(|l| l.starts_with("PRETTY_NAME="))
-            .map(|l| l.trim_start_matches("PRETTY_NAME=").trim_matches('"').to_owned())
+            .map(|l| {
+                l.trim_start_matches("PRETTY_NAME=")
+                    .trim_matches('"')
+                    .to_owned()
+            })
             .unwrap_or_else(|| std::env::consts::OS.into());
         Self {
             cpu,
