@@ -380,10 +380,7 @@ fn serve(
         },
     )
     .with_context(|| format!("--listen {listen}"))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
+    let stop = ctrl_c_flag()?;
     let reader = match kafka.or(config.kafka.brokers.clone()) {
         Some(brokers) => Some(sharpeyes_web::consume_kafka(
             brokers,
@@ -512,11 +509,7 @@ fn notify(
             )
         })?;
     let kafka_properties = registry.kafka.resolve().map_err(anyhow::Error::msg)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    // Ctrl-C and SIGTERM (the `termination` feature of ctrlc).
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
+    let stop = ctrl_c_flag()?;
     if let Some(d) = duration {
         let s = stop.clone();
         std::thread::spawn(move || {
@@ -558,10 +551,7 @@ fn live_parts(
     PathBuf,
     Option<sharpeyes_web::WebServer>,
 )> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
+    let stop = ctrl_c_flag()?;
     let analyzer = Analyzer::new(config, store)?;
     let outbox = outbox.unwrap_or_else(|| config.outbox.clone());
     let kafka = match kafka.or(config.kafka.brokers.as_deref()) {
@@ -598,7 +588,7 @@ fn live_parts(
     Ok((stop, analyzer, delivery, outbox, web))
 }
 
-/// A flag Ctrl-C (or SIGTERM) sets.
+/// A flag Ctrl-C or SIGTERM (the `termination` feature of ctrlc) sets.
 fn ctrl_c_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();

@@ -185,14 +185,7 @@ impl SimServer {
                 );
                 let (program, stop, mount) = (program.clone(), stop.clone(), cam.mount.clone());
                 factory.connect_media_configure(move |_, media| {
-                    let Some(src) = media
-                        .element()
-                        .downcast::<gst::Bin>()
-                        .ok()
-                        .and_then(|b| b.by_name("src"))
-                        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-                    else {
-                        tracing::error!("simulated camera media has no appsrc");
+                    let Some(src) = media_appsrc(media) else {
                         return;
                     };
                     src.set_caps(Some(&program.caps()));
@@ -211,14 +204,7 @@ impl SimServer {
                     let clips = cam.clips.clone();
                     let stop = stop.clone();
                     factory.connect_media_configure(move |_, media| {
-                        let Some(src) = media
-                            .element()
-                            .downcast::<gst::Bin>()
-                            .ok()
-                            .and_then(|b| b.by_name("src"))
-                            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-                        else {
-                            tracing::error!("simulated camera media has no appsrc");
+                        let Some(src) = media_appsrc(media) else {
                             return;
                         };
                         let (clips, stop, flag) = (clips.clone(), stop.clone(), flag.clone());
@@ -321,6 +307,33 @@ impl Drop for SimServer {
     }
 }
 
+/// The appsrc named `src` of a simulated camera's media (logged when missing).
+fn media_appsrc(media: &rtsp::RTSPMedia) -> Option<gst_app::AppSrc> {
+    let src = media
+        .element()
+        .downcast::<gst::Bin>()
+        .ok()
+        .and_then(|b| b.by_name("src"))
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+    if src.is_none() {
+        tracing::error!("simulated camera media has no appsrc");
+    }
+    src
+}
+
+/// A copy of `buf` (sharing its memory) without timestamps, for an appsrc that stamps buffers
+/// on arrival (`do-timestamp`).
+pub(crate) fn untimed(buf: &gst::Buffer) -> gst::Buffer {
+    let mut b = buf.copy();
+    {
+        let b = b.make_mut();
+        b.set_pts(gst::ClockTime::NONE);
+        b.set_dts(gst::ClockTime::NONE);
+        b.set_duration(gst::ClockTime::NONE);
+    }
+    b
+}
+
 /// Decodes the clips in turn in real time and pushes raw frames into `src` (timestamped on
 /// arrival by the appsrc), starting over after the last, until the media goes away or the server
 /// stops. A clip of another size changes the caps, and so the encoded stream's resolution.
@@ -402,14 +415,7 @@ fn feed_clip(
                 let Some(buf) = sample.buffer_owned() else {
                     continue;
                 };
-                let mut buf = buf.copy();
-                {
-                    let b = buf.make_mut();
-                    b.set_pts(gst::ClockTime::NONE);
-                    b.set_dts(gst::ClockTime::NONE);
-                    b.set_duration(gst::ClockTime::NONE);
-                }
-                if src.push_buffer(buf).is_err() {
+                if src.push_buffer(untimed(&buf)).is_err() {
                     break Fed::Done; // media torn down: this feeder's job is over
                 }
             }

@@ -399,14 +399,7 @@ impl SimProgram {
                     if stalled.load(Ordering::Relaxed) {
                         continue;
                     }
-                    let mut b = au.copy();
-                    {
-                        let b = b.make_mut();
-                        b.set_pts(gst::ClockTime::NONE);
-                        b.set_dts(gst::ClockTime::NONE);
-                        b.set_duration(gst::ClockTime::NONE);
-                    }
-                    if src.push_buffer(b).is_err() {
+                    if src.push_buffer(crate::sim::untimed(au)).is_err() {
                         return; // media torn down
                     }
                 }
