@@ -170,7 +170,8 @@ pub struct PipelineConfig {
     /// ONNX Runtime inter-op threads; 0 = its default.
     pub inter_op_threads: usize,
     /// Let ONNX Runtime's intra-op pool spin (`DetectorOptions::intra_op_spinning`); not a
-    /// config key: off in the pipeline, on for `bench`'s saturated single camera.
+    /// config key, off. (Tried on `bench`'s saturated camera: slower, 49.9 against 79.8
+    /// frames/s off, as the spinning pool fought the decoder for the two cores.)
     pub intra_op_spinning: bool,
     /// Most frames per detector run, 1..=64.
     pub max_batch: usize,

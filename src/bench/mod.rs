@@ -386,8 +386,6 @@ impl Ctx<'_> {
     fn saturated(&mut self, clip: &Path) -> anyhow::Result<Saturated> {
         let mut config = self.config.clone();
         config.intra_op_threads = self.options.saturated_threads;
-        // As the Python loop's onnxruntime has it: one model alone on the machine.
-        config.intra_op_spinning = true;
         let dir = self.tmp.join("saturated");
         std::fs::create_dir_all(&dir)?;
         config.outbox = dir.join("alerts.jsonl");
