@@ -101,7 +101,6 @@ impl Analyzer {
             execution_provider: config.execution_provider,
             intra_op_threads: config.intra_op_threads,
             inter_op_threads: config.inter_op_threads,
-            intra_op_spinning: config.intra_op_spinning,
             ..DetectorOptions::default()
         };
         let persons = manifest.person_classes.clone();

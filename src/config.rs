@@ -169,10 +169,6 @@ pub struct PipelineConfig {
     pub intra_op_threads: usize,
     /// ONNX Runtime inter-op threads; 0 = its default.
     pub inter_op_threads: usize,
-    /// Let ONNX Runtime's intra-op pool spin (`DetectorOptions::intra_op_spinning`); not a
-    /// config key, off. (Tried on `bench`'s saturated camera: slower, 49.9 against 79.8
-    /// frames/s off, as the spinning pool fought the decoder for the two cores.)
-    pub intra_op_spinning: bool,
     /// Most frames per detector run, 1..=64.
     pub max_batch: usize,
     /// Wait after the first frame of a batch for more, 0..=1 s.
@@ -446,7 +442,6 @@ impl PipelineConfig {
             score_threshold: raw.detect.score_threshold,
             execution_provider,
             intra_op_threads: raw.detect.intra_op_threads,
-            intra_op_spinning: false,
             inter_op_threads: raw.detect.inter_op_threads,
             max_batch: raw.detect.max_batch,
             max_wait: std::time::Duration::from_millis(raw.detect.max_wait_ms),

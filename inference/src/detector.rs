@@ -116,10 +116,6 @@ pub struct DetectorOptions {
     pub score_threshold: Option<f32>,
     /// Overrides the manifest's `nms_iou_threshold`, in (0, 1]. Default `None`.
     pub nms_iou_threshold: Option<f32>,
-    /// With more than one intra-op thread, let the pool threads spin between operators (ONNX
-    /// Runtime's own default). Default false: spinning burns the cores decoders and other
-    /// cameras need; true is faster only for one model saturating the machine alone.
-    pub intra_op_spinning: bool,
 }
 
 impl Default for DetectorOptions {
@@ -130,7 +126,6 @@ impl Default for DetectorOptions {
             execution_provider: ExecutionProvider::Cpu,
             score_threshold: None,
             nms_iou_threshold: None,
-            intra_op_spinning: false,
         }
     }
 }
@@ -597,7 +592,7 @@ fn session_builder(
             .with_inter_threads(options.inter_op_threads)
             .map_err(ort::Error::<()>::from)?;
     }
-    if options.intra_op_threads != 1 && !options.intra_op_spinning {
+    if options.intra_op_threads != 1 {
         // Pool threads that spin between operators burn the cores the decoders need.
         builder = builder
             .with_intra_op_spinning(false)
