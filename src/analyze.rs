@@ -1,21 +1,20 @@
 //! The per-frame work shared by `demo` (live cameras) and `replay` (files): pick the frames due
-//! for detection, run the model on a batch, apply the rules, write snapshots, deliver alerts.
-//! `RateSampler` is pure; `Analyzer` and `Delivery` do I/O (ONNX Runtime, files, Kafka).
+//! for detection, run the model on a batch, apply the rules, write snapshots. `RateSampler` is
+//! pure; `Analyzer` does I/O (ONNX Runtime, snapshot files). Alerts then go to
+//! `crate::delivery`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
 use sharpeyes_alerts::zone_rules::{DwellSpec, InactivitySpec, ZoneRules, ZoneSpec};
 use sharpeyes_alerts::{
-    FallConfig, FallRule, IncidentConfig, Incidents, JsonlOutbox, KafkaOptions, Mark, OutboxRelay,
-    PersonPresenceConfig, PersonPresenceRule, Polygon, RelayOptions, SnapshotSweeper,
-    SnapshotWriter, StdoutSink, Tracker, TrackerConfig,
+    FallConfig, FallRule, IncidentConfig, Incidents, Mark, PersonPresenceConfig,
+    PersonPresenceRule, Polygon, SnapshotSweeper, SnapshotWriter, Tracker, TrackerConfig,
 };
 use sharpeyes_core::{
-    Alert, CameraId, CameraRef, Clock, Detector, Event, EventSink, Frame, Lifecycle, ModelRef,
-    Severity, SystemClock, UnixMillis,
+    Alert, CameraId, CameraRef, Clock, Detector, Frame, Lifecycle, ModelRef, Severity, SystemClock,
+    UnixMillis,
 };
 use sharpeyes_inference::{DetectorOptions, OrtDetector, PoseRun, PoseStage, crop_frame};
 
@@ -89,6 +88,9 @@ pub struct Analyzer {
     /// Cameras whose frames in the last batch had any detection (adaptive decode keeps them
     /// in full decode).
     pub active_cameras: Vec<CameraId>,
+    /// Cameras whose frames in the last batch had a person at the tracker's high score (the
+    /// bench times appearances with it).
+    pub persons_seen: Vec<CameraId>,
 }
 
 impl Analyzer {
@@ -168,6 +170,7 @@ impl Analyzer {
             names: HashMap::new(),
             frames_analysed: 0,
             active_cameras: Vec::new(),
+            persons_seen: Vec::new(),
         })
     }
 
@@ -212,10 +215,18 @@ impl Analyzer {
         }
         self.frames_analysed += frames.len() as u64;
         self.active_cameras.clear();
+        self.persons_seen.clear();
         let confident = self.rules.tracker.high_score;
+        let manifest = self.detector.manifest();
         for (frame, dets) in frames.iter().zip(&detections) {
             if dets.iter().any(|d| d.score >= confident) {
                 self.active_cameras.push(frame.camera.clone());
+            }
+            if dets
+                .iter()
+                .any(|d| d.score >= confident && manifest.is_person(d.class_id))
+            {
+                self.persons_seen.push(frame.camera.clone());
             }
         }
         let mut alerts = Vec::new();
@@ -460,106 +471,6 @@ fn zone_spec(z: &Zone) -> ZoneSpec {
             absent_ms: i.absent.as_millis() as i64,
             window: i.window,
         }),
-    }
-}
-
-/// Where alerts go: the durable outbox first (an alert is accepted once it is there), then
-/// stdout; Kafka is fed from the outbox by the [`OutboxRelay`] (zero loss, at least once: see
-/// alerts/src/relay.rs). Camera status events take the same path, to their own topic.
-pub struct Delivery {
-    outbox: JsonlOutbox,
-    stdout: Option<StdoutSink>,
-    relay: Option<OutboxRelay>,
-    /// The command center in this process (`--web`), told of every event after the outbox.
-    pub web: Option<sharpeyes_web::Feed>,
-    /// Events delivered by kind (`fall`, `camera_online`, ...).
-    pub counts: BTreeMap<&'static str, u64>,
-}
-
-impl Delivery {
-    /// `kafka`: (alert topic options with brokers and client properties, status topic). An
-    /// unreachable broker is not an error: alerts wait in the outbox until it answers (a
-    /// warning past `max_pending`).
-    pub fn new(
-        outbox: &Path,
-        stdout: bool,
-        kafka: Option<(KafkaOptions, String)>,
-        max_pending: usize,
-    ) -> anyhow::Result<Self> {
-        Self::observed(outbox, stdout, kafka, max_pending, None)
-    }
-
-    /// Like [`Delivery::new`], `on_ack` told of each event the broker acknowledged.
-    pub fn observed(
-        outbox: &Path,
-        stdout: bool,
-        kafka: Option<(KafkaOptions, String)>,
-        max_pending: usize,
-        on_ack: Option<sharpeyes_alerts::AckObserver>,
-    ) -> anyhow::Result<Self> {
-        let outbox_file = JsonlOutbox::open(outbox)
-            .with_context(|| format!("opening the outbox {}", outbox.display()))?;
-        let relay = kafka.map(|(options, status_topic)| {
-            let mut relay = RelayOptions::new(options, &status_topic);
-            relay.max_pending = max_pending;
-            relay.on_ack = on_ack;
-            OutboxRelay::start(outbox, relay)
-        });
-        Ok(Self {
-            outbox: outbox_file,
-            stdout: stdout.then(StdoutSink::new),
-            relay,
-            web: None,
-            counts: BTreeMap::new(),
-        })
-    }
-
-    pub fn deliver(&mut self, event: Event) {
-        *self.counts.entry(event.kind_str()).or_default() += 1;
-        if let Err(e) = self.outbox.send(&event) {
-            tracing::error!(event = %event.id(), error = %e, "event NOT written to the outbox");
-        }
-        if let Some(s) = &mut self.stdout
-            && let Err(e) = s.send(&event)
-        {
-            tracing::warn!(error = %e, "stdout");
-        }
-        if let Some(r) = &self.relay {
-            r.notify();
-        }
-        if let Some(w) = &self.web {
-            w.publish(&event);
-        }
-    }
-
-    /// Waits up to `timeout` for Kafka to acknowledge what the outbox holds; what is left is
-    /// sent at the next start.
-    pub fn flush(&mut self, timeout: Duration) {
-        if let Some(r) = &self.relay
-            && !r.flush(timeout)
-        {
-            tracing::warn!(
-                pending = r.pending(),
-                "Kafka has not acknowledged every alert; they stay in the outbox and go out at the next start"
-            );
-        }
-    }
-
-    /// (alerts not yet acknowledged by Kafka, relay connected); None without Kafka.
-    pub fn kafka_state(&self) -> Option<(u64, bool)> {
-        self.relay.as_ref().map(|r| (r.pending(), r.connected()))
-    }
-
-    /// `person_detected=3 ...` or `none`.
-    pub fn counts_line(&self) -> String {
-        if self.counts.is_empty() {
-            return "none".into();
-        }
-        self.counts
-            .iter()
-            .map(|(k, n)| format!("{k}={n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod camera_cmd;
 pub mod cameras;
 pub mod config;
+pub mod delivery;
 pub mod live;
 pub mod metrics;
 pub mod models;

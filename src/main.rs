@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sharpeyes::analyze::{Analyzer, Delivery, RateSampler};
+use sharpeyes::analyze::{Analyzer, RateSampler};
 use sharpeyes::config::PipelineConfig;
+use sharpeyes::delivery::Delivery;
 use sharpeyes::live::{CameraSpec, run_live};
 use sharpeyes::models::ModelStore;
 use sharpeyes_core::{CameraId, Clock, Detector, FrameSource, SourceItem, SystemClock, UnixMillis};
@@ -174,7 +175,8 @@ enum Command {
         /// RTSP port on 127.0.0.1 (0: any free port; the ready line says which).
         #[arg(long, default_value_t = 8554)]
         port: u16,
-        /// Activity profile: village or loop (the clip over and over).
+        /// Activity profile: village, idle (the empty scene only: a village at night) or loop
+        /// (the clip over and over).
         #[arg(long, default_value = "village")]
         activity: String,
         /// Village profile: mean seconds between activities of one camera.
@@ -253,6 +255,10 @@ enum Command {
         /// Length of the saturated-camera comparisons, seconds.
         #[arg(long, value_parser = seconds, default_value = "40")]
         saturated_s: f64,
+        /// Also a night run: this many gated cameras, every one idle the whole time (what an
+        /// idle camera costs); 0: none. The figure is 200.
+        #[arg(long, default_value_t = 0)]
+        night_cameras: usize,
         /// Seed of the simulator's activity schedules.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -580,7 +586,7 @@ fn live_parts(
                 server.addr,
                 web.db.display()
             );
-            delivery.web = Some(server.feed.clone());
+            delivery.attach_web(server.feed.clone());
             Some(server)
         }
         None => None,
@@ -806,6 +812,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             active_s,
             saturated_threads,
             saturated_s,
+            night_cameras,
             seed,
         } => {
             use sharpeyes::bench::{BenchOptions, Profile};
@@ -833,6 +840,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 active: Duration::from_secs_f64(active_s),
                 saturated_threads,
                 saturated_duration: Duration::from_secs_f64(saturated_s),
+                night_cameras,
             };
             let stop = ctrl_c_flag()?;
             sharpeyes::bench::run(&options, stop).map(|_| ())

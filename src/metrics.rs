@@ -66,6 +66,18 @@ pub fn render(src: &MetricsSource) -> String {
     );
     counter(
         &mut out,
+        "sharpeyes_ingest_frames_caught_up_total",
+        "Skipped frames decoded later without a picture (a quiet camera's peeks and wakes).",
+        &|c| c.frames_caught_up.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "sharpeyes_ingest_access_units_total",
+        "Access units (compressed frames) received from the camera.",
+        &|c| c.access_units.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
         "sharpeyes_ingest_frames_gated_total",
         "Due frames not analysed: no motion, no recent detection (motion gating).",
         &|c| c.frames_gated.load(Ordering::Relaxed),

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::analyze::{Analyzer, CameraRules, Delivery};
+use crate::analyze::{Analyzer, CameraRules};
 use crate::cameras::{CameraConfig, Change, Reloader, scan_dir};
+use crate::delivery::Delivery;
 use crate::live::{CameraSpec, LivePipeline};
 use crate::metrics::{MetricsServer, MetricsSource};
 

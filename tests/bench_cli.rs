@@ -175,6 +175,10 @@ fn bench_measures_every_number_and_writes_its_results() {
         .expect("a JSON results file");
     let md = json.with_extension("md");
     assert!(md.is_file(), "{} next to it", md.display());
+    assert!(
+        std::fs::read_to_string(json.with_extension("svg")).is_ok_and(|s| s.starts_with("<svg")),
+        "the chart beside the results"
+    );
     let md = std::fs::read_to_string(md).expect("markdown");
     assert!(
         md.contains("## Machine") && md.contains("## Against the targets"),
@@ -215,6 +219,17 @@ fn bench_measures_every_number_and_writes_its_results() {
             alerts["n"].as_u64().is_some_and(|n| n >= 1)
                 && alerts["p99"].as_f64().is_some_and(|p| p > 0.0),
             "{mode}: person alerts acknowledged by Kafka were timed: {t}"
+        );
+        // Appearances are timed (the village profile starts activities every ~2 s here) and
+        // the process's threads counted.
+        let appear = &t["appearance_latency_ms"];
+        assert!(
+            appear["n"].as_u64().is_some() && appear["p99"].as_f64().is_some(),
+            "{mode}: {t}"
+        );
+        assert!(
+            t["threads"].as_u64().is_some_and(|n| n > 2) && num("threads_per_camera") > 0.0,
+            "{mode}: {t}"
         );
         // The broker may use no measurable CPU (10 ms ticks) for a handful of messages.
         assert!(

@@ -77,11 +77,24 @@ impl JsonlOutbox {
 
     /// Appends one alert and syncs it; see the module docs for the durability contract.
     pub fn append(&mut self, event: &Event) -> Result<(), AlertsError> {
-        let mut line = serde_json::to_vec(event).map_err(|source| AlertsError::Encode {
-            alert_id: event.id().to_owned(),
-            source,
-        })?;
-        line.push(b'\n');
+        self.append_all(std::slice::from_ref(event))
+    }
+
+    /// Appends `events` in order and syncs once for all of them (group commit): when it
+    /// returns `Ok`, every one is on disk; on an error none of them is committed (the file is
+    /// cut back).
+    pub fn append_all(&mut self, events: &[Event]) -> Result<(), AlertsError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut line = Vec::new();
+        for event in events {
+            serde_json::to_writer(&mut line, event).map_err(|source| AlertsError::Encode {
+                alert_id: event.id().to_owned(),
+                source,
+            })?;
+            line.push(b'\n');
+        }
         let written = self
             .file
             .write_all(&line)
@@ -97,7 +110,7 @@ impl JsonlOutbox {
             });
         }
         self.len += line.len() as u64;
-        tracing::debug!(path = %self.path.display(), event = %event.id(), "event appended to outbox");
+        tracing::debug!(path = %self.path.display(), events = events.len(), "events appended to outbox");
         Ok(())
     }
 }

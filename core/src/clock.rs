@@ -109,6 +109,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// Source of "now". Pure logic takes times as arguments; only the edges ask a clock.
 pub trait Clock: Send + Sync {
     fn now(&self) -> UnixMillis;
+
+    /// Waits `d`: the wall clock sleeps the thread; a simulated clock moves on by `d` at once,
+    /// so loops that back off or wait for stalls run in tests without waiting.
+    fn sleep(&self, d: std::time::Duration) {
+        std::thread::sleep(d)
+    }
 }
 
 /// The wall clock.
@@ -143,6 +149,12 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> UnixMillis {
         UnixMillis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Moves the clock on by `d` (and lets other threads run).
+    fn sleep(&self, d: std::time::Duration) {
+        self.advance_ms(d.as_millis() as i64);
+        std::thread::yield_now();
     }
 }
 

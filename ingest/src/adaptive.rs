@@ -1,7 +1,7 @@
 //! Adaptive decode: a camera where nothing moves and nothing is detected decodes keyframes
-//! only (about one frame per GOP instead of every frame); motion or a detected object switches
-//! it to full decode, from the next keyframe on (so within one GOP), and it goes back to
-//! keyframes after `quiet` without activity. The decision and the motion measure are pure; the
+//! only, plus a peek every half second (the GOP so far is kept compressed and decoded in a
+//! burst without pictures but the last, see [`GopKeeper`]); motion or a detected object
+//! switches it to full decode at once, and it goes back after `quiet` without activity. The decision and the motion measure are pure; the
 //! RTSP reader consults a shared [`DecodeGate`] for each access unit.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -77,25 +77,177 @@ impl DecodeGate {
     }
 }
 
-/// Which access units to hand to the decoder, given the gate: in keyframes-only mode only
-/// random-access points; when switching back to full decode, deltas only from the next
-/// keyframe on (a delta without its references would decode to garbage). Pure.
-#[derive(Debug, Default)]
-pub struct AuFilter {
-    /// Deltas are being skipped until the next keyframe.
+/// Which access units to hand to the decoder, given the gate, and how a quiet camera still
+/// sees a newcomer fast. Pure (time is passed in).
+///
+/// - Full decode: every access unit.
+/// - Keyframes only: keyframes are decoded and deltas skipped, but the deltas of the current
+///   GOP are kept (compressed: a few kB on a still scene). The decoder's last picture is then
+///   that GOP's keyframe or the last peek, so the kept deltas can still be decoded in order.
+/// - Peek: every [`KeeperOptions::peek_ms`] while quiet, the kept deltas are decoded in a
+///   burst, decode-only (the decoder catches up, no picture comes out of them), and the
+///   current one with a picture. A quiet camera thus shows the camera loop's motion detector a
+///   picture every `peek_ms` (default 0.5 s) instead of every GOP (2 s and more on village
+///   cameras), for the cost of decoding the deltas without scaling or converting them.
+/// - Why not wake on a jump in delta sizes (a P-frame grows when something moves)? Measured
+///   on x264 at a constant bitrate, the way many cameras encode: a still picture's deltas go
+///   147, 54, 146, 414, 1138, 319, 4350 ... 18957 bytes within one GOP as the encoder spends
+///   its budget refining it, so any threshold either woke the camera all the time or never.
+///   Peeks work whatever the encoder does, at a known cost.
+/// - Back to full decode mid-GOP (motion or a detection): the kept deltas are decoded first,
+///   no waiting for the next keyframe. With nothing decodable kept (the GOP's start was
+///   missed), deltas wait for the next keyframe: a delta without its references decodes to
+///   garbage.
+#[derive(Debug)]
+pub struct GopKeeper<T> {
+    /// Deltas are skipped until the next keyframe.
     skipping: bool,
+    /// Deltas skipped since the decoder's last picture, oldest first.
+    kept: Vec<T>,
+    kept_bytes: usize,
+    /// `kept` is whole: every delta since the decoder's last picture is in it.
+    whole: bool,
+    /// When the decoder last put out a picture (keyframe, peek, burst), ms.
+    last_picture_ms: Option<i64>,
+    pub options: KeeperOptions,
 }
 
-impl AuFilter {
-    pub fn admit(&mut self, keyframe: bool, keyframes_only: bool) -> bool {
+/// How often [`GopKeeper`] peeks, and how much it keeps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KeeperOptions {
+    /// While quiet, a picture at least this often (ms); 0: keyframes only, no peeks.
+    pub peek_ms: i64,
+    /// Most bytes kept; past it the GOP is dropped (deltas then wait for a keyframe).
+    pub max_kept_bytes: usize,
+}
+
+/// Default peek interval: a newcomer in a quiet camera's view is in a decoded picture within
+/// half a second, whatever the camera's GOP.
+pub const PEEK_MS: i64 = 500;
+
+impl Default for KeeperOptions {
+    fn default() -> Self {
+        Self {
+            peek_ms: PEEK_MS,
+            max_kept_bytes: 4 << 20,
+        }
+    }
+}
+
+/// Why the kept deltas are decoded now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The periodic look while quiet; the camera stays quiet.
+    Peek,
+    /// The gate went back to full decode mid-GOP.
+    Resume,
+}
+
+/// What to do with one access unit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AuAction<T> {
+    /// Decode it.
+    Decode(T),
+    /// Do not decode it now (kept, or dropped when nothing decodable can follow).
+    Skip,
+    /// Decode `catch_up` first, decode-only (the decoder catches up, no picture comes out),
+    /// then `current` with its picture.
+    Burst {
+        catch_up: Vec<T>,
+        current: T,
+        why: Wake,
+    },
+}
+
+impl<T> Default for GopKeeper<T> {
+    fn default() -> Self {
+        Self::new(KeeperOptions::default())
+    }
+}
+
+impl<T> GopKeeper<T> {
+    pub fn new(options: KeeperOptions) -> Self {
+        Self {
+            skipping: false,
+            kept: Vec::new(),
+            kept_bytes: 0,
+            whole: false,
+            last_picture_ms: None,
+            options,
+        }
+    }
+
+    fn drop_kept(&mut self) {
+        self.kept.clear();
+        self.kept_bytes = 0;
+    }
+
+    fn burst(&mut self, current: T, why: Wake, now_ms: i64) -> AuAction<T> {
+        self.skipping = why == Wake::Peek;
+        self.kept_bytes = 0;
+        self.last_picture_ms = Some(now_ms);
+        AuAction::Burst {
+            catch_up: std::mem::take(&mut self.kept),
+            current,
+            why,
+        }
+    }
+
+    /// An access unit handed to the decoder was lost (its input queue was full): deltas wait
+    /// for the next keyframe.
+    pub fn lost(&mut self) {
+        self.drop_kept();
+        self.whole = false;
+        self.skipping = true;
+    }
+
+    /// Decides for one access unit of `size` bytes arriving at `now_ms`; `au` is kept when
+    /// skipped.
+    pub fn admit(
+        &mut self,
+        au: T,
+        size: usize,
+        keyframe: bool,
+        keyframes_only: bool,
+        now_ms: i64,
+    ) -> AuAction<T> {
         if keyframe {
+            self.drop_kept();
+            self.whole = true;
             self.skipping = keyframes_only;
-            return true;
+            self.last_picture_ms = Some(now_ms);
+            return AuAction::Decode(au);
         }
-        if keyframes_only {
-            self.skipping = true;
+        if !keyframes_only {
+            if !self.skipping {
+                return AuAction::Decode(au);
+            }
+            if self.whole {
+                return self.burst(au, Wake::Resume, now_ms);
+            }
+            return AuAction::Skip;
         }
-        !self.skipping
+        // Keyframes only.
+        self.skipping = true;
+        if !self.whole {
+            return AuAction::Skip;
+        }
+        let o = self.options;
+        if o.peek_ms > 0
+            && self
+                .last_picture_ms
+                .is_some_and(|t| now_ms - t >= o.peek_ms)
+        {
+            return self.burst(au, Wake::Peek, now_ms);
+        }
+        if self.kept_bytes + size > o.max_kept_bytes {
+            self.drop_kept();
+            self.whole = false;
+            return AuAction::Skip;
+        }
+        self.kept_bytes += size;
+        self.kept.push(au);
+        AuAction::Skip
     }
 }
 
@@ -218,18 +370,106 @@ mod tests {
         assert!(!g.keyframes_only());
     }
 
+    type Keeper = GopKeeper<u32>;
+
+    fn no_peeks() -> Keeper {
+        Keeper::new(KeeperOptions {
+            peek_ms: 0,
+            ..KeeperOptions::default()
+        })
+    }
+
+    /// What `admit` did, for short assertions: D decode, S skip, B[kept](why) burst. Access
+    /// unit `au` arrives at `au * 67` ms (15 fps).
+    fn act(k: &mut Keeper, au: u32, size: usize, key: bool, quiet: bool) -> String {
+        match k.admit(au, size, key, quiet, au as i64 * 67) {
+            AuAction::Decode(a) => {
+                assert_eq!(a, au);
+                "D".into()
+            }
+            AuAction::Skip => "S".into(),
+            AuAction::Burst {
+                catch_up,
+                current,
+                why,
+            } => {
+                assert_eq!(current, au);
+                format!("B{catch_up:?}{why:?}")
+            }
+        }
+    }
+
     #[test]
-    fn filter_resumes_deltas_only_from_a_keyframe() {
-        let mut f = AuFilter::default();
-        // Full decode.
-        assert!(f.admit(true, false) && f.admit(false, false));
-        // Keyframes only: deltas dropped.
-        assert!(!f.admit(false, true));
-        assert!(f.admit(true, true));
-        assert!(!f.admit(false, true));
-        // Back to full: deltas still skipped until the next keyframe.
-        assert!(!f.admit(false, false));
-        assert!(f.admit(true, false));
-        assert!(f.admit(false, false));
+    fn full_decode_decodes_everything() {
+        let mut k = Keeper::default();
+        let got: Vec<String> = (0..5).map(|i| act(&mut k, i, 100, i == 0, false)).collect();
+        assert_eq!(got, ["D", "D", "D", "D", "D"]);
+    }
+
+    #[test]
+    fn quiet_decodes_keyframes_keeps_the_gop_and_resumes_mid_gop_with_a_burst() {
+        let mut k = no_peeks();
+        assert_eq!(act(&mut k, 0, 20_000, true, true), "D");
+        assert_eq!(act(&mut k, 1, 80, false, true), "S");
+        assert_eq!(act(&mut k, 2, 90, false, true), "S");
+        // The gate went back to full decode (motion on the keyframe, a detection): the kept
+        // deltas are decoded first, no waiting for the next keyframe.
+        assert_eq!(act(&mut k, 3, 85, false, false), "B[1, 2]Resume");
+        assert_eq!(act(&mut k, 4, 85, false, false), "D");
+    }
+
+    #[test]
+    fn a_quiet_camera_peeks_every_half_second() {
+        let mut k = Keeper::default();
+        assert_eq!(act(&mut k, 0, 20_000, true, true), "D");
+        let got: Vec<String> = (1..30).map(|i| act(&mut k, i, 100, false, true)).collect();
+        // 15 fps: the 8th delta is 536 ms after the keyframe, the 16th 536 ms after that.
+        let peeks: Vec<(usize, &String)> =
+            got.iter().enumerate().filter(|(_, a)| *a != "S").collect();
+        assert_eq!(
+            peeks,
+            [
+                (7, &"B[1, 2, 3, 4, 5, 6, 7]Peek".to_string()),
+                (15, &"B[9, 10, 11, 12, 13, 14, 15]Peek".to_string()),
+                (23, &"B[17, 18, 19, 20, 21, 22, 23]Peek".to_string()),
+            ]
+        );
+        // Still quiet after a peek: the next keyframe is decoded, deltas skipped again.
+        assert_eq!(act(&mut k, 30, 20_000, true, true), "D");
+        assert_eq!(act(&mut k, 31, 100, false, true), "S");
+    }
+
+    #[test]
+    fn deltas_without_their_keyframe_wait_for_the_next_one() {
+        let mut k = Keeper::default();
+        // Joined mid-GOP while quiet: nothing decodable is kept.
+        assert_eq!(act(&mut k, 0, 100, false, true), "S");
+        assert_eq!(act(&mut k, 20, 50_000, false, true), "S");
+        assert_eq!(act(&mut k, 21, 100, false, false), "S");
+        assert_eq!(act(&mut k, 22, 20_000, true, false), "D");
+        assert_eq!(act(&mut k, 23, 100, false, false), "D");
+        // A lost access unit (decoder queue full): skip to the next keyframe.
+        k.lost();
+        assert_eq!(act(&mut k, 24, 100, false, false), "S");
+        assert_eq!(act(&mut k, 25, 20_000, true, false), "D");
+    }
+
+    #[test]
+    fn a_gop_too_large_to_keep_is_dropped() {
+        let mut k = Keeper::new(KeeperOptions {
+            peek_ms: 0,
+            max_kept_bytes: 250,
+            ..KeeperOptions::default()
+        });
+        assert_eq!(act(&mut k, 0, 20_000, true, true), "D");
+        assert_eq!(act(&mut k, 1, 100, false, true), "S");
+        assert_eq!(act(&mut k, 2, 100, false, true), "S");
+        assert_eq!(act(&mut k, 3, 100, false, true), "S"); // over 250 bytes: dropped
+        assert_eq!(
+            act(&mut k, 4, 100, false, false),
+            "S",
+            "waits for a keyframe"
+        );
+        assert_eq!(act(&mut k, 5, 20_000, true, false), "D");
     }
 }

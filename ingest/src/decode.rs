@@ -237,12 +237,21 @@ pub(crate) fn bus_error(camera: &CameraId, pipeline: &gst::Pipeline) -> Option<I
     None
 }
 
+/// Most bytes of access units waiting in a decoder's input queue (≈ 2 s of 4K H.264).
+pub const MAX_QUEUED_BYTES: u64 = 8 << 20;
+
 /// Decodes access units (AVC/HVC length-prefixed, as retina delivers them) of one stream.
 /// Decoded frames are handed to `on_frame` on GStreamer's streaming thread.
 pub struct AuDecoder {
     camera: CameraId,
     pipeline: gst::Pipeline,
     appsrc: gst_app::AppSrc,
+    /// Pictures of decode-only access units still to come out of the decoder: a probe on its
+    /// output drops that many before they are scaled and converted. (The buffer flag
+    /// `DECODE_ONLY` does not survive h264parse into avdec here, measured: every picture came
+    /// out.) Decode order is output order for the streams cameras send without B-frames; with
+    /// B-frames a dropped picture may be a neighbour of the intended one, never more.
+    drop_pending: Arc<std::sync::atomic::AtomicU64>,
     pub choice: DecoderChoice,
 }
 
@@ -280,8 +289,9 @@ impl AuDecoder {
             .format(gst::Format::Time)
             .is_live(true)
             .do_timestamp(true)
-            // Bounded: a stuck decoder must not grow memory without limit (≈ 2 s of 4K H.264).
-            .max_bytes(8 << 20)
+            // Bounded: a stuck decoder must not grow memory without limit (≈ 2 s of 4K H.264);
+            // `push_au` refuses past it rather than block the network thread.
+            .max_bytes(MAX_QUEUED_BYTES)
             .block(false)
             .build();
         let parse = make(camera, codec.parser())?;
@@ -293,6 +303,21 @@ impl AuDecoder {
             // quiet picture was seen 2 s late. Cameras decode in parallel with each other.
             dec.set_property("max-threads", 1i32);
         }
+        let drop_pending = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let pending = drop_pending.clone();
+        dec.static_pad("src")
+            .ok_or_else(|| pipeline_err(camera, "decoder without a src pad"))?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                use std::sync::atomic::Ordering;
+                let dropped = pending
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok();
+                if dropped {
+                    gst::PadProbeReturn::Drop
+                } else {
+                    gst::PadProbeReturn::Ok
+                }
+            });
         let appsink = gst_app::AppSink::builder()
             .sync(false)
             .max_buffers(2)
@@ -329,22 +354,48 @@ impl AuDecoder {
             camera: camera.clone(),
             pipeline,
             appsrc,
+            drop_pending,
             choice,
         })
     }
 
     /// Queues one access unit for decoding. Errors if the pipeline failed (see the bus).
     pub fn push(&self, au: &[u8], keyframe: bool) -> Result<(), IngestError> {
+        self.push_au(au, keyframe, false).map(|_| ())
+    }
+
+    /// Queues one access unit; never blocks. `decode_only`: the decoder decodes it (a later
+    /// frame may refer to it) but no picture comes out (catching up on a kept GOP). Returns
+    /// false, and drops it, when the decoder's input queue is full ([`MAX_QUEUED_BYTES`]): the
+    /// caller must then skip to the next keyframe. Errors if the pipeline failed (see the bus).
+    pub fn push_au(
+        &self,
+        au: &[u8],
+        keyframe: bool,
+        decode_only: bool,
+    ) -> Result<bool, IngestError> {
         if let Some(e) = bus_error(&self.camera, &self.pipeline) {
             return Err(e);
         }
+        if self.appsrc.current_level_bytes() >= MAX_QUEUED_BYTES {
+            return Ok(false);
+        }
         let mut buf = gst::Buffer::from_slice(au.to_vec());
-        if !keyframe && let Some(b) = buf.get_mut() {
-            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        if let Some(b) = buf.get_mut() {
+            if !keyframe {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+            if decode_only {
+                b.set_flags(gst::BufferFlags::DECODE_ONLY);
+            }
+        }
+        if decode_only {
+            self.drop_pending
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         self.appsrc
             .push_buffer(buf)
-            .map(|_| ())
+            .map(|_| true)
             .map_err(|e| IngestError::Stream {
                 camera: self.camera.clone(),
                 element: "appsrc".into(),

@@ -21,6 +21,8 @@ pub struct Health {
     last_frame: Option<UnixMillis>,
     /// What operators were last told: Some(true) online, Some(false) offline, None nothing yet.
     reported_online: Option<bool>,
+    /// When the current connection attempt started.
+    connecting_since: Option<UnixMillis>,
 }
 
 impl Default for Health {
@@ -35,6 +37,7 @@ impl Health {
             state: CameraState::Connecting,
             last_frame: None,
             reported_online: None,
+            connecting_since: None,
         }
     }
 
@@ -60,9 +63,10 @@ impl Health {
         Some(StatusChange { state, at, reason })
     }
 
-    /// A connection attempt starts.
-    pub fn on_connecting(&mut self) {
+    /// A connection attempt starts at `now`.
+    pub fn on_connecting(&mut self, now: UnixMillis) {
         self.state = CameraState::Connecting;
+        self.connecting_since = Some(now);
     }
 
     /// A frame arrived.
@@ -87,19 +91,32 @@ impl Health {
         self.report(self.state, now, Some(reason))
     }
 
-    /// Called while connected and waiting: Stalled (and a change to report) when the last frame
-    /// is older than `stall_after`. The caller then drops the connection and reconnects.
+    /// Called while waiting for frames: Stalled (and a change to report) when the camera is
+    /// online and its last frame is older than `stall_after`, or when it is connecting and no
+    /// first frame came within `stall_after` of the attempt's start (a session that reached
+    /// PLAY and then delivered nothing would otherwise stay `connecting`, dark, for ever). The
+    /// caller then drops the connection and reconnects.
     pub fn check_stall(&mut self, now: UnixMillis, stall_after: Duration) -> Option<StatusChange> {
-        let last = self.last_frame?;
-        if self.state != CameraState::Online || now.0 - last.0 < stall_after.as_millis() as i64 {
-            return None;
-        }
+        let limit = stall_after.as_millis() as i64;
+        let reason = match self.state {
+            CameraState::Online => {
+                let last = self.last_frame?;
+                if now.0 - last.0 < limit {
+                    return None;
+                }
+                format!("no frame for {} ms", now.0 - last.0)
+            }
+            CameraState::Connecting => {
+                let since = self.connecting_since?;
+                if now.0 - since.0 < limit {
+                    return None;
+                }
+                format!("no first frame {} ms after connecting", now.0 - since.0)
+            }
+            _ => return None,
+        };
         self.state = CameraState::Stalled;
-        self.report(
-            CameraState::Stalled,
-            now,
-            Some(format!("no frame for {} ms", now.0 - last.0)),
-        )
+        self.report(CameraState::Stalled, now, Some(reason))
     }
 }
 
@@ -164,7 +181,7 @@ mod tests {
             (c.state, c.reason.as_deref()),
             (CameraState::Offline, Some("connection refused"))
         );
-        h.on_connecting();
+        h.on_connecting(UnixMillis(6));
         assert_eq!(h.state(), CameraState::Connecting);
         assert_eq!(h.on_failure(UnixMillis(9), false, "again".into()), None);
         assert_eq!(
@@ -209,5 +226,31 @@ mod tests {
         assert_eq!(full, vec![499, 999, 1999, 3999, 3999, 3999]);
         b.reset();
         assert_eq!(b.next_delay(0.0), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn a_connection_without_a_first_frame_stalls() {
+        let mut h = Health::new();
+        let limit = Duration::from_secs(10);
+        h.on_connecting(UnixMillis(1_000));
+        assert_eq!(h.check_stall(UnixMillis(10_999), limit), None);
+        let c = h
+            .check_stall(UnixMillis(11_000), limit)
+            .expect("a connection that delivers nothing is a stall");
+        assert_eq!(c.state, CameraState::Stalled);
+        assert_eq!(
+            c.reason.as_deref(),
+            Some("no first frame 10000 ms after connecting")
+        );
+        // The next attempt has its own deadline; a camera already reported offline is not
+        // reported again.
+        h.on_connecting(UnixMillis(20_000));
+        assert_eq!(h.check_stall(UnixMillis(29_999), limit), None);
+        assert_eq!(h.check_stall(UnixMillis(30_000), limit), None);
+        assert_eq!(h.state(), CameraState::Stalled);
+        assert_eq!(
+            h.on_frame(UnixMillis(31_000)).map(|c| c.state),
+            Some(CameraState::Online)
+        );
     }
 }

@@ -16,7 +16,7 @@ pub mod rtsp;
 pub mod sim;
 pub mod sim_program;
 
-pub use adaptive::{AuFilter, DecodeGate, MotionDetector};
+pub use adaptive::{AuAction, DecodeGate, GopKeeper, KeeperOptions, MotionDetector, Wake};
 pub use decode::{DecoderChoice, VideoCodec, init_gstreamer};
 pub use error::IngestError;
 pub use file::FileSource;

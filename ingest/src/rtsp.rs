@@ -17,7 +17,7 @@ use retina::client::{
 use retina::codec::{CodecItem, ParametersRef, VideoParametersCodec};
 use sharpeyes_core::{CameraId, Frame, FrameSource, SourceItem};
 
-use crate::adaptive::{AuFilter, DecodeGate};
+use crate::adaptive::{AuAction, DecodeGate, GopKeeper};
 use crate::decode::{AuDecoder, VideoCodec};
 use crate::error::IngestError;
 use crate::queue::{FrameQueue, Popped, QueueStats};
@@ -83,8 +83,15 @@ impl RtspOptions {
 struct Shared {
     queue: FrameQueue<Frame>,
     error: Mutex<Option<IngestError>>,
-    /// Access units not decoded because adaptive decode wanted keyframes only.
+    /// Access units not decoded when they came because adaptive decode wanted keyframes only
+    /// (some are decoded later, see `caught_up`).
     skipped: AtomicU64,
+    /// Access units received from the camera.
+    received: AtomicU64,
+    /// Kept deltas decoded later in a burst, decode-only (peeks, resumes; see [`GopKeeper`]).
+    caught_up: AtomicU64,
+    /// Access units dropped because the decoder's input queue was full.
+    dropped_aus: AtomicU64,
 }
 
 impl Shared {
@@ -112,6 +119,9 @@ impl RtspSource {
             queue: FrameQueue::new(options.queue_capacity),
             error: Mutex::new(None),
             skipped: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            caught_up: AtomicU64::new(0),
+            dropped_aus: AtomicU64::new(0),
         });
         let camera = options.camera.clone();
         let s = shared.clone();
@@ -138,6 +148,21 @@ impl RtspSource {
     /// Access units skipped by adaptive decode so far.
     pub fn skipped(&self) -> u64 {
         self.shared.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Access units received from the camera so far.
+    pub fn received(&self) -> u64 {
+        self.shared.received.load(Ordering::Relaxed)
+    }
+
+    /// Skipped deltas decoded later, decode-only, so far (see [`GopKeeper`]).
+    pub fn caught_up(&self) -> u64 {
+        self.shared.caught_up.load(Ordering::Relaxed)
+    }
+
+    /// Access units dropped because the decoder's input queue was full.
+    pub fn dropped_access_units(&self) -> u64 {
+        self.shared.dropped_aus.load(Ordering::Relaxed)
     }
 }
 
@@ -242,13 +267,19 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
     let mut demuxed = playing.demuxed().map_err(|e| rtsp_err(&o, e))?;
     tracing::info!(camera = %o.camera, url = %redact_url(o.url.as_str()), "rtsp session playing");
 
-    let mut decoder: Option<AuDecoder> = None;
-    let mut filter = AuFilter::default();
+    let mut decoder: Option<DecoderBox> = None;
+    let mut keeper: GopKeeper<Vec<u8>> = GopKeeper::default();
     let mut first = true;
+    // The first video frame is due within `connect_timeout` of PLAY, however many other items
+    // (RTCP sender reports, every few seconds) arrive meanwhile: a session that sends reports
+    // but no video would otherwise wait for ever.
+    let first_due = tokio::time::Instant::now() + o.connect_timeout;
     loop {
         let wait = if first {
-            o.connect_timeout
+            first_due.saturating_duration_since(tokio::time::Instant::now())
         } else {
+            // The camera loop watches for stalls (no frame within its `stall_after`) and drops
+            // this source; this only ends a session that nobody reads any more.
             Duration::from_secs(3600)
         };
         let item = match tokio::time::timeout(wait, demuxed.next()).await {
@@ -256,7 +287,7 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
                 return Err(IngestError::Timeout {
                     camera: o.camera.clone(),
                     url: redact_url(o.url.as_str()),
-                    timeout_ms: wait.as_millis() as u64,
+                    timeout_ms: o.connect_timeout.as_millis() as u64,
                     during: "waiting for the first frame",
                 });
             }
@@ -267,6 +298,7 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
             continue;
         };
         first = false;
+        shared.received.fetch_add(1, Ordering::Relaxed);
         if decoder.is_none() || frame.has_new_parameters() {
             let Some(ParametersRef::Video(params)) = demuxed.streams()[stream_i].parameters()
             else {
@@ -278,30 +310,84 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
             };
             let (w, h) = params.pixel_dimensions();
             tracing::info!(camera = %o.camera, ?codec, width = w, height = h, "stream parameters");
-            let s = shared.clone();
-            drop(decoder.take()); // tear the old decoder down before the new one starts
-            decoder = Some(AuDecoder::new(
-                &o.camera,
-                codec,
-                params.extra_data(),
-                o.width,
-                o.height,
-                move |f| match f {
+            drop(decoder.take()); // the old decoder is torn down (off this thread) first
+            // Building a GStreamer pipeline and setting it PLAYING blocks (plugin loading, state
+            // changes, thread starts): done on the blocking pool, never on the network threads.
+            let (camera, extra, size, s) = (
+                o.camera.clone(),
+                params.extra_data().to_vec(),
+                (o.width, o.height),
+                shared.clone(),
+            );
+            let built = tokio::task::spawn_blocking(move || {
+                AuDecoder::new(&camera, codec, &extra, size.0, size.1, move |f| match f {
                     Ok(f) => {
                         s.queue.push(f);
                     }
                     Err(e) => tracing::warn!(error = %e, "frame conversion failed"),
-                },
-            )?);
+                })
+            })
+            .await
+            .map_err(|e| IngestError::Pipeline {
+                camera: o.camera.clone(),
+                message: format!("building the decoder: {e}"),
+            })??;
+            decoder = Some(DecoderBox(Some(built)));
+            keeper = GopKeeper::default();
         }
+        let Some(d) = decoder.as_ref().and_then(|d| d.0.as_ref()) else {
+            continue;
+        };
         let keyframe = frame.is_random_access_point();
         let keyframes_only = o.gate.as_ref().is_some_and(|g| g.keyframes_only());
-        if !filter.admit(keyframe, keyframes_only) {
-            shared.skipped.fetch_add(1, Ordering::Relaxed);
-            continue;
+        let data = frame.into_data();
+        let size = data.len();
+        let now = sharpeyes_core::Clock::now(&sharpeyes_core::SystemClock);
+        let (catch_up, current) = match keeper.admit(data, size, keyframe, keyframes_only, now.0) {
+            AuAction::Skip => {
+                shared.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            AuAction::Decode(au) => (Vec::new(), au),
+            AuAction::Burst {
+                catch_up,
+                current,
+                why,
+            } => {
+                shared
+                    .caught_up
+                    .fetch_add(catch_up.len() as u64, Ordering::Relaxed);
+                tracing::trace!(camera = %o.camera, frames = catch_up.len(), ?why, "decoding the kept deltas");
+                (catch_up, current)
+            }
+        };
+        let mut accepted = true;
+        for au in &catch_up {
+            accepted &= d.push_au(au, false, true)?;
         }
-        if let Some(d) = &decoder {
-            d.push(frame.data(), keyframe)?;
+        accepted &= d.push_au(&current, keyframe, false)?;
+        if !accepted {
+            // The decoder is behind by its whole input queue: skip to the next keyframe rather
+            // than grow memory or block the network thread.
+            keeper.lost();
+            shared.dropped_aus.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Owns a decoder; dropping it tears the GStreamer pipeline down on the blocking pool (a state
+/// change to NULL joins its streaming threads), never on the network threads.
+struct DecoderBox(Option<AuDecoder>);
+
+impl Drop for DecoderBox {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => {
+                    h.spawn_blocking(move || drop(d));
+                }
+                Err(_) => drop(d),
+            }
         }
     }
 }

@@ -186,6 +186,8 @@ impl EncodedClip {
 pub enum Activity {
     /// The clip over and over: always busy (a saturated camera).
     Loop,
+    /// The empty scene only, for ever: a village camera at night (what an idle camera costs).
+    Idle,
     /// A village monitoring point: the empty scene (the clip's first frame) most of the time;
     /// at random moments (exponential gaps, mean `idle_mean`) the clip plays from its start
     /// for `active` (people walk in, and out again), then the scene is empty again. Each
@@ -208,8 +210,9 @@ impl Activity {
         match name {
             "loop" => Ok(Activity::Loop),
             "village" => Ok(Activity::VILLAGE),
+            "idle" => Ok(Activity::Idle),
             other => Err(format!(
-                "unknown activity profile {other:?}: expected \"village\" or \"loop\""
+                "unknown activity profile {other:?}: expected \"village\", \"idle\" or \"loop\""
             )),
         }
     }
@@ -217,6 +220,7 @@ impl Activity {
     pub fn name(&self) -> &'static str {
         match self {
             Activity::Loop => "loop",
+            Activity::Idle => "idle",
             Activity::Village { .. } => "village",
         }
     }
@@ -276,6 +280,7 @@ impl Schedule {
             Activity::Loop => Segment::Active {
                 gops: self.clip_gops,
             },
+            Activity::Idle => Segment::Idle { gops: 1_000 },
             Activity::Village { idle_mean, active } => {
                 let mean = idle_mean.as_secs_f64();
                 let seg = if self.next_idle {
@@ -367,14 +372,14 @@ impl SimProgram {
                 Segment::Active { gops } => (true, gops),
             };
             if let Some(o) = &self.on_activity
-                && !matches!(self.activity, Activity::Loop)
+                && matches!(self.activity, Activity::Village { .. })
             {
                 o(&ActivityChange {
                     mount: mount.to_owned(),
                     active,
                 });
             }
-            if active && !matches!(self.activity, Activity::Loop) {
+            if active && matches!(self.activity, Activity::Village { .. }) {
                 clip_gop = 0; // village activity plays the clip from its (empty) start
             }
             for _ in 0..gops {
@@ -464,6 +469,14 @@ mod tests {
             "first start within one mean"
         );
         assert_eq!(first_idle(3), first_idle(3), "same seed, same program");
+    }
+
+    #[test]
+    fn idle_never_plays_the_clip() {
+        let mut s = Schedule::new(Activity::Idle, 2.0, 10, 3);
+        for _ in 0..5 {
+            assert!(matches!(s.next_segment(), Segment::Idle { .. }));
+        }
     }
 
     #[test]

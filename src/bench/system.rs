@@ -23,6 +23,19 @@ fn clock_ticks() -> f64 {
     100.0
 }
 
+/// OS threads of process `pid` (0 when unknown).
+pub fn threads(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Threads:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Resident memory of process `pid`, MiB.
 pub fn rss_mib(pid: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

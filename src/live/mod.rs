@@ -1,11 +1,26 @@
 //! Live cameras (I/O: threads, RTSP, ONNX Runtime, sinks).
 //!
-//! One thread per camera owns its connection: it starts an `RtspSource`, takes the frames that
-//! are due for detection, and reconnects with capped exponential backoff when the camera fails.
-//! All cameras feed one bounded drop-oldest queue; the analysis thread takes batches from it
-//! (one frame per camera at most, so a batch can later go to a GPU in one run), runs the model
-//! and rules, and delivers alerts. [`CameraHandle`] starts and stops one camera, the single
-//! mechanism that config hot reload and multi-machine assignment will both use.
+//! The camera runtime, built for hundreds of cameras in one process:
+//! - The network: every camera's RTSP session is a task on a small tokio runtime
+//!   ([`NETWORK_THREADS`] threads). Those threads only read sockets and push access units into
+//!   decoders (a non-blocking push into a bounded queue); building a decoder, its state changes
+//!   and its teardown run on tokio's blocking pool (see `sharpeyes_ingest::rtsp`).
+//! - Decode: one GStreamer pipeline per camera, with its own streaming thread.
+//! - The camera loop: one thread per camera runs a [`Streamer`] (health, stalls, backoff,
+//!   motion, rate sampling) and hands due frames to detection. Connects go through one
+//!   [`ConnectLimiter`] so a storm of them is bounded; first connects are spread over
+//!   [`streamer::START_SPREAD`], reconnects jittered.
+//! - Detection: all cameras feed one slot per camera; the analysis thread takes batches (one
+//!   frame per camera at most, so a batch can go to a GPU in one run), runs the model and
+//!   rules, and hands alerts to the delivery thread (`crate::delivery`), which never makes
+//!   detection wait on the disk or the command center's store.
+//!
+//! [`CameraHandle`] starts and stops one camera, the single mechanism that config hot reload
+//! and multi-machine assignment both use.
+
+pub mod streamer;
+#[cfg(test)]
+mod streamer_tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,11 +32,17 @@ use sharpeyes_core::{
     CameraId, CameraRef, CameraState, Clock, FrameSource, SourceItem, StatusEvent, SystemClock,
 };
 use sharpeyes_ingest::{
-    Backoff, DecodeGate, FileSource, FrameSlots, Health, IngestError, MaskPolygon, MotionDetector,
-    RtspOptions, RtspSource, RtspTransport, StatusChange, apply_privacy_masks,
+    DecodeGate, FileSource, FrameSlots, IngestError, MaskPolygon, RtspOptions, RtspSource,
+    RtspTransport,
 };
 
-use crate::analyze::{Analyzer, Delivery, RateSampler};
+use crate::analyze::Analyzer;
+use crate::delivery::Delivery;
+pub use streamer::{CameraSource, ConnectLimiter, Opener, Streamer};
+
+/// Threads of the runtime that drives every camera's network I/O. Two, so one busy moment on
+/// one of them never holds every camera back; they do no blocking work.
+pub const NETWORK_THREADS: usize = 2;
 
 /// What one camera needs to run.
 #[derive(Clone)]
@@ -115,6 +136,10 @@ pub struct CameraCounters {
     pub frames_skipped: AtomicU64,
     /// Due frames not analysed because motion gating saw no motion and no recent detection.
     pub frames_gated: AtomicU64,
+    /// Access units received from the camera.
+    pub access_units: AtomicU64,
+    /// Skipped access units decoded later, decode-only (a quiet camera's peeks and wakes).
+    pub frames_caught_up: AtomicU64,
     /// Frames decoded per second over the last second, in thousandths.
     pub fps_in_milli: AtomicU64,
     /// Frames handed to detection per second over the last second, in thousandths.
@@ -126,7 +151,7 @@ impl CameraCounters {
         CameraState::ALL[self.state.load(Ordering::Relaxed) as usize % CameraState::ALL.len()]
     }
 
-    fn set_state(&self, s: CameraState) {
+    pub(crate) fn set_state(&self, s: CameraState) {
         let i = CameraState::ALL.iter().position(|x| *x == s).unwrap_or(0);
         self.state.store(i as u8, Ordering::Relaxed);
     }
@@ -150,12 +175,28 @@ pub struct CameraOutputs {
 }
 
 impl CameraHandle {
-    /// Starts `spec`, its frames letterboxed to `size`.
+    /// Starts `spec` on its own connection limiter, its frames letterboxed to `size` (tests
+    /// and single cameras; a pipeline shares one limiter, see [`CameraHandle::start_with`]).
     pub fn start(
         spec: CameraSpec,
         rt: tokio::runtime::Handle,
         out: CameraOutputs,
         size: (u32, u32),
+    ) -> Self {
+        let opener = Arc::new(MediaOpener { rt, size });
+        let limiter = ConnectLimiter::new(
+            streamer::DEFAULT_CONNECTS_IN_FLIGHT,
+            streamer::DEFAULT_PERMIT_HOLD,
+        );
+        Self::start_with(spec, opener, limiter, out)
+    }
+
+    /// Starts `spec`, opened through `opener`, its connects limited by `limiter`.
+    pub fn start_with(
+        spec: CameraSpec,
+        opener: Arc<dyn Opener>,
+        limiter: Arc<ConnectLimiter>,
+        out: CameraOutputs,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(CameraCounters::default());
@@ -164,10 +205,26 @@ impl CameraHandle {
             .or(spec.motion_gate)
             .unwrap_or(Duration::from_secs(30));
         let gate = Arc::new(DecodeGate::new(spec.adaptive_quiet.is_some(), quiet));
-        let (s, c, sp, g) = (stop.clone(), counters.clone(), spec.clone(), gate.clone());
+        let streamer_parts = (stop.clone(), counters.clone(), spec.clone(), gate.clone());
         let thread = std::thread::Builder::new()
             .name(format!("cam-{}", spec.id))
-            .spawn(move || camera_loop(sp, rt, out, size, s, c, g))
+            // The camera loop keeps little on its stack: 256 KiB instead of the default 2 MiB
+            // of address space per thread, for hundreds of cameras.
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let (stop, counters, spec, gate) = streamer_parts;
+                Streamer {
+                    spec,
+                    clock: &SystemClock,
+                    opener: opener.as_ref(),
+                    limiter,
+                    out,
+                    stop,
+                    counters,
+                    gate,
+                }
+                .run()
+            })
             .expect("spawning a camera thread");
         Self {
             spec,
@@ -202,34 +259,27 @@ impl Drop for CameraHandle {
     }
 }
 
-/// Sleeps up to `d`, waking early on stop; returns false if stopping.
-fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50).min(end - Instant::now()));
-    }
-    !stop.load(Ordering::Relaxed)
-}
-
-/// What a camera thread reads from: an RTSP camera, or a file played in real time and looped
+/// What a camera reads from: an RTSP camera, or a file played in real time and looped
 /// (`file://` camera configs).
 enum Source {
     Rtsp(RtspSource),
-    File(FileSource),
-    /// Opening failed; `next_frame` reports it once.
-    Failed(Option<IngestError>),
+    File { source: FileSource, paced: bool },
 }
 
-impl Source {
+/// The real [`Opener`]: RTSP sessions on the network runtime, files through GStreamer; frames
+/// letterboxed to `size` (the detector's input).
+pub struct MediaOpener {
+    pub rt: tokio::runtime::Handle,
+    pub size: (u32, u32),
+}
+
+impl Opener for MediaOpener {
     fn open(
+        &self,
         spec: &CameraSpec,
-        rt: &tokio::runtime::Handle,
-        size: (u32, u32),
         gate: &Arc<DecodeGate>,
-    ) -> Result<Self, IngestError> {
+    ) -> Result<Box<dyn CameraSource>, IngestError> {
+        let size = self.size;
         if spec.url.scheme() == "file" {
             let path = spec
                 .url
@@ -246,31 +296,37 @@ impl Source {
                 SystemClock.now(),
                 spec.file_paced,
             )
-            .map(Source::File);
+            .map(|source| {
+                Box::new(Source::File {
+                    source,
+                    paced: spec.file_paced,
+                }) as Box<dyn CameraSource>
+            });
         }
         let mut options = RtspOptions::new(spec.id.clone(), spec.url.clone(), size.0, size.1);
         options.credentials = spec.credentials.clone();
         options.transport = spec.transport;
         options.gate = Some(gate.clone());
-        Ok(Source::Rtsp(RtspSource::start(rt, options)))
+        Ok(Box::new(Source::Rtsp(RtspSource::start(&self.rt, options))))
     }
+}
 
-    fn is_file(&self) -> bool {
-        matches!(self, Source::File(_))
-    }
-
+impl CameraSource for Source {
     fn next_frame(&mut self, timeout: Duration) -> Result<SourceItem, IngestError> {
         match self {
             Source::Rtsp(s) => s.next_frame(timeout),
-            Source::File(s) => s.next_frame(timeout),
-            Source::Failed(e) => match e.take() {
-                Some(e) => Err(e),
-                None => Ok(SourceItem::End),
-            },
+            Source::File { source, .. } => source.next_frame(timeout),
         }
     }
 
-    /// Frames dropped by the source's own queue.
+    fn loops(&self) -> bool {
+        matches!(self, Source::File { .. })
+    }
+
+    fn waits_for_detection(&self) -> bool {
+        matches!(self, Source::File { paced: false, .. })
+    }
+
     fn dropped(&self) -> u64 {
         match self {
             Source::Rtsp(s) => s.queue_stats().dropped,
@@ -278,10 +334,23 @@ impl Source {
         }
     }
 
-    /// Access units skipped by adaptive decode.
     fn skipped(&self) -> u64 {
         match self {
             Source::Rtsp(s) => s.skipped(),
+            _ => 0,
+        }
+    }
+
+    fn received(&self) -> u64 {
+        match self {
+            Source::Rtsp(s) => s.received(),
+            _ => 0,
+        }
+    }
+
+    fn caught_up(&self) -> u64 {
+        match self {
+            Source::Rtsp(s) => s.caught_up(),
             _ => 0,
         }
     }
@@ -293,172 +362,14 @@ impl Source {
 /// changes none by more than 25 grey levels.
 pub const MOTION_THRESHOLD: f32 = 0.005;
 
-/// A jitter value in [0, 1) that differs between cameras and attempts (no RNG dependency).
-fn jitter(camera: &CameraId, attempt: u64) -> f64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (camera, attempt, SystemClock.now().0).hash(&mut h);
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn camera_loop(
-    spec: CameraSpec,
-    rt: tokio::runtime::Handle,
-    out: CameraOutputs,
-    size: (u32, u32),
-    stop: Arc<AtomicBool>,
-    counters: Arc<CameraCounters>,
-    gate: Arc<DecodeGate>,
-) {
-    let _span = tracing::info_span!("camera", camera = %spec.id).entered();
-    let mut motion = MotionDetector::default();
-    let mut sampler = RateSampler::new(spec.detect_fps);
-    let mut health = Health::new();
-    let mut backoff = Backoff::new(Duration::from_millis(500), spec.reconnect_max);
-    let emit = |c: Option<StatusChange>| {
-        if let Some(c) = c {
-            tracing::info!(
-                state = c.state.as_str(),
-                reason = c.reason.as_deref().unwrap_or(""),
-                "camera state"
-            );
-            let mut event = StatusEvent::new(spec.camera_ref(), c.at, c.state, c.reason);
-            event.emitted_time = SystemClock.now().to_rfc3339();
-            let _ = out.status.send(event);
-        }
-    };
-    let mut attempt = 0u64;
-    let mut window = (Instant::now(), 0u64, 0u64);
-    let mut measure_fps = |counters: &CameraCounters| {
-        let elapsed = window.0.elapsed();
-        if elapsed >= Duration::from_secs(1) {
-            let (n_in, n_out) = (
-                counters.frames_decoded.load(Ordering::Relaxed),
-                counters.frames_queued.load(Ordering::Relaxed),
-            );
-            let per_s = |n: u64, m: u64| ((n - m) as f64 * 1000.0 / elapsed.as_secs_f64()) as u64;
-            counters
-                .fps_in_milli
-                .store(per_s(n_in, window.1), Ordering::Relaxed);
-            counters
-                .fps_out_milli
-                .store(per_s(n_out, window.2), Ordering::Relaxed);
-            window = (Instant::now(), n_in, n_out);
-        }
-    };
-    while !stop.load(Ordering::Relaxed) {
-        health.on_connecting();
-        counters.set_state(CameraState::Connecting);
-        let mut src = match Source::open(&spec, &rt, size, &gate) {
-            Ok(s) => s,
-            Err(e) => Source::Failed(Some(e)),
-        };
-        let mut skipped_seen = 0;
-        let failure = loop {
-            if stop.load(Ordering::Relaxed) {
-                counters
-                    .frames_dropped
-                    .fetch_add(src.dropped(), Ordering::Relaxed);
-                return;
-            }
-            measure_fps(&counters);
-            match src.next_frame(Duration::from_millis(200)) {
-                Ok(SourceItem::Frame(mut f)) => {
-                    apply_privacy_masks(&mut f, &spec.privacy_masks);
-                    let now = SystemClock.now();
-                    let change = health.on_frame(now);
-                    counters.set_state(CameraState::Online);
-                    emit(change);
-                    counters.last_frame_ms.store(now.0, Ordering::Relaxed);
-                    backoff.reset();
-                    counters.frames_decoded.fetch_add(1, Ordering::Relaxed);
-                    if motion.update(&f) >= MOTION_THRESHOLD {
-                        gate.activity(now);
-                    }
-                    gate.update(now);
-                    let skipped = src.skipped();
-                    counters
-                        .frames_skipped
-                        .fetch_add(skipped - skipped_seen, Ordering::Relaxed);
-                    skipped_seen = skipped;
-                    if sampler.take(&f.camera, f.time) {
-                        if spec.motion_gate.is_some() && !gate.active(now) {
-                            counters.frames_gated.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            counters.frames_queued.fetch_add(1, Ordering::Relaxed);
-                            let replaced = if src.is_file() && !spec.file_paced {
-                                out.frames.put_when_free(f, Duration::from_secs(1))
-                            } else {
-                                out.frames.put(f)
-                            };
-                            if replaced {
-                                counters.frames_dropped.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                }
-                Ok(SourceItem::Timeout) => {
-                    if let Some(c) = health.check_stall(SystemClock.now(), spec.stall_after) {
-                        counters.set_state(CameraState::Stalled);
-                        tracing::warn!(
-                            stall_after_ms = spec.stall_after.as_millis() as u64,
-                            "camera stalled; reconnecting"
-                        );
-                        emit(Some(c));
-                        break None;
-                    }
-                }
-                Ok(SourceItem::End) if src.is_file() => {
-                    // A file camera loops: open it again at once, no failure, no backoff.
-                    counters
-                        .frames_dropped
-                        .fetch_add(src.dropped(), Ordering::Relaxed);
-                    src = match Source::open(&spec, &rt, size, &gate) {
-                        Ok(s) => s,
-                        Err(e) => Source::Failed(Some(e)),
-                    };
-                    skipped_seen = 0;
-                    continue;
-                }
-                Ok(SourceItem::End) => break Some((false, "the stream ended".to_string())),
-                Err(e) => {
-                    counters.errors.fetch_add(1, Ordering::Relaxed);
-                    let auth = matches!(e, sharpeyes_ingest::IngestError::Rtsp { auth: true, .. });
-                    if e.is_transient() {
-                        tracing::warn!(error = %e, "camera failed");
-                    } else {
-                        tracing::error!(error = %e, "camera failed");
-                    }
-                    break Some((auth, e.to_string()));
-                }
-            }
-        };
-        counters
-            .frames_dropped
-            .fetch_add(src.dropped(), Ordering::Relaxed);
-        drop(src);
-        if let Some((auth, reason)) = failure {
-            let change = health.on_failure(SystemClock.now(), auth, reason);
-            counters.set_state(health.state());
-            emit(change);
-        }
-        counters.reconnects.fetch_add(1, Ordering::Relaxed);
-        attempt += 1;
-        let delay = backoff.next_delay(jitter(&spec.id, attempt));
-        tracing::debug!(retry_in_ms = delay.as_millis() as u64, "reconnecting");
-        if !sleep_unless_stopped(delay, &stop) {
-            return;
-        }
-    }
-}
-
 /// The running cameras and the analysis loop that serves them. Starting, stopping and
 /// restarting one camera goes through [`LivePipeline::start_camera`] /
 /// [`LivePipeline::stop_camera`] only: the demo, config hot reload and (later) Kafka
 /// consumer-group assignment of cameras all use this one mechanism.
 pub struct LivePipeline {
     rt: tokio::runtime::Runtime,
-    size: (u32, u32),
+    opener: Arc<dyn Opener>,
+    limiter: Arc<ConnectLimiter>,
     frames: Arc<FrameSlots>,
     status_tx: std::sync::mpsc::Sender<StatusEvent>,
     status_rx: std::sync::mpsc::Receiver<StatusEvent>,
@@ -474,6 +385,12 @@ pub struct LivePipeline {
     /// Detection latency of each analysed frame (capture → detections and rules done), ms;
     /// kept only after [`LivePipeline::record_latencies`].
     latencies: Option<Vec<u32>>,
+    /// (camera, when detection finished, ms) of every frame with a person, kept with the
+    /// latencies.
+    persons: Vec<(CameraId, i64)>,
+    /// Capture → taken by the analysis thread (decode, scale, hand-offs), ms, kept with the
+    /// latencies: what of the frame latency is spent before detection starts.
+    waits: Option<Vec<u32>>,
 }
 
 impl LivePipeline {
@@ -488,14 +405,22 @@ impl LivePipeline {
     /// Frames will be letterboxed to `size` (the detector's input).
     pub fn new(size: (u32, u32)) -> anyhow::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(NETWORK_THREADS)
             .enable_all()
             .thread_name("rtsp")
             .build()?;
         let (status_tx, status_rx) = std::sync::mpsc::channel();
+        let opener = Arc::new(MediaOpener {
+            rt: rt.handle().clone(),
+            size,
+        });
         Ok(Self {
             rt,
-            size,
+            opener,
+            limiter: ConnectLimiter::new(
+                streamer::DEFAULT_CONNECTS_IN_FLIGHT,
+                streamer::DEFAULT_PERMIT_HOLD,
+            ),
             frames: Arc::new(FrameSlots::new()),
             status_tx,
             status_rx,
@@ -505,12 +430,21 @@ impl LivePipeline {
             gated_seen: HashMap::new(),
             live_told: Instant::now(),
             latencies: None,
+            persons: Vec::new(),
+            waits: None,
         })
     }
 
     /// From now on, keep the detection latency of every analysed frame (for benchmarks).
     pub fn record_latencies(&mut self) {
         self.latencies.get_or_insert_with(Vec::new);
+        self.waits.get_or_insert_with(Vec::new);
+    }
+
+    /// Capture → taken by the analysis thread (ms) of the frames analysed since the last call,
+    /// while recording.
+    pub fn take_waits(&mut self) -> Vec<u32> {
+        self.waits.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The latencies recorded since the last call (ms), see [`LivePipeline::record_latencies`].
@@ -521,6 +455,12 @@ impl LivePipeline {
             .unwrap_or_default()
     }
 
+    /// (camera, when detection finished) of the frames with a person since the last call,
+    /// while recording (see [`LivePipeline::record_latencies`]).
+    pub fn take_person_detections(&mut self) -> Vec<(CameraId, i64)> {
+        std::mem::take(&mut self.persons)
+    }
+
     /// Starts a camera; a running camera with the same id is stopped first (a restart).
     pub fn start_camera(&mut self, spec: CameraSpec) {
         self.stop_camera(&spec.id);
@@ -529,7 +469,7 @@ impl LivePipeline {
             frames: self.frames.clone(),
             status: self.status_tx.clone(),
         };
-        let handle = CameraHandle::start(spec, self.rt.handle().clone(), out, self.size);
+        let handle = CameraHandle::start_with(spec, self.opener.clone(), self.limiter.clone(), out);
         self.cameras.insert(handle.spec.id.clone(), handle);
     }
 
@@ -556,19 +496,22 @@ impl LivePipeline {
         while let Ok(event) = self.status_rx.try_recv() {
             delivery.deliver(event.into());
         }
-        if let Some(web) = &delivery.web
-            && self.live_told.elapsed() >= Duration::from_secs(2)
-        {
+        if delivery.has_web() && self.live_told.elapsed() >= Duration::from_secs(2) {
             self.live_told = Instant::now();
-            for (id, h) in &self.cameras {
-                let c = &h.counters;
-                let last = c.last_frame_ms.load(Ordering::Relaxed);
-                let _ = web.store.camera_live(
-                    id.as_str(),
-                    c.fps_in_milli.load(Ordering::Relaxed) as f64 / 1000.0,
-                    (last > 0).then_some(sharpeyes_core::UnixMillis(last)),
-                );
-            }
+            let live = self
+                .cameras
+                .iter()
+                .map(|(id, h)| {
+                    let c = &h.counters;
+                    let last = c.last_frame_ms.load(Ordering::Relaxed);
+                    (
+                        id.clone(),
+                        c.fps_in_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+                        (last > 0).then_some(sharpeyes_core::UnixMillis(last)),
+                    )
+                })
+                .collect();
+            delivery.cameras_live(live);
         }
         self.tick_gated(analyzer, delivery);
         // A model with a fixed batch of 1 takes one frame per step: each frame's detections
@@ -585,6 +528,14 @@ impl LivePipeline {
         if batch.is_empty() {
             return;
         }
+        if let Some(w) = &mut self.waits {
+            let taken = SystemClock.now().0;
+            w.extend(
+                batch
+                    .iter()
+                    .map(|f| (taken - f.time.0).clamp(0, u32::MAX as i64) as u32),
+            );
+        }
         match analyzer.analyze(&batch) {
             Ok(alerts) => alerts.into_iter().for_each(|a| delivery.deliver(a.into())),
             Err(e) => tracing::error!(error = %format!("{e:#}"), "detection failed"),
@@ -596,6 +547,8 @@ impl LivePipeline {
                     .iter()
                     .map(|f| (now.0 - f.time.0).clamp(0, u32::MAX as i64) as u32),
             );
+            self.persons
+                .extend(analyzer.persons_seen.iter().map(|c| (c.clone(), now.0)));
         }
         for id in &analyzer.active_cameras {
             if let Some(h) = self.cameras.get(id) {
@@ -625,6 +578,11 @@ impl LivePipeline {
             .values()
             .map(|h| h.counters.frames_decoded.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// The process's connection limiter: (in flight, most at once, granted).
+    pub fn connect_stats(&self) -> (usize, usize, u64) {
+        self.limiter.stats()
     }
 
     /// Stops every camera (in parallel), then delivers their last status events.
