@@ -259,6 +259,10 @@ enum Command {
         /// idle camera costs); 0: none. The figure is 200.
         #[arg(long, default_value_t = 0)]
         night_cameras: usize,
+        /// Adaptive decode's peek interval in gated mode (camera files' detect.peek_s; 0:
+        /// keyframes only).
+        #[arg(long, default_value_t = 1.0)]
+        peek_s: f64,
         /// Seed of the simulator's activity schedules.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -813,6 +817,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             saturated_threads,
             saturated_s,
             night_cameras,
+            peek_s,
             seed,
         } => {
             use sharpeyes::bench::{BenchOptions, Profile};
@@ -841,6 +846,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 saturated_threads,
                 saturated_duration: Duration::from_secs_f64(saturated_s),
                 night_cameras,
+                peek: {
+                    anyhow::ensure!(
+                        peek_s == 0.0 || (0.1..=10.0).contains(&peek_s),
+                        "--peek-s: must be 0 (off) or between 0.1 and 10, got {peek_s}"
+                    );
+                    Duration::from_secs_f64(peek_s)
+                },
             };
             let stop = ctrl_c_flag()?;
             sharpeyes::bench::run(&options, stop).map(|_| ())

@@ -40,6 +40,7 @@ fn spec_for(cfg: &CameraConfig, size: (u32, u32)) -> anyhow::Result<CameraSpec> 
     s.stall_after = cfg.health.stall_after;
     s.reconnect_max = cfg.health.reconnect_max;
     s.adaptive_quiet = cfg.detect.adaptive_quiet;
+    s.adaptive_peek = cfg.detect.adaptive_peek;
     s.motion_gate = cfg.effective_motion_gate();
     s.privacy_masks = cfg.privacy_masks.clone();
     Ok(s)

@@ -87,8 +87,9 @@ impl DecodeGate {
 /// - Peek: every [`KeeperOptions::peek_ms`] while quiet, the kept deltas are decoded in a
 ///   burst, decode-only (the decoder catches up, no picture comes out of them), and the
 ///   current one with a picture. A quiet camera thus shows the camera loop's motion detector a
-///   picture every `peek_ms` (default 0.5 s) instead of every GOP (2 s and more on village
-///   cameras), for the cost of decoding the deltas without scaling or converting them.
+///   picture every `peek_ms` (default 1 s) instead of every GOP (2 s and more on village
+///   cameras), for the cost of decoding the deltas up to the peek, without scaling or
+///   converting them.
 /// - Why not wake on a jump in delta sizes (a P-frame grows when something moves)? Measured
 ///   on x264 at a constant bitrate, the way many cameras encode: a still picture's deltas go
 ///   147, 54, 146, 414, 1138, 319, 4350 ... 18957 bytes within one GOP as the encoder spends
@@ -122,8 +123,8 @@ pub struct KeeperOptions {
 }
 
 /// Default peek interval: a newcomer in a quiet camera's view is in a decoded picture within
-/// half a second, whatever the camera's GOP.
-pub const PEEK_MS: i64 = 500;
+/// a second, whatever the camera's GOP (one peek per 2 s GOP, halfway).
+pub const PEEK_MS: i64 = 1000;
 
 impl Default for KeeperOptions {
     fn default() -> Self {
@@ -420,7 +421,10 @@ mod tests {
 
     #[test]
     fn a_quiet_camera_peeks_every_half_second() {
-        let mut k = Keeper::default();
+        let mut k = Keeper::new(KeeperOptions {
+            peek_ms: 500,
+            ..KeeperOptions::default()
+        });
         assert_eq!(act(&mut k, 0, 20_000, true, true), "D");
         let got: Vec<String> = (1..30).map(|i| act(&mut k, i, 100, false, true)).collect();
         // 15 fps: the 8th delta is 536 ms after the keyframe, the 16th 536 ms after that.

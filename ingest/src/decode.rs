@@ -213,6 +213,7 @@ fn arrival_time(element: &gst::Element, sample: &gst::Sample) -> UnixMillis {
     match (pts, running) {
         (Some(pts), Some(running)) => {
             let queued = running.saturating_sub(pts).mseconds() as i64;
+            tracing::trace!(element = %element.name(), queued_ms = queued, "picture out of the decoder");
             UnixMillis(now.0 - queued)
         }
         _ => now,

@@ -17,7 +17,7 @@ use retina::client::{
 use retina::codec::{CodecItem, ParametersRef, VideoParametersCodec};
 use sharpeyes_core::{CameraId, Frame, FrameSource, SourceItem};
 
-use crate::adaptive::{AuAction, DecodeGate, GopKeeper};
+use crate::adaptive::{AuAction, DecodeGate, GopKeeper, KeeperOptions};
 use crate::decode::{AuDecoder, VideoCodec};
 use crate::error::IngestError;
 use crate::queue::{FrameQueue, Popped, QueueStats};
@@ -50,6 +50,9 @@ pub struct RtspOptions {
     pub queue_capacity: usize,
     /// Adaptive decode: consulted for each access unit. Default None (decode everything).
     pub gate: Option<Arc<DecodeGate>>,
+    /// While the gate says keyframes only, a peek at least this often (see [`GopKeeper`]);
+    /// zero: none. Default 0.5 s.
+    pub peek: Duration,
 }
 
 impl std::fmt::Debug for RtspOptions {
@@ -76,6 +79,7 @@ impl RtspOptions {
             connect_timeout: Duration::from_secs(10),
             queue_capacity: 4,
             gate: None,
+            peek: Duration::from_millis(crate::adaptive::PEEK_MS as u64),
         }
     }
 }
@@ -268,7 +272,11 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
     tracing::info!(camera = %o.camera, url = %redact_url(o.url.as_str()), "rtsp session playing");
 
     let mut decoder: Option<DecoderBox> = None;
-    let mut keeper: GopKeeper<Vec<u8>> = GopKeeper::default();
+    let keeper_options = KeeperOptions {
+        peek_ms: o.peek.as_millis() as i64,
+        ..KeeperOptions::default()
+    };
+    let mut keeper: GopKeeper<Vec<u8>> = GopKeeper::new(keeper_options);
     let mut first = true;
     // The first video frame is due within `connect_timeout` of PLAY, however many other items
     // (RTCP sender reports, every few seconds) arrive meanwhile: a session that sends reports
@@ -333,7 +341,7 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
                 message: format!("building the decoder: {e}"),
             })??;
             decoder = Some(DecoderBox(Some(built)));
-            keeper = GopKeeper::default();
+            keeper = GopKeeper::new(keeper_options);
         }
         let Some(d) = decoder.as_ref().and_then(|d| d.0.as_ref()) else {
             continue;

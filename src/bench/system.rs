@@ -23,30 +23,26 @@ fn clock_ticks() -> f64 {
     100.0
 }
 
+/// The first number of field `key` (`VmRSS:`, `Threads:`) in `/proc/<pid>/status`.
+fn status_field(pid: &str, key: &str) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// OS threads of process `pid` (0 when unknown).
 pub fn threads(pid: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Threads:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
+    status_field(pid, "Threads:").map_or(0, |n| n as u64)
 }
 
 /// Resident memory of process `pid`, MiB.
 pub fn rss_mib(pid: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    status_field(pid, "VmRSS:").map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// The machine the numbers were measured on.

@@ -837,3 +837,29 @@ fn a_zone_that_always_detects_turns_motion_gating_off() {
     assert!(c.zones[0].always_detect);
     assert_eq!(c.effective_motion_gate(), None);
 }
+
+#[test]
+fn peeks_default_to_a_second_and_bad_ones_name_their_field() {
+    let c = ok(&cam("", "[detect]\nadaptive_decode = true\n"));
+    assert_eq!(c.detect.adaptive_peek, Duration::from_secs(1));
+    let c = ok(&cam("", "[detect]\nadaptive_decode = true\npeek_s = 0\n"));
+    assert_eq!(c.detect.adaptive_peek, Duration::ZERO, "0 turns peeks off");
+    let c = ok(&cam("", "[detect]\nadaptive_decode = true\npeek_s = 1.5\n"));
+    assert_eq!(c.detect.adaptive_peek, Duration::from_millis(1500));
+    for bad in ["0.05", "11", "-1", "nan", "inf"] {
+        assert_eq!(
+            one(&cam(
+                "",
+                &format!("[detect]\nadaptive_decode = true\npeek_s = {bad}\n")
+            )),
+            format!(
+                "{F}: detect.peek_s: must be 0 (off) or between 0.1 and 10, got {}",
+                if bad == "nan" { "NaN" } else { bad }
+            ),
+        );
+    }
+    assert_eq!(
+        one(&cam("", "[detect]\npeek_s = 1\n")),
+        format!("{F}: detect.peek_s: only applies with detect.adaptive_decode = true")
+    );
+}

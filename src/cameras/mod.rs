@@ -18,8 +18,8 @@ pub mod secrets;
 pub mod watch;
 
 pub use config::{
-    CameraConfig, ConfigIssue, Credentials, DetectConfig, DwellRule, HealthConfig, InactivityRule,
-    Polygon, Rule, SecretRef, Site, StreamConfig, Transport, Zone,
+    CameraConfig, ConfigIssue, Credentials, DEFAULT_PEEK, DetectConfig, DwellRule, HealthConfig,
+    InactivityRule, Polygon, Rule, SecretRef, Site, StreamConfig, Transport, Zone,
 };
 pub use connect::{ConnectError, rtsp_transport};
 pub use load::{

@@ -64,6 +64,9 @@ pub struct CameraSpec {
     pub reconnect_max: Duration,
     /// Adaptive decode (keyframes only while quiet) with this quiet period; None: off.
     pub adaptive_quiet: Option<Duration>,
+    /// While keyframes-only, a peek at least this often (see `sharpeyes_ingest::GopKeeper`);
+    /// zero: none. Default 0.5 s.
+    pub adaptive_peek: Duration,
     /// Motion gating of detection: frames go to the detector only within this long after
     /// motion or a detection (the start counts); None: every due frame is analysed.
     pub motion_gate: Option<Duration>,
@@ -110,6 +113,7 @@ impl CameraSpec {
             stall_after: Duration::from_secs(10),
             reconnect_max: Duration::from_secs(30),
             adaptive_quiet: None,
+            adaptive_peek: crate::cameras::DEFAULT_PEEK,
             motion_gate: None,
             privacy_masks: Vec::new(),
             file_paced: true,
@@ -307,6 +311,7 @@ impl Opener for MediaOpener {
         options.credentials = spec.credentials.clone();
         options.transport = spec.transport;
         options.gate = Some(gate.clone());
+        options.peek = spec.adaptive_peek;
         Ok(Box::new(Source::Rtsp(RtspSource::start(&self.rt, options))))
     }
 }
@@ -513,7 +518,9 @@ impl LivePipeline {
                 .collect();
             delivery.cameras_live(live);
         }
+        let t0 = Instant::now();
         self.tick_gated(analyzer, delivery);
+        tracing::trace!(tick_ms = t0.elapsed().as_millis() as u64, "ticked");
         // A model with a fixed batch of 1 takes one frame per step: each frame's detections
         // and alerts go out as soon as its own run is done, not after the whole batch's.
         let max_batch = if analyzer.detector().batches() {
@@ -528,6 +535,9 @@ impl LivePipeline {
         if batch.is_empty() {
             return;
         }
+        for f in &batch {
+            tracing::trace!(camera = %f.camera, age_ms = SystemClock.now().0 - f.time.0, "frame taken for detection");
+        }
         if let Some(w) = &mut self.waits {
             let taken = SystemClock.now().0;
             w.extend(
@@ -536,10 +546,12 @@ impl LivePipeline {
                     .map(|f| (taken - f.time.0).clamp(0, u32::MAX as i64) as u32),
             );
         }
+        let t0 = Instant::now();
         match analyzer.analyze(&batch) {
             Ok(alerts) => alerts.into_iter().for_each(|a| delivery.deliver(a.into())),
             Err(e) => tracing::error!(error = %format!("{e:#}"), "detection failed"),
         }
+        tracing::trace!(analyze_ms = t0.elapsed().as_millis() as u64, "analysed");
         let now = SystemClock.now();
         if let Some(l) = &mut self.latencies {
             l.extend(

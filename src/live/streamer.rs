@@ -308,6 +308,10 @@ impl Streamer<'_> {
                                 counters.frames_gated.fetch_add(1, Ordering::Relaxed);
                             } else {
                                 counters.frames_queued.fetch_add(1, Ordering::Relaxed);
+                                tracing::trace!(
+                                    age_ms = clock.now().0 - f.time.0,
+                                    "frame to detection"
+                                );
                                 let replaced = if src.waits_for_detection() {
                                     self.out.frames.put_when_free(f, Duration::from_secs(1))
                                 } else {
