@@ -96,6 +96,8 @@ struct Shared {
     caught_up: AtomicU64,
     /// Access units dropped because the decoder's input queue was full.
     dropped_aus: AtomicU64,
+    /// PLAY answered and a decoder built: the expensive part of connecting is over.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -126,6 +128,7 @@ impl RtspSource {
             received: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
             dropped_aus: AtomicU64::new(0),
+            ready: std::sync::atomic::AtomicBool::new(false),
         });
         let camera = options.camera.clone();
         let s = shared.clone();
@@ -152,6 +155,12 @@ impl RtspSource {
     /// Access units skipped by adaptive decode so far.
     pub fn skipped(&self) -> u64 {
         self.shared.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the session is playing with a decoder built (what is left is waiting for a
+    /// keyframe).
+    pub fn ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Relaxed)
     }
 
     /// Access units received from the camera so far.
@@ -341,6 +350,7 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
                 message: format!("building the decoder: {e}"),
             })??;
             decoder = Some(DecoderBox(Some(built)));
+            shared.ready.store(true, Ordering::Relaxed);
             keeper = GopKeeper::new(keeper_options);
         }
         let Some(d) = decoder.as_ref().and_then(|d| d.0.as_ref()) else {

@@ -359,6 +359,13 @@ impl CameraSource for Source {
             _ => 0,
         }
     }
+
+    fn ready(&self) -> bool {
+        match self {
+            Source::Rtsp(s) => s.ready(),
+            Source::File { .. } => true,
+        }
+    }
 }
 
 /// Fraction of thumbnail cells that must change (against a reference at least 0.5 s old) for

@@ -52,6 +52,11 @@ pub trait CameraSource: Send {
     fn caught_up(&self) -> u64 {
         0
     }
+    /// The expensive part of connecting (handshake, decoder build) is over; only the first
+    /// frame is still to come (the next keyframe, up to a GOP away).
+    fn ready(&self) -> bool {
+        false
+    }
 }
 
 /// Opens connections. The real one ([`super::MediaOpener`]) starts an RTSP session on the
@@ -66,10 +71,11 @@ pub trait Opener: Send + Sync {
     ) -> Result<Box<dyn CameraSource>, IngestError>;
 }
 
-/// How many connects may be in flight at once in the process (handshake, decoder build, first
-/// frame). A connect holds its permit until its first frame, its failure, or
-/// [`ConnectLimiter::hold_max`], whichever comes first, so a camera that hangs in its
-/// handshake cannot keep the others out for long.
+/// How many connects may be in flight at once in the process (handshake, decoder build). A
+/// connect holds its permit until its source is ready (the wait for the first keyframe, up to
+/// a GOP, needs no permit), its first frame, its failure, or [`ConnectLimiter::hold_max`],
+/// whichever comes first, so a camera that hangs in its handshake cannot keep the others out
+/// for long.
 #[derive(Debug)]
 pub struct ConnectLimiter {
     max: usize,
@@ -282,7 +288,8 @@ impl Streamer<'_> {
                     return;
                 }
                 if permit.is_some()
-                    && clock.now().0 - opened.0 >= self.limiter.hold_max().as_millis() as i64
+                    && (src.ready()
+                        || clock.now().0 - opened.0 >= self.limiter.hold_max().as_millis() as i64)
                 {
                     permit = None;
                 }

@@ -35,9 +35,14 @@ struct Scripted {
     /// Set while this connection has not delivered its first frame (connect-storm test).
     connecting: Option<Arc<AtomicUsize>>,
     real_delay: Duration,
+    ready: bool,
 }
 
 impl CameraSource for Scripted {
+    fn ready(&self) -> bool {
+        self.ready
+    }
+
     fn next_frame(&mut self, timeout: Duration) -> Result<SourceItem, IngestError> {
         if !self.real_delay.is_zero() {
             std::thread::sleep(self.real_delay);
@@ -86,6 +91,8 @@ struct ScriptedOpener {
     connecting: Arc<AtomicUsize>,
     peak: AtomicUsize,
     real_delay: Duration,
+    /// Sources say they are ready (handshake done) from the start.
+    ready: bool,
 }
 
 impl ScriptedOpener {
@@ -98,6 +105,7 @@ impl ScriptedOpener {
             connecting: Arc::default(),
             peak: AtomicUsize::new(0),
             real_delay: Duration::ZERO,
+            ready: false,
         }
     }
 
@@ -128,6 +136,7 @@ impl Opener for ScriptedOpener {
             then: self.then,
             connecting: Some(self.connecting.clone()),
             real_delay: self.real_delay,
+            ready: self.ready,
         }))
     }
 }
@@ -374,4 +383,39 @@ fn a_connect_storm_is_bounded_and_every_camera_comes_up() {
     );
     assert_eq!(opened, 200, "one connection each, none failed");
     assert_eq!(granted, 200);
+}
+
+#[test]
+fn a_ready_connect_lets_the_next_one_in_before_its_first_frame() {
+    // One permit. Camera a's session is up (ready) but waits for a keyframe that never comes;
+    // camera b must not wait behind it.
+    let clock = sim_clock();
+    let limiter = ConnectLimiter::new(1, Duration::from_secs(3600));
+    let mut waiting = ScriptedOpener::new(clock.clone(), vec![], Step::Silence);
+    waiting.ready = true;
+    waiting.real_delay = Duration::from_millis(1);
+    let flowing = Arc::new(ScriptedOpener::new(clock.clone(), vec![], Step::Frame));
+    let mut slow = spec("a");
+    slow.stall_after = Duration::from_secs(3600);
+    let a = start(
+        slow,
+        clock.clone(),
+        Arc::new(waiting),
+        limiter.clone(),
+        Arc::new(FrameSlots::new()),
+    );
+    a.wait_for("a's connect", || limiter.stats().2 >= 1);
+    let b = start(
+        spec("b"),
+        clock.clone(),
+        flowing,
+        limiter.clone(),
+        Arc::new(FrameSlots::new()),
+    );
+    let counters = b.counters.clone();
+    b.wait_for("b's first frame", || {
+        counters.frames_decoded.load(Ordering::SeqCst) > 0
+    });
+    a.stop();
+    b.stop();
 }
