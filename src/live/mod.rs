@@ -316,6 +316,16 @@ impl Opener for MediaOpener {
     }
 }
 
+impl Source {
+    /// The RTSP connection; files count nothing of what it counts.
+    fn rtsp(&self) -> Option<&RtspSource> {
+        match self {
+            Source::Rtsp(s) => Some(s),
+            Source::File { .. } => None,
+        }
+    }
+}
+
 impl CameraSource for Source {
     fn next_frame(&mut self, timeout: Duration) -> Result<SourceItem, IngestError> {
         match self {
@@ -333,31 +343,19 @@ impl CameraSource for Source {
     }
 
     fn dropped(&self) -> u64 {
-        match self {
-            Source::Rtsp(s) => s.queue_stats().dropped,
-            _ => 0,
-        }
+        self.rtsp().map_or(0, |s| s.queue_stats().dropped)
     }
 
     fn skipped(&self) -> u64 {
-        match self {
-            Source::Rtsp(s) => s.skipped(),
-            _ => 0,
-        }
+        self.rtsp().map_or(0, RtspSource::skipped)
     }
 
     fn received(&self) -> u64 {
-        match self {
-            Source::Rtsp(s) => s.received(),
-            _ => 0,
-        }
+        self.rtsp().map_or(0, RtspSource::received)
     }
 
     fn caught_up(&self) -> u64 {
-        match self {
-            Source::Rtsp(s) => s.caught_up(),
-            _ => 0,
-        }
+        self.rtsp().map_or(0, RtspSource::caught_up)
     }
 
     fn ready(&self) -> bool {
