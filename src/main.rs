@@ -261,7 +261,7 @@ enum Command {
         night_cameras: usize,
         /// Adaptive decode's peek interval in gated mode (camera files' detect.peek_s; 0:
         /// keyframes only).
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = sharpeyes_ingest::DEFAULT_PEEK.as_secs_f64())]
         peek_s: f64,
         /// Seed of the simulator's activity schedules.
         #[arg(long, default_value_t = 1)]
@@ -846,13 +846,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 saturated_threads,
                 saturated_duration: Duration::from_secs_f64(saturated_s),
                 night_cameras,
-                peek: {
-                    anyhow::ensure!(
-                        peek_s == 0.0 || (0.1..=10.0).contains(&peek_s),
-                        "--peek-s: must be 0 (off) or between 0.1 and 10, got {peek_s}"
-                    );
-                    Duration::from_secs_f64(peek_s)
-                },
+                peek: sharpeyes_ingest::peek_from_secs(peek_s)
+                    .map_err(|e| anyhow::anyhow!("--peek-s: {e}"))?,
             };
             let stop = ctrl_c_flag()?;
             sharpeyes::bench::run(&options, stop).map(|_| ())

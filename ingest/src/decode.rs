@@ -360,11 +360,6 @@ impl AuDecoder {
         })
     }
 
-    /// Queues one access unit for decoding. Errors if the pipeline failed (see the bus).
-    pub fn push(&self, au: &[u8], keyframe: bool) -> Result<(), IngestError> {
-        self.push_au(au, keyframe, false).map(|_| ())
-    }
-
     /// Queues one access unit; never blocks. `decode_only`: the decoder decodes it (a later
     /// frame may refer to it) but no picture comes out (catching up on a kept GOP). Returns
     /// false, and drops it, when the decoder's input queue is full ([`MAX_QUEUED_BYTES`]): the
@@ -382,14 +377,11 @@ impl AuDecoder {
             return Ok(false);
         }
         let mut buf = gst::Buffer::from_slice(au.to_vec());
-        if let Some(b) = buf.get_mut() {
-            if !keyframe {
-                b.set_flags(gst::BufferFlags::DELTA_UNIT);
-            }
-            if decode_only {
-                b.set_flags(gst::BufferFlags::DECODE_ONLY);
-            }
+        if !keyframe && let Some(b) = buf.get_mut() {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
         }
+        // Not also flagged DECODE_ONLY: a decoder that honours the flag would drop the picture
+        // and the probe would then drop the next one as well.
         if decode_only {
             self.drop_pending
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

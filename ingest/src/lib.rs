@@ -16,7 +16,10 @@ pub mod rtsp;
 pub mod sim;
 pub mod sim_program;
 
-pub use adaptive::{AuAction, DecodeGate, GopKeeper, KeeperOptions, MotionDetector, Wake};
+pub use adaptive::{
+    AuAction, DEFAULT_PEEK, DecodeGate, GopKeeper, KeeperOptions, MotionDetector, Wake,
+    peek_from_secs,
+};
 pub use decode::{DecoderChoice, VideoCodec, init_gstreamer};
 pub use error::IngestError;
 pub use file::FileSource;

@@ -51,7 +51,7 @@ pub struct RtspOptions {
     /// Adaptive decode: consulted for each access unit. Default None (decode everything).
     pub gate: Option<Arc<DecodeGate>>,
     /// While the gate says keyframes only, a peek at least this often (see [`GopKeeper`]);
-    /// zero: none. Default 0.5 s.
+    /// zero: none. Default [`crate::adaptive::DEFAULT_PEEK`].
     pub peek: Duration,
 }
 
@@ -79,7 +79,7 @@ impl RtspOptions {
             connect_timeout: Duration::from_secs(10),
             queue_capacity: 4,
             gate: None,
-            peek: Duration::from_millis(crate::adaptive::PEEK_MS as u64),
+            peek: crate::adaptive::DEFAULT_PEEK,
         }
     }
 }
@@ -94,8 +94,6 @@ struct Shared {
     received: AtomicU64,
     /// Kept deltas decoded later in a burst, decode-only (peeks, resumes; see [`GopKeeper`]).
     caught_up: AtomicU64,
-    /// Access units dropped because the decoder's input queue was full.
-    dropped_aus: AtomicU64,
     /// PLAY answered and a decoder built: the expensive part of connecting is over.
     ready: std::sync::atomic::AtomicBool,
 }
@@ -127,7 +125,6 @@ impl RtspSource {
             skipped: AtomicU64::new(0),
             received: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
-            dropped_aus: AtomicU64::new(0),
             ready: std::sync::atomic::AtomicBool::new(false),
         });
         let camera = options.camera.clone();
@@ -171,11 +168,6 @@ impl RtspSource {
     /// Skipped deltas decoded later, decode-only, so far (see [`GopKeeper`]).
     pub fn caught_up(&self) -> u64 {
         self.shared.caught_up.load(Ordering::Relaxed)
-    }
-
-    /// Access units dropped because the decoder's input queue was full.
-    pub fn dropped_access_units(&self) -> u64 {
-        self.shared.dropped_aus.load(Ordering::Relaxed)
     }
 }
 
@@ -388,7 +380,7 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
             // The decoder is behind by its whole input queue: skip to the next keyframe rather
             // than grow memory or block the network thread.
             keeper.lost();
-            shared.dropped_aus.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(camera = %o.camera, "decoder queue full: skipping to the next keyframe");
         }
     }
 }

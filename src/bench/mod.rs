@@ -273,11 +273,16 @@ impl Ctx<'_> {
         self.trial_on(cameras, Mode::Gated, true)
     }
 
+    /// The simulator a trial's cameras are on: the idle one for the night run.
+    fn simulator(&self, night: bool) -> &Simulator {
+        match (&self.night_sim, night) {
+            (Some(s), true) => s,
+            _ => &self.sim,
+        }
+    }
+
     fn trial_on(&mut self, cameras: usize, mode: Mode, night: bool) -> anyhow::Result<Trial> {
-        let sim_port = match (&self.night_sim, night) {
-            (Some(s), true) => s.port,
-            _ => self.sim.port,
-        };
+        let sim_port = self.simulator(night).port;
         self.trial_no += 1;
         let dir = self.tmp.join(format!("trial-{}", self.trial_no));
         std::fs::create_dir_all(&dir)?;
@@ -359,11 +364,7 @@ impl Ctx<'_> {
         let counts0 = read(&pipeline);
         let analysed0 = analyzer.frames_analysed;
         let cpu0 = system::cpu_seconds("self");
-        let sim_pid = match (&self.night_sim, night) {
-            (Some(s), true) => s.child.0.id(),
-            _ => self.sim.child.0.id(),
-        }
-        .to_string();
+        let sim_pid = self.simulator(night).child.0.id().to_string();
         let sim_cpu0 = system::cpu_seconds(&sim_pid);
         let broker_pid = self.broker_pid.map(|p| p.to_string());
         let broker_cpu0 = broker_pid.as_deref().map_or(0.0, system::cpu_seconds);
@@ -569,9 +570,14 @@ fn first_person_ms(
     clip: &Path,
     config: &PipelineConfig,
     store: &ModelStore,
+    tmp: &Path,
 ) -> anyhow::Result<i64> {
     use sharpeyes_core::Detector as _;
-    let mut analyzer = Analyzer::new(config, store)?;
+    // Like the trials' analyzers: its snapshot sweeper works in the run's temporary
+    // directory, never in the configured one.
+    let mut config = config.clone();
+    config.snapshots = tmp.join("first-person").join("snapshots");
+    let mut analyzer = Analyzer::new(&config, store)?;
     let (w, h) = analyzer.canvas_size();
     let start = sharpeyes_core::UnixMillis(0);
     let mut src =
@@ -746,7 +752,7 @@ pub fn run(o: &BenchOptions, stop: Arc<AtomicBool>) -> anyhow::Result<BenchResul
     eprintln!("bench: encoding the clip and starting {sim_cameras} simulated cameras");
     let sim = Simulator::start(o, sim_cameras, &tmp.join("simulate.log"), "village")?;
     let store = ModelStore::from_env();
-    let appear_offset_ms = match first_person_ms(&clip, &config, &store) {
+    let appear_offset_ms = match first_person_ms(&clip, &config, &store, &tmp) {
         Ok(t) => {
             eprintln!("bench: the clip's first person is visible {t} ms into it");
             Some(t)

@@ -258,11 +258,8 @@ pub enum SecretRef {
     File(PathBuf),
 }
 
-/// Default `detect.peek_s`: on the village cameras' 2 s GOP one peek per GOP, halfway, so a
-/// newcomer waits at most 1 s for a decoded picture. Peeking every 0.5 s cost 0.59 % of a core
-/// per idle camera on the reference machine (night run, 64 cameras: 0.91 % against 0.32 %
-/// without peeks), too much for 128 cameras a box; see docs/density.md.
-pub const DEFAULT_PEEK: Duration = Duration::from_secs(1);
+/// Default `detect.peek_s` (the reasons are on the constant in ingest).
+pub use sharpeyes_ingest::DEFAULT_PEEK;
 
 /// What runs on the frames.
 #[derive(Clone, Debug, PartialEq)]
@@ -794,25 +791,20 @@ impl Validator<'_> {
         let quiet = Duration::from_secs_f64(quiet_s.clamp(1.0, 3600.0));
         let adaptive_quiet = (raw.adaptive_decode == Some(true)).then_some(quiet);
         let motion_gate = (raw.motion_gating == Some(true)).then_some(quiet);
-        let peek_s = raw.peek_s.unwrap_or(DEFAULT_PEEK.as_secs_f64());
-        let peek_ok = peek_s == 0.0 || (0.1..=10.0).contains(&peek_s);
-        if !peek_ok {
-            self.issue(
-                "detect.peek_s",
-                format!("must be 0 (off) or between 0.1 and 10, got {peek_s}"),
-            );
-        }
+        let adaptive_peek = match raw.peek_s.map(sharpeyes_ingest::peek_from_secs) {
+            None => DEFAULT_PEEK,
+            Some(Ok(peek)) => peek,
+            Some(Err(e)) => {
+                self.issue("detect.peek_s", e);
+                DEFAULT_PEEK
+            }
+        };
         if raw.peek_s.is_some() && raw.adaptive_decode != Some(true) {
             self.issue(
                 "detect.peek_s",
                 "only applies with detect.adaptive_decode = true",
             );
         }
-        let adaptive_peek = if peek_ok {
-            Duration::from_secs_f64(peek_s)
-        } else {
-            DEFAULT_PEEK
-        };
         DetectConfig {
             fps,
             models,

@@ -65,7 +65,7 @@ pub struct CameraSpec {
     /// Adaptive decode (keyframes only while quiet) with this quiet period; None: off.
     pub adaptive_quiet: Option<Duration>,
     /// While keyframes-only, a peek at least this often (see `sharpeyes_ingest::GopKeeper`);
-    /// zero: none. Default 0.5 s.
+    /// zero: none. Default [`sharpeyes_ingest::DEFAULT_PEEK`].
     pub adaptive_peek: Duration,
     /// Motion gating of detection: frames go to the detector only within this long after
     /// motion or a detection (the start counts); None: every due frame is analysed.
@@ -113,7 +113,7 @@ impl CameraSpec {
             stall_after: Duration::from_secs(10),
             reconnect_max: Duration::from_secs(30),
             adaptive_quiet: None,
-            adaptive_peek: crate::cameras::DEFAULT_PEEK,
+            adaptive_peek: sharpeyes_ingest::DEFAULT_PEEK,
             motion_gate: None,
             privacy_masks: Vec::new(),
             file_paced: true,
@@ -372,6 +372,18 @@ impl CameraSource for Source {
 /// changes none by more than 25 grey levels.
 pub const MOTION_THRESHOLD: f32 = 0.005;
 
+/// What [`LivePipeline::record_latencies`] keeps, for benchmarks.
+#[derive(Debug, Default)]
+struct Recording {
+    /// Each analysed frame: capture → detections and rules done, ms.
+    latencies: Vec<u32>,
+    /// Each analysed frame: capture → taken by the analysis thread (decode, scale, hand-offs),
+    /// ms: the part of the latency before detection starts.
+    waits: Vec<u32>,
+    /// (camera, when detection finished, ms) of every frame with a person.
+    persons: Vec<(CameraId, i64)>,
+}
+
 /// The running cameras and the analysis loop that serves them. Starting, stopping and
 /// restarting one camera goes through [`LivePipeline::start_camera`] /
 /// [`LivePipeline::stop_camera`] only: the demo, config hot reload and (later) Kafka
@@ -392,15 +404,8 @@ pub struct LivePipeline {
     gated_seen: HashMap<CameraId, u64>,
     /// When the command center (if any) was last told the cameras' fps and last frames.
     live_told: Instant,
-    /// Detection latency of each analysed frame (capture → detections and rules done), ms;
-    /// kept only after [`LivePipeline::record_latencies`].
-    latencies: Option<Vec<u32>>,
-    /// (camera, when detection finished, ms) of every frame with a person, kept with the
-    /// latencies.
-    persons: Vec<(CameraId, i64)>,
-    /// Capture → taken by the analysis thread (decode, scale, hand-offs), ms, kept with the
-    /// latencies: what of the frame latency is spent before detection starts.
-    waits: Option<Vec<u32>>,
+    /// What the benchmark records, from [`LivePipeline::record_latencies`] on.
+    recording: Option<Recording>,
 }
 
 impl LivePipeline {
@@ -439,36 +444,38 @@ impl LivePipeline {
             max_wait: Duration::ZERO,
             gated_seen: HashMap::new(),
             live_told: Instant::now(),
-            latencies: None,
-            persons: Vec::new(),
-            waits: None,
+            recording: None,
         })
     }
 
-    /// From now on, keep the detection latency of every analysed frame (for benchmarks).
+    /// From now on, keep the detection latency of every analysed frame, the part of it before
+    /// detection, and when persons were detected (for benchmarks).
     pub fn record_latencies(&mut self) {
-        self.latencies.get_or_insert_with(Vec::new);
-        self.waits.get_or_insert_with(Vec::new);
+        self.recording.get_or_insert_with(Recording::default);
+    }
+
+    fn recorded<T>(&mut self, take: impl FnOnce(&mut Recording) -> &mut Vec<T>) -> Vec<T> {
+        self.recording
+            .as_mut()
+            .map(|r| std::mem::take(take(r)))
+            .unwrap_or_default()
+    }
+
+    /// The latencies recorded since the last call (ms), see [`LivePipeline::record_latencies`].
+    pub fn take_latencies(&mut self) -> Vec<u32> {
+        self.recorded(|r| &mut r.latencies)
     }
 
     /// Capture → taken by the analysis thread (ms) of the frames analysed since the last call,
     /// while recording.
     pub fn take_waits(&mut self) -> Vec<u32> {
-        self.waits.as_mut().map(std::mem::take).unwrap_or_default()
-    }
-
-    /// The latencies recorded since the last call (ms), see [`LivePipeline::record_latencies`].
-    pub fn take_latencies(&mut self) -> Vec<u32> {
-        self.latencies
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.recorded(|r| &mut r.waits)
     }
 
     /// (camera, when detection finished) of the frames with a person since the last call,
-    /// while recording (see [`LivePipeline::record_latencies`]).
+    /// while recording.
     pub fn take_person_detections(&mut self) -> Vec<(CameraId, i64)> {
-        std::mem::take(&mut self.persons)
+        self.recorded(|r| &mut r.persons)
     }
 
     /// Starts a camera; a running camera with the same id is stopped first (a restart).
@@ -523,9 +530,7 @@ impl LivePipeline {
                 .collect();
             delivery.cameras_live(live);
         }
-        let t0 = Instant::now();
         self.tick_gated(analyzer, delivery);
-        tracing::trace!(tick_ms = t0.elapsed().as_millis() as u64, "ticked");
         // A model with a fixed batch of 1 takes one frame per step: each frame's detections
         // and alerts go out as soon as its own run is done, not after the whole batch's.
         let max_batch = if analyzer.detector().batches() {
@@ -540,31 +545,26 @@ impl LivePipeline {
         if batch.is_empty() {
             return;
         }
-        for f in &batch {
-            tracing::trace!(camera = %f.camera, age_ms = SystemClock.now().0 - f.time.0, "frame taken for detection");
+        let taken = SystemClock.now();
+        let ages = |at: sharpeyes_core::UnixMillis| {
+            batch
+                .iter()
+                .map(move |f| (at.0 - f.time.0).clamp(0, u32::MAX as i64) as u32)
+        };
+        for (f, age_ms) in batch.iter().zip(ages(taken)) {
+            tracing::trace!(camera = %f.camera, age_ms, "frame taken for detection");
         }
-        if let Some(w) = &mut self.waits {
-            let taken = SystemClock.now().0;
-            w.extend(
-                batch
-                    .iter()
-                    .map(|f| (taken - f.time.0).clamp(0, u32::MAX as i64) as u32),
-            );
+        if let Some(r) = &mut self.recording {
+            r.waits.extend(ages(taken));
         }
-        let t0 = Instant::now();
         match analyzer.analyze(&batch) {
             Ok(alerts) => alerts.into_iter().for_each(|a| delivery.deliver(a.into())),
             Err(e) => tracing::error!(error = %format!("{e:#}"), "detection failed"),
         }
-        tracing::trace!(analyze_ms = t0.elapsed().as_millis() as u64, "analysed");
         let now = SystemClock.now();
-        if let Some(l) = &mut self.latencies {
-            l.extend(
-                batch
-                    .iter()
-                    .map(|f| (now.0 - f.time.0).clamp(0, u32::MAX as i64) as u32),
-            );
-            self.persons
+        if let Some(r) = &mut self.recording {
+            r.latencies.extend(ages(now));
+            r.persons
                 .extend(analyzer.persons_seen.iter().map(|c| (c.clone(), now.0)));
         }
         for id in &analyzer.active_cameras {
@@ -595,11 +595,6 @@ impl LivePipeline {
             .values()
             .map(|h| h.counters.frames_decoded.load(Ordering::Relaxed))
             .sum()
-    }
-
-    /// The process's connection limiter: (in flight, most at once, granted).
-    pub fn connect_stats(&self) -> (usize, usize, u64) {
-        self.limiter.stats()
     }
 
     /// Stops every camera (in parallel), then delivers their last status events.

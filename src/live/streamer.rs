@@ -220,23 +220,18 @@ impl Streamer<'_> {
         }
     }
 
-    /// Adds what `src` counted since the last call (`seen`: its counts then).
-    fn account(&self, src: &dyn CameraSource, seen: &mut (u64, u64, u64, u64)) {
+    /// Adds to the camera's counters what `src` counted since its counts were `seen`.
+    fn account(&self, src: &dyn CameraSource, seen: &mut SourceCounts) {
+        let now = SourceCounts::of(src);
         let c = &self.counters;
-        let now = (
-            src.dropped(),
-            src.skipped(),
-            src.received(),
-            src.caught_up(),
-        );
-        c.frames_dropped
-            .fetch_add(now.0.saturating_sub(seen.0), Ordering::Relaxed);
-        c.frames_skipped
-            .fetch_add(now.1.saturating_sub(seen.1), Ordering::Relaxed);
-        c.access_units
-            .fetch_add(now.2.saturating_sub(seen.2), Ordering::Relaxed);
-        c.frames_caught_up
-            .fetch_add(now.3.saturating_sub(seen.3), Ordering::Relaxed);
+        for (counter, now, then) in [
+            (&c.frames_dropped, now.dropped, seen.dropped),
+            (&c.frames_skipped, now.skipped, seen.skipped),
+            (&c.access_units, now.received, seen.received),
+            (&c.frames_caught_up, now.caught_up, seen.caught_up),
+        ] {
+            counter.fetch_add(now.saturating_sub(then), Ordering::Relaxed);
+        }
         *seen = now;
     }
 
@@ -281,7 +276,7 @@ impl Streamer<'_> {
             let opened = clock.now();
             health.on_connecting(opened);
             let mut src = self.open();
-            let mut seen = (0, 0, 0, 0);
+            let mut seen = SourceCounts::default();
             let failure = loop {
                 if self.stop.load(Ordering::Relaxed) {
                     self.account(src.as_ref(), &mut seen);
@@ -315,10 +310,7 @@ impl Streamer<'_> {
                                 counters.frames_gated.fetch_add(1, Ordering::Relaxed);
                             } else {
                                 counters.frames_queued.fetch_add(1, Ordering::Relaxed);
-                                tracing::trace!(
-                                    age_ms = clock.now().0 - f.time.0,
-                                    "frame to detection"
-                                );
+                                tracing::trace!(age_ms = now.0 - f.time.0, "frame to detection");
                                 let replaced = if src.waits_for_detection() {
                                     self.out.frames.put_when_free(f, Duration::from_secs(1))
                                 } else {
@@ -346,7 +338,7 @@ impl Streamer<'_> {
                         // A file camera loops: open it again at once, no failure, no backoff.
                         self.account(src.as_ref(), &mut seen);
                         src = self.open();
-                        seen = (0, 0, 0, 0);
+                        seen = SourceCounts::default();
                     }
                     Ok(SourceItem::End) => break Some((false, "the stream ended".to_string())),
                     Err(e) => {
@@ -378,6 +370,26 @@ impl Streamer<'_> {
             if !sleep_unless_stopped(clock, delay, &self.stop) {
                 return;
             }
+        }
+    }
+}
+
+/// What a source has counted so far (each connection counts from zero).
+#[derive(Clone, Copy, Debug, Default)]
+struct SourceCounts {
+    dropped: u64,
+    skipped: u64,
+    received: u64,
+    caught_up: u64,
+}
+
+impl SourceCounts {
+    fn of(src: &dyn CameraSource) -> Self {
+        Self {
+            dropped: src.dropped(),
+            skipped: src.skipped(),
+            received: src.received(),
+            caught_up: src.caught_up(),
         }
     }
 }
