@@ -44,8 +44,14 @@ pub struct RtspOptions {
     /// Detector input size the frames are letterboxed to.
     pub width: u32,
     pub height: u32,
-    /// Timeout for each RTSP request and for the first frame. Default 10 s.
+    /// Timeout for each RTSP request. Default 10 s.
     pub connect_timeout: Duration,
+    /// The first access unit (any frame, not only a keyframe) is due this long after PLAY.
+    /// Default 3 s: a camera that streams sends several frames a second from PLAY on, whatever
+    /// its GOP; a session that reached PLAY and sends no video at all (seen on loopback under
+    /// load: one camera in 32 at times) is dropped and remade at once, not after the camera
+    /// loop's `stall_after`.
+    pub first_frame_timeout: Duration,
     /// Frames kept for the consumer before the oldest is dropped. Default 4.
     pub queue_capacity: usize,
     /// Adaptive decode: consulted for each access unit. Default None (decode everything).
@@ -77,6 +83,7 @@ impl RtspOptions {
             width,
             height,
             connect_timeout: Duration::from_secs(10),
+            first_frame_timeout: Duration::from_secs(3),
             queue_capacity: 4,
             gate: None,
             peek: crate::adaptive::DEFAULT_PEEK,
@@ -279,10 +286,10 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
     };
     let mut keeper: GopKeeper<Vec<u8>> = GopKeeper::new(keeper_options);
     let mut first = true;
-    // The first video frame is due within `connect_timeout` of PLAY, however many other items
-    // (RTCP sender reports, every few seconds) arrive meanwhile: a session that sends reports
-    // but no video would otherwise wait for ever.
-    let first_due = tokio::time::Instant::now() + o.connect_timeout;
+    // The first video frame is due within `first_frame_timeout` of PLAY, however many other
+    // items (RTCP sender reports, every few seconds) arrive meanwhile: a session that sends
+    // reports but no video would otherwise wait for ever.
+    let first_due = tokio::time::Instant::now() + o.first_frame_timeout;
     loop {
         let wait = if first {
             first_due.saturating_duration_since(tokio::time::Instant::now())
@@ -296,7 +303,7 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
                 return Err(IngestError::Timeout {
                     camera: o.camera.clone(),
                     url: redact_url(o.url.as_str()),
-                    timeout_ms: o.connect_timeout.as_millis() as u64,
+                    timeout_ms: o.first_frame_timeout.as_millis() as u64,
                     during: "waiting for the first frame",
                 });
             }
