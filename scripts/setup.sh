@@ -5,7 +5,9 @@
 # What it installs:
 #   apt: GStreamer 1.22 dev + plugins (base, good, bad, ugly for x264enc, libav), make, pkgconf
 #        and libssl-dev (bundled librdkafka with TLS/SASL and the GStreamer bindings build with
-#        them)
+#        them); protobuf-compiler and libprotobuf-dev (the etcd-client crate compiles etcd's
+#        protos with protoc and needs Google's well-known .proto files); etcd-server (3.4, the
+#        cluster's coordination engine: `sharpeyes run --cluster` and tests/cluster.rs start it)
 #   .venv/: the PyPI onnxruntime wheel (with its dependencies), numpy (for
 #        scripts/reference_decode.py) and jsonschema (scripts/validate_events.py, the tests'
 #        schema checks); its libonnxruntime.so is what ORT_DYLIB_PATH points at
@@ -24,7 +26,7 @@ broker=1
 
 APT_PACKAGES=(make pkgconf libssl-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-  gstreamer1.0-libav)
+  gstreamer1.0-libav protobuf-compiler libprotobuf-dev etcd-server)
 # apt_install WHY PACKAGE...: installs those not installed yet, one at a time (a failure names
 # the package), with sudo unless root.
 apt_install() {

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod bench;
 pub mod camera_cmd;
 pub mod cameras;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod live;

@@ -67,11 +67,19 @@ enum Command {
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long, value_parser = seconds)]
         duration: Option<f64>,
-        /// Outbox file (default: the config's output.outbox).
+        /// Outbox file (default: the config's output.outbox; with --cluster,
+        /// <state-dir>/alerts.jsonl).
         #[arg(long)]
         outbox: Option<PathBuf>,
         #[command(flatten)]
         web: WebArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// The cluster of `run --cluster` workers on etcd: status, and the county-scale simulation.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
     },
     /// The command center alone: the web page and API, fed from the Kafka topics (alerts and
     /// camera status) as its own consumer group.
@@ -295,6 +303,118 @@ enum CameraCommand {
     },
     /// Probe an ONVIF camera (profiles, stream URIs) and write its config file.
     Add(sharpeyes::camera_cmd::AddOptions),
+    /// Validate the camera files of DIR exactly as `config check` does, then store each enabled
+    /// camera in etcd for the cluster's workers (nothing is written when any file is invalid;
+    /// exit 2). Unchanged cameras are not rewritten.
+    Push {
+        /// Camera config directory.
+        #[arg(default_value = "configs/cameras")]
+        dir: PathBuf,
+        #[command(flatten)]
+        etcd: EtcdArgs,
+        /// Also remove the stored cameras that are no longer in DIR.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// The cameras stored in etcd and the worker each is assigned to.
+    List {
+        #[command(flatten)]
+        etcd: EtcdArgs,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where the cluster's etcd is.
+#[derive(clap::Args, Clone, Debug)]
+struct EtcdArgs {
+    /// etcd endpoints, HOST:PORT[,HOST:PORT...].
+    #[arg(long, required = true)]
+    etcd: String,
+    /// Key prefix of this cluster in etcd.
+    #[arg(long, default_value = sharpeyes::cluster::DEFAULT_PREFIX)]
+    etcd_prefix: String,
+}
+
+impl EtcdArgs {
+    fn parse(&self) -> anyhow::Result<(Vec<String>, sharpeyes::cluster::Keys)> {
+        Ok((
+            sharpeyes::cluster::etcd::endpoints(&self.etcd).map_err(anyhow::Error::msg)?,
+            sharpeyes::cluster::Keys::new(&self.etcd_prefix).map_err(anyhow::Error::msg)?,
+        ))
+    }
+}
+
+/// `run --cluster ...`.
+#[derive(clap::Args, Clone, Debug)]
+struct ClusterArgs {
+    /// Run as a worker of a cluster: the cameras come from etcd (`camera push`), as the
+    /// elected leader assigns them, instead of from --cameras.
+    #[arg(long, requires_all = ["etcd", "worker_id"])]
+    cluster: bool,
+    /// etcd endpoints, HOST:PORT[,HOST:PORT...] (with --cluster).
+    #[arg(long, requires = "cluster")]
+    etcd: Option<String>,
+    /// Key prefix of the cluster in etcd.
+    #[arg(long, default_value = sharpeyes::cluster::DEFAULT_PREFIX)]
+    etcd_prefix: String,
+    /// This worker's id (1-64 of A-Z a-z 0-9 . _ -), unique in the cluster.
+    #[arg(long, requires = "cluster")]
+    worker_id: Option<String>,
+    /// Cameras this worker may run (default: what the density bench measured for one box; see
+    /// docs/cluster.md).
+    #[arg(long, default_value_t = sharpeyes::cluster::DEFAULT_CAPACITY)]
+    capacity: usize,
+    /// Lease TTL, seconds: a worker silent this long loses its cameras to the others.
+    #[arg(long, default_value_t = sharpeyes::cluster::DEFAULT_TTL_S, value_parser = clap::value_parser!(u64).range(1..=300))]
+    ttl_s: u64,
+    /// This worker's state (outbox, ack log, snapshots); default var/workers/<worker-id>.
+    #[arg(long, requires = "cluster")]
+    state_dir: Option<PathBuf>,
+    /// Take assignments but decode nothing (planning and tests of the assignment itself).
+    #[arg(long, requires = "cluster")]
+    assign_only: bool,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Workers (id, capacity, cameras, lease age), the leader, unassigned cameras.
+    Status {
+        #[command(flatten)]
+        etcd: EtcdArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// County-scale simulation against a real etcd: N synthetic cameras, M assign-only workers
+    /// in this process; measures the time to assign everything, the time to move the cameras
+    /// of the killed share of the workers, and etcd's write load. Uses (and empties) the
+    /// prefix: give it its own, never a production one.
+    Simulate {
+        #[command(flatten)]
+        etcd: EtcdArgs,
+        #[arg(long, default_value_t = 15_000)]
+        cameras: usize,
+        #[arg(long, default_value_t = 500)]
+        workers: usize,
+        /// Capacity of each worker (default: enough for every camera plus 25 %).
+        #[arg(long)]
+        capacity: Option<usize>,
+        /// Workers that stand in the election.
+        #[arg(long, default_value_t = 3)]
+        candidates: usize,
+        #[arg(long, default_value_t = sharpeyes::cluster::DEFAULT_TTL_S)]
+        ttl_s: u64,
+        /// Share of the workers killed after the assignment (0-1).
+        #[arg(long, default_value_t = 0.1)]
+        kill: f64,
+        /// Give up a phase after this many seconds.
+        #[arg(long, default_value_t = 300.0, value_parser = seconds)]
+        timeout: f64,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+    },
 }
 
 /// `--web` and `--db` of `run` and `demo`.
@@ -699,6 +819,99 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", sharpeyes::camera_cmd::describe(&path, &cam));
             Ok(())
         }
+        Command::Camera {
+            command: CameraCommand::Push { dir, etcd, prune },
+        } => {
+            let (eps, keys) = etcd.parse()?;
+            let known = store.names();
+            let mut out = std::io::stdout().lock();
+            match sharpeyes::cluster::cli::push(&dir, &eps, &keys, prune, &known, &mut out)? {
+                Some(_) => Ok(()),
+                None => std::process::exit(2),
+            }
+        }
+        Command::Camera {
+            command: CameraCommand::List { etcd, json },
+        } => {
+            let (eps, keys) = etcd.parse()?;
+            let cams = sharpeyes::cluster::cli::list(&eps, &keys)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&cams)?);
+            } else {
+                println!(
+                    "{:<24} {:<12} {:<16} {:<10} name",
+                    "camera", "village", "worker", "revision"
+                );
+                for c in &cams {
+                    println!(
+                        "{:<24} {:<12} {:<16} {:<10} {}",
+                        c.id,
+                        c.village,
+                        c.worker.as_deref().unwrap_or("-"),
+                        c.revision,
+                        c.name
+                    );
+                }
+                println!("{} cameras", cams.len());
+            }
+            Ok(())
+        }
+        Command::Cluster {
+            command: ClusterCommand::Status { etcd, json },
+        } => {
+            let (eps, keys) = etcd.parse()?;
+            let s = sharpeyes::cluster::cli::status(&eps, &keys)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                sharpeyes::cluster::cli::print_status(&s, &mut std::io::stdout().lock())?;
+            }
+            Ok(())
+        }
+        Command::Cluster {
+            command:
+                ClusterCommand::Simulate {
+                    etcd,
+                    cameras,
+                    workers,
+                    capacity,
+                    candidates,
+                    ttl_s,
+                    kill,
+                    timeout,
+                    json_out,
+                },
+        } => {
+            let (eps, keys) = etcd.parse()?;
+            anyhow::ensure!(
+                workers > 0 && cameras > 0,
+                "--workers and --cameras must be more than 0"
+            );
+            anyhow::ensure!(
+                (0.0..1.0).contains(&kill),
+                "--kill must be at least 0 and below 1, got {kill}"
+            );
+            let capacity = capacity.unwrap_or((cameras * 5).div_ceil(workers * 4));
+            let o = sharpeyes::cluster::cli::SimOptions {
+                endpoints: eps,
+                keys,
+                cameras,
+                workers,
+                capacity,
+                candidates: candidates.clamp(1, workers),
+                ttl: Duration::from_secs(ttl_s.max(1)),
+                kill,
+                timeout: Duration::from_secs_f64(timeout),
+            };
+            let r = sharpeyes::cluster::cli::simulate(&o, &mut std::io::stderr().lock())?;
+            let text = serde_json::to_string_pretty(&r)?;
+            println!("{text}");
+            if let Some(p) = json_out {
+                std::fs::write(&p, format!("{text}\n"))
+                    .with_context(|| format!("writing {}", p.display()))?;
+            }
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::Check { path },
         } => {
@@ -717,8 +930,47 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             duration,
             outbox,
             web,
+            cluster,
         } => {
-            let config = load_config(config.as_deref())?;
+            let mut config = load_config(config.as_deref())?;
+            let mut outbox = outbox;
+            let cluster = match &cluster {
+                ClusterArgs {
+                    cluster: true,
+                    etcd: Some(etcd),
+                    worker_id: Some(id),
+                    ..
+                } => {
+                    anyhow::ensure!(
+                        sharpeyes::cluster::valid_worker_id(id),
+                        "--worker-id {id:?}: 1-64 of A-Z a-z 0-9 . _ - (it names a key and a directory)"
+                    );
+                    let state = cluster
+                        .state_dir
+                        .clone()
+                        .unwrap_or_else(|| Path::new("var/workers").join(id));
+                    std::fs::create_dir_all(&state).with_context(|| {
+                        format!("creating the state directory {}", state.display())
+                    })?;
+                    outbox.get_or_insert_with(|| state.join("alerts.jsonl"));
+                    config.snapshots = state.join("snapshots");
+                    Some(sharpeyes::run::ClusterRun {
+                        member: sharpeyes::cluster::MemberOptions {
+                            endpoints: sharpeyes::cluster::etcd::endpoints(etcd)
+                                .map_err(anyhow::Error::msg)?,
+                            keys: sharpeyes::cluster::Keys::new(&cluster.etcd_prefix)
+                                .map_err(anyhow::Error::msg)?,
+                            worker_id: id.clone(),
+                            capacity: cluster.capacity,
+                            ttl: Duration::from_secs(cluster.ttl_s),
+                            fetch_configs: !cluster.assign_only,
+                            campaign: true,
+                        },
+                        assign_only: cluster.assign_only,
+                    })
+                }
+                _ => None,
+            };
             let (stop, analyzer, delivery, _, _web) =
                 live_parts(&config, &store, outbox, kafka.as_deref(), &web)?;
             let options = sharpeyes::run::RunOptions {
@@ -726,6 +978,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 metrics,
                 duration: duration.map(Duration::from_secs_f64),
                 batching: (config.max_batch, config.max_wait),
+                cluster,
             };
             sharpeyes::run::run(options, analyzer, delivery, stop)
         }

@@ -28,6 +28,26 @@ pub struct MetricsSource {
     /// Alerts in the outbox not yet acknowledged by Kafka, and whether the relay is connected;
     /// None without Kafka.
     pub kafka: Option<(u64, bool)>,
+    /// In a cluster (`run --cluster`): what this worker knows; None otherwise.
+    pub cluster: Option<ClusterMetrics>,
+}
+
+/// A worker's view of the cluster, for `/metrics` (every series labelled `worker`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterMetrics {
+    pub worker: String,
+    pub capacity: usize,
+    /// Cameras the leader assigned to this worker.
+    pub assigned: usize,
+    /// 1 while the cameras are stopped by the fence (lease not renewed in time, or lost).
+    pub fenced: bool,
+    /// etcd down for everybody as far as this worker can tell (cameras keep running).
+    pub etcd_outage: bool,
+    pub leader: bool,
+    /// The leader's figures (only the leader has them).
+    pub unassigned: usize,
+    pub cluster_workers: usize,
+    pub moves: u64,
 }
 
 /// The text exposition format (version 0.0.4) of `src`.
@@ -155,6 +175,63 @@ pub fn render(src: &MetricsSource) -> String {
     for (kind, n) in &src.alerts {
         let _ = writeln!(out, "sharpeyes_alerts_raised_total{{kind=\"{kind}\"}} {n}");
     }
+    if let Some(c) = &src.cluster {
+        let w = &c.worker;
+        let _ = writeln!(
+            out,
+            "# HELP sharpeyes_cluster_worker_info This process's worker id (join on it: camera series carry no worker label).\n# TYPE sharpeyes_cluster_worker_info gauge\nsharpeyes_cluster_worker_info{{worker=\"{w}\"}} 1"
+        );
+        let gauges: [(&str, &str, String); 5] = [
+            (
+                "sharpeyes_cluster_capacity",
+                "Cameras this worker may run.",
+                c.capacity.to_string(),
+            ),
+            (
+                "sharpeyes_cluster_cameras_assigned",
+                "Cameras the leader assigned to this worker.",
+                c.assigned.to_string(),
+            ),
+            (
+                "sharpeyes_cluster_fenced",
+                "1 while this worker's cameras are stopped because its lease may expire or has expired.",
+                u8::from(c.fenced).to_string(),
+            ),
+            (
+                "sharpeyes_cluster_etcd_outage",
+                "1 while every etcd endpoint refuses connections (cameras keep running).",
+                u8::from(c.etcd_outage).to_string(),
+            ),
+            (
+                "sharpeyes_cluster_leader",
+                "1 on the worker that leads the assignment.",
+                u8::from(c.leader).to_string(),
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{worker=\"{w}\"}} {v}"
+            );
+        }
+        if c.leader {
+            let _ = writeln!(
+                out,
+                "# HELP sharpeyes_cluster_cameras_unassigned Cameras that fit on no live worker (leader only).\n# TYPE sharpeyes_cluster_cameras_unassigned gauge\nsharpeyes_cluster_cameras_unassigned{{worker=\"{w}\"}} {}",
+                c.unassigned
+            );
+            let _ = writeln!(
+                out,
+                "# HELP sharpeyes_cluster_workers Live workers (leader only).\n# TYPE sharpeyes_cluster_workers gauge\nsharpeyes_cluster_workers{{worker=\"{w}\"}} {}",
+                c.cluster_workers
+            );
+            let _ = writeln!(
+                out,
+                "# HELP sharpeyes_cluster_assignment_changes_total Cameras placed or moved by this leader.\n# TYPE sharpeyes_cluster_assignment_changes_total counter\nsharpeyes_cluster_assignment_changes_total{{worker=\"{w}\"}} {}",
+                c.moves
+            );
+        }
+    }
     if let Some((pending, connected)) = src.kafka {
         let _ = writeln!(
             out,
@@ -240,6 +317,7 @@ mod tests {
             frames_analysed: 7,
             alerts: [("person_detected".to_string(), 3)].into(),
             kafka: None,
+            cluster: None,
         };
         let text = render(&src);
         assert!(
@@ -269,5 +347,42 @@ mod tests {
             "{with_kafka}"
         );
         assert!(text.contains("sharpeyes_alerts_raised_total{kind=\"person_detected\"} 3\n"));
+        assert!(
+            !text.contains("sharpeyes_cluster"),
+            "no cluster series outside a cluster"
+        );
+    }
+
+    #[test]
+    fn cluster_series_carry_the_worker_and_leader_figures_only_on_the_leader() {
+        let mut c = ClusterMetrics {
+            worker: "w2".into(),
+            capacity: 8,
+            assigned: 4,
+            fenced: true,
+            unassigned: 3,
+            ..ClusterMetrics::default()
+        };
+        let text = render(&MetricsSource {
+            cluster: Some(c.clone()),
+            ..MetricsSource::default()
+        });
+        assert!(
+            text.contains("sharpeyes_cluster_worker_info{worker=\"w2\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("sharpeyes_cluster_cameras_assigned{worker=\"w2\"} 4\n"));
+        assert!(text.contains("sharpeyes_cluster_fenced{worker=\"w2\"} 1\n"));
+        assert!(text.contains("sharpeyes_cluster_leader{worker=\"w2\"} 0\n"));
+        assert!(!text.contains("sharpeyes_cluster_cameras_unassigned"));
+        c.leader = true;
+        let text = render(&MetricsSource {
+            cluster: Some(c),
+            ..MetricsSource::default()
+        });
+        assert!(
+            text.contains("sharpeyes_cluster_cameras_unassigned{worker=\"w2\"} 3\n"),
+            "{text}"
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! `sharpeyes run`: the production loop. Cameras come from `configs/cameras/*.toml`, polled
 //! every second: a new file starts its camera, a removed one stops it, an edited one restarts
 //! only that camera, and an invalid edit is reported while the last good config keeps running.
+//! With `--cluster` they come from etcd instead: the cameras the leader assigned to this worker,
+//! checked every 100 ms, through the same reloader and the same start / stop / restart path;
+//! a fenced worker (lease about to expire) runs none (see `cluster/fence.rs`).
 //! (I/O: files, cameras, sinks, the metrics endpoint.)
 
 use std::path::PathBuf;
@@ -10,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use crate::analyze::{Analyzer, CameraRules};
 use crate::cameras::{CameraConfig, Change, Reloader, scan_dir};
+use crate::cluster::{Desired, Member, MemberOptions};
 use crate::delivery::Delivery;
 use crate::live::{CameraSpec, LivePipeline};
-use crate::metrics::{MetricsServer, MetricsSource};
+use crate::metrics::{ClusterMetrics, MetricsServer, MetricsSource};
 
 pub struct RunOptions {
     pub cameras_dir: PathBuf,
@@ -21,6 +25,30 @@ pub struct RunOptions {
     pub duration: Option<Duration>,
     /// (max batch, max wait), see `LivePipeline::set_batching`.
     pub batching: (usize, Duration),
+    /// Run as a worker of a cluster (cameras from etcd) instead of from `cameras_dir`.
+    pub cluster: Option<ClusterRun>,
+}
+
+/// `run --cluster`.
+pub struct ClusterRun {
+    pub member: MemberOptions,
+    /// Take assignments, decode nothing (the county simulation on one box).
+    pub assign_only: bool,
+}
+
+/// How often a cluster worker looks at its assignment and its fence.
+const CLUSTER_POLL: Duration = Duration::from_millis(100);
+
+/// The scan a cluster worker hands the reloader: one pseudo-file per assigned camera
+/// (`etcd:<key>`, which also labels its config errors).
+fn cluster_scan(cameras: &std::collections::BTreeMap<String, String>) -> crate::cameras::Scan {
+    cameras
+        .iter()
+        .map(|(id, text)| {
+            let label = format!("etcd:{id}");
+            (PathBuf::from(&label), CameraConfig::parse(text, &label))
+        })
+        .collect()
 }
 
 /// The spec of one camera from its config, the password resolved now. A `file://` camera
@@ -71,8 +99,70 @@ pub fn run(
     );
     let started = Instant::now();
     let mut next_poll = Instant::now();
+    // The cluster membership, on its own small runtime.
+    let cluster = match options.cluster {
+        Some(c) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("cluster")
+                .enable_all()
+                .build()?;
+            eprintln!(
+                "run: worker {} (capacity {}) of the cluster at {:?}, prefix {}, lease TTL {:?}{}",
+                c.member.worker_id,
+                c.member.capacity,
+                c.member.endpoints,
+                c.member.keys.prefix(),
+                c.member.ttl,
+                if c.assign_only {
+                    "; assign-only: nothing is decoded"
+                } else {
+                    ""
+                }
+            );
+            let member = Member::start(c.member, rt.handle());
+            Some((rt, member, c.assign_only))
+        }
+        None => None,
+    };
+    // (assignment generation, fenced or not) last applied.
+    let mut applied: Option<(u64, Option<crate::cluster::Fenced>)> = None;
     while !stop.load(Ordering::Relaxed) && options.duration.is_none_or(|d| started.elapsed() < d) {
-        if Instant::now() >= next_poll {
+        if let Some((_, member, assign_only)) = &cluster {
+            if Instant::now() >= next_poll {
+                next_poll = Instant::now() + CLUSTER_POLL;
+                let generation = member.generation();
+                let desired = member.desired(Instant::now());
+                let fenced = match &desired {
+                    Desired::Fenced(f) => Some(*f),
+                    Desired::Run(_) => None,
+                };
+                if applied != Some((generation, fenced)) {
+                    if applied.map(|a| a.1) != Some(fenced) {
+                        match fenced {
+                            Some(f) => eprintln!(
+                                "run: fenced ({}): stopping every camera ({} running)",
+                                f.as_str(),
+                                pipeline.cameras().count()
+                            ),
+                            None => eprintln!(
+                                "run: cluster member in good standing: running the assigned cameras"
+                            ),
+                        }
+                    }
+                    applied = Some((generation, fenced));
+                    let cams = match desired {
+                        Desired::Run(c) => c,
+                        Desired::Fenced(_) => Default::default(),
+                    };
+                    if !*assign_only {
+                        for change in reloader.apply(cluster_scan(&cams)) {
+                            apply(&mut pipeline, &mut analyzer, change, size);
+                        }
+                    }
+                }
+            }
+        } else if Instant::now() >= next_poll {
             next_poll = Instant::now() + crate::cameras::POLL_INTERVAL;
             match scan_dir(&options.cameras_dir) {
                 Ok(scan) => {
@@ -93,6 +183,20 @@ pub fn run(
             .collect();
         m.frames_analysed = analyzer.frames_analysed;
         m.kafka = delivery.kafka_state();
+        if let Some((_, member, _)) = &cluster {
+            let l = member.leader_state();
+            m.cluster = Some(ClusterMetrics {
+                worker: member.worker_id().to_string(),
+                capacity: member.capacity(),
+                assigned: member.assigned_ids().len(),
+                fenced: matches!(applied, Some((_, Some(_)))),
+                etcd_outage: member.etcd_outage(),
+                leader: l.leading,
+                unassigned: l.unassigned.len(),
+                cluster_workers: l.workers,
+                moves: l.moves,
+            });
+        }
         m.alerts = delivery
             .counts
             .iter()
@@ -100,6 +204,11 @@ pub fn run(
             .collect();
     }
     pipeline.shutdown(&mut delivery);
+    if let Some((rt, member, _)) = cluster {
+        // The cameras are stopped: hand them over now rather than after the TTL.
+        member.leave();
+        rt.shutdown_timeout(Duration::from_secs(1));
+    }
     delivery.flush(Duration::from_secs(3));
     eprintln!(
         "summary: seconds={:.1} frames_analysed={} alerts: {}",
