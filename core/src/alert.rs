@@ -1,5 +1,5 @@
 //! The events that leave the pipeline — [`Alert`] (schema `schemas/alert.v1.schema.json`) and
-//! [`StatusEvent`] (`schemas/camera-status.v1.schema.json`) — and the [`EventSink`] trait every
+//! [`StatusEvent`] (`schemas/camera-status.v2.schema.json`) — and the [`EventSink`] trait every
 //! delivery path (outbox file, stdout, Kafka) implements. The JSON shapes are the public
 //! contract with consumers (command center, guardians' service, back office): any change a
 //! consumer could notice bumps the version and the schema file.
@@ -16,8 +16,11 @@ use crate::health::CameraState;
 /// replaces both (the number restarted with the published schema files).
 pub const ALERT_SCHEMA_VERSION: u32 = 1;
 
-/// `schema_version` of [`StatusEvent`] (`schemas/camera-status.v1.schema.json`).
-pub const STATUS_SCHEMA_VERSION: u32 = 1;
+/// `schema_version` of the [`StatusEvent`]s this build writes
+/// (`schemas/camera-status.v2.schema.json`). Version 1 (`camera-status.v1.schema.json`: online
+/// and offline only, no worker, no heartbeats) is still read: every v1 event is a valid
+/// [`StatusEvent`] with the v2 fields absent.
+pub const STATUS_SCHEMA_VERSION: u32 = 2;
 
 /// What happened. Serialized in snake_case (`person_detected`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -306,6 +309,12 @@ pub enum StatusKind {
     CameraOnline,
     /// The camera stopped delivering frames (offline, stalled, auth failed).
     CameraOffline,
+    /// Periodic (schema v2): the camera runs; its state, fps and last frame now. Best effort:
+    /// never in the outbox, lost when the broker is away.
+    CameraHeartbeat,
+    /// Schema v2: the cluster leader has no worker for the camera (over total capacity); state
+    /// [`CameraState::Unassigned`].
+    CameraUnassigned,
 }
 
 impl StatusKind {
@@ -313,33 +322,66 @@ impl StatusKind {
         match self {
             StatusKind::CameraOnline => "camera_online",
             StatusKind::CameraOffline => "camera_offline",
+            StatusKind::CameraHeartbeat => "camera_heartbeat",
+            StatusKind::CameraUnassigned => "camera_unassigned",
         }
     }
 }
 
-/// A camera's health changed. Schema: `schemas/camera-status.v1.schema.json`; own topic
+/// A camera's health changed, or (`camera_heartbeat`) how it runs now. Schema:
+/// `schemas/camera-status.v2.schema.json` (v1 events parse too); own topic
 /// (`sharpeyes.camera-status`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusEvent {
-    /// [`STATUS_SCHEMA_VERSION`].
+    /// [`STATUS_SCHEMA_VERSION`] (1 in events written by older builds).
     pub schema_version: u32,
     /// UUIDv7.
     pub id: String,
     pub kind: StatusKind,
     pub camera: CameraRef,
+    /// v2: id of the worker process running the camera; absent without a cluster (and in
+    /// `camera_unassigned`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
     /// The camera's state now.
     pub state: CameraState,
     /// Why, for people (never a password or a full URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// v2, `camera_heartbeat` only: frames per second received over the last interval (≥ 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    /// v2, `camera_heartbeat` only: when the last frame arrived (RFC 3339, ms); absent before
+    /// the first frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_frame_time: Option<String>,
     pub event_time: String,
     pub emitted_time: String,
 }
 
 impl StatusEvent {
-    /// `camera_online` when `state` is online, else `camera_offline`.
+    /// A state change: `camera_online` when `state` is online, `camera_unassigned` when it is
+    /// unassigned, else `camera_offline`. No worker (see [`StatusEvent::with_worker`]).
     pub fn new(
+        camera: CameraRef,
+        time: UnixMillis,
+        state: CameraState,
+        reason: Option<String>,
+    ) -> Self {
+        let kind = match state {
+            CameraState::Online => StatusKind::CameraOnline,
+            CameraState::Unassigned => StatusKind::CameraUnassigned,
+            CameraState::Connecting
+            | CameraState::Stalled
+            | CameraState::Offline
+            | CameraState::AuthFailed => StatusKind::CameraOffline,
+        };
+        Self::of_kind(kind, camera, time, state, reason)
+    }
+
+    fn of_kind(
+        kind: StatusKind,
         camera: CameraRef,
         time: UnixMillis,
         state: CameraState,
@@ -348,17 +390,59 @@ impl StatusEvent {
         Self {
             schema_version: STATUS_SCHEMA_VERSION,
             id: new_event_id(time),
-            kind: if state == CameraState::Online {
-                StatusKind::CameraOnline
-            } else {
-                StatusKind::CameraOffline
-            },
+            kind,
             camera,
+            worker: None,
             state,
             reason,
+            fps: None,
+            last_frame_time: None,
             event_time: time.to_rfc3339(),
             emitted_time: time.to_rfc3339(),
         }
+    }
+
+    /// A `camera_heartbeat`: the camera runs, in `state`, receiving `fps` frames per second
+    /// (a negative or non-finite number counts as 0), its last frame at `last_frame`.
+    pub fn heartbeat(
+        camera: CameraRef,
+        time: UnixMillis,
+        state: CameraState,
+        fps: f64,
+        last_frame: Option<UnixMillis>,
+    ) -> Self {
+        let mut e = Self::of_kind(StatusKind::CameraHeartbeat, camera, time, state, None);
+        e.fps = Some(if fps.is_finite() && fps > 0.0 {
+            fps
+        } else {
+            0.0
+        });
+        e.last_frame_time = last_frame.map(UnixMillis::to_rfc3339);
+        e
+    }
+
+    /// A `camera_unassigned`: the cluster leader has no worker for the camera.
+    pub fn unassigned(camera: CameraRef, time: UnixMillis, reason: Option<String>) -> Self {
+        Self::of_kind(
+            StatusKind::CameraUnassigned,
+            camera,
+            time,
+            CameraState::Unassigned,
+            reason,
+        )
+    }
+
+    /// The same event, naming `worker` as the process that runs the camera.
+    pub fn with_worker(mut self, worker: Option<String>) -> Self {
+        self.worker = worker;
+        self
+    }
+
+    /// `last_frame_time` as milliseconds.
+    pub fn last_frame_millis(&self) -> Option<UnixMillis> {
+        self.last_frame_time
+            .as_deref()
+            .and_then(UnixMillis::parse_rfc3339)
     }
 }
 
@@ -519,6 +603,95 @@ mod tests {
         assert_eq!(s["kind"], "camera_online");
         assert_eq!(s["camera"]["name"], "gate");
         assert!(s.get("objects").is_none());
+    }
+
+    fn gate() -> CameraRef {
+        CameraRef {
+            id: cam(),
+            name: "Gate".into(),
+            village: "Xiaohe".into(),
+        }
+    }
+
+    #[test]
+    fn a_version_1_status_event_still_parses_and_writes_back_unchanged() {
+        let v1 = r#"{"schema_version":1,"id":"0190d5a2-7c1e-7000-8000-000000000001","kind":"camera_offline","camera":{"id":"gate","name":"Gate","village":"Xiaohe"},"state":"stalled","reason":"no frames for 10 s","event_time":"2026-11-23T12:51:00.000Z","emitted_time":"2026-11-23T12:51:00.000Z"}"#;
+        let e: Event = serde_json::from_str(v1).expect("a v1 event parses");
+        let Event::Status(s) = &e else {
+            panic!("read as an alert: {e:?}")
+        };
+        assert_eq!(s.schema_version, 1);
+        assert_eq!(
+            (s.kind, s.state),
+            (StatusKind::CameraOffline, CameraState::Stalled)
+        );
+        assert_eq!((&s.worker, s.fps, &s.last_frame_time), (&None, None, &None));
+        assert_eq!(serde_json::to_string(&e).unwrap(), v1, "no v2 field added");
+    }
+
+    #[test]
+    fn heartbeats_carry_fps_last_frame_and_worker() {
+        let h = StatusEvent::heartbeat(
+            gate(),
+            UnixMillis(1_795_459_870_000),
+            CameraState::Online,
+            14.5,
+            Some(UnixMillis(1_795_459_869_950)),
+        )
+        .with_worker(Some("w2".into()));
+        assert_eq!(h.schema_version, 2);
+        assert_eq!(h.kind, StatusKind::CameraHeartbeat);
+        assert_eq!(h.last_frame_millis(), Some(UnixMillis(1_795_459_869_950)));
+        let v = serde_json::to_value(Event::from(h.clone())).unwrap();
+        assert_eq!(v["kind"], "camera_heartbeat");
+        assert_eq!(v["worker"], "w2");
+        assert_eq!(v["fps"], 14.5);
+        assert_eq!(v["last_frame_time"], "2026-11-23T18:51:09.950Z");
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, Event::from(h));
+        // No frame yet: no last_frame_time; fps never negative or NaN.
+        for fps in [-1.0, f64::NAN, f64::INFINITY] {
+            let h =
+                StatusEvent::heartbeat(gate(), UnixMillis(0), CameraState::Connecting, fps, None);
+            let v = serde_json::to_value(&h).unwrap();
+            assert_eq!(v["fps"], 0.0, "{fps}");
+            assert!(v.get("last_frame_time").is_none() && v.get("worker").is_none());
+        }
+    }
+
+    #[test]
+    fn unassigned_cameras_have_their_own_kind_and_state() {
+        let u = StatusEvent::unassigned(gate(), UnixMillis(0), Some("no capacity".into()));
+        assert_eq!(
+            (u.kind, u.state),
+            (StatusKind::CameraUnassigned, CameraState::Unassigned)
+        );
+        let v = serde_json::to_value(&u).unwrap();
+        assert_eq!(
+            (v["kind"].as_str(), v["state"].as_str()),
+            (Some("camera_unassigned"), Some("unassigned"))
+        );
+        assert!(v.get("worker").is_none() && v.get("fps").is_none());
+        let n = StatusEvent::new(gate(), UnixMillis(0), CameraState::Unassigned, None);
+        assert_eq!(n.kind, StatusKind::CameraUnassigned);
+        let o = StatusEvent::new(gate(), UnixMillis(0), CameraState::Offline, None)
+            .with_worker(Some("w1".into()));
+        assert_eq!(
+            (o.kind, o.worker.as_deref()),
+            (StatusKind::CameraOffline, Some("w1"))
+        );
+        assert!(
+            !CameraState::ALL.contains(&CameraState::Unassigned),
+            "ingest never reports it"
+        );
+    }
+
+    #[test]
+    fn a_status_event_with_a_field_it_does_not_know_is_refused() {
+        let mut v =
+            serde_json::to_value(StatusEvent::unassigned(gate(), UnixMillis(0), None)).unwrap();
+        v["surprise"] = 1.into();
+        assert!(serde_json::from_value::<StatusEvent>(v).is_err());
     }
 
     #[test]

@@ -16,9 +16,14 @@ pub enum CameraState {
     Offline,
     /// The camera refused the credentials; retrying slowly, a person should check them.
     AuthFailed,
+    /// No worker runs the camera: the cluster leader found no capacity left for it. Said by
+    /// the leader only; a running camera's health never is in this state.
+    Unassigned,
 }
 
 impl CameraState {
+    /// The states a running camera's health goes through (every state but
+    /// [`CameraState::Unassigned`]): what the per-camera counters and metrics hold.
     pub const ALL: [CameraState; 5] = [
         CameraState::Connecting,
         CameraState::Online,
@@ -34,6 +39,7 @@ impl CameraState {
             CameraState::Stalled => "stalled",
             CameraState::Offline => "offline",
             CameraState::AuthFailed => "auth_failed",
+            CameraState::Unassigned => "unassigned",
         }
     }
 }
