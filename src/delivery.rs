@@ -9,17 +9,21 @@
 //! an event reaches and nothing leaves the box before it is on disk; one sync serves every
 //! event that arrived while the previous one ran, so a burst of alerts costs one sync, not one
 //! each.
+//!
+//! Camera heartbeats ([`Delivery::heartbeat`]) are best effort and skip all of that: not in the
+//! outbox, not on stdout; the thread hands them to the command center (if attached) and to the
+//! relay's best-effort producer ([`OutboxRelay::send_ephemeral`]). A full queue drops them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
 use sharpeyes_alerts::{JsonlOutbox, KafkaOptions, OutboxRelay, RelayOptions, StdoutSink};
-use sharpeyes_core::{CameraId, Event, EventSink, UnixMillis};
+use sharpeyes_core::{CameraId, Event, EventSink, StatusEvent, UnixMillis};
 
 /// Events waiting for the delivery thread before `deliver` waits (the disk is that far behind).
 const QUEUE: usize = 4096;
@@ -29,6 +33,8 @@ const MAX_GROUP: usize = 512;
 /// What the delivery thread is asked to do.
 enum Job {
     Event(Box<Event>),
+    /// A camera heartbeat: the command center and Kafka, best effort (module docs).
+    Heartbeat(Box<Event>),
     /// The command center's live view of the cameras: (camera, fps in, last frame).
     CamerasLive(Vec<(CameraId, f64, Option<UnixMillis>)>),
     /// The command center in this process, from now on.
@@ -47,10 +53,21 @@ pub struct Delivery {
     relay: Option<Arc<OutboxRelay>>,
     /// Whether a command center is attached (`--web`).
     web: bool,
-    /// Events delivered by kind (`fall`, `camera_online`, ...).
+    /// Events delivered by kind (`fall`, `camera_online`, ...); heartbeats are not among them.
     pub counts: BTreeMap<&'static str, u64>,
+    /// Heartbeats handed to [`Delivery::heartbeat`].
+    heartbeats: u64,
     /// Groups committed and events in them (group commit at work), shared with the thread.
     stats: Arc<Mutex<GroupStats>>,
+}
+
+/// Heartbeats: handed to [`Delivery::heartbeat`], queued for Kafka, dropped by the relay (not
+/// connected).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeartbeatStats {
+    pub emitted: u64,
+    pub kafka_sent: u64,
+    pub kafka_dropped: u64,
 }
 
 /// What group commit did.
@@ -109,6 +126,7 @@ impl Delivery {
             relay,
             web: false,
             counts: BTreeMap::new(),
+            heartbeats: 0,
             stats,
         })
     }
@@ -126,6 +144,38 @@ impl Delivery {
     pub fn deliver(&mut self, event: Event) {
         *self.counts.entry(event.kind_str()).or_default() += 1;
         self.send(Job::Event(Box::new(event)));
+    }
+
+    /// Hands a camera heartbeat to the delivery thread, for the command center (if attached)
+    /// and Kafka (if configured), never the outbox or stdout; dropped (debug) when the queue is
+    /// full or there is nowhere to send it. Never waits.
+    pub fn heartbeat(&mut self, event: StatusEvent) {
+        self.heartbeats += 1;
+        if !self.web && self.relay.is_none() {
+            return;
+        }
+        let Some(tx) = &self.tx else { return };
+        match tx.try_send(Job::Heartbeat(Box::new(event.into()))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(Job::Heartbeat(e))) => {
+                tracing::debug!(camera = %e.camera().id, "delivery queue full; heartbeat dropped")
+            }
+            Err(_) => tracing::debug!("the delivery thread is gone; heartbeat dropped"),
+        }
+    }
+
+    /// What became of the heartbeats so far.
+    pub fn heartbeat_stats(&self) -> HeartbeatStats {
+        let kafka = self
+            .relay
+            .as_ref()
+            .map(|r| r.ephemeral_stats())
+            .unwrap_or_default();
+        HeartbeatStats {
+            emitted: self.heartbeats,
+            kafka_sent: kafka.sent,
+            kafka_dropped: kafka.dropped,
+        }
     }
 
     /// From now on every event also goes to the command center in this process.
@@ -238,6 +288,14 @@ impl Worker {
         for job in after {
             match job {
                 Job::Web(feed) => self.web = Some(feed),
+                Job::Heartbeat(event) => {
+                    if let Some(r) = &self.relay {
+                        r.send_ephemeral(&event);
+                    }
+                    if let Some(w) = &self.web {
+                        w.publish(&event);
+                    }
+                }
                 Job::CamerasLive(cameras) => {
                     if let Some(web) = &self.web {
                         for (id, fps, last) in cameras {

@@ -193,30 +193,63 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
     assert_eq!(read_events(&dir.join("var/alerts.jsonl")), printed);
 
     let (status, alerts): (Vec<&Event>, Vec<&Event>) = printed.iter().partition(|a| a.is_status());
-    for (topic, expected) in [
-        ("sharpeyes.alerts", &alerts),
-        ("sharpeyes.camera-status", &status),
+    let is_heartbeat = |e: &Event| e.kind_str() == StatusKind::CameraHeartbeat.as_str();
+    assert!(
+        !printed.iter().any(is_heartbeat),
+        "heartbeats go neither to stdout nor to the outbox"
+    );
+    // The status topic also carries the cameras' heartbeats (not in the outbox, best effort):
+    // at least one round of two (one per camera, 10 s into the 20 s run).
+    for (topic, expected, heartbeats) in [
+        ("sharpeyes.alerts", &alerts, 0),
+        ("sharpeyes.camera-status", &status, 2),
     ] {
-        let got = sharpeyes_alerts::testkit::consume_n(
-            &broker.bootstrap(),
-            topic,
-            expected.len(),
-            Duration::from_secs(20),
-        )
-        .unwrap_or_else(|e| panic!("consume from {topic}: {e}"));
-        assert_eq!(got.len(), expected.len(), "every event reaches {topic}");
+        let mut n = expected.len() + heartbeats;
+        let (got, events) = loop {
+            let got = sharpeyes_alerts::testkit::consume_n(
+                &broker.bootstrap(),
+                topic,
+                n,
+                Duration::from_secs(20),
+            )
+            .unwrap_or_else(|e| panic!("consume from {topic}: {e}"));
+            let events: Vec<Event> = got
+                .iter()
+                .map(|m| {
+                    serde_json::from_str(m.payload.as_deref().expect("a payload"))
+                        .expect("event JSON on the topic")
+                })
+                .collect();
+            let beats = events.iter().filter(|e| is_heartbeat(e)).count();
+            let missing = expected.len().saturating_sub(events.len() - beats);
+            if missing == 0 && beats >= heartbeats {
+                break (got, events);
+            }
+            // Heartbeats took some of the first n places: read further.
+            n = got.len() + missing.max(heartbeats.saturating_sub(beats));
+        };
         let payloads: Vec<String> = got
             .iter()
             .map(|m| m.payload.clone().expect("a payload"))
             .collect();
         validate_json(topic, &payloads);
-        for m in &got {
-            let a: Event = serde_json::from_str(m.payload.as_deref().expect("a payload"))
-                .expect("event JSON on the topic");
+        for (m, a) in got.iter().zip(&events) {
             assert_eq!(m.key.as_deref(), Some(a.camera().id.as_str()));
-            assert_eq!(m.header("schema"), Some("1"));
-            assert!(expected.contains(&&a), "{topic}: unexpected {a:?}");
+            let schema = if a.is_status() { "2" } else { "1" };
+            assert_eq!(m.header("schema"), Some(schema), "{a:?}");
+            if let Event::Status(s) = a
+                && s.kind == StatusKind::CameraHeartbeat
+            {
+                assert!(s.fps.is_some() && s.worker.is_none(), "{s:?}");
+                continue;
+            }
+            assert!(expected.contains(&a), "{topic}: unexpected {a:?}");
         }
+        assert_eq!(
+            events.iter().filter(|e| !is_heartbeat(e)).count(),
+            expected.len(),
+            "every event reaches {topic}"
+        );
     }
     // The alert topic carries the rules' alerts, never status events; the people are seen.
     assert!(alerts.iter().all(|a| !a.is_status()));

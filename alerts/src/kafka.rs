@@ -4,7 +4,7 @@
 //! Message shape: key = camera id (so one camera's alerts stay in order on one partition),
 //! payload = the event's JSON (the same bytes as an outbox line, without the `\n`), header
 //! `schema` = the event's `schema_version` in decimal (alerts: `schemas/alert.v1.schema.json`,
-//! status events: `schemas/camera-status.v1.schema.json`).
+//! status events: `schemas/camera-status.v2.schema.json`).
 //!
 //! Delivery guarantees and their limit:
 //! - The producer is idempotent (`enable.idempotence=true`, `acks=all`): retries never
@@ -366,18 +366,52 @@ impl KafkaSink {
         options: KafkaOptions,
         acks: Option<std::sync::Arc<crate::relay::AckLog>>,
     ) -> Result<Self, AlertsError> {
+        Self::build(options, acks, None)
+    }
+
+    /// A sink for events that may be lost (heartbeats), with none of the guarantees above: not
+    /// idempotent, `acks=1`, and a message the broker has not taken within `message_timeout`
+    /// is dropped (a failed delivery, logged at debug). Same topic check and client
+    /// properties (TLS, SASL) as [`KafkaSink::connect`].
+    pub fn connect_best_effort(
+        options: KafkaOptions,
+        message_timeout: Duration,
+    ) -> Result<Self, AlertsError> {
+        Self::build(options, None, Some(message_timeout))
+    }
+
+    /// The one producer builder; `best_effort`: the message timeout of a best-effort sink.
+    fn build(
+        options: KafkaOptions,
+        acks: Option<std::sync::Arc<crate::relay::AckLog>>,
+        best_effort: Option<Duration>,
+    ) -> Result<Self, AlertsError> {
         ensure_topic_with(&options)?;
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &options.brokers)
             .set("client.id", &options.client_id)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
             // Alerts are small JSON; batches of them compress well. lz4 is built into the
             // bundled librdkafka (no system library), and tansu reads it.
-            .set("compression.type", "lz4")
-            // 0 = never time out: alerts wait in memory for the broker instead of being dropped.
-            .set("message.timeout.ms", "0");
+            .set("compression.type", "lz4");
+        match best_effort {
+            None => config
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                // 0 = never time out: alerts wait in memory for the broker instead of being
+                // dropped.
+                .set("message.timeout.ms", "0"),
+            Some(timeout) => config
+                .set("enable.idempotence", "false")
+                .set("acks", "1")
+                .set(
+                    "message.timeout.ms",
+                    timeout.as_millis().clamp(1, i32::MAX as u128).to_string(),
+                )
+                // A broker away for long holds at most this many in memory; past it `send`
+                // fails and the caller drops the event.
+                .set("queue.buffering.max.messages", "10000"),
+        };
         for (key, value) in &options.extra {
             config.set(key, value);
         }
@@ -387,11 +421,12 @@ impl KafkaSink {
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             acks,
+            best_effort: best_effort.is_some(),
         };
         let producer = config
             .create_with_context(context)
             .map_err(|source| AlertsError::kafka(&options.brokers, &options.topic, source))?;
-        tracing::info!(brokers = %options.brokers, topic = %options.topic, "kafka sink connected");
+        tracing::info!(brokers = %options.brokers, topic = %options.topic, best_effort = best_effort.is_some(), "kafka sink connected");
         Ok(Self {
             producer,
             brokers: options.brokers,
@@ -477,7 +512,9 @@ impl Drop for KafkaSink {
     /// librdkafka purges its queue when the producer is dropped; say so if that loses anything.
     fn drop(&mut self) {
         let pending = self.pending();
-        if pending > 0 {
+        if pending > 0 && self.producer.context().best_effort {
+            tracing::debug!(topic = %self.topic, pending, "best-effort kafka sink dropped with undelivered events");
+        } else if pending > 0 {
             tracing::warn!(
                 brokers = %self.brokers,
                 topic = %self.topic,
@@ -495,12 +532,17 @@ struct SinkContext {
     delivered: AtomicU64,
     failed: AtomicU64,
     acks: Option<std::sync::Arc<crate::relay::AckLog>>,
+    /// A [`KafkaSink::connect_best_effort`] sink: failed deliveries are expected (debug).
+    best_effort: bool,
 }
 
 impl ClientContext for SinkContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         use RDKafkaLogLevel as L;
         match level {
+            L::Emerg | L::Alert | L::Critical | L::Error | L::Warning if self.best_effort => {
+                tracing::debug!(target: "librdkafka", brokers = %self.brokers, facility = fac, "{message}")
+            }
             L::Emerg | L::Alert | L::Critical | L::Error | L::Warning => {
                 tracing::warn!(target: "librdkafka", brokers = %self.brokers, facility = fac, "{message}")
             }
@@ -513,6 +555,11 @@ impl ClientContext for SinkContext {
     /// Broker down, connection refused, and the like: librdkafka keeps retrying by itself, so
     /// this is "degraded", not "a person must act".
     fn error(&self, error: KafkaError, reason: &str) {
+        if self.best_effort {
+            // The reliable sinks of the same process say it already.
+            tracing::debug!(brokers = %self.brokers, topic = %self.topic, error = %error, reason, "kafka client error (best-effort sink)");
+            return;
+        }
         tracing::warn!(brokers = %self.brokers, topic = %self.topic, error = %error, reason, "kafka client error");
     }
 }
@@ -535,6 +582,10 @@ impl ProducerContext for SinkContext {
                     offset = message.offset(),
                     "alert delivered to kafka"
                 );
+            }
+            Err((error, _message)) if self.best_effort => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(topic = %self.topic, event = %alert_id, error = %error, "best-effort event dropped");
             }
             Err((error, _message)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);

@@ -50,7 +50,9 @@ pub use kafka::{
     ensure_topic_with, wait_for_topics,
 };
 pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
-pub use relay::{AckLog, AckObserver, OutboxRelay, RelayOptions};
+pub use relay::{
+    AckLog, AckObserver, EPHEMERAL_TIMEOUT, EphemeralStats, OutboxRelay, RelayOptions,
+};
 pub use rules::{PersonPresenceConfig, PersonPresenceRule};
 pub use snapshot::{
     Mark, SKELETON_MIN_SCORE, SNAPSHOT_JPEG_QUALITY, SnapshotSweeper, SnapshotWriter, SweepReport,

@@ -14,6 +14,12 @@
 //! the relay retries connecting (backoff 1 s doubling to 30 s), and alerts wait in the outbox
 //! file; past `max_pending` waiting alerts it logs a warning (and the `pending` gauge shows it)
 //! but still drops nothing: the outbox is on disk and alerts are a few hundred bytes.
+//!
+//! Ephemeral events (camera heartbeats) take another way: [`OutboxRelay::send_ephemeral`] hands
+//! them straight to a best-effort producer on the status topic ([`KafkaSink::connect_best_effort`],
+//! made when the relay connects), never to the outbox or the ack log. Fire and forget: while the
+//! relay is not connected they are dropped, and one the broker has not taken within
+//! [`EPHEMERAL_TIMEOUT`] is dropped by librdkafka (both logged at debug and counted).
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -28,6 +34,10 @@ use sharpeyes_core::{Event, EventSink};
 
 use crate::error::AlertsError;
 use crate::kafka::{KafkaOptions, KafkaSink};
+
+/// How long librdkafka keeps an ephemeral event (a heartbeat) the broker has not taken; one
+/// heartbeat interval, after which the next one says more.
+pub const EPHEMERAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The ids the broker acknowledged, one per line, appended as acknowledgements arrive (written
 /// through to the OS at once, not fsynced: losing the last few only means sending them again).
@@ -177,6 +187,17 @@ impl RelayOptions {
     }
 }
 
+/// Counts of [`OutboxRelay::send_ephemeral`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EphemeralStats {
+    /// Queued for the broker.
+    pub sent: u64,
+    /// Acknowledged by the broker.
+    pub delivered: u64,
+    /// Dropped before reaching librdkafka (not connected, queue full).
+    pub dropped: u64,
+}
+
 /// Shared between the relay thread and its handle.
 #[derive(Debug, Default)]
 struct Shared {
@@ -187,6 +208,12 @@ struct Shared {
     /// librdkafka).
     pending: AtomicU64,
     connected: AtomicBool,
+    /// The best-effort producer of ephemeral events (status topic), once connected.
+    ephemeral: Mutex<Option<KafkaSink>>,
+    /// Ephemeral events queued in librdkafka / dropped before (relay not connected, queue
+    /// full).
+    ephemeral_sent: AtomicU64,
+    ephemeral_dropped: AtomicU64,
 }
 
 impl Shared {
@@ -241,6 +268,51 @@ impl OutboxRelay {
 
     pub fn connected(&self) -> bool {
         self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// Sends `event` to its topic now, bypassing the outbox (module docs: ephemeral events).
+    /// Never blocks on the network; true when it was queued for the broker, false when it was
+    /// dropped (not connected yet, queue full), which is logged at debug.
+    pub fn send_ephemeral(&self, event: &Event) -> bool {
+        let mut sink = self
+            .shared
+            .ephemeral
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let result = match sink.as_mut() {
+            Some(s) => s.send(event).map_err(|e| e.to_string()),
+            None => Err("kafka not connected".into()),
+        };
+        drop(sink);
+        match result {
+            Ok(()) => {
+                self.shared.ephemeral_sent.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(reason) => {
+                self.shared
+                    .ephemeral_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(event = %event.id(), kind = event.kind_str(), camera = %event.camera().id, reason, "ephemeral event dropped");
+                false
+            }
+        }
+    }
+
+    /// What [`OutboxRelay::send_ephemeral`] did so far.
+    pub fn ephemeral_stats(&self) -> EphemeralStats {
+        let delivered = self
+            .shared
+            .ephemeral
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, KafkaSink::delivered);
+        EphemeralStats {
+            sent: self.shared.ephemeral_sent.load(Ordering::Relaxed),
+            delivered,
+            dropped: self.shared.ephemeral_dropped.load(Ordering::Relaxed),
+        }
     }
 
     /// Waits up to `timeout` until nothing is pending; true if so.
@@ -350,7 +422,8 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
         );
         if sinks.is_none() && Instant::now() >= next_connect {
             match connect(options, acks.clone()) {
-                Ok(s) => {
+                Ok((s, ephemeral)) => {
+                    *shared.ephemeral.lock().unwrap_or_else(|p| p.into_inner()) = Some(ephemeral);
                     tracing::info!(brokers = %options.alerts.brokers, waiting = queue.len(), "outbox relay connected to kafka");
                     sinks = Some(s);
                     shared.connected.store(true, Ordering::Relaxed);
@@ -401,6 +474,14 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
         let _ = a.flush(Duration::from_millis(500));
         let _ = s.flush(Duration::from_millis(500));
     }
+    // Ephemeral events still in memory are let go.
+    drop(
+        shared
+            .ephemeral
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(),
+    );
     tracing::info!(
         sent,
         acked = acks.as_ref().map_or(0, |a| a.recorded()),
@@ -408,18 +489,22 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
     );
 }
 
+/// ((alerts, status), best-effort status) sinks.
 fn connect(
     options: &RelayOptions,
     acks: Option<Arc<AckLog>>,
-) -> Result<(KafkaSink, KafkaSink), AlertsError> {
+) -> Result<((KafkaSink, KafkaSink), KafkaSink), AlertsError> {
     let alerts = options
         .alerts
         .clone()
         .admin_timeout(options.connect_timeout);
     let status = alerts.clone().topic(options.status_topic.clone());
     Ok((
-        KafkaSink::connect_with_acks(alerts, acks.clone())?,
-        KafkaSink::connect_with_acks(status, acks)?,
+        (
+            KafkaSink::connect_with_acks(alerts, acks.clone())?,
+            KafkaSink::connect_with_acks(status.clone(), acks)?,
+        ),
+        KafkaSink::connect_best_effort(status, EPHEMERAL_TIMEOUT)?,
     ))
 }
 

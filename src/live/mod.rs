@@ -18,6 +18,8 @@
 //! [`CameraHandle`] starts and stops one camera, the single mechanism that config hot reload
 //! and multi-machine assignment both use.
 
+#[cfg(test)]
+mod pipeline_tests;
 pub mod streamer;
 #[cfg(test)]
 mod streamer_tests;
@@ -384,6 +386,9 @@ struct Recording {
     persons: Vec<(CameraId, i64)>,
 }
 
+/// How often [`LivePipeline`] sends each running camera's heartbeat by default.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// The running cameras and the analysis loop that serves them. Starting, stopping and
 /// restarting one camera goes through [`LivePipeline::start_camera`] /
 /// [`LivePipeline::stop_camera`] only: the demo, config hot reload and (later) Kafka
@@ -404,6 +409,12 @@ pub struct LivePipeline {
     gated_seen: HashMap<CameraId, u64>,
     /// When the command center (if any) was last told the cameras' fps and last frames.
     live_told: Instant,
+    /// Named in every status event of this pipeline ([`LivePipeline::set_worker`]).
+    worker: Option<String>,
+    /// Heartbeat interval; None: no heartbeats ([`LivePipeline::set_heartbeat`]).
+    heartbeat: Option<Duration>,
+    /// When the last heartbeats went out.
+    heartbeat_sent: Instant,
     /// What the benchmark records, from [`LivePipeline::record_latencies`] on.
     recording: Option<Recording>,
 }
@@ -415,6 +426,19 @@ impl LivePipeline {
     pub fn set_batching(&mut self, max_batch: usize, max_wait: Duration) {
         self.max_batch = max_batch.max(1);
         self.max_wait = max_wait;
+    }
+
+    /// Every status event of this pipeline from now on (online, offline, heartbeat) names
+    /// `worker` as the process running the camera; None (the default): no cluster, no name.
+    pub fn set_worker(&mut self, worker: Option<String>) {
+        self.worker = worker;
+    }
+
+    /// One `camera_heartbeat` per running camera every `every` (default
+    /// [`DEFAULT_HEARTBEAT`], 10 s); None: none. Heartbeats go to the command center and Kafka
+    /// only, best effort ([`Delivery::heartbeat`]).
+    pub fn set_heartbeat(&mut self, every: Option<Duration>) {
+        self.heartbeat = every;
     }
 
     /// Frames will be letterboxed to `size` (the detector's input).
@@ -444,6 +468,9 @@ impl LivePipeline {
             max_wait: Duration::ZERO,
             gated_seen: HashMap::new(),
             live_told: Instant::now(),
+            worker: None,
+            heartbeat: Some(DEFAULT_HEARTBEAT),
+            heartbeat_sent: Instant::now(),
             recording: None,
         })
     }
@@ -510,26 +537,7 @@ impl LivePipeline {
     /// One round: delivers pending status events, waits up to 100 ms for frames, analyses one
     /// batch (one frame per camera at most) and delivers its alerts.
     pub fn step(&mut self, analyzer: &mut Analyzer, delivery: &mut Delivery) {
-        while let Ok(event) = self.status_rx.try_recv() {
-            delivery.deliver(event.into());
-        }
-        if delivery.has_web() && self.live_told.elapsed() >= Duration::from_secs(2) {
-            self.live_told = Instant::now();
-            let live = self
-                .cameras
-                .iter()
-                .map(|(id, h)| {
-                    let c = &h.counters;
-                    let last = c.last_frame_ms.load(Ordering::Relaxed);
-                    (
-                        id.clone(),
-                        c.fps_in_milli.load(Ordering::Relaxed) as f64 / 1000.0,
-                        (last > 0).then_some(sharpeyes_core::UnixMillis(last)),
-                    )
-                })
-                .collect();
-            delivery.cameras_live(live);
-        }
+        self.deliver_status(delivery);
         self.tick_gated(analyzer, delivery);
         // A model with a fixed batch of 1 takes one frame per step: each frame's detections
         // and alerts go out as soon as its own run is done, not after the whole batch's.
@@ -574,6 +582,46 @@ impl LivePipeline {
         }
     }
 
+    /// The cameras' status events (with the worker id), their heartbeats when due, and their
+    /// fps and last frames to an in-process command center every 2 s. Part of every `step`.
+    pub(crate) fn deliver_status(&mut self, delivery: &mut Delivery) {
+        while let Ok(event) = self.status_rx.try_recv() {
+            delivery.deliver(event.with_worker(self.worker.clone()).into());
+        }
+        if delivery.has_web() && self.live_told.elapsed() >= Duration::from_secs(2) {
+            self.live_told = Instant::now();
+            let live = self
+                .cameras
+                .iter()
+                .map(|(id, h)| {
+                    let (fps, last) = live_numbers(&h.counters);
+                    (id.clone(), fps, last)
+                })
+                .collect();
+            delivery.cameras_live(live);
+        }
+        if let Some(every) = self.heartbeat
+            && self.heartbeat_sent.elapsed() >= every
+        {
+            self.heartbeat_sent = Instant::now();
+            for event in self.heartbeats(SystemClock.now()) {
+                delivery.heartbeat(event);
+            }
+        }
+    }
+
+    /// One `camera_heartbeat` per running camera, at `now`: its state, fps and last frame.
+    fn heartbeats(&self, now: sharpeyes_core::UnixMillis) -> Vec<StatusEvent> {
+        self.cameras
+            .values()
+            .map(|h| {
+                let (fps, last) = live_numbers(&h.counters);
+                StatusEvent::heartbeat(h.spec.camera_ref(), now, h.counters.state(), fps, last)
+                    .with_worker(self.worker.clone())
+            })
+            .collect()
+    }
+
     /// Cameras whose frames motion gating skipped since the last call get their rules run with
     /// no detections (nothing moved), so time-based rules such as inactivity advance.
     fn tick_gated(&mut self, analyzer: &mut Analyzer, delivery: &mut Delivery) {
@@ -602,10 +650,20 @@ impl LivePipeline {
         self.cameras.values().for_each(CameraHandle::request_stop);
         self.cameras.clear();
         while let Ok(event) = self.status_rx.try_recv() {
-            delivery.deliver(event.into());
+            delivery.deliver(event.with_worker(self.worker.clone()).into());
         }
         self.rt.shutdown_timeout(Duration::from_millis(200));
     }
+}
+
+/// A camera's (frames decoded per second over the last second, last frame): what the command
+/// center shows, in-process and from heartbeats.
+fn live_numbers(c: &CameraCounters) -> (f64, Option<sharpeyes_core::UnixMillis>) {
+    let last = c.last_frame_ms.load(Ordering::Relaxed);
+    (
+        c.fps_in_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+        (last > 0).then_some(sharpeyes_core::UnixMillis(last)),
+    )
 }
 
 /// What a live run did.
