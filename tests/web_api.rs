@@ -353,14 +353,48 @@ fn every_endpoint_with_its_roles_and_villages() {
     );
     let second_d = alert(AlertKind::Fall, "cam-d", "Dahe", 5000);
     let second_x = alert(AlertKind::Inactivity, "cam-x", "Xiaohe", 6000);
+    // Heartbeats (schema v2) from two workers: Dahe's first on the one status partition, so
+    // Xiaohe's page has been offered it before the one it waits for.
+    let frame_ms = 1_795_459_869_900;
+    let beat = |id: &str, village: &str, worker: &str, fps: f64| {
+        Event::from(
+            StatusEvent::heartbeat(
+                CameraRef {
+                    id: CameraId::new(id).unwrap(),
+                    name: id.into(),
+                    village: village.into(),
+                },
+                UnixMillis(1_795_459_870_000),
+                CameraState::Online,
+                fps,
+                Some(UnixMillis(frame_ms)),
+            )
+            .with_worker(Some(worker.into())),
+        )
+    };
+    let unassigned = Event::from(StatusEvent::unassigned(
+        CameraRef {
+            id: CameraId::new("cam-x3").unwrap(),
+            name: "cam-x3".into(),
+            village: "Xiaohe".into(),
+        },
+        UnixMillis(1_795_459_870_000),
+        Some("no worker has room".into()),
+    ));
     produce(
         &bootstrap,
-        &[second_d.clone().into(), second_x.clone().into()],
+        &[
+            second_d.clone().into(),
+            second_x.clone().into(),
+            beat("cam-d", "Dahe", "w3", 7.0),
+            beat("cam-x", "Xiaohe", "w2", 12.5),
+            unassigned,
+        ],
     );
     let mut reader = BufReader::new(sse.body_mut().as_reader());
     let mut seen = String::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.contains(&second_x.id) {
+    while !seen.contains(&second_x.id) || !seen.contains("\"worker\":\"w2\"") {
         assert!(Instant::now() < deadline, "no live event: {seen}");
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -373,10 +407,61 @@ fn every_endpoint_with_its_roles_and_villages() {
         "{seen}"
     );
     assert!(
-        !seen.contains(&second_d.id),
-        "an operator of Xiaohe got a Dahe event"
+        !seen.contains(&second_d.id) && !seen.contains("cam-d") && !seen.contains("w3"),
+        "an operator of Xiaohe got a Dahe event: {seen}"
     );
     drop(reader);
+
+    // The heartbeats' numbers and workers in the camera lists, scoped by village; the state
+    // is the status events' (online), the unassigned camera has no worker.
+    wait_for("the unassigned camera", || {
+        admin.json("/api/cameras").as_array().unwrap().len() == 3
+    });
+    let by_id = |c: &Client| -> std::collections::BTreeMap<String, serde_json::Value> {
+        c.json("/api/cameras")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["id"].as_str().unwrap().to_owned(), r.clone()))
+            .collect()
+    };
+    let mine = by_id(&opx);
+    assert_eq!(
+        mine.keys().collect::<Vec<_>>(),
+        vec!["cam-x", "cam-x3"],
+        "{mine:?}"
+    );
+    let x = &mine["cam-x"];
+    assert_eq!(
+        (&x["state"], &x["worker"], &x["fps"], &x["last_frame"]),
+        (
+            &serde_json::json!("online"),
+            &serde_json::json!("w2"),
+            &serde_json::json!(12.5),
+            &serde_json::json!(UnixMillis(frame_ms).to_rfc3339())
+        ),
+        "{x}"
+    );
+    let x3 = &mine["cam-x3"];
+    assert_eq!(
+        (&x3["state"], &x3["worker"], &x3["reason"]),
+        (
+            &serde_json::json!("unassigned"),
+            &serde_json::Value::Null,
+            &serde_json::json!("no worker has room")
+        ),
+        "{x3}"
+    );
+    let all = by_id(&admin);
+    assert_eq!(
+        (&all["cam-d"]["worker"], &all["cam-d"]["fps"]),
+        (&serde_json::json!("w3"), &serde_json::json!(7.0))
+    );
+    assert_eq!(
+        by_id(&opd).into_keys().collect::<Vec<_>>(),
+        vec!["cam-d"],
+        "Dahe's operator sees Dahe's camera only"
+    );
 
     // Metrics with a session; logout ends it.
     let (s, m) = opx.get("/metrics");

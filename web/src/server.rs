@@ -14,8 +14,8 @@
 //! | `GET /api/incidents/{id}` | `{incident, timeline}` | 401, 403 (village), 404 |
 //! | `GET /api/incidents/{id}/snapshot` | the JPEG | 401, 403, 404 |
 //! | `POST /api/incidents/{id}/actions` `{action, note}` | acknowledge / dispatch / resolve / false_alarm; the incident | 400, 401, 403 (viewer, village, CSRF), 404, 409 (not allowed from its state) |
-//! | `GET /api/cameras` | camera health the user may see | 401 |
-//! | `GET /api/events` | SSE: `incident` and `camera` events the user may see | 401 |
+//! | `GET /api/cameras` | camera health the user may see: `[{id, name, village, state, reason, since, reconnects, fps, last_frame, worker}]`; `state` also `unassigned` (no worker has room for it); `fps`, `last_frame` (null until known) from the pipeline in this process or the cameras' heartbeats on Kafka; `worker` (null without a cluster) from the latest status event or heartbeat | 401 |
+//! | `GET /api/events` | SSE: `incident` and `camera` events the user may see (a `camera` event, a camera row as above, for every status event and heartbeat) | 401 |
 //! | `GET /api/audit?limit` | the audit log (admins) | 401, 403 |
 //! | `GET /metrics` | Prometheus text (a session, or `Authorization: Bearer` the metrics token) | 401 |
 //! | `GET /healthz` | `ok` | |

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use sharpeyes_core::{Alert, StatusEvent, UnixMillis};
+use sharpeyes_core::{Alert, StatusEvent, StatusKind, UnixMillis};
 
 use crate::model::{Action, Role, State, User, transition};
 
@@ -68,10 +68,14 @@ pub struct CameraRow {
     pub since: String,
     /// Times it went offline (reconnects).
     pub reconnects: u64,
-    /// Frames per second decoded, when the pipeline runs in this process.
+    /// Frames per second decoded: from the pipeline in this process or the camera's heartbeats
+    /// (none before the first, and none while unassigned).
     pub fps: Option<f64>,
-    /// Last decoded frame, when the pipeline runs in this process.
+    /// Last decoded frame, from the same sources.
     pub last_frame: Option<String>,
+    /// The worker process running the camera, as its latest status event or heartbeat said;
+    /// none without a cluster, or while unassigned.
+    pub worker: Option<String>,
 }
 
 /// Filters of the feed (all optional).
@@ -120,7 +124,7 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE TABLE IF NOT EXISTS cameras (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, village TEXT NOT NULL, state TEXT NOT NULL,
   reason TEXT, changed_ms INTEGER NOT NULL, reconnects INTEGER NOT NULL DEFAULT 0,
-  fps REAL, last_frame_ms INTEGER);
+  fps REAL, last_frame_ms INTEGER, worker TEXT);
 CREATE TABLE IF NOT EXISTS users (
   username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL,
   villages TEXT NOT NULL, created_ms INTEGER NOT NULL);
@@ -131,6 +135,24 @@ CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, username TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
 ";
+
+/// Brings a database made by an older build up to [`SCHEMA`] (`CREATE TABLE IF NOT EXISTS`
+/// leaves existing tables as they were): adds the columns they lack.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    const ADDED: &[(&str, &str, &str)] = &[("cameras", "worker", "TEXT")];
+    for (table, column, kind) in ADDED {
+        let has: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            params![table, column],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            tracing::info!(table, column, "command center database: column added");
+        }
+    }
+    Ok(())
+}
 
 fn rfc(ms: i64) -> String {
     UnixMillis(ms).to_rfc3339()
@@ -147,6 +169,7 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -206,26 +229,55 @@ impl Store {
         self.incident(&alert.incident)
     }
 
-    /// Records a camera status event; returns the camera as it now stands.
+    /// Records a camera status event (schema v1 or v2); returns the camera as it now stands.
+    /// A state change (online, offline, unassigned) older than the one stored changes nothing;
+    /// a heartbeat sets only the live numbers and the worker, never the state (a camera first
+    /// known from a heartbeat starts in the heartbeat's state).
     pub fn ingest_status(&self, s: &StatusEvent) -> Result<CameraRow, StoreError> {
         let ms = UnixMillis::parse_rfc3339(&s.event_time).map_or(0, |t| t.0);
-        let offline = i64::from(s.state != sharpeyes_core::CameraState::Online);
-        self.conn().execute(
-            "INSERT INTO cameras (id, name, village, state, reason, changed_ms, reconnects) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-             ON CONFLICT(id) DO UPDATE SET name = ?2, village = ?3, state = ?4, reason = ?5, \
-               changed_ms = ?6, reconnects = reconnects + ?7 \
-             WHERE ?6 >= changed_ms",
-            params![
-                s.camera.id.as_str(),
-                s.camera.name,
-                s.camera.village,
-                s.state.as_str(),
-                s.reason,
-                ms,
-                offline
-            ],
-        )?;
+        let camera = (s.camera.id.as_str(), &s.camera.name, &s.camera.village);
+        match s.kind {
+            StatusKind::CameraHeartbeat => self.conn().execute(
+                "INSERT INTO cameras (id, name, village, state, changed_ms, fps, last_frame_ms, \
+                   worker) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT(id) DO UPDATE SET fps = ?6, \
+                   last_frame_ms = coalesce(?7, last_frame_ms), worker = ?8",
+                params![
+                    camera.0,
+                    camera.1,
+                    camera.2,
+                    s.state.as_str(),
+                    ms,
+                    s.fps,
+                    s.last_frame_millis().map(|t| t.0),
+                    s.worker
+                ],
+            )?,
+            StatusKind::CameraOnline | StatusKind::CameraOffline | StatusKind::CameraUnassigned => {
+                let offline = i64::from(s.kind == StatusKind::CameraOffline);
+                // Nobody runs an unassigned camera: no worker, no frame rate.
+                let unassigned = s.kind == StatusKind::CameraUnassigned;
+                self.conn().execute(
+                    "INSERT INTO cameras (id, name, village, state, reason, changed_ms, \
+                       reconnects, worker) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT(id) DO UPDATE SET name = ?2, village = ?3, state = ?4, \
+                       reason = ?5, changed_ms = ?6, reconnects = reconnects + ?7, worker = ?8, \
+                       fps = CASE WHEN ?9 THEN NULL ELSE fps END \
+                     WHERE ?6 >= changed_ms",
+                    params![
+                        camera.0,
+                        camera.1,
+                        camera.2,
+                        s.state.as_str(),
+                        s.reason,
+                        ms,
+                        offline,
+                        s.worker,
+                        unassigned
+                    ],
+                )?
+            }
+        };
         self.camera(s.camera.id.as_str())
             .map(|c| c.expect("just written"))
     }
@@ -249,7 +301,7 @@ impl Store {
             .conn()
             .query_row(
                 "SELECT id, name, village, state, reason, changed_ms, reconnects, fps, \
-                 last_frame_ms FROM cameras WHERE id = ?1",
+                 last_frame_ms, worker FROM cameras WHERE id = ?1",
                 [id],
                 camera_row,
             )
@@ -260,8 +312,8 @@ impl Store {
     pub fn cameras(&self, user: &User) -> Result<Vec<CameraRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, name, village, state, reason, changed_ms, reconnects, fps, last_frame_ms \
-             FROM cameras ORDER BY village, name",
+            "SELECT id, name, village, state, reason, changed_ms, reconnects, fps, last_frame_ms, \
+             worker FROM cameras ORDER BY village, name",
         )?;
         let rows = stmt.query_map([], camera_row)?;
         let mut out = Vec::new();
@@ -609,5 +661,201 @@ fn camera_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CameraRow> {
         reconnects: r.get::<_, i64>(6)?.max(0) as u64,
         fps: r.get(7)?,
         last_frame: r.get::<_, Option<i64>>(8)?.map(rfc),
+        worker: r.get(9)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sharpeyes_core::{CameraId, CameraRef, CameraState, Clock, SystemClock};
+
+    const T: i64 = 1_795_459_860_000;
+
+    fn memory() -> Store {
+        Store::open(Path::new(":memory:")).expect("in-memory store")
+    }
+
+    fn cam(id: &str, village: &str) -> CameraRef {
+        CameraRef {
+            id: CameraId::new(id).expect("id"),
+            name: format!("{id} name"),
+            village: village.into(),
+        }
+    }
+
+    fn operator_of(village: &str) -> User {
+        User {
+            username: format!("op-{village}"),
+            role: Role::Operator,
+            villages: [village.to_owned()].into(),
+        }
+    }
+
+    fn heartbeat(id: &str, t: i64, state: CameraState, fps: f64, last: Option<i64>) -> StatusEvent {
+        StatusEvent::heartbeat(
+            cam(id, "Xiaohe"),
+            UnixMillis(t),
+            state,
+            fps,
+            last.map(UnixMillis),
+        )
+        .with_worker(Some("w2".into()))
+    }
+
+    #[test]
+    fn a_heartbeat_sets_fps_last_frame_and_worker_but_never_the_state() {
+        let s = memory();
+        let online = StatusEvent::new(
+            cam("gate", "Xiaohe"),
+            UnixMillis(T),
+            CameraState::Online,
+            None,
+        )
+        .with_worker(Some("w1".into()));
+        let before = s.ingest_status(&online).unwrap();
+        assert_eq!(before.worker.as_deref(), Some("w1"));
+        assert_eq!((before.fps, &before.last_frame), (None, &None));
+        // A heartbeat that (wrongly) says stalled, 10 s later, from another worker.
+        let row = s
+            .ingest_status(&heartbeat(
+                "gate",
+                T + 10_000,
+                CameraState::Stalled,
+                12.5,
+                Some(T + 9_950),
+            ))
+            .unwrap();
+        assert_eq!(row.state, "online");
+        assert_eq!(
+            (row.since.as_str(), row.reconnects),
+            (before.since.as_str(), 0)
+        );
+        assert_eq!(row.fps, Some(12.5));
+        assert_eq!(row.last_frame, Some(UnixMillis(T + 9_950).to_rfc3339()));
+        assert_eq!(row.worker.as_deref(), Some("w2"));
+        // No frame in the last heartbeat: the last frame known stays.
+        let row = s
+            .ingest_status(&heartbeat(
+                "gate",
+                T + 20_000,
+                CameraState::Online,
+                0.0,
+                None,
+            ))
+            .unwrap();
+        assert_eq!(
+            (row.fps, row.last_frame),
+            (Some(0.0), Some(UnixMillis(T + 9_950).to_rfc3339()))
+        );
+    }
+
+    #[test]
+    fn a_camera_first_known_from_a_heartbeat_takes_its_state_and_village() {
+        let s = memory();
+        let row = s
+            .ingest_status(&heartbeat("pond", T, CameraState::Connecting, 0.0, None))
+            .unwrap();
+        assert_eq!(
+            (row.state.as_str(), row.village.as_str()),
+            ("connecting", "Xiaohe")
+        );
+        assert_eq!((row.reconnects, row.worker.as_deref()), (0, Some("w2")));
+        assert_eq!(s.cameras(&operator_of("Xiaohe")).unwrap(), vec![row]);
+        assert!(
+            s.cameras(&operator_of("Dahe")).unwrap().is_empty(),
+            "village scope"
+        );
+    }
+
+    #[test]
+    fn an_unassigned_camera_has_no_worker_and_no_frame_rate() {
+        let s = memory();
+        s.ingest_status(&heartbeat("gate", T, CameraState::Online, 15.0, Some(T)))
+            .unwrap();
+        let row = s
+            .ingest_status(&StatusEvent::unassigned(
+                cam("gate", "Xiaohe"),
+                UnixMillis(T + 1000),
+                Some("no worker has capacity".into()),
+            ))
+            .unwrap();
+        assert_eq!(row.state, "unassigned");
+        assert_eq!(row.reason.as_deref(), Some("no worker has capacity"));
+        assert_eq!((row.worker, row.fps, row.reconnects), (None, None, 0));
+        assert_eq!(row.since, UnixMillis(T + 1000).to_rfc3339());
+        // Assigned again: online on a worker, which counts no reconnect either.
+        let row = s
+            .ingest_status(
+                &StatusEvent::new(
+                    cam("gate", "Xiaohe"),
+                    UnixMillis(T + 2000),
+                    CameraState::Online,
+                    None,
+                )
+                .with_worker(Some("w3".into())),
+            )
+            .unwrap();
+        assert_eq!(
+            (row.state.as_str(), row.worker.as_deref(), row.reconnects),
+            ("online", Some("w3"), 0)
+        );
+    }
+
+    #[test]
+    fn version_1_events_are_still_ingested() {
+        let s = memory();
+        let v1 = r#"{"schema_version":1,"id":"0190d5a2-7c1e-7000-8000-000000000001","kind":"camera_offline","camera":{"id":"gate","name":"Gate","village":"Xiaohe"},"state":"offline","reason":"connection refused","event_time":"2026-11-23T18:51:00.000Z","emitted_time":"2026-11-23T18:51:00.000Z"}"#;
+        let e: StatusEvent = serde_json::from_str(v1).unwrap();
+        let row = s.ingest_status(&e).unwrap();
+        assert_eq!(
+            (row.state.as_str(), row.reconnects, row.worker),
+            ("offline", 1, None)
+        );
+    }
+
+    #[test]
+    fn an_older_database_gets_the_worker_column() {
+        let dir = std::env::temp_dir().join(format!(
+            "sharpeyes-store-migrate-{}-{}",
+            std::process::id(),
+            SystemClock.now().0
+        ));
+        let path = dir.join("cc.db");
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE cameras (id TEXT PRIMARY KEY, name TEXT NOT NULL, \
+                 village TEXT NOT NULL, state TEXT NOT NULL, reason TEXT, \
+                 changed_ms INTEGER NOT NULL, reconnects INTEGER NOT NULL DEFAULT 0, fps REAL, \
+                 last_frame_ms INTEGER);
+                 INSERT INTO cameras VALUES ('gate', 'Gate', 'Xiaohe', 'online', NULL, 0, 2, NULL, NULL);",
+            )
+            .unwrap();
+        }
+        let admin = User {
+            username: "a".into(),
+            role: Role::Admin,
+            villages: BTreeSet::new(),
+        };
+        // Opened twice: the second open finds the column there and keeps what it holds.
+        for worker_before in [None, Some("w2")] {
+            let s = Store::open(&path).expect("opens and migrates");
+            let rows = s.cameras(&admin).unwrap();
+            assert_eq!(
+                (
+                    rows[0].id.as_str(),
+                    rows[0].reconnects,
+                    rows[0].worker.as_deref()
+                ),
+                ("gate", 2, worker_before)
+            );
+            let row = s
+                .ingest_status(&heartbeat("gate", T, CameraState::Online, 5.0, None))
+                .unwrap();
+            assert_eq!(row.worker.as_deref(), Some("w2"));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

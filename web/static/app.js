@@ -48,7 +48,8 @@ function enter(body) {
   document.body.dataset.role = me.role;
   reload();
   connect();
-  // Camera fps and last frames change without status events: refresh the grid now and then.
+  // In-process fps and last frames change without status events: refresh the grid now and then
+  // (heartbeats from workers come as `camera` events too).
   if (!window.healthTimer) {
     window.healthTimer = setInterval(() => {
       if (!me || $("app").hidden) return;
@@ -291,6 +292,12 @@ function renderCameras() {
       div.innerHTML = "";
       const name = document.createElement("div");
       name.textContent = c.name;
+      if (c.worker) {
+        const worker = document.createElement("span");
+        worker.className = "muted worker";
+        worker.textContent = ` on ${c.worker}`;
+        name.append(worker);
+      }
       const state = document.createElement("div");
       state.className = "state";
       state.textContent = c.state.replace("_", " ");
