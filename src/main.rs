@@ -903,7 +903,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 kill,
                 timeout: Duration::from_secs_f64(timeout),
             };
-            let r = sharpeyes::cluster::cli::simulate(&o, &mut std::io::stderr().lock())?;
+            // Not stderr().lock(): the log lines of the simulated workers (other threads) also
+            // go to stderr and would wait for the lock for ever.
+            let r = sharpeyes::cluster::cli::simulate(&o, &mut std::io::stderr())?;
             let text = serde_json::to_string_pretty(&r)?;
             println!("{text}");
             if let Some(p) = json_out {

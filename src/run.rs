@@ -83,6 +83,8 @@ pub fn run(
     let size = analyzer.canvas_size();
     let mut pipeline = LivePipeline::new(size)?;
     pipeline.set_batching(options.batching.0, options.batching.1);
+    // Status events name the worker that runs the camera (None outside a cluster).
+    pipeline.set_worker(options.cluster.as_ref().map(|c| c.member.worker_id.clone()));
     let mut reloader = Reloader::new();
     let metrics_source = Arc::new(Mutex::new(MetricsSource::default()));
     let _metrics = match &options.metrics {
@@ -93,10 +95,12 @@ pub fn run(
         }
         None => None,
     };
-    eprintln!(
-        "run: cameras from {} (checked every second); Ctrl-C stops",
-        options.cameras_dir.display()
-    );
+    if options.cluster.is_none() {
+        eprintln!(
+            "run: cameras from {} (checked every second); Ctrl-C stops",
+            options.cameras_dir.display()
+        );
+    }
     let started = Instant::now();
     let mut next_poll = Instant::now();
     // The cluster membership, on its own small runtime.
@@ -125,12 +129,15 @@ pub fn run(
         }
         None => None,
     };
+    // Unassigned cameras already reported by a status event (while this worker leads).
+    let mut reported_unassigned = std::collections::BTreeSet::new();
     // (assignment generation, fenced or not) last applied.
     let mut applied: Option<(u64, Option<crate::cluster::Fenced>)> = None;
     while !stop.load(Ordering::Relaxed) && options.duration.is_none_or(|d| started.elapsed() < d) {
         if let Some((_, member, assign_only)) = &cluster {
             if Instant::now() >= next_poll {
                 next_poll = Instant::now() + CLUSTER_POLL;
+                report_unassigned(member, &mut reported_unassigned, &mut delivery);
                 let generation = member.generation();
                 let desired = member.desired(Instant::now());
                 let fenced = match &desired {
@@ -217,6 +224,47 @@ pub fn run(
         delivery.counts_line()
     );
     Ok(())
+}
+
+/// The leader tells the county which cameras fit on no worker: one `camera_unassigned` status
+/// event per camera as it becomes unassigned (a new leader reports them again).
+fn report_unassigned(
+    member: &Member,
+    reported: &mut std::collections::BTreeSet<String>,
+    delivery: &mut Delivery,
+) {
+    let l = member.leader_state();
+    if !l.leading {
+        reported.clear();
+        return;
+    }
+    reported.retain(|c| l.unassigned.contains_key(c));
+    for (id, (name, village)) in &l.unassigned {
+        if reported.contains(id) {
+            continue;
+        }
+        let Ok(camera_id) = sharpeyes_core::CameraId::new(id) else {
+            continue;
+        };
+        let camera = sharpeyes_core::CameraRef {
+            id: camera_id,
+            name: name.clone(),
+            village: village.clone(),
+        };
+        let reason = format!(
+            "no live worker has room ({} workers, {} cameras assigned)",
+            l.workers, l.assigned
+        );
+        eprintln!("run: camera {id} unassigned: {reason}");
+        delivery.deliver(sharpeyes_core::Event::Status(
+            sharpeyes_core::StatusEvent::unassigned(
+                camera,
+                sharpeyes_core::Clock::now(&sharpeyes_core::SystemClock),
+                Some(reason),
+            ),
+        ));
+        reported.insert(id.clone());
+    }
 }
 
 /// Applies one camera change: the single start / stop / restart-one-camera-from-its-config

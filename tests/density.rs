@@ -7,7 +7,7 @@
 //!
 //! N is 32 here (CI); `sharpeyes bench` goes up to 256.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use sharpeyes_core::testing::asset;
 
 mod common;
-use common::{scratch, sharpeyes};
+use common::{Kill, free_port, metrics, online, per_camera, scratch, sharpeyes};
 
 /// `SHARPEYES_DENSITY_CAMERAS` overrides it (to look further on a developer's machine).
 fn cameras() -> usize {
@@ -23,53 +23,6 @@ fn cameras() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(32)
-}
-
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn metrics(addr: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    body.starts_with("HTTP/1.1 200 OK").then_some(body)
-}
-
-/// `name{camera="id"} value` → value, per camera.
-fn per_camera(text: &str, name: &str) -> std::collections::BTreeMap<String, f64> {
-    let prefix = format!("{name}{{camera=\"");
-    text.lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .filter_map(|rest| {
-            let (cam, value) = rest.split_once("\"} ")?;
-            Some((cam.to_owned(), value.trim().parse().ok()?))
-        })
-        .collect()
-}
-
-/// The cameras whose state gauge says `online`.
-fn online(text: &str) -> std::collections::BTreeSet<String> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("sharpeyes_ingest_camera_state{camera=\""))
-        .filter_map(|rest| {
-            let (cam, rest) = rest.split_once("\",state=\"online\"} ")?;
-            (rest.trim() == "1").then(|| cam.to_owned())
-        })
-        .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn camera_files(dir: &Path, port: u64, n: usize) {

@@ -325,7 +325,13 @@ async fn session(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             let sent = Instant::now();
             let answer: anyhow::Result<i64> = async {
                 if keeper.is_none() {
-                    keeper = Some(timed(client.lease_keep_alive(lease)).await?);
+                    // Opening the stream renews once; a lease etcd no longer has is refused
+                    // here with "lease not found" (TTL 0), not answered on the stream.
+                    match timed(client.lease_keep_alive(lease)).await {
+                        Ok(k) => keeper = Some(k),
+                        Err(e) if lease_not_found(&e) => return Ok(0),
+                        Err(e) => return Err(e),
+                    }
                 }
                 let (k, s) = keeper.as_mut().expect("just made");
                 timed(k.keep_alive()).await?;
@@ -369,6 +375,17 @@ async fn session(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// Whether `e` is etcd-client's "the lease does not exist" (a keep-alive answered with TTL 0).
+fn lease_not_found(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<etcd_client::Error>(),
+        Some(etcd_client::Error::LeaseKeepAliveError(m)) if m.contains("not found")
+    ) || matches!(
+        e.downcast_ref::<etcd_client::Error>(),
+        Some(etcd_client::Error::GRpcStatus(s)) if s.message().contains("lease not found")
+    )
 }
 
 /// Mirrors this worker's assignment (and the camera keys) and fetches the camera files.

@@ -2,6 +2,7 @@
 //! models, assets and ONNX Runtime, in a scratch directory.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -121,4 +122,53 @@ pub fn summary_field(summary: &str, key: &str) -> u64 {
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no {key}= in {summary}"))
+}
+
+/// `GET /metrics` of a `--metrics` endpoint (real HTTP); None when it does not answer 200.
+pub fn metrics(addr: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.starts_with("HTTP/1.1 200 OK").then_some(body)
+}
+
+/// `name{camera="id"} value` → value, per camera.
+pub fn per_camera(text: &str, name: &str) -> std::collections::BTreeMap<String, f64> {
+    let prefix = format!("{name}{{camera=\"");
+    text.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let (cam, value) = rest.split_once("\"} ")?;
+            Some((cam.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The cameras whose state gauge says `online`.
+pub fn online(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("sharpeyes_ingest_camera_state{camera=\""))
+        .filter_map(|rest| {
+            let (cam, rest) = rest.split_once("\",state=\"online\"} ")?;
+            (rest.trim() == "1").then(|| cam.to_owned())
+        })
+        .collect()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A child process killed (and reaped) when dropped, so a failed test leaves nothing running.
+pub struct Kill(pub std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
