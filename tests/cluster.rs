@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use sharpeyes_core::testing::asset;
 
 mod common;
+use common::proxy::Proxy;
 use common::{Kill, free_port, metrics, online, per_camera, repo, scratch, sharpeyes};
 
 /// One cluster at a time.
@@ -173,6 +174,8 @@ struct Cluster {
     _sim: Kill,
     workers: Vec<Worker>,
     kafka: Option<String>,
+    /// A worker that talks to etcd through a proxy (which can cut it off), and the proxy.
+    proxied: Option<(String, Proxy)>,
 }
 
 fn camera_text(i: usize, port: u64, name: &str) -> String {
@@ -202,6 +205,11 @@ impl Cluster {
     /// etcd, the simulator, 12 pushed cameras, three workers (capacity 8 each), all 12 cameras
     /// online. None (after a SKIP line) when a part is missing.
     fn start(name: &str, kafka: Option<String>) -> Option<Cluster> {
+        Self::start_with(name, kafka, None)
+    }
+
+    /// [`Cluster::start`], worker `proxied` (if any) talking to etcd through a [`Proxy`].
+    fn start_with(name: &str, kafka: Option<String>, proxied: Option<&str>) -> Option<Cluster> {
         if asset("videos/people_walking_indoor_intel.mp4").is_none() {
             println!("SKIP: the asset clip people_walking_indoor_intel.mp4 is missing");
             return None;
@@ -248,7 +256,9 @@ impl Cluster {
             _sim: sim,
             workers: Vec::new(),
             kafka,
+            proxied: None,
         };
+        c.proxied = proxied.map(|id| (id.to_string(), Proxy::start(&c.etcd.addr())));
         let (code, out, err) = c.cli(&["camera", "push", "cameras"]);
         assert_eq!(code, 0, "push: {out}{err}");
         assert!(out.contains("12 new"), "{out}");
@@ -289,20 +299,17 @@ impl Cluster {
             .append(true)
             .open(self.dir.join(format!("{id}.log")))
             .expect("worker log");
+        let etcd = match &self.proxied {
+            Some((p, proxy)) if p == id => proxy.addr(),
+            _ => self.etcd.addr(),
+        };
         let mut cmd = sharpeyes(&self.dir).expect("checked");
-        cmd.args([
-            "run",
-            "--cluster",
-            "--etcd",
-            &self.etcd.addr(),
-            "--etcd-prefix",
-            PREFIX,
-        ])
-        .args(["--worker-id", id, "--capacity", "8", "--metrics", &metrics])
-        .args(["--config", "pipeline.toml"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log);
+        cmd.args(["run", "--cluster", "--etcd", &etcd, "--etcd-prefix", PREFIX])
+            .args(["--worker-id", id, "--capacity", "8", "--metrics", &metrics])
+            .args(["--config", "pipeline.toml"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
         if let Some(k) = &self.kafka {
             cmd.args(["--kafka", k]);
         }
@@ -628,6 +635,241 @@ fn sigstop_past_the_ttl_moves_the_cameras_and_sigcont_stops_them_with_a_bounded_
 }
 
 #[test]
+fn the_test_proxy_forwards_and_its_blackhole_times_out_without_refusing() {
+    // An echo server behind the proxy.
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let upstream = echo.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for s in echo.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().expect("clone");
+                let mut w = s;
+                let _ = std::io::copy(&mut r, &mut w);
+            });
+        }
+    });
+    let proxy = Proxy::start(&upstream);
+    let roundtrip = |s: &mut std::net::TcpStream, msg: &[u8]| -> std::io::Result<Vec<u8>> {
+        s.set_read_timeout(Some(Duration::from_millis(500)))?;
+        s.write_all(msg)?;
+        let mut buf = vec![0; msg.len()];
+        s.read_exact(&mut buf)?;
+        Ok(buf)
+    };
+    let mut before = std::net::TcpStream::connect(proxy.addr()).expect("connect");
+    assert_eq!(roundtrip(&mut before, b"ping").expect("echo"), b"ping");
+    proxy.blackhole();
+    // An open connection goes silent (a timeout, not a close) ...
+    let e = roundtrip(&mut before, b"lost").expect_err("nothing comes back");
+    assert!(
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{e:?}"
+    );
+    // ... and a new one is accepted (not refused) and goes silent too.
+    let mut during = std::net::TcpStream::connect(proxy.addr()).expect("accepted while cut");
+    assert!(roundtrip(&mut during, b"lost").is_err());
+    proxy.heal();
+    // Healed: connections that lived through the cut are closed; new ones forward.
+    let mut buf = [0u8; 16];
+    before
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    assert!(matches!(before.read(&mut buf), Ok(0) | Err(_)));
+    let mut after = std::net::TcpStream::connect(proxy.addr()).expect("connect");
+    assert_eq!(roundtrip(&mut after, b"pong").expect("echo"), b"pong");
+}
+
+/// One scrape of every worker, for the partition test.
+struct Sample {
+    /// Cameras w3 runs (has a pipeline for); None: its endpoint did not answer.
+    cut_running: Option<BTreeSet<String>>,
+    cut_online: BTreeSet<String>,
+    /// Cameras online on the other workers.
+    others_online: BTreeSet<String>,
+}
+
+#[test]
+fn a_worker_cut_off_from_etcd_stops_its_cameras_before_its_lease_expires_and_rejoins_after() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(mut c) = Cluster::start_with("cluster-partition", None, Some("w3")) else {
+        return;
+    };
+    let before = c.placed_once().expect("placed");
+    let mine: BTreeSet<String> = before
+        .iter()
+        .filter(|(_, w)| *w == "w3")
+        .map(|(c, _)| c.clone())
+        .collect();
+    let leader = c.status()["leader"].as_str().map(str::to_string);
+    let sample = |c: &Cluster| -> Sample {
+        let mut s = Sample {
+            cut_running: None,
+            cut_online: BTreeSet::new(),
+            others_online: BTreeSet::new(),
+        };
+        // The three scrapes at once, so one sample is close to one instant.
+        let texts: Vec<(String, Option<String>)> = std::thread::scope(|sc| {
+            let hs: Vec<_> = c
+                .workers
+                .iter()
+                .map(|w| sc.spawn(move || (w.id.clone(), w.scrape())))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("scrape thread"))
+                .collect()
+        });
+        for (id, text) in texts {
+            let Some(text) = text else { continue };
+            if id == "w3" {
+                s.cut_running = Some(
+                    per_camera(&text, "sharpeyes_ingest_frames_decoded_total")
+                        .into_keys()
+                        .collect(),
+                );
+                s.cut_online = online(&text);
+            } else {
+                s.others_online.extend(online(&text));
+            }
+        }
+        s
+    };
+
+    // Cut w3 off: its requests time out (nothing refuses, so it must not take this for an
+    // etcd outage). The others still reach etcd.
+    c.proxied.as_ref().expect("a proxy").1.blackhole();
+    let cut = Instant::now();
+    let mut stopped: Option<Duration> = None;
+    // The first of w3's cameras online elsewhere, and all of them.
+    let mut first_moved: Option<Duration> = None;
+    let mut moved: Option<Duration> = None;
+    // Samples (every 50 ms) where one of w3's cameras is online on w3 and elsewhere at once,
+    // and where w3 still has a pipeline for one that is online elsewhere; the time covered by
+    // the first kind (from the sample before each).
+    let (mut samples, mut online_twice, mut running_twice) = (0u32, 0u32, 0u32);
+    let mut overlap = Duration::ZERO;
+    let mut prev = Duration::ZERO;
+    loop {
+        let t = cut.elapsed();
+        let s = sample(&c);
+        samples += 1;
+        let elsewhere: BTreeSet<&String> = mine.intersection(&s.others_online).collect();
+        if s.cut_online.iter().any(|cam| elsewhere.contains(cam)) {
+            online_twice += 1;
+            overlap += t - prev;
+        }
+        prev = t;
+        if first_moved.is_none() && !elsewhere.is_empty() {
+            first_moved = Some(t);
+        }
+        if s.cut_running
+            .as_ref()
+            .is_some_and(|r| r.iter().any(|cam| elsewhere.contains(cam)))
+        {
+            running_twice += 1;
+        }
+        if stopped.is_none() && s.cut_running.as_ref().is_some_and(BTreeSet::is_empty) {
+            stopped = Some(t);
+        }
+        if moved.is_none() && elsewhere.len() == mine.len() {
+            moved = Some(t);
+        }
+        // Keep watching a while after both, in case w3 starts its cameras again while cut off.
+        let done = stopped.is_some() && moved.is_some() && t >= 2 * TTL;
+        if done || t > TTL + Duration::from_secs(10) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50).saturating_sub(cut.elapsed() - t));
+    }
+    let w3 = c.worker("w3");
+    let (fenced, outage) = (
+        w3.gauge("sharpeyes_cluster_fenced"),
+        w3.gauge("sharpeyes_cluster_etcd_outage"),
+    );
+    let watched = cut.elapsed();
+    println!(
+        "partition w3 (leader before: {leader:?}): w3 stopped its {} cameras {stopped:?} after the \
+         cut (TTL {TTL:?}); the first online on w1/w2 {first_moved:?}, all {moved:?} after it; \
+         {samples} samples over {watched:?} (one per {:?}): {online_twice} with a camera online on \
+         w3 and elsewhere (overlap {overlap:?}), {running_twice} with w3 still running one online \
+         elsewhere",
+        mine.len(),
+        watched / samples.max(1)
+    );
+    let stopped = stopped.unwrap_or_else(|| {
+        panic!(
+            "w3 still runs {:?} {:?} after it was cut off",
+            c.worker("w3").running(),
+            cut.elapsed()
+        )
+    });
+    // It fences by itself, on its own clock: at the last renewal it sent + TTL − 1 s, i.e.
+    // 2.3-4 s after the cut with renewals every TTL/3 (+ the 100 ms poll and the stop).
+    assert!(
+        stopped <= TTL + Duration::from_secs(2),
+        "w3 stopped its cameras {stopped:?} after the cut (TTL {TTL:?})"
+    );
+    assert!(
+        moved.is_some(),
+        "w3's cameras not online on w1/w2 within TTL + 10 s: {:?}",
+        c.placement()
+    );
+    // No camera online twice, not even for one sample. Sampling cannot hide or invent much:
+    // w3 stops at most TTL − 1 s after its last good renewal, etcd expires the lease at least
+    // TTL after it, and the new worker still has to connect and decode a frame, so the real
+    // gap is about a second, against a few milliseconds between the scrapes of one sample.
+    assert_eq!(
+        online_twice, 0,
+        "a camera was online on w3 and elsewhere in {online_twice} samples ({overlap:?})"
+    );
+    assert_eq!(
+        running_twice, 0,
+        "w3 still ran a camera that was online elsewhere ({running_twice} samples)"
+    );
+    // Cut off is not an outage: it says it is fenced, not that etcd is down.
+    assert_eq!(fenced, Some(1.0), "w3 fenced gauge");
+    assert_eq!(outage, Some(0.0), "w3 took a cut for an etcd outage");
+    assert_eq!(
+        loads(
+            &c.placed_once()
+                .expect("every camera once while w3 is cut off")
+        )
+        .values()
+        .copied()
+        .collect::<Vec<_>>(),
+        [6, 6]
+    );
+
+    // Heal: w3's old lease is gone; it joins with a new one and gets its share back.
+    c.proxied.as_ref().expect("a proxy").1.heal();
+    let healed = Instant::now();
+    let back = wait_until(Duration::from_secs(30), || {
+        c.placed_once()
+            .is_some_and(|p| loads(&p).values().copied().collect::<Vec<_>>() == [4, 4, 4])
+    });
+    assert!(
+        back.is_some(),
+        "no 4/4/4 after the partition healed: {:?}",
+        c.placement()
+    );
+    let s = c.status();
+    assert_eq!(s["workers"].as_array().map(Vec::len), Some(3), "{s}");
+    assert_eq!(s["assigned"], 12, "{s}");
+    assert_eq!(
+        c.worker("w3").gauge("sharpeyes_cluster_fenced"),
+        Some(0.0),
+        "w3 still fenced"
+    );
+    println!(
+        "partition healed: w3 rejoined, 4/4/4 with every camera once {:?} after (leader now {:?})",
+        healed.elapsed(),
+        s["leader"].as_str()
+    );
+}
+
+#[test]
 fn etcd_down_for_10_s_stops_no_camera_and_the_cluster_converges_after() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let Some(mut c) = Cluster::start("cluster-etcd-down", None) else {
@@ -824,4 +1066,75 @@ fn alerts_from_every_worker_reach_the_kafka_topic_deduplicated_by_id() {
         msgs.len(),
         by_id.len()
     );
+}
+
+#[test]
+fn cluster_simulate_300_cameras_on_20_workers_moves_only_the_killed_workers_cameras() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = scratch("cluster-simulate");
+    if sharpeyes(&dir).is_none() {
+        return;
+    }
+    let Some(etcd) = Etcd::start(&dir) else {
+        return;
+    };
+    let json = dir.join("simulate.json");
+    let t = Instant::now();
+    let (code, out, err) = cli(
+        &dir,
+        &[
+            "cluster",
+            "simulate",
+            "--etcd",
+            &etcd.addr(),
+            "--etcd-prefix",
+            "/sim-test",
+            "--cameras",
+            "300",
+            "--workers",
+            "20",
+            "--kill",
+            "0.1",
+            "--timeout",
+            "60",
+            "--json-out",
+            &json.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "cluster simulate: {out}{err}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
+            .expect("JSON");
+    let f = |k: &str| {
+        r[k].as_f64()
+            .unwrap_or_else(|| panic!("{k} missing from {r}"))
+    };
+    println!(
+        "cluster simulate 300 cameras / 20 workers: all assigned and seen in {:.2} s; killed {} \
+         workers, their {} cameras seen elsewhere {:.2} s after the kill (TTL {TTL:?}); {} needless \
+         moves; etcd puts {} (assign) {} (move), txns {} / {}; {} leader rounds; whole run {:?}",
+        f("assign_all_s"),
+        r["killed_workers"],
+        r["moved_cameras"],
+        f("move_s"),
+        r["needless_moves"],
+        r["etcd_puts_assign"],
+        r["etcd_puts_move"],
+        r["etcd_txns_assign"],
+        r["etcd_txns_move"],
+        r["leader_rounds"],
+        t.elapsed()
+    );
+    assert!(f("assign_all_s") > 0.0, "{r}");
+    assert_eq!(r["killed_workers"], 2, "{r}");
+    assert_eq!(r["moved_cameras"], 30, "{r}");
+    assert_eq!(r["needless_moves"], 0, "{r}");
+    let ttl = TTL.as_secs_f64();
+    assert!(
+        f("move_s") >= ttl - 1.0 && f("move_s") < ttl + 10.0,
+        "move_s {} not within [TTL − 1 s, TTL + 10 s): {r}",
+        f("move_s")
+    );
+    // A put per assignment at least (and the workers' keys).
+    assert!(f("etcd_puts_assign") >= 300.0, "{r}");
 }

@@ -504,11 +504,7 @@ pub fn simulate(o: &SimOptions, out: &mut impl Write) -> anyhow::Result<SimRepor
 
     // Kill a share of the workers (every n-th), leases left to expire as after kill -9.
     let n_kill = ((o.workers as f64) * o.kill).round() as usize;
-    let step = if n_kill == 0 {
-        usize::MAX
-    } else {
-        o.workers / n_kill
-    };
+    let step = o.workers.checked_div(n_kill).unwrap_or(usize::MAX);
     let mut killed = BTreeSet::new();
     let mut kept = Vec::new();
     for (i, m) in members.drain(..).enumerate() {

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use sharpeyes_core::{Alert, Event};
 
+pub mod proxy;
 pub mod web;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sharpeyes");
