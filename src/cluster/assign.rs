@@ -67,6 +67,22 @@ fn lighter(a: usize, ca: usize, b: usize, cb: usize) -> bool {
     (a as u128) * (cb as u128) < (b as u128) * (ca as u128)
 }
 
+/// Orders (worker, its cameras) by load for its capacity, ties by worker id.
+fn by_load(
+    caps: &BTreeMap<&str, usize>,
+    (wa, la): &(&&str, &Vec<&str>),
+    (wb, lb): &(&&str, &Vec<&str>),
+) -> std::cmp::Ordering {
+    let (a, ca, b, cb) = (la.len(), caps[**wa], lb.len(), caps[**wb]);
+    if lighter(a, ca, b, cb) {
+        std::cmp::Ordering::Less
+    } else if lighter(b, cb, a, ca) {
+        std::cmp::Ordering::Greater
+    } else {
+        wa.cmp(wb)
+    }
+}
+
 /// The next assignment (see the module docs).
 pub fn plan(round: &Round) -> Plan {
     let workers: BTreeMap<&str, usize> = round
@@ -102,16 +118,7 @@ pub fn plan(round: &Round) -> Plan {
         let best = kept
             .iter()
             .filter(|(w, l)| l.len() < workers[*w])
-            .min_by(|(wa, la), (wb, lb)| {
-                let (a, ca, b, cb) = (la.len(), workers[*wa], lb.len(), workers[*wb]);
-                if lighter(a, ca, b, cb) {
-                    std::cmp::Ordering::Less
-                } else if lighter(b, cb, a, ca) {
-                    std::cmp::Ordering::Greater
-                } else {
-                    wa.cmp(wb)
-                }
-            })
+            .min_by(|x, y| by_load(&workers, x, y))
             .map(|(w, _)| *w);
         match best {
             Some(w) => kept.get_mut(w).expect("a live worker").push(cam),
@@ -126,30 +133,12 @@ pub fn plan(round: &Round) -> Plan {
             let heavy = kept
                 .iter()
                 .filter(|(_, l)| !l.is_empty())
-                .max_by(|(wa, la), (wb, lb)| {
-                    let (a, ca, b, cb) = (la.len(), workers[*wa], lb.len(), workers[*wb]);
-                    if lighter(a, ca, b, cb) {
-                        std::cmp::Ordering::Less
-                    } else if lighter(b, cb, a, ca) {
-                        std::cmp::Ordering::Greater
-                    } else {
-                        wa.cmp(wb)
-                    }
-                })
+                .max_by(|x, y| by_load(&workers, x, y))
                 .map(|(w, l)| (*w, l.len()));
             let light = kept
                 .iter()
                 .filter(|(w, l)| l.len() < workers[*w])
-                .min_by(|(wa, la), (wb, lb)| {
-                    let (a, ca, b, cb) = (la.len(), workers[*wa], lb.len(), workers[*wb]);
-                    if lighter(a, ca, b, cb) {
-                        std::cmp::Ordering::Less
-                    } else if lighter(b, cb, a, ca) {
-                        std::cmp::Ordering::Greater
-                    } else {
-                        wa.cmp(wb)
-                    }
-                })
+                .min_by(|x, y| by_load(&workers, x, y))
                 .map(|(w, l)| (*w, l.len()));
             let (Some((h, hl)), Some((l, ll))) = (heavy, light) else {
                 break;
