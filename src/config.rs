@@ -245,11 +245,14 @@ impl PipelineConfig {
             message,
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let field = e
-                .span()
-                .map(|s| format!("at byte {}", s.start))
-                .unwrap_or_else(|| "-".into());
-            err(&field, e.message().to_string())
+            let field = match e.span() {
+                Some(span) => {
+                    let (line, col) = crate::cameras::config::line_col(text.as_bytes(), span.start);
+                    format!("line {line}, column {col}")
+                }
+                None => "-".into(),
+            };
+            err(&field, e.message().trim_end().to_string())
         })?;
         if raw.detect.model.trim().is_empty() {
             return Err(err(
@@ -666,6 +669,9 @@ mod tests {
         );
         let text = DEFAULT_CONFIG.replace("device_id = 0", "device_id = -1");
         let e = PipelineConfig::parse(&text, "x.toml").unwrap_err();
-        assert!(e.to_string().starts_with("x.toml: at byte "), "{e}");
+        assert!(
+            e.to_string().starts_with("x.toml: line 21, column 13: "),
+            "{e}"
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod camera_cmd;
 pub mod cameras;
 pub mod cluster;
 pub mod config;
+pub mod config_check;
 pub mod delivery;
 pub mod live;
 pub mod metrics;

@@ -452,8 +452,10 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate camera configs (a file or a directory, default configs/cameras): prints every
-    /// problem with its file and field; exit status 0 when all are valid, 2 otherwise.
+    /// Validate config files: a config tree (`configs`: the pipeline config, the guardians'
+    /// registry and cameras/), a camera directory (default configs/cameras) or one file, each
+    /// file checked as what it is. Prints every problem with its file and field; exit status 0
+    /// when all are valid, 2 otherwise.
     Check { path: Option<PathBuf> },
 }
 
@@ -918,7 +920,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: ConfigCommand::Check { path },
         } => {
             let path = path.unwrap_or_else(|| PathBuf::from(sharpeyes::cameras::DEFAULT_DIR));
-            let ok = sharpeyes::cameras::run_check(&path, &mut std::io::stdout().lock());
+            let ok = sharpeyes::config_check::run_check(&path, &mut std::io::stdout().lock());
             if !ok {
                 std::process::exit(2);
             }

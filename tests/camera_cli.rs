@@ -221,3 +221,50 @@ fn camera_discover_at_a_responder_lists_its_device() {
     assert!(!stdout.contains("192.168.1.108"), "{stdout}");
     assert!(stdout.contains("1 ONVIF device(s)"), "{stdout}");
 }
+
+#[test]
+fn config_check_of_the_configs_tree_checks_each_file_as_what_it_is() {
+    let out = sharpeyes(&repo())
+        .args(["config", "check", "configs"])
+        .output()
+        .expect("run sharpeyes config check configs");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout,
+        "1 pipeline config, 1 guardians' registry, 2 camera files, 0 errors\n"
+    );
+
+    // A copy of the tree with a NaN in a camera file: a located error and exit 2, no panic.
+    let dir = scratch("config-check-tree");
+    std::fs::create_dir_all(dir.join("configs/cameras")).expect("mkdir");
+    for f in [
+        "default.toml",
+        "guardians.toml",
+        "cameras/example-gate-east.toml",
+        "cameras/example-pond-north.toml",
+    ] {
+        std::fs::copy(repo().join("configs").join(f), dir.join("configs").join(f)).expect("copy");
+    }
+    let pond = dir.join("configs/cameras/example-pond-north.toml");
+    let text_before = std::fs::read_to_string(&pond).expect("read");
+    let nan = text_before.replacen(
+        "fps = 2.0",
+        "fps = 2.0\nmotion_gating = true\nquiet_s = nan",
+        1,
+    );
+    assert_ne!(nan, text_before);
+    std::fs::write(&pond, nan).expect("write");
+    let out = sharpeyes(&dir)
+        .args(["config", "check", "configs"])
+        .output()
+        .expect("run sharpeyes config check configs");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout,
+        "configs/cameras/example-pond-north.toml: detect.quiet_s: must be between 1 and 3600, got NaN\n\
+         1 pipeline config, 1 guardians' registry, 2 camera files, 1 errors\n"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -258,6 +258,138 @@ fn run_follows_camera_files_live_and_never_shows_the_password() {
     }
 }
 
+/// `sharpeyes run` in `dir` on its `cameras/` directory, with metrics on a free port, stdout and
+/// stderr captured.
+fn start_run(dir: &Path, ort: &Path) -> Guard {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .env("ORT_DYLIB_PATH", ort)
+        .env("SHARPEYES_MODELS", repo().join("models"))
+        .env("SHARPEYES_MODEL_CACHE", repo().join("models/.cache"))
+        .env(
+            "SHARPEYES_ASSETS",
+            sharpeyes_core::testing::assets_root().join("models"),
+        )
+        .env("RUST_LOG", "info,ort=warn,rdkafka=warn")
+        .args([
+            "run",
+            "--cameras",
+            "cameras",
+            "--metrics",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(repo().join("configs/default.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sharpeyes run");
+    scopeguard(Running {
+        stdout: capture(child.stdout.take().expect("stdout")),
+        stderr: capture(child.stderr.take().expect("stderr")),
+        child,
+    })
+}
+
+/// The metrics address `run` announces on stderr (a first run puts the models into the cache).
+fn metrics_addr(run: &Running) -> String {
+    let mut addr = String::new();
+    wait_for("the metrics address", Duration::from_secs(90), || {
+        let err = run.stderr.lock().expect("lock");
+        if let Some(l) = err
+            .lines()
+            .find(|l| l.starts_with("run: metrics on http://"))
+        {
+            addr = l["run: metrics on http://".len()..]
+                .trim_end_matches("/metrics")
+                .to_string();
+        }
+        !addr.is_empty()
+    });
+    addr
+}
+
+/// `text` into `dir/<id>.toml`, written beside and renamed in.
+fn write_camera(dir: &Path, id: &str, text: &str) {
+    let tmp = dir.join(format!(".{id}.tmp"));
+    std::fs::write(&tmp, text).expect("write camera file");
+    std::fs::rename(&tmp, dir.join(format!("{id}.toml"))).expect("rename camera file");
+}
+
+#[test]
+fn a_nan_in_a_live_camera_file_is_rejected_and_the_last_good_config_keeps_running() {
+    let ort = match sharpeyes::runtime::locate_onnxruntime() {
+        Ok(p) => p.canonicalize().unwrap_or(p),
+        Err(e) => {
+            eprintln!("SKIP: {e:#}");
+            return;
+        }
+    };
+    let server = SimServer::start(&[SimCamera::pattern("p")], 0).expect("server");
+    let dir = scratch("run-hot-reload-nan");
+    let cams = dir.join("cameras");
+    let camera = |detect: &str| {
+        format!(
+            "id = \"p\"\nname = \"P\"\nvillage = \"Testing\"\n[stream]\nurl = \"{}\"\n[detect]\nfps = 2.0\n{detect}\n",
+            server.url("p")
+        )
+    };
+    write_camera(&cams, "p", &camera(""));
+    let mut run = start_run(&dir, &ort);
+    let addr = metrics_addr(&run);
+    wait_for("camera p to decode", Duration::from_secs(30), || {
+        frames(&metrics(&addr), "p").unwrap_or(0) > 5
+    });
+
+    // `quiet_s = nan` used to panic the process (f64::clamp keeps NaN, then
+    // Duration::from_secs_f64 panics on it): now it is a located issue, and p keeps running.
+    write_camera(&cams, "p", &camera("motion_gating = true\nquiet_s = nan"));
+    wait_for("the rejection", Duration::from_secs(10), || {
+        if let Some(status) = run.child.try_wait().expect("try_wait") {
+            panic!(
+                "sharpeyes run exited ({status}) on the edit:\n{}",
+                run.stderr.lock().expect("lock")
+            );
+        }
+        run.stderr.lock().expect("lock").contains("p.toml rejected")
+    });
+    let stderr = run.stderr.lock().expect("lock").clone();
+    assert!(
+        stderr.contains("detect.quiet_s: must be between 1 and 3600, got NaN"),
+        "{stderr}"
+    );
+    let before = frames(&metrics(&addr), "p").expect("p still listed");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        run.child.try_wait().expect("try_wait").is_none(),
+        "sharpeyes run exited: {}",
+        run.stderr.lock().expect("lock")
+    );
+    let after = frames(&metrics(&addr), "p").expect("p still listed");
+    assert!(after > before, "p kept decoding: {before} -> {after}");
+
+    // The next good edit is applied: p restarts with it.
+    write_camera(&cams, "p", &camera("motion_gating = true\nquiet_s = 5"));
+    wait_for(
+        "p to restart on the good edit",
+        Duration::from_secs(10),
+        || {
+            run.stderr
+                .lock()
+                .expect("lock")
+                .matches("camera starting camera=p")
+                .count()
+                == 2
+        },
+    );
+
+    let _ = Command::new("kill")
+        .args(["-INT", &run.child.id().to_string()])
+        .status();
+    let status = run.child.wait().expect("wait");
+    assert!(status.success(), "{}", run.stderr.lock().expect("lock"));
+}
+
 /// Kills the child if the test panics before it stops it.
 fn scopeguard(r: Running) -> Guard {
     Guard(Some(r))

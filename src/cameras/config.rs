@@ -491,7 +491,7 @@ impl CameraConfig {
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
-fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
+pub(crate) fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
     let at = at.min(bytes.len());
     let before = &bytes[..at];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -504,6 +504,34 @@ fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
         .count()
         + 1;
     (line, col)
+}
+
+/// The unit of a config number that becomes a [`Duration`], and how its messages name it.
+#[derive(Clone, Copy)]
+enum Unit {
+    /// Seconds, named by the key alone (`quiet_s`): "must be between 1 and 3600".
+    Bare,
+    /// Seconds: "must be between 0 and 86400 seconds".
+    Seconds,
+    /// Hours: "must be between 0.01 and 168 hours".
+    Hours,
+}
+
+impl Unit {
+    fn seconds(self) -> f64 {
+        match self {
+            Unit::Bare | Unit::Seconds => 1.0,
+            Unit::Hours => 3600.0,
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Unit::Bare => "",
+            Unit::Seconds => " seconds",
+            Unit::Hours => " hours",
+        }
+    }
 }
 
 struct Validator<'a> {
@@ -595,14 +623,13 @@ impl Validator<'_> {
                 .map(|d| self.dwell(&format!("zones[{i}].vehicle_in_zone"), d));
             let inactivity = z.inactivity.map(|r| {
                 let field = format!("zones[{i}].inactivity");
-                if !(0.01..=168.0).contains(&r.absent_h) {
-                    self.issue(
-                        format!("{field}.absent_h"),
-                        format!("must be between 0.01 and 168 hours, got {}", r.absent_h),
-                    );
-                }
                 InactivityRule {
-                    absent: Duration::from_secs_f64(r.absent_h.clamp(0.0, 168.0) * 3600.0),
+                    absent: self.duration(
+                        &format!("{field}.absent_h"),
+                        r.absent_h,
+                        0.01..=168.0,
+                        Unit::Hours,
+                    ),
                     window: self.window(&format!("{field}.window"), r.window.as_deref()),
                 }
             });
@@ -645,14 +672,13 @@ impl Validator<'_> {
     }
 
     fn dwell(&mut self, field: &str, raw: RawDwell) -> DwellRule {
-        if !(0.0..=86_400.0).contains(&raw.min_s) {
-            self.issue(
-                format!("{field}.min_s"),
-                format!("must be between 0 and 86400 seconds, got {}", raw.min_s),
-            );
-        }
         DwellRule {
-            min: Duration::from_secs_f64(raw.min_s.clamp(0.0, 86_400.0)),
+            min: self.duration(
+                &format!("{field}.min_s"),
+                raw.min_s,
+                0.0..=86_400.0,
+                Unit::Seconds,
+            ),
             hours: raw
                 .hours
                 .as_deref()
@@ -668,6 +694,35 @@ impl Validator<'_> {
             Some(Err(message)) => {
                 self.issue(field, message);
                 sharpeyes_alerts::DailyWindow::ALL_DAY
+            }
+        }
+    }
+
+    /// A config number as a [`Duration`]: `value` (in `unit`) when it lies within `range`, else
+    /// an issue `must be between A and B[ unit], got V` and zero. The range check also refuses
+    /// NaN and the infinities, and the conversion cannot panic (`try_from_secs_f64`): a bad
+    /// number in a camera file is an issue of that file, never a crash of `sharpeyes run`.
+    fn duration(
+        &mut self,
+        field: &str,
+        value: f64,
+        range: std::ops::RangeInclusive<f64>,
+        unit: Unit,
+    ) -> Duration {
+        let seconds = value * unit.seconds();
+        match Duration::try_from_secs_f64(seconds) {
+            Ok(d) if range.contains(&value) => d,
+            _ => {
+                self.issue(
+                    field,
+                    format!(
+                        "must be between {} and {}{}, got {value}",
+                        range.start(),
+                        range.end(),
+                        unit.suffix()
+                    ),
+                );
+                Duration::ZERO
             }
         }
     }
@@ -772,13 +827,12 @@ impl Validator<'_> {
                 rules
             }
         };
-        let quiet_s = raw.quiet_s.unwrap_or(30.0);
-        if !(1.0..=3600.0).contains(&quiet_s) {
-            self.issue(
-                "detect.quiet_s",
-                format!("must be between 1 and 3600, got {quiet_s}"),
-            );
-        }
+        let quiet = self.duration(
+            "detect.quiet_s",
+            raw.quiet_s.unwrap_or(30.0),
+            1.0..=3600.0,
+            Unit::Bare,
+        );
         if raw.quiet_s.is_some()
             && raw.adaptive_decode != Some(true)
             && raw.motion_gating != Some(true)
@@ -788,7 +842,6 @@ impl Validator<'_> {
                 "only applies with detect.adaptive_decode = true or detect.motion_gating = true",
             );
         }
-        let quiet = Duration::from_secs_f64(quiet_s.clamp(1.0, 3600.0));
         let adaptive_quiet = (raw.adaptive_decode == Some(true)).then_some(quiet);
         let motion_gate = (raw.motion_gating == Some(true)).then_some(quiet);
         let adaptive_peek = match raw.peek_s.map(sharpeyes_ingest::peek_from_secs) {

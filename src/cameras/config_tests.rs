@@ -607,6 +607,15 @@ impl Rng {
 }
 
 const KEYS: &[&str] = &[
+    "quiet_s",
+    "peek_s",
+    "adaptive_decode",
+    "motion_gating",
+    "person_in_zone",
+    "loitering",
+    "vehicle_in_zone",
+    "inactivity",
+    "always_detect",
     "id",
     "name",
     "village",
@@ -657,6 +666,11 @@ const VALUES: &[&str] = &[
     "2024-01-01T00:00:00Z",
     "[[",
     "\"rtsps://h\"",
+    "inf",
+    "{ min_s = nan }",
+    "{ min_s = -inf, hours = \"06:00-21:00\" }",
+    "{ absent_h = nan }",
+    "{ absent_h = inf, window = \"07:00-19:00\" }",
 ];
 
 fn mutate(rng: &mut Rng, base: &str) -> Vec<u8> {
@@ -760,6 +774,135 @@ fn mutated_examples_never_panic_and_every_issue_names_the_file() {
         valid > 500 && invalid > 5000,
         "valid {valid}, invalid {invalid}"
     );
+}
+
+/// A camera file with every numeric key a camera file has (`RawCamera` and the structs under
+/// it): site, detect (fps, quiet_s, peek_s), polygons, the four zone rules both as inline tables
+/// and as sub-tables, health. A new numeric key belongs here.
+const EVERY_NUMBER: &str = r#"
+id = "every-number"
+name = "Every number"
+village = "Xiaohe"
+[site]
+lat = 30.1
+lon = 120.4
+[stream]
+url = "rtsp://192.168.1.64/101"
+[detect]
+fps = 5.0
+adaptive_decode = true
+motion_gating = true
+quiet_s = 30
+peek_s = 1.5
+[[privacy_masks]]
+points = [[0.0, 0.0], [0.3, 0.0], [0.3, 0.2]]
+[[zones]]
+name = "inline"
+points = [[0.1, 0.5], [0.9, 0.5], [0.9, 1.0]]
+person_in_zone = { min_s = 5, hours = "06:00-21:00" }
+loitering = { min_s = 600 }
+vehicle_in_zone = { min_s = 2.5 }
+inactivity = { absent_h = 6, window = "07:00-19:00" }
+[[zones]]
+name = "tables"
+points = [[0, 0], [1, 0], [1, 1]]
+[zones.person_in_zone]
+min_s = 3
+[zones.loitering]
+min_s = 60
+[zones.vehicle_in_zone]
+min_s = 1
+[zones.inactivity]
+absent_h = 0.5
+[health]
+stall_after_s = 10
+reconnect_max_s = 30
+"#;
+
+#[test]
+fn non_finite_durations_are_located_issues_not_panics() {
+    for (text, want) in [
+        (
+            cam("", "[detect]\nmotion_gating = true\nquiet_s = nan"),
+            "detect.quiet_s: must be between 1 and 3600, got NaN",
+        ),
+        (
+            cam("", "[detect]\nadaptive_decode = true\nquiet_s = inf"),
+            "detect.quiet_s: must be between 1 and 3600, got inf",
+        ),
+        (
+            cam("", &format!("{ZONE}person_in_zone = {{ min_s = nan }}")),
+            "zones[0].person_in_zone.min_s: must be between 0 and 86400 seconds, got NaN",
+        ),
+        (
+            cam("", &format!("{ZONE}loitering = {{ min_s = -inf }}")),
+            "zones[0].loitering.min_s: must be between 0 and 86400 seconds, got -inf",
+        ),
+        (
+            cam("", &format!("{ZONE}[zones.vehicle_in_zone]\nmin_s = nan")),
+            "zones[0].vehicle_in_zone.min_s: must be between 0 and 86400 seconds, got NaN",
+        ),
+        (
+            cam("", &format!("{ZONE}inactivity = {{ absent_h = inf }}")),
+            "zones[0].inactivity.absent_h: must be between 0.01 and 168 hours, got inf",
+        ),
+        (
+            cam("", &format!("{ZONE}inactivity = {{ absent_h = nan }}")),
+            "zones[0].inactivity.absent_h: must be between 0.01 and 168 hours, got NaN",
+        ),
+    ] {
+        assert_eq!(one(&text), format!("{F}: {want}"));
+    }
+}
+
+#[test]
+fn every_numeric_key_refuses_bad_numbers_with_a_located_issue() {
+    use crate::config_check::numbers::{BAD, leaves, located, non_finite, replace};
+    let mut keys = std::collections::BTreeSet::new();
+    let mut tried = 0;
+    for base in [EVERY_NUMBER, GATE, POND] {
+        ok(base);
+        for leaf in leaves(base) {
+            let key = leaf.path.split('.').next_back().unwrap_or_default();
+            keys.insert(key.split('[').next().unwrap_or_default().to_string());
+            for bad in BAD {
+                let text = replace(base, &leaf, bad);
+                tried += 1;
+                let result = std::panic::catch_unwind(|| CameraConfig::parse(&text, F))
+                    .unwrap_or_else(|_| panic!("{} = {bad} panicked the camera parser", leaf.path));
+                match result {
+                    Ok(_) => assert!(
+                        !non_finite(bad),
+                        "{} = {bad} was accepted as a valid camera",
+                        leaf.path
+                    ),
+                    Err(issues) => {
+                        let shown: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+                        assert!(
+                            located(&shown, F, &leaf),
+                            "{} = {bad} (line {}): no issue names it: {shown:#?}",
+                            leaf.path,
+                            leaf.line
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let every = [
+        "absent_h",
+        "fps",
+        "lat",
+        "lon",
+        "min_s",
+        "peek_s",
+        "points",
+        "quiet_s",
+        "reconnect_max_s",
+        "stall_after_s",
+    ];
+    assert_eq!(keys, every.iter().map(|k| k.to_string()).collect());
+    assert!(tried > 1000, "{tried}");
 }
 
 // --- zone rules ------------------------------------------------------------------------------
