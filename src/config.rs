@@ -139,12 +139,21 @@ struct RawOutput {
     snapshot_retention_days: Option<f64>,
     /// Default 10000; 1..=10000000.
     outbox_max_pending: Option<usize>,
+    /// Default 64; 0.001..=100000.
+    outbox_rotate_mb: Option<f64>,
     /// Default "sharpeyes.alerts".
     #[serde(default = "default_topic")]
     kafka_topic: String,
     /// Default "sharpeyes.camera-status".
     #[serde(default = "default_status_topic")]
     status_topic: String,
+    /// Default "sharpeyes.snapshots".
+    #[serde(default = "default_snapshot_topic")]
+    snapshot_topic: String,
+}
+
+fn default_snapshot_topic() -> String {
+    "sharpeyes.snapshots".into()
 }
 
 fn default_status_topic() -> String {
@@ -190,9 +199,14 @@ pub struct PipelineConfig {
     /// Warn (and show in `sharpeyes_alerts_kafka_pending`) past this many alerts waiting for
     /// Kafka; none is dropped.
     pub outbox_max_pending: usize,
+    /// Once Kafka has acknowledged every event of an outbox this large, it is rotated to
+    /// `<outbox>.1` and the ack log emptied (bytes).
+    pub outbox_rotate_bytes: u64,
     pub kafka_topic: String,
     /// Topic of camera_online / camera_offline status events.
     pub status_topic: String,
+    /// Topic of the alerts' pictures (JPEG, keyed by alert id), read by `serve`.
+    pub snapshot_topic: String,
     /// `[kafka]`: brokers (a `--kafka` flag overrides them) and client properties (TLS, SASL).
     pub kafka: sharpeyes_alerts::KafkaSettings,
 }
@@ -428,9 +442,17 @@ impl PipelineConfig {
                 format!("must be between 1 and 10000000, got {outbox_max_pending}"),
             ));
         }
+        let rotate_mb = raw.output.outbox_rotate_mb.unwrap_or(64.0);
+        if !(rotate_mb.is_finite() && (0.001..=100_000.0).contains(&rotate_mb)) {
+            return Err(err(
+                "output.outbox_rotate_mb",
+                format!("must be a number between 0.001 and 100000, got {rotate_mb}"),
+            ));
+        }
         for (field, topic) in [
             ("output.kafka_topic", &raw.output.kafka_topic),
             ("output.status_topic", &raw.output.status_topic),
+            ("output.snapshot_topic", &raw.output.snapshot_topic),
         ] {
             if topic.is_empty() {
                 return Err(err(field, "must not be empty".into()));
@@ -458,8 +480,10 @@ impl PipelineConfig {
             snapshots: raw.output.snapshots,
             snapshot_retention,
             outbox_max_pending,
+            outbox_rotate_bytes: (rotate_mb * 1_048_576.0) as u64,
             kafka_topic: raw.output.kafka_topic,
             status_topic: raw.output.status_topic,
+            snapshot_topic: raw.output.snapshot_topic,
             kafka: raw.kafka,
         })
     }

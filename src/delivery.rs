@@ -10,25 +10,74 @@
 //! event that arrived while the previous one ran, so a burst of alerts costs one sync, not one
 //! each.
 //!
+//! When the outbox cannot be written (disk full, I/O error) the events of the group are held
+//! in memory, in order, and the write is retried every [`RETRY_EVERY`] with whatever arrived
+//! since; each failed write is counted (`sharpeyes_alerts_outbox_write_failures_total`) and
+//! logged at error with the ids held. Nothing is counted as raised, printed, relayed or shown
+//! before it is on disk. Past [`MAX_HELD`] held events the thread stops taking new ones, so the
+//! queue fills and detection waits (back-pressure) rather than anything being dropped.
+//!
 //! Camera heartbeats ([`Delivery::heartbeat`]) are best effort and skip all of that: not in the
 //! outbox, not on stdout; the thread hands them to the command center (if attached) and to the
 //! relay's best-effort producer ([`OutboxRelay::send_ephemeral`]). A full queue drops them.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use sharpeyes_alerts::{JsonlOutbox, KafkaOptions, OutboxRelay, RelayOptions, StdoutSink};
+use sharpeyes_alerts::{
+    JsonlOutbox, KafkaOptions, OutboxRelay, RelayOptions, SnapshotSource, StdoutSink,
+};
 use sharpeyes_core::{CameraId, Event, EventSink, StatusEvent, UnixMillis};
 
 /// Events waiting for the delivery thread before `deliver` waits (the disk is that far behind).
 const QUEUE: usize = 4096;
 /// Most events committed in one group.
 const MAX_GROUP: usize = 512;
+/// How often a failed outbox write is tried again.
+pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Most events held in memory while the outbox cannot be written (a few hundred bytes each).
+pub const MAX_HELD: usize = 100_000;
+
+/// Where the delivery thread commits events: the outbox file (a seam for the unit tests of the
+/// hold-and-retry logic, which need a disk that fails on demand).
+trait Commit: Send {
+    /// Every event on disk, or none (see [`JsonlOutbox::append_all`]).
+    fn append_all(&mut self, events: &[Event]) -> Result<(), sharpeyes_alerts::AlertsError>;
+    /// The outbox file, to rotate once relayed.
+    fn file(&mut self) -> Option<&mut JsonlOutbox> {
+        None
+    }
+}
+
+impl Commit for JsonlOutbox {
+    fn append_all(&mut self, events: &[Event]) -> Result<(), sharpeyes_alerts::AlertsError> {
+        JsonlOutbox::append_all(self, events)
+    }
+    fn file(&mut self) -> Option<&mut JsonlOutbox> {
+        Some(self)
+    }
+}
+
+/// Default size past which a relayed outbox is rotated (`output.outbox_rotate_mb`).
+pub const DEFAULT_ROTATE_AT: u64 = 64 << 20;
+/// How often an idle delivery thread looks whether the outbox can be rotated.
+const ROTATE_CHECK: Duration = Duration::from_secs(2);
+
+/// The outbox as the delivery thread and `/metrics` see it.
+#[derive(Debug, Default)]
+struct OutboxState {
+    /// Events raised (on disk) by kind.
+    counts: BTreeMap<&'static str, u64>,
+    /// Failed writes so far.
+    write_failures: u64,
+    /// Events held in memory now, waiting for the disk.
+    held: usize,
+}
 
 /// What the delivery thread is asked to do.
 enum Job {
@@ -37,8 +86,9 @@ enum Job {
     Heartbeat(Box<Event>),
     /// The command center's live view of the cameras: (camera, fps in, last frame).
     CamerasLive(Vec<(CameraId, f64, Option<UnixMillis>)>),
-    /// The command center in this process, from now on.
-    Web(sharpeyes_web::Feed),
+    /// The command center in this process, from now on, and the pipeline's snapshot
+    /// directory its pictures are read from.
+    Web(sharpeyes_web::Feed, Option<PathBuf>),
     /// Answered once everything sent before is delivered.
     Sync(std::sync::mpsc::Sender<()>),
 }
@@ -53,8 +103,10 @@ pub struct Delivery {
     relay: Option<Arc<OutboxRelay>>,
     /// Whether a command center is attached (`--web`).
     web: bool,
-    /// Events delivered by kind (`fall`, `camera_online`, ...); heartbeats are not among them.
-    pub counts: BTreeMap<&'static str, u64>,
+    /// Events on disk by kind, failures and events held (module docs), shared with the thread.
+    state: Arc<Mutex<OutboxState>>,
+    /// Outbox rotation size, shared with the thread.
+    rotate_at: Arc<std::sync::atomic::AtomicU64>,
     /// Heartbeats handed to [`Delivery::heartbeat`].
     heartbeats: u64,
     /// Groups committed and events in them (group commit at work), shared with the thread.
@@ -88,16 +140,18 @@ impl Delivery {
         kafka: Option<(KafkaOptions, String)>,
         max_pending: usize,
     ) -> anyhow::Result<Self> {
-        Self::observed(outbox, stdout, kafka, max_pending, None)
+        Self::observed(outbox, stdout, kafka, max_pending, None, None)
     }
 
-    /// Like [`Delivery::new`], `on_ack` told of each event the broker acknowledged.
+    /// Like [`Delivery::new`], `on_ack` told of each event the broker acknowledged, and with
+    /// `snapshots` the alerts' pictures sent to Kafka as data (see [`SnapshotSource`]).
     pub fn observed(
         outbox: &Path,
         stdout: bool,
         kafka: Option<(KafkaOptions, String)>,
         max_pending: usize,
         on_ack: Option<sharpeyes_alerts::AckObserver>,
+        snapshots: Option<SnapshotSource>,
     ) -> anyhow::Result<Self> {
         let outbox_file = JsonlOutbox::open(outbox)
             .with_context(|| format!("opening the outbox {}", outbox.display()))?;
@@ -105,15 +159,32 @@ impl Delivery {
             let mut relay = RelayOptions::new(options, &status_topic);
             relay.max_pending = max_pending;
             relay.on_ack = on_ack;
+            relay.snapshots = snapshots;
             Arc::new(OutboxRelay::start(outbox, relay))
         });
+        Self::start(Box::new(outbox_file), stdout, relay)
+    }
+
+    fn start(
+        outbox: Box<dyn Commit>,
+        stdout: bool,
+        relay: Option<Arc<OutboxRelay>>,
+    ) -> anyhow::Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let stats = Arc::new(Mutex::new(GroupStats::default()));
+        let state = Arc::new(Mutex::new(OutboxState::default()));
+        let rotate_at = Arc::new(std::sync::atomic::AtomicU64::new(DEFAULT_ROTATE_AT));
         let worker = Worker {
-            outbox: outbox_file,
+            outbox,
+            held: Vec::new(),
+            failing_since: None,
+            rotate_at: rotate_at.clone(),
+            last_rotate_check: std::time::Instant::now(),
+            state: state.clone(),
             stdout: stdout.then(StdoutSink::new),
             relay: relay.clone(),
             web: None,
+            web_snapshots: None,
             stats: stats.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -125,7 +196,8 @@ impl Delivery {
             thread: Some(thread),
             relay,
             web: false,
-            counts: BTreeMap::new(),
+            state,
+            rotate_at,
             heartbeats: 0,
             stats,
         })
@@ -140,10 +212,32 @@ impl Delivery {
     }
 
     /// Hands `event` to the delivery thread (waits only when [`QUEUE`] events are already
-    /// waiting for the disk).
+    /// waiting for the disk). It counts as raised once it is on disk.
     pub fn deliver(&mut self, event: Event) {
-        *self.counts.entry(event.kind_str()).or_default() += 1;
         self.send(Job::Event(Box::new(event)));
+    }
+
+    /// Rotate the outbox (to `<outbox>.1`) once it is past `bytes` and Kafka has
+    /// acknowledged all of it ([`DEFAULT_ROTATE_AT`] unless set).
+    pub fn set_rotate_at(&self, bytes: u64) {
+        self.rotate_at
+            .store(bytes.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Events on disk so far, by kind (`fall`, `camera_online`, ...); heartbeats are not
+    /// among them.
+    pub fn counts(&self) -> BTreeMap<&'static str, u64> {
+        self.lock_state().counts.clone()
+    }
+
+    /// (failed outbox writes so far, events held in memory now waiting for the disk).
+    pub fn outbox_health(&self) -> (u64, usize) {
+        let s = self.lock_state();
+        (s.write_failures, s.held)
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Hands a camera heartbeat to the delivery thread, for the command center (if attached)
@@ -178,10 +272,12 @@ impl Delivery {
         }
     }
 
-    /// From now on every event also goes to the command center in this process.
-    pub fn attach_web(&mut self, feed: sharpeyes_web::Feed) {
+    /// From now on every event also goes to the command center in this process; alerts'
+    /// pictures are copied to it from `snapshots` (the pipeline's snapshot directory), never
+    /// read from elsewhere.
+    pub fn attach_web(&mut self, feed: sharpeyes_web::Feed, snapshots: Option<PathBuf>) {
         self.web = true;
-        self.send(Job::Web(feed));
+        self.send(Job::Web(feed, snapshots));
     }
 
     /// Whether a command center is attached.
@@ -229,10 +325,11 @@ impl Delivery {
 
     /// `person_detected=3 ...` or `none`.
     pub fn counts_line(&self) -> String {
-        if self.counts.is_empty() {
+        let counts = self.counts();
+        if counts.is_empty() {
             return "none".into();
         }
-        self.counts
+        counts
             .iter()
             .map(|(k, n)| format!("{k}={n}"))
             .collect::<Vec<_>>()
@@ -252,16 +349,50 @@ impl Drop for Delivery {
 
 /// The delivery thread's state.
 struct Worker {
-    outbox: JsonlOutbox,
+    outbox: Box<dyn Commit>,
+    /// Events the outbox could not take yet, oldest first (module docs).
+    held: Vec<Event>,
+    /// Rotate a relayed outbox past this many bytes.
+    rotate_at: Arc<std::sync::atomic::AtomicU64>,
+    last_rotate_check: std::time::Instant,
+    /// When the current run of failed writes began (for the log line when it ends).
+    failing_since: Option<std::time::Instant>,
+    state: Arc<Mutex<OutboxState>>,
     stdout: Option<StdoutSink>,
     relay: Option<Arc<OutboxRelay>>,
     web: Option<sharpeyes_web::Feed>,
+    /// Where the pipeline writes snapshots, for the command center in this process.
+    web_snapshots: Option<PathBuf>,
     stats: Arc<Mutex<GroupStats>>,
 }
 
 impl Worker {
     fn run(mut self, rx: Receiver<Job>) {
-        while let Ok(first) = rx.recv() {
+        loop {
+            let first = if self.held.is_empty() {
+                match rx.recv_timeout(ROTATE_CHECK) {
+                    Ok(j) => j,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.rotate_if_relayed();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else if self.held.len() >= MAX_HELD {
+                // Back-pressure: take nothing new until the disk takes what is held.
+                std::thread::sleep(RETRY_EVERY);
+                self.commit(&[]);
+                continue;
+            } else {
+                match rx.recv_timeout(RETRY_EVERY) {
+                    Ok(j) => j,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.commit(&[]);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            };
             let mut jobs = vec![first];
             while jobs.len() < MAX_GROUP
                 && let Ok(j) = rx.try_recv()
@@ -270,10 +401,25 @@ impl Worker {
             }
             self.handle(jobs);
         }
+        // Shutting down: a last few tries for what is still held, then say what is lost.
+        for _ in 0..3 {
+            if self.held.is_empty() {
+                return;
+            }
+            std::thread::sleep(RETRY_EVERY);
+            self.commit(&[]);
+        }
+        for ev in &self.held {
+            tracing::error!(event = %ev.id(), kind = ev.kind_str(), "shutting down with the outbox still unwritable: event LOST");
+        }
     }
 
     /// One group: events committed together, the other jobs in order around them.
     fn handle(&mut self, jobs: Vec<Job>) {
+        // A busy box never idles for ROTATE_CHECK: look before the group too, as often.
+        if self.last_rotate_check.elapsed() >= ROTATE_CHECK {
+            self.rotate_if_relayed();
+        }
         let mut events = Vec::new();
         let mut after = Vec::new();
         for job in jobs {
@@ -287,7 +433,10 @@ impl Worker {
         }
         for job in after {
             match job {
-                Job::Web(feed) => self.web = Some(feed),
+                Job::Web(feed, snapshots) => {
+                    self.web = Some(feed);
+                    self.web_snapshots = snapshots;
+                }
                 Job::Heartbeat(event) => {
                     if let Some(r) = &self.relay {
                         r.send_ephemeral(&event);
@@ -313,11 +462,56 @@ impl Worker {
         }
     }
 
-    fn commit(&mut self, events: &[Event]) {
-        if let Err(e) = self.outbox.append_all(events) {
-            // Issue 16 makes this loss-free (kept and retried); until then it is loud.
+    /// Rotates the outbox (and empties the ack log) once it has grown past the rotation size
+    /// and the relay has had every event of it acknowledged; without Kafka the outbox is the
+    /// only record and is kept whole.
+    fn rotate_if_relayed(&mut self) {
+        self.last_rotate_check = std::time::Instant::now();
+        let at = self.rotate_at.load(std::sync::atomic::Ordering::Relaxed);
+        if let (Some(relay), Some(file)) = (&self.relay, self.outbox.file())
+            && file.len() >= at
+            && let Err(e) = relay.rotate_outbox(file)
+        {
+            tracing::warn!(error = %e, "outbox rotation failed; it goes on growing");
+        }
+    }
+
+    /// Writes what is held, then `new`, in one group; on failure holds them all (module docs).
+    fn commit(&mut self, new: &[Event]) {
+        if self.held.is_empty() && new.is_empty() {
+            return;
+        }
+        let mut batch = std::mem::take(&mut self.held);
+        batch.extend_from_slice(new);
+        if let Err(e) = self.outbox.append_all(&batch) {
+            let first = self.failing_since.is_none();
+            self.failing_since
+                .get_or_insert_with(std::time::Instant::now);
+            for ev in new {
+                tracing::error!(event = %ev.id(), kind = ev.kind_str(), error = %e, "OUTBOX WRITE FAILED: event held in memory, retried every second");
+            }
+            if first || !new.is_empty() {
+                tracing::error!(held = batch.len(), error = %e, "the outbox cannot be written (disk full?); alerts are held in memory and NOT yet delivered anywhere");
+            }
+            self.held = batch;
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            s.write_failures += 1;
+            s.held = self.held.len();
+            return;
+        }
+        if let Some(since) = self.failing_since.take() {
+            tracing::warn!(
+                written = batch.len(),
+                after_s = since.elapsed().as_secs_f64(),
+                "the outbox is writable again; held events written"
+            );
+        }
+        let events = &batch[..];
+        {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            s.held = 0;
             for ev in events {
-                tracing::error!(event = %ev.id(), error = %e, "event NOT written to the outbox");
+                *s.counts.entry(ev.kind_str()).or_default() += 1;
             }
         }
         {
@@ -337,6 +531,11 @@ impl Worker {
         }
         if let Some(w) = &self.web {
             for event in events {
+                if let (Event::Alert(a), Some(dir)) = (event, &self.web_snapshots)
+                    && let Some(jpeg) = sharpeyes_alerts::read_snapshot(dir, a)
+                {
+                    w.snapshot(&a.id, &jpeg);
+                }
                 w.publish(event);
             }
         }
@@ -391,5 +590,90 @@ mod tests {
         assert_eq!(d.counts_line(), "camera_online=500");
         drop(d);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod hold_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A disk that fails while `full` is set, and otherwise keeps what it is given.
+    struct Disk {
+        full: Arc<AtomicBool>,
+        kept: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Commit for Disk {
+        fn append_all(&mut self, events: &[Event]) -> Result<(), sharpeyes_alerts::AlertsError> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(sharpeyes_alerts::AlertsError::Outbox {
+                    path: "/full/outbox.jsonl".into(),
+                    source: std::io::Error::from_raw_os_error(28),
+                });
+            }
+            let mut k = self.kept.lock().unwrap();
+            k.extend(events.iter().map(|e| e.id().to_owned()));
+            Ok(())
+        }
+    }
+
+    fn status(i: i64) -> Event {
+        let camera = sharpeyes_core::CameraRef {
+            id: CameraId::new("gate").expect("id"),
+            name: "Gate".into(),
+            village: "Xiaohe".into(),
+        };
+        StatusEvent::new(
+            camera,
+            UnixMillis(1_700_000_000_000 + i),
+            sharpeyes_core::CameraState::Online,
+            None,
+        )
+        .into()
+    }
+
+    #[test]
+    fn events_the_disk_refuses_are_held_uncounted_and_written_in_order_when_it_takes_them() {
+        let full = Arc::new(AtomicBool::new(false));
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let disk = Disk {
+            full: full.clone(),
+            kept: kept.clone(),
+        };
+        let mut d = Delivery::start(Box::new(disk), false, None).expect("delivery");
+        let mut sent = Vec::new();
+        let mut send = |d: &mut Delivery, i| {
+            let e = status(i);
+            sent.push(e.id().to_owned());
+            d.deliver(e);
+        };
+        send(&mut d, 0);
+        d.sync();
+        full.store(true, Ordering::SeqCst);
+        for i in 1..=5 {
+            send(&mut d, i);
+        }
+        d.sync();
+        let (failures, held) = d.outbox_health();
+        assert!(failures >= 1, "the failed write is counted");
+        assert_eq!(held, 5, "held in memory");
+        assert_eq!(
+            d.counts_line(),
+            "camera_online=1",
+            "nothing counts as raised before it is on disk"
+        );
+        assert_eq!(kept.lock().unwrap().len(), 1);
+        // Retried every second while the disk stays full: still held, more failures.
+        std::thread::sleep(RETRY_EVERY * 2 + Duration::from_millis(300));
+        assert!(d.outbox_health().0 > failures, "{:?}", d.outbox_health());
+        // Space returns: written by the retry alone, in the order delivered.
+        full.store(false, Ordering::SeqCst);
+        std::thread::sleep(RETRY_EVERY + Duration::from_millis(500));
+        assert_eq!(d.outbox_health().1, 0);
+        send(&mut d, 6);
+        d.sync();
+        assert_eq!(*kept.lock().unwrap(), sent, "every event, in order");
+        assert_eq!(d.counts_line(), "camera_online=7");
     }
 }

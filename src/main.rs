@@ -569,6 +569,7 @@ fn user_add(
         anyhow::bail!("--villages: an operator or viewer needs at least one village");
     }
     let password = match password_env {
+            Some(config.snapshot_topic.clone()),
         Some(var) => {
             std::env::var(var).with_context(|| format!("--password-env: {var} is not set"))?
         }
@@ -696,7 +697,18 @@ fn live_parts(
         }
         None => None,
     };
-    let mut delivery = Delivery::new(&outbox, true, kafka, config.outbox_max_pending)?;
+    let mut delivery = Delivery::observed(
+        &outbox,
+        true,
+        kafka,
+        config.outbox_max_pending,
+        None,
+        Some(sharpeyes_alerts::SnapshotSource {
+            dir: config.snapshots.clone(),
+            topic: config.snapshot_topic.clone(),
+        }),
+    )?;
+    delivery.set_rotate_at(config.outbox_rotate_bytes);
     let web = match &web.web {
         Some(listen) => {
             let db = sharpeyes_web::Store::open(&web.db)
@@ -712,7 +724,7 @@ fn live_parts(
                 server.addr,
                 web.db.display()
             );
-            delivery.attach_web(server.feed.clone());
+            delivery.attach_web(server.feed.clone(), Some(config.snapshots.clone()));
             Some(server)
         }
         None => None,

@@ -205,10 +205,11 @@ pub fn run(
             });
         }
         m.alerts = delivery
-            .counts
+            .counts()
             .iter()
             .map(|(k, n)| (k.to_string(), *n))
             .collect();
+        m.outbox = delivery.outbox_health();
     }
     pipeline.shutdown(&mut delivery);
     if let Some((rt, member, _)) = cluster {

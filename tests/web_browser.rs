@@ -117,6 +117,16 @@ fn operator_sees_an_alert_live_acknowledges_and_resolves_it_and_another_village_
             .unwrap();
     }
     status.flush(Duration::from_secs(20)).unwrap();
+    // The picture travels as data on its own topic, keyed by the alert id (as the relay sends
+    // it); the path in the alert is never read by the command center.
+    if let Some(path) = &fall.snapshot {
+        let mut pictures =
+            KafkaSink::connect(KafkaOptions::new(&bootstrap).topic("sharpeyes.snapshots")).unwrap();
+        pictures
+            .send_keyed(&fall.id, &std::fs::read(path).unwrap())
+            .unwrap();
+        pictures.flush(Duration::from_secs(20)).unwrap();
+    }
     let mut sink =
         KafkaSink::connect(KafkaOptions::new(&bootstrap).topic("sharpeyes.alerts")).unwrap();
     for a in [&fall, &other] {

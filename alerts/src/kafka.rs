@@ -21,7 +21,7 @@
 //! - The queue is bounded by librdkafka's `queue.buffering.max.messages` (100 000) and
 //!   `queue.buffering.max.kbytes` (1 GiB). Past that `send` fails with a transient error.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
@@ -422,6 +422,7 @@ impl KafkaSink {
             failed: AtomicU64::new(0),
             acks,
             best_effort: best_effort.is_some(),
+            brokers_down: AtomicBool::new(false),
         };
         let producer = config
             .create_with_context(context)
@@ -462,6 +463,42 @@ impl KafkaSink {
             .client()
             .fatal_error()
             .map(|(code, reason)| format!("{code}: {reason}"))
+    }
+
+    /// Queues `payload` keyed by `key` (an alert's snapshot, keyed by the alert id) and returns
+    /// at once, like [`EventSink::send`].
+    pub fn send_keyed(&mut self, key: &str, payload: &[u8]) -> Result<(), AlertsError> {
+        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(key.to_owned()))
+            .key(key)
+            .payload(payload);
+        self.producer
+            .send(record)
+            .map_err(|(source, _record)| self.err(source))?;
+        tracing::debug!(topic = %self.topic, key, bytes = payload.len(), "record queued for kafka");
+        Ok(())
+    }
+
+    /// Whether librdkafka last said that every broker is down (no delivery or successful
+    /// [`KafkaSink::probe`] since).
+    pub fn brokers_down(&self) -> bool {
+        self.producer.context().brokers_down.load(Ordering::Relaxed)
+    }
+
+    /// Asks a broker for this topic's metadata (blocking up to `timeout`); true and the
+    /// "brokers down" mark cleared when one answers.
+    pub fn probe(&self, timeout: Duration) -> bool {
+        let ok = self
+            .producer
+            .client()
+            .fetch_metadata(Some(&self.topic), timeout)
+            .is_ok();
+        if ok {
+            self.producer
+                .context()
+                .brokers_down
+                .store(false, Ordering::Relaxed);
+        }
+        ok
     }
 
     fn err(&self, source: KafkaError) -> AlertsError {
@@ -534,6 +571,8 @@ struct SinkContext {
     acks: Option<std::sync::Arc<crate::relay::AckLog>>,
     /// A [`KafkaSink::connect_best_effort`] sink: failed deliveries are expected (debug).
     best_effort: bool,
+    /// librdkafka said every broker is down; cleared by a delivery or [`KafkaSink::probe`].
+    brokers_down: AtomicBool,
 }
 
 impl ClientContext for SinkContext {
@@ -555,6 +594,9 @@ impl ClientContext for SinkContext {
     /// Broker down, connection refused, and the like: librdkafka keeps retrying by itself, so
     /// this is "degraded", not "a person must act".
     fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.brokers_down.store(true, Ordering::Relaxed);
+        }
         if self.best_effort {
             // The reliable sinks of the same process say it already.
             tracing::debug!(brokers = %self.brokers, topic = %self.topic, error = %error, reason, "kafka client error (best-effort sink)");
@@ -572,6 +614,7 @@ impl ProducerContext for SinkContext {
         match result {
             Ok(message) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
+                self.brokers_down.store(false, Ordering::Relaxed);
                 if let Some(acks) = &self.acks {
                     acks.record(&alert_id);
                 }
@@ -589,12 +632,15 @@ impl ProducerContext for SinkContext {
             }
             Err((error, _message)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
+                if let Some(acks) = &self.acks {
+                    acks.failed(&alert_id);
+                }
                 tracing::warn!(
                     brokers = %self.brokers,
                     topic = %self.topic,
                     alert = %alert_id,
                     error = %error,
-                    "kafka delivery failed; the alert is still in the outbox"
+                    "kafka delivery failed; the relay sends the alert again"
                 );
             }
         }

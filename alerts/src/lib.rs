@@ -51,7 +51,8 @@ pub use kafka::{
 };
 pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
 pub use relay::{
-    AckLog, AckObserver, EPHEMERAL_TIMEOUT, EphemeralStats, OutboxRelay, RelayOptions,
+    AckLog, AckObserver, EPHEMERAL_TIMEOUT, EphemeralStats, MAX_SNAPSHOT_MESSAGE, OutboxRelay,
+    RelayOptions, SnapshotSource, read_snapshot,
 };
 pub use rules::{PersonPresenceConfig, PersonPresenceRule};
 pub use snapshot::{

@@ -75,6 +75,73 @@ impl JsonlOutbox {
         &self.path
     }
 
+    /// Makes sure the open file is still the one at the path. One moved or deleted under the
+    /// writer (an operator's logrotate, a clean-up script) would otherwise take every later
+    /// event where the relay never looks: a new file is started at the path instead, and
+    /// the relay reads it from its start.
+    fn follow_path(&mut self) -> Result<(), AlertsError> {
+        use std::os::unix::fs::MetadataExt;
+        let err = |source| AlertsError::Outbox {
+            path: self.path.clone(),
+            source,
+        };
+        let open = self.file.metadata().map_err(err)?;
+        let same =
+            fs::metadata(&self.path).is_ok_and(|m| m.dev() == open.dev() && m.ino() == open.ino());
+        if same {
+            return Ok(());
+        }
+        tracing::warn!(path = %self.path.display(), "the outbox file was moved or deleted under the writer; starting a new one at its path");
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.path)
+            .map_err(err)?;
+        sync_parent_dir(&self.path).map_err(err)?;
+        self.len = file.metadata().map_err(err)?.len();
+        self.file = file;
+        Ok(())
+    }
+
+    /// Bytes committed in the file.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Where [`JsonlOutbox::rotate`] moves the file: `<path>.1`.
+    pub fn rotated_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".1");
+        PathBuf::from(name)
+    }
+
+    /// Moves the file to `<path>.1` (replacing the one rotated before) and goes on in a new,
+    /// empty file. Only for an outbox whose every event is relayed: the relay decides
+    /// ([`crate::OutboxRelay::rotate_outbox`]).
+    pub fn rotate(&mut self) -> Result<(), AlertsError> {
+        let err = |source| AlertsError::Outbox {
+            path: self.path.clone(),
+            source,
+        };
+        fs::rename(&self.path, self.rotated_path()).map_err(err)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.path)
+            .map_err(err)?;
+        sync_parent_dir(&self.path).map_err(err)?;
+        self.file = file;
+        self.len = 0;
+        tracing::info!(path = %self.path.display(), "outbox rotated (every event in it was relayed)");
+        Ok(())
+    }
+
     /// Appends one alert and syncs it; see the module docs for the durability contract.
     pub fn append(&mut self, event: &Event) -> Result<(), AlertsError> {
         self.append_all(std::slice::from_ref(event))
@@ -87,6 +154,7 @@ impl JsonlOutbox {
         if events.is_empty() {
             return Ok(());
         }
+        self.follow_path()?;
         let mut line = Vec::new();
         for event in events {
             serde_json::to_writer(&mut line, event).map_err(|source| AlertsError::Encode {
@@ -295,6 +363,30 @@ mod tests {
             read_all(&path).expect("reads"),
             vec![alert("a", 1), alert("b", 2)]
         );
+    }
+
+    #[test]
+    fn a_file_moved_or_deleted_under_the_writer_is_followed_by_a_new_one_at_the_path() {
+        let tmp = TempDir::new("outbox").expect("temp dir");
+        let path = tmp.path().join("alerts.jsonl");
+        let mut outbox = JsonlOutbox::open(&path).expect("opens");
+        outbox.send(&alert("a", 1)).expect("appended");
+        let moved = tmp.path().join("alerts.jsonl.old");
+        fs::rename(&path, &moved).unwrap();
+        outbox.send(&alert("b", 2)).expect("appended");
+        assert_eq!(read_all(&moved).unwrap(), vec![alert("a", 1)]);
+        assert_eq!(read_all(&path).unwrap(), vec![alert("b", 2)]);
+        fs::remove_file(&path).unwrap();
+        outbox.send(&alert("c", 3)).expect("appended");
+        assert_eq!(read_all(&path).unwrap(), vec![alert("c", 3)]);
+        // Our own rotation keeps writing at the path too.
+        outbox.rotate().unwrap();
+        outbox.send(&alert("d", 4)).expect("appended");
+        assert_eq!(
+            read_all(&outbox.rotated_path()).unwrap(),
+            vec![alert("c", 3)]
+        );
+        assert_eq!(read_all(&path).unwrap(), vec![alert("d", 4)]);
     }
 
     #[test]

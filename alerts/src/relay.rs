@@ -46,6 +46,10 @@ pub struct AckLog {
     file: Mutex<File>,
     recorded: AtomicU64,
     observer: Option<AckObserver>,
+    /// Outcomes not yet taken by the relay thread ([`AckLog::take_outcomes`]): acknowledged ids
+    /// (done with) and ids whose delivery failed (to send again).
+    acked_ids: Mutex<Vec<String>>,
+    failed_ids: Mutex<Vec<String>>,
 }
 
 /// Told the id of each event the broker acknowledged, on librdkafka's delivery thread, right
@@ -85,6 +89,8 @@ impl AckLog {
             file: Mutex::new(file),
             recorded: AtomicU64::new(0),
             observer: None,
+            acked_ids: Mutex::new(Vec::new()),
+            failed_ids: Mutex::new(Vec::new()),
         })
     }
 
@@ -106,9 +112,35 @@ impl AckLog {
         }
         self.recorded.fetch_add(1, Ordering::Relaxed);
         drop(file);
+        self.acked_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(id.to_owned());
         if let Some(o) = &self.observer {
             o(id);
         }
+    }
+
+    /// The broker refused `id` for good (librdkafka gave up on it): the relay sends it again.
+    pub fn failed(&self, id: &str) {
+        self.failed_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(id.to_owned());
+    }
+
+    /// (acknowledged, failed) ids since the last call.
+    fn take_outcomes(&self) -> (Vec<String>, Vec<String>) {
+        let take = |m: &Mutex<Vec<String>>| {
+            std::mem::take(&mut *m.lock().unwrap_or_else(|p| p.into_inner()))
+        };
+        (take(&self.acked_ids), take(&self.failed_ids))
+    }
+
+    /// Empties the log: the outbox it speaks of was rotated away.
+    fn clear(&self) -> io::Result<()> {
+        let file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        file.set_len(0)
     }
 
     /// Acknowledgements recorded by this process.
@@ -161,6 +193,57 @@ pub struct RelayOptions {
     pub connect_timeout: Duration,
     /// Told of every acknowledgement (see [`AckObserver`]).
     pub on_ack: Option<AckObserver>,
+    /// Where the alerts' pictures are and the topic they go to; None: pictures stay local.
+    pub snapshots: Option<SnapshotSource>,
+}
+
+/// The alerts' pictures travel as data: before an alert that has one, the relay reads the JPEG
+/// the pipeline wrote under `dir` and sends it to `topic` keyed by the alert id, so a command
+/// center on any machine shows it without ever reading a path from a message.
+#[derive(Clone, Debug)]
+pub struct SnapshotSource {
+    /// The pipeline's snapshot directory (`output.snapshots`); a path outside it is never read.
+    pub dir: PathBuf,
+    pub topic: String,
+}
+
+/// The largest picture sent: under librdkafka's default `message.max.bytes` (1,000,000), which
+/// a larger message would fail forever. A 1080p snapshot is about 300 KB.
+pub const MAX_SNAPSHOT_MESSAGE: u64 = 900_000;
+
+impl SnapshotSource {
+    /// [`read_snapshot`] from `dir`.
+    pub fn read(&self, alert: &sharpeyes_core::Alert) -> Option<Vec<u8>> {
+        read_snapshot(&self.dir, alert)
+    }
+}
+
+/// The picture of `alert`, if it has one that is a file under `dir` (the pipeline's snapshot
+/// directory) of at most [`MAX_SNAPSHOT_MESSAGE`] bytes. Anything else (gone to retention,
+/// outside `dir`, too large) is logged and skipped: the alert goes out without its picture.
+pub fn read_snapshot(dir: &Path, alert: &sharpeyes_core::Alert) -> Option<Vec<u8>> {
+    let named = Path::new(alert.snapshot.as_deref()?);
+    let inside = named.starts_with(dir)
+        && !named
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+    if !inside {
+        tracing::warn!(alert = %alert.id, path = %named.display(), dir = %dir.display(), "snapshot path is outside the snapshot directory; not sent");
+        return None;
+    }
+    match std::fs::metadata(named) {
+            Ok(m) if m.len() > MAX_SNAPSHOT_MESSAGE => {
+                tracing::warn!(alert = %alert.id, bytes = m.len(), max = MAX_SNAPSHOT_MESSAGE, "snapshot too large for a kafka message; not sent");
+                None
+            }
+            Ok(_) => std::fs::read(named)
+                .inspect_err(|e| tracing::debug!(alert = %alert.id, error = %e, "snapshot not readable; not sent"))
+                .ok(),
+            Err(e) => {
+                tracing::debug!(alert = %alert.id, error = %e, "snapshot no longer there (retention); not sent");
+                None
+            }
+        }
 }
 
 impl std::fmt::Debug for RelayOptions {
@@ -171,6 +254,7 @@ impl std::fmt::Debug for RelayOptions {
             .field("max_pending", &self.max_pending)
             .field("connect_timeout", &self.connect_timeout)
             .field("on_ack", &self.on_ack.is_some())
+            .field("snapshots", &self.snapshots)
             .finish()
     }
 }
@@ -183,6 +267,7 @@ impl RelayOptions {
             max_pending: 10_000,
             connect_timeout: Duration::from_secs(3),
             on_ack: None,
+            snapshots: None,
         }
     }
 }
@@ -214,6 +299,11 @@ struct Shared {
     /// full).
     ephemeral_sent: AtomicU64,
     ephemeral_dropped: AtomicU64,
+    /// How far the relay has read the outbox. Held while it reads and counts what is pending,
+    /// and by [`OutboxRelay::rotate_outbox`], so a rotation never races a read.
+    tail_offset: Mutex<u64>,
+    /// The ack log, once open (emptied with a rotation).
+    acks: Mutex<Option<Arc<AckLog>>>,
 }
 
 impl Shared {
@@ -315,6 +405,28 @@ impl OutboxRelay {
         }
     }
 
+    /// Rotates `outbox` ([`JsonlOutbox::rotate`]) and empties the ack log when the relay has
+    /// read every line of it and the broker has acknowledged every event read; true if it did.
+    /// Called by the outbox's writer, which appends nothing meanwhile.
+    pub fn rotate_outbox(&self, outbox: &mut crate::JsonlOutbox) -> Result<bool, AlertsError> {
+        let mut offset = self
+            .shared
+            .tail_offset
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *offset != outbox.len() || self.pending() != 0 {
+            return Ok(false);
+        }
+        outbox.rotate()?;
+        *offset = 0;
+        if let Some(acks) = &*self.shared.acks.lock().unwrap_or_else(|p| p.into_inner())
+            && let Err(e) = acks.clear()
+        {
+            tracing::warn!(path = %acks.path().display(), error = %e, "cannot empty the ack log after rotating the outbox");
+        }
+        Ok(true)
+    }
+
     /// Waits up to `timeout` until nothing is pending; true if so.
     pub fn flush(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -345,19 +457,53 @@ impl Drop for OutboxRelay {
 struct Tail {
     path: PathBuf,
     offset: u64,
+    /// (device, inode) of the file `offset` counts in: another file at the path (rotated by
+    /// us, or moved away by someone else and made anew by the writer) is read from its start.
+    file_id: Option<(u64, u64)>,
 }
 
+/// Most events taken from the outbox into memory at a time: a large backlog at start-up (a
+/// long broker outage) is read in slices, not all at once.
+const READ_SLICE: usize = 10_000;
+
 impl Tail {
-    /// New alerts since the last call (complete lines only; a line being written is left for
-    /// the next call). A line that is not an alert is logged and skipped.
-    fn read(&mut self) -> Vec<Event> {
+    fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            offset: 0,
+            file_id: None,
+        }
+    }
+
+    /// Where lines that are not events are moved aside: `<outbox>.rejected`.
+    fn rejected_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".rejected");
+        PathBuf::from(name)
+    }
+
+    /// Up to `max` new events since the last call (complete lines only; a line being written
+    /// is left for the next call). A line that is not an event is appended to the rejected
+    /// file for a person to look at, and logged.
+    fn read(&mut self, max: usize) -> Vec<Event> {
+        use std::os::unix::fs::MetadataExt;
         let mut out = Vec::new();
         let Ok(mut file) = File::open(&self.path) else {
             return out;
         };
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if len < self.offset {
-            // Replaced or truncated (a replay starting over): read it from the start.
+        let Ok(meta) = file.metadata() else {
+            return out;
+        };
+        let id = (meta.dev(), meta.ino());
+        if self.file_id != Some(id) {
+            if self.file_id.is_some() {
+                tracing::info!(path = %self.path.display(), "the outbox is a new file (rotated); reading it from its start");
+            }
+            self.file_id = Some(id);
+            self.offset = 0;
+        }
+        if meta.len() < self.offset {
+            // Truncated (a replay starting over): read it from the start.
             self.offset = 0;
         }
         if file.seek(SeekFrom::Start(self.offset)).is_err() {
@@ -365,12 +511,13 @@ impl Tail {
         }
         let mut reader = BufReader::new(file);
         let mut line = Vec::new();
-        loop {
+        while out.len() < max {
             line.clear();
             match reader.read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => return out,
                 Ok(_) if line.last() != Some(&b'\n') => return out,
                 Ok(n) => {
+                    let at = self.offset;
                     self.offset += n as u64;
                     let text = &line[..line.len() - 1];
                     if text.iter().all(u8::is_ascii_whitespace) {
@@ -378,15 +525,40 @@ impl Tail {
                     }
                     match serde_json::from_slice::<Event>(text) {
                         Ok(a) => out.push(a),
-                        Err(e) => tracing::error!(
-                            path = %self.path.display(),
-                            offset = self.offset,
-                            error = %e,
-                            "outbox line is not an event of a known schema; not relayed"
-                        ),
+                        Err(e) => self.reject(text, at, &e),
                     }
                 }
             }
+        }
+        out
+    }
+
+    fn reject(&self, text: &[u8], offset: u64, error: &serde_json::Error) {
+        let aside = self.rejected_path();
+        let kept = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&aside)
+            .and_then(|mut f| {
+                f.write_all(text)?;
+                f.write_all(b"\n")?;
+                f.sync_data()
+            });
+        match kept {
+            Ok(()) => tracing::error!(
+                path = %self.path.display(),
+                offset,
+                error = %error,
+                moved_to = %aside.display(),
+                "outbox line is not an event of a known schema; moved aside, not relayed"
+            ),
+            Err(e) => tracing::error!(
+                path = %self.path.display(),
+                offset,
+                error = %error,
+                aside_error = %e,
+                "outbox line is not an event of a known schema and could not be moved aside; not relayed"
+            ),
         }
     }
 }
@@ -404,26 +576,87 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
             None
         }
     };
-    let mut tail = Tail {
-        path: outbox.to_owned(),
-        offset: 0,
-    };
+    *shared.acks.lock().unwrap_or_else(|p| p.into_inner()) = acks.clone();
+    let mut tail = Tail::new(outbox);
+    // Sent and not yet acknowledged, by send order: sent again if librdkafka gives up on one
+    // or the producer has to be rebuilt.
+    let mut inflight: std::collections::BTreeMap<u64, Event> = Default::default();
+    let mut seq_of: std::collections::HashMap<String, u64> = Default::default();
+    let mut next_seq = 0u64;
+    let mut next_probe = Instant::now();
     let mut queue: VecDeque<Event> = VecDeque::new();
     let mut sinks: Option<(KafkaSink, KafkaSink)> = None;
+    let mut pictures: Option<KafkaSink> = None;
     let mut backoff = Duration::from_secs(1);
     let mut next_connect = Instant::now();
     let mut warned = false;
     let mut sent = 0u64;
     while !shared.stop.load(Ordering::Relaxed) {
-        queue.extend(
-            tail.read()
-                .into_iter()
-                .filter(|a| !acked_before.contains(a.id())),
-        );
+        {
+            // Read and count under the lock rotate_outbox takes (see Shared::tail_offset).
+            let mut offset = shared.tail_offset.lock().unwrap_or_else(|p| p.into_inner());
+            tail.offset = *offset;
+            if queue.len() < READ_SLICE {
+                queue.extend(
+                    tail.read(READ_SLICE)
+                        .into_iter()
+                        .filter(|a| !acked_before.contains(a.id())),
+                );
+            }
+            *offset = tail.offset;
+            let in_kafka = sinks.as_ref().map_or(0, |(a, s)| a.pending() + s.pending());
+            shared
+                .pending
+                .store((queue.len() + in_kafka) as u64, Ordering::Relaxed);
+        }
+        // What the broker answered: done with the acknowledged, again with the failed.
+        if let Some(acks) = &acks {
+            let (acked, failed) = acks.take_outcomes();
+            for id in acked {
+                if let Some(seq) = seq_of.remove(&id) {
+                    inflight.remove(&seq);
+                }
+            }
+            let mut again: Vec<(u64, Event)> = failed
+                .iter()
+                .filter_map(|id| {
+                    let seq = seq_of.remove(id)?;
+                    Some((seq, inflight.remove(&seq)?))
+                })
+                .collect();
+            again.sort_by_key(|(seq, _)| *seq);
+            for (_, e) in again.into_iter().rev() {
+                tracing::warn!(event = %e.id(), "sending again an event kafka did not take");
+                queue.push_front(e);
+            }
+        }
+        // A fatal producer error (idempotence broken): that producer delivers nothing more.
+        if let Some(fatal) = sinks
+            .as_ref()
+            .and_then(|(a, s)| a.fatal_error().or_else(|| s.fatal_error()))
+        {
+            tracing::error!(error = %fatal, in_flight = inflight.len(), "kafka producer hit a fatal error; rebuilding it and sending its unacknowledged events again");
+            sinks = None;
+            pictures = None;
+            drop(
+                shared
+                    .ephemeral
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take(),
+            );
+            shared.connected.store(false, Ordering::Relaxed);
+            for (_, e) in std::mem::take(&mut inflight).into_iter().rev() {
+                queue.push_front(e);
+            }
+            seq_of.clear();
+            next_connect = Instant::now();
+        }
         if sinks.is_none() && Instant::now() >= next_connect {
             match connect(options, acks.clone()) {
-                Ok((s, ephemeral)) => {
+                Ok((s, ephemeral, snapshot_sink)) => {
                     *shared.ephemeral.lock().unwrap_or_else(|p| p.into_inner()) = Some(ephemeral);
+                    pictures = snapshot_sink;
                     tracing::info!(brokers = %options.alerts.brokers, waiting = queue.len(), "outbox relay connected to kafka");
                     sinks = Some(s);
                     shared.connected.store(true, Ordering::Relaxed);
@@ -443,15 +676,45 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
                 } else {
                     &mut *alerts
                 };
+                // The picture first (queued, not awaited), so it is usually there before the
+                // alert that shows it; sent again with the alert after a restart.
+                if let (Some(pics), Some(source), Event::Alert(alert)) =
+                    (&mut pictures, &options.snapshots, a)
+                    && let Some(jpeg) = source.read(alert)
+                    && let Err(e) = pics.send_keyed(&alert.id, &jpeg)
+                {
+                    tracing::warn!(alert = %alert.id, error = %e, "kafka queue refused a snapshot; the alert goes without it");
+                }
                 match sink.send(a) {
                     Ok(()) => {
                         sent += 1;
-                        queue.pop_front();
+                        let e = queue.pop_front().expect("the front was just sent");
+                        if acks.is_some() {
+                            seq_of.insert(e.id().to_owned(), next_seq);
+                            inflight.insert(next_seq, e);
+                            next_seq += 1;
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "kafka queue refused an alert; retrying");
                         break;
                     }
+                }
+            }
+        }
+        if let Some((alerts, _)) = &sinks {
+            // Connected means a broker answers: librdkafka says when all are down; an idle
+            // relay asks every 2 s whether one is back.
+            if alerts.brokers_down() && Instant::now() >= next_probe {
+                next_probe = Instant::now() + Duration::from_secs(2);
+                alerts.probe(Duration::from_millis(500));
+            }
+            let up = !alerts.brokers_down();
+            if shared.connected.swap(up, Ordering::Relaxed) != up {
+                if up {
+                    tracing::info!(brokers = %options.alerts.brokers, "kafka brokers answer again");
+                } else {
+                    tracing::warn!(brokers = %options.alerts.brokers, "every kafka broker is down; alerts wait in the outbox and in memory");
                 }
             }
         }
@@ -469,6 +732,9 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
             warned = false;
         }
         shared.sleep(Duration::from_millis(200));
+    }
+    if let Some(mut p) = pictures {
+        let _ = p.flush(Duration::from_millis(500));
     }
     if let Some((mut a, mut s)) = sinks {
         let _ = a.flush(Duration::from_millis(500));
@@ -489,22 +755,30 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
     );
 }
 
-/// ((alerts, status), best-effort status) sinks.
+/// ((alerts, status), best-effort status, snapshots) sinks.
+#[allow(clippy::type_complexity)]
 fn connect(
     options: &RelayOptions,
     acks: Option<Arc<AckLog>>,
-) -> Result<((KafkaSink, KafkaSink), KafkaSink), AlertsError> {
+) -> Result<((KafkaSink, KafkaSink), KafkaSink, Option<KafkaSink>), AlertsError> {
     let alerts = options
         .alerts
         .clone()
         .admin_timeout(options.connect_timeout);
     let status = alerts.clone().topic(options.status_topic.clone());
+    let pictures = options
+        .snapshots
+        .as_ref()
+        .map(|s| alerts.clone().topic(s.topic.clone()));
     Ok((
         (
             KafkaSink::connect_with_acks(alerts, acks.clone())?,
             KafkaSink::connect_with_acks(status.clone(), acks)?,
         ),
         KafkaSink::connect_best_effort(status, EPHEMERAL_TIMEOUT)?,
+        // Reliable like the alerts, without the ack log (acknowledged pictures are not
+        // alerts): a picture waits in memory for the broker, not on a timeout.
+        pictures.map(KafkaSink::connect).transpose()?,
     ))
 }
 
@@ -544,20 +818,41 @@ mod tests {
             a.id = id.into();
             serde_json::to_string(&Event::from(a)).unwrap()
         };
-        let mut tail = Tail {
-            path: path.clone(),
-            offset: 0,
+        let mut tail = Tail::new(&path);
+        let ids = |t: &mut Tail, max| -> Vec<String> {
+            t.read(max).into_iter().map(|a| a.id().to_owned()).collect()
         };
-        assert!(tail.read().is_empty(), "no file yet");
+        assert!(tail.read(10).is_empty(), "no file yet");
         std::fs::write(&path, format!("{}\n{}", alert("one"), alert("two"))).unwrap();
-        let got: Vec<String> = tail.read().into_iter().map(|a| a.id().to_owned()).collect();
-        assert_eq!(got, vec!["one"], "the unterminated line waits");
+        assert_eq!(
+            ids(&mut tail, 10),
+            vec!["one"],
+            "the unterminated line waits"
+        );
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"\nnot json\n").unwrap();
-        let got: Vec<String> = tail.read().into_iter().map(|a| a.id().to_owned()).collect();
-        assert_eq!(got, vec!["two"], "bad line skipped");
-        std::fs::write(&path, format!("{}\n", alert("three"))).unwrap();
-        let got: Vec<String> = tail.read().into_iter().map(|a| a.id().to_owned()).collect();
-        assert_eq!(got, vec!["three"], "a shorter file is read from the start");
+        assert_eq!(ids(&mut tail, 10), vec!["two"], "bad line not relayed");
+        assert_eq!(
+            std::fs::read_to_string(tail.rejected_path()).unwrap(),
+            "not json\n",
+            "the bad line is moved aside, not lost"
+        );
+        // A file made anew at the path (rotated, or moved away under the writer) is read from
+        // its start even when it is already longer than the old offset.
+        let longer = format!("{}\n{}\n{}\n", alert("three"), alert("four"), alert("five"));
+        std::fs::rename(&path, dir.path().join("moved")).unwrap();
+        std::fs::write(&path, &longer).unwrap();
+        assert_eq!(
+            ids(&mut tail, 2),
+            vec!["three", "four"],
+            "in slices of at most max"
+        );
+        assert_eq!(ids(&mut tail, 2), vec!["five"]);
+        std::fs::write(&path, format!("{}\n", alert("six"))).unwrap();
+        assert_eq!(
+            ids(&mut tail, 10),
+            vec!["six"],
+            "a shorter file is read from the start"
+        );
     }
 }

@@ -18,7 +18,9 @@ pub struct CameraId(String);
 
 /// Why a string is not a valid [`CameraId`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("camera id {0:?} must be 1-64 characters of ASCII letters, digits, '-', '_' or '.'")]
+#[error(
+    "camera id {0:?} must be 1-64 characters of ASCII letters, digits, '-', '_' or '.', and not only dots"
+)]
 pub struct InvalidCameraId(pub String);
 
 impl CameraId {
@@ -28,7 +30,10 @@ impl CameraId {
             && id.len() <= 64
             && id
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            // `.` and `..` would name the directory itself or its parent in the paths made of
+            // camera ids (snapshots/<camera>/, state directories).
+            && !id.bytes().all(|b| b == b'.');
         if ok {
             Ok(Self(id))
         } else {
@@ -120,4 +125,25 @@ pub enum SourceItem {
     Timeout,
     /// A finite source (a file) has ended.
     End,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_ids_that_would_name_a_directory_are_refused() {
+        for bad in [".", "..", "...", "", "a/b", "a b", &"x".repeat(65)] {
+            assert!(CameraId::new(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["gate", "cam.1", ".hidden-but-named", "a..b", "Cam_2-x"] {
+            assert!(CameraId::new(good).is_ok(), "{good:?} refused");
+        }
+        assert!(
+            CameraId::new("..")
+                .unwrap_err()
+                .to_string()
+                .contains("not only dots")
+        );
+    }
 }

@@ -312,6 +312,10 @@ impl Ctx<'_> {
             Some((kafka, config.status_topic.clone())),
             config.outbox_max_pending,
             Some(observer),
+            Some(sharpeyes_alerts::SnapshotSource {
+                dir: config.snapshots.clone(),
+                topic: config.snapshot_topic.clone(),
+            }),
         )?;
         let mut pipeline = LivePipeline::new(analyzer.canvas_size())?;
         pipeline.set_batching(config.max_batch, config.max_wait);

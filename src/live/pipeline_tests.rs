@@ -59,7 +59,7 @@ fn heartbeats_carry_the_worker_and_skip_the_outbox() {
     let mut delivery = Delivery::new(&outbox, false, None, 100).expect("delivery");
     let store = Arc::new(sharpeyes_web::Store::open(&dir.join("cc.db")).expect("store"));
     let feed = sharpeyes_web::Feed::new(store.clone());
-    delivery.attach_web(feed);
+    delivery.attach_web(feed, None);
 
     let mut p = LivePipeline::new((32, 32)).expect("pipeline");
     p.opener = Arc::new(SteadyOpener);

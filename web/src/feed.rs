@@ -45,6 +45,14 @@ impl Feed {
         Self { store, tx }
     }
 
+    /// Keeps `jpeg` as the picture of alert `alert_id` (data, never a path: see
+    /// [`crate::snapshots`]). A message that is not a JPEG is logged and dropped.
+    pub fn snapshot(&self, alert_id: &str, jpeg: &[u8]) {
+        if let Err(e) = self.store.snapshots().put(alert_id, jpeg) {
+            tracing::warn!(error = %e, "command center: snapshot not kept");
+        }
+    }
+
     /// Stores `event` (an alert seen before changes nothing) and broadcasts the change.
     pub fn publish(&self, event: &Event) {
         let change = match event {
@@ -72,10 +80,12 @@ impl Feed {
 /// Reads the alerts and camera-status topics into `feed` until `stop`, as consumer group
 /// `group` (from the beginning the first time, so the history is there). Runs on its own
 /// thread. Messages that are not events of a known schema are logged and skipped (the
-/// guardians' service owns the dead-letter topic).
+/// guardians' service owns the dead-letter topic). Messages of `snapshot_topic` are alert
+/// pictures keyed by alert id ([`Feed::snapshot`]).
 pub fn consume_kafka(
     brokers: String,
     topics: Vec<String>,
+    snapshot_topic: Option<String>,
     group: String,
     properties: Vec<(String, String)>,
     feed: Feed,
@@ -96,6 +106,7 @@ pub fn consume_kafka(
                 config.set(k, v);
             }
             // The admin client gets the same properties (TLS, SASL) as the consumer.
+            let topics: Vec<String> = topics.into_iter().chain(snapshot_topic.clone()).collect();
             let admin: Vec<sharpeyes_alerts::KafkaOptions> = topics
                 .iter()
                 .map(|t| {
@@ -131,6 +142,15 @@ pub fn consume_kafka(
                 match consumer.poll(Duration::from_millis(200)) {
                     None => {}
                     Some(Err(e)) => tracing::warn!(error = %e, "command center: kafka error"),
+                    Some(Ok(m)) if snapshot_topic.as_deref() == Some(m.topic()) => {
+                        match m.key().map(std::str::from_utf8) {
+                            Some(Ok(alert)) => feed.snapshot(alert, m.payload().unwrap_or_default()),
+                            _ => tracing::warn!(
+                                topic = m.topic(), partition = m.partition(), offset = m.offset(),
+                                "command center: snapshot without an alert id as its key; skipped"
+                            ),
+                        }
+                    }
                     Some(Ok(m)) => match serde_json::from_slice::<Event>(m.payload().unwrap_or_default()) {
                         Ok(ev) => feed.publish(&ev),
                         Err(e) => tracing::warn!(

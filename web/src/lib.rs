@@ -2,6 +2,7 @@
 //!
 //! - [`model`]: incident states and actions, roles and village scopes. Pure.
 //! - [`store`]: SQLite: incidents, timeline, actions, cameras, users, sessions, audit.
+//! - [`snapshots`]: the alerts' pictures, received as data and kept beside the database.
 //! - [`auth`]: argon2 passwords, session and CSRF tokens.
 //! - [`feed`]: events in (pipeline or Kafka) → store → broadcast to pages.
 //! - [`server`]: axum routes: page, JSON API, SSE, `/metrics`, `/healthz`.
@@ -12,6 +13,7 @@ pub mod model;
 pub mod server;
 pub mod store;
 
+pub mod snapshots;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ pub use server::{AppState, WebOptions, WebStats, router};
 pub use store::{Store, StoreError};
 
 /// A running server: its address and the feed to publish into. Stops when dropped.
+pub use snapshots::{SnapshotError, SnapshotStore};
 pub struct WebServer {
     pub addr: SocketAddr,
     pub feed: Feed,

@@ -330,19 +330,24 @@ async fn snapshot(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (user, _, _) = session(&st, &headers)?;
-    let (path, village) = st
+    let (alert, village) = st
         .store
-        .snapshot_path(&id)?
+        .snapshot_alert(&id)?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot for {id}")))?;
     if !user.sees(&village) {
         return Err(forbidden(format!("{village} is not one of your villages")));
     }
-    let bytes = tokio::fs::read(&path).await.map_err(|_| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            "snapshot no longer kept (retention)".into(),
-        )
-    })?;
+    let store = st.store.clone();
+    let bytes = tokio::task::spawn_blocking(move || store.snapshots().get(&alert))
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "snapshot not received yet, or no longer kept".into(),
+            )
+        })?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg"),

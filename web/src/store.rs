@@ -102,6 +102,9 @@ pub struct AuditEntry {
 /// The database, shared by the server's handlers.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// The alerts' pictures, kept as data beside the database (never read from a path a
+    /// message names).
+    snapshots: crate::snapshots::SnapshotStore,
 }
 
 const SCHEMA: &str = "
@@ -172,6 +175,7 @@ impl Store {
         migrate(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            snapshots: crate::snapshots::SnapshotStore::beside(path),
         })
     }
 
@@ -220,7 +224,9 @@ impl Store {
                 alert.lifecycle.as_str(),
                 ms,
                 alert.message,
-                alert.snapshot,
+                // The id of the alert whose picture this is; the picture itself arrives as
+                // data (crate::snapshots). What the alert says its path was is never used.
+                alert.snapshot.as_ref().map(|_| alert.id.as_str()),
                 json
             ],
         )?;
@@ -607,8 +613,14 @@ impl Store {
         }
     }
 
-    /// Path of the snapshot of incident `id`, if its alerts had one.
-    pub fn snapshot_path(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+    /// The snapshots this command center has received.
+    pub fn snapshots(&self) -> &crate::snapshots::SnapshotStore {
+        &self.snapshots
+    }
+
+    /// (id of the alert whose picture it is, village) of incident `id`, if its alerts had a
+    /// picture; the picture is in [`Store::snapshots`] once it has arrived.
+    pub fn snapshot_alert(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
         Ok(self
             .conn()
             .query_row(
