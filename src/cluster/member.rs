@@ -309,6 +309,17 @@ async fn session(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 return;
             }
         }
+        if shared.synced.load(Ordering::Acquire) <= before {
+            // Running on an assignment read before the lease was lost could start a camera that
+            // has moved to another worker: give this lease back and join again instead.
+            tracing::warn!(worker = %o.worker_id, lease = format!("{lease:x}"), "joined but could not re-read the assignment within the TTL; joining again");
+            let _ = timed(client.lease_revoke(lease)).await;
+            shared.lease.store(0, Ordering::Release);
+            if sleep_or_stop(Duration::from_millis(500), &mut stop).await {
+                return;
+            }
+            continue;
+        }
         shared
             .fence
             .lock()
