@@ -2,13 +2,16 @@
 //! offsets, dead letters. See [`service`] for the guarantees.
 
 pub mod dedup;
+pub mod freshness;
 pub mod offsets;
 pub mod pacing;
 pub mod registry;
+pub mod reload;
 pub mod route;
 pub mod service;
 pub mod webhook;
 
+pub use freshness::DEFAULT_MAX_AGE;
 pub use registry::{Endpoint, Gateway, Guardian, Registry, RegistryErrors, ServiceSettings, Watch};
 pub use route::{NOTIFICATION_SCHEMA_VERSION, Notification, route, text_of};
 pub use service::{

@@ -104,6 +104,18 @@ impl<T> PriorityQueue<T> {
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
+
+    /// Takes out every item `pred` selects, in the order [`Self::pop`] would have given them;
+    /// the others keep their places.
+    pub fn extract_if(&mut self, mut pred: impl FnMut(&T) -> bool) -> Vec<T> {
+        let (mut out, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.heap)
+            .into_vec()
+            .into_iter()
+            .partition(|(_, _, Slot(t))| pred(t));
+        self.heap = keep.into();
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        out.into_iter().map(|(_, _, Slot(t))| t).collect()
+    }
 }
 
 #[cfg(test)]
@@ -159,5 +171,27 @@ mod tests {
                 "person-1"
             ]
         );
+    }
+
+    #[test]
+    fn extracting_keeps_the_order_of_the_rest() {
+        let mut q = PriorityQueue::default();
+        for (s, name) in [
+            (Severity::Warning, "w1"),
+            (Severity::Critical, "c1"),
+            (Severity::Warning, "w2-old"),
+            (Severity::Critical, "c2-old"),
+            (Severity::Warning, "w3"),
+        ] {
+            q.push(s, name);
+        }
+        let out = q.extract_if(|n| n.ends_with("-old"));
+        assert_eq!(
+            out,
+            vec!["c2-old", "w2-old"],
+            "in the order they would be sent"
+        );
+        let order: Vec<&str> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, vec!["c1", "w1", "w3"]);
     }
 }

@@ -13,7 +13,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use sharpeyes_core::{AlertKind, CameraId, Lifecycle};
 
+use super::freshness::DEFAULT_MAX_AGE;
 use crate::kafka::KafkaSettings;
+
+/// Largest `service.max_age_s`: a week.
+const MAX_AGE_LIMIT_S: f64 = 604_800.0;
 
 /// A checked registry.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +49,10 @@ pub struct ServiceSettings {
     pub backoff_max: Duration,
     /// One HTTP request's time limit. Default 10 s.
     pub request_timeout: Duration,
+    /// An alert older than this at send time (its own `event_time` against the wall clock) is
+    /// not pushed: it is logged and dead-lettered with reason `stale`. `max_age_s`, 1 s to a
+    /// week; `sharpeyes notify --max-age` overrides it. Default 15 min.
+    pub max_age: Duration,
 }
 
 /// `[gateways.NAME]`: a push or SMS gateway several guardians share.
@@ -122,6 +130,7 @@ struct RawService {
     backoff_initial_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
     request_timeout_s: Option<f64>,
+    max_age_s: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +191,10 @@ impl Registry {
         let s = raw.service;
         let non_empty = |v: Option<String>, default: &str| v.unwrap_or_else(|| default.into());
         let service = ServiceSettings {
+            max_age: s
+                .max_age_s
+                .filter(|t| (1.0..=MAX_AGE_LIMIT_S).contains(t))
+                .map_or(DEFAULT_MAX_AGE, Duration::from_secs_f64),
             group_id: non_empty(s.group_id, "sharpeyes-notify"),
             alerts_topic: non_empty(s.alerts_topic, crate::kafka::DEFAULT_ALERT_TOPIC),
             dead_letter_topic: non_empty(s.dead_letter_topic, "sharpeyes.alerts.dlq"),
@@ -228,6 +241,14 @@ impl Registry {
             bad(
                 "service.request_timeout_s",
                 format!("must be more than 0 and at most 300, got {t}"),
+            );
+        }
+        if let Some(t) = s.max_age_s
+            && !(1.0..=MAX_AGE_LIMIT_S).contains(&t)
+        {
+            bad(
+                "service.max_age_s",
+                format!("must be 1 to {MAX_AGE_LIMIT_S} (a week), got {t}"),
             );
         }
         for (field, msg) in raw.kafka.problems() {
@@ -376,6 +397,11 @@ impl Registry {
         }
     }
 
+    /// The guardian with this id.
+    pub fn guardian(&self, id: &str) -> Option<&Guardian> {
+        self.guardians.iter().find(|g| g.id == id)
+    }
+
     /// (URL, bearer token env var) a guardian's notifications are POSTed to.
     pub fn endpoint_of(&self, g: &Guardian) -> (String, Option<String>) {
         match &g.endpoint {
@@ -442,6 +468,7 @@ zones = ["pond"]
         assert_eq!(r.service.dead_letter_topic, "sharpeyes.alerts.dlq");
         assert_eq!(r.service.max_attempts, 3);
         assert_eq!(r.service.backoff_initial, Duration::from_millis(10));
+        assert_eq!(r.service.max_age, Duration::from_secs(15 * 60));
         let wang = &r.guardians[0];
         assert_eq!(wang.kinds, DEFAULT_GUARDIAN_KINDS.into_iter().collect());
         assert_eq!(wang.lifecycles, [Lifecycle::New].into_iter().collect());
@@ -464,6 +491,7 @@ zones = ["pond"]
 [service]
 dead_letter_topic = "sharpeyes.alerts"
 max_attempts = 0
+max_age_s = 0
 [kafka.properties]
 acks = "1"
 [gateways.push]
@@ -485,6 +513,7 @@ camera = "bad id"
         let want = [
             "guardians.toml: service.dead_letter_topic: must differ",
             "guardians.toml: service.max_attempts: must be 1 to 100, got 0",
+            "guardians.toml: service.max_age_s: must be 1 to 604800 (a week), got 0",
             "guardians.toml: kafka.properties.\"acks\": is set by Sharp Eyes",
             "guardians.toml: gateways.push.url: \"ftp://x\" must be an http",
             "guardians.toml: guardians[0] (a).name: must not be empty",
