@@ -73,7 +73,7 @@ try {
   await otherPage.waitForSelector(`li.incident[data-id="${otherIncident}"]`, { timeout: wait });
   if (await otherPage.$(row)) throw new Error("an operator of another village sees the incident");
   const r = await otherPage.evaluate(async (id) => (await fetch(`/api/incidents/${id}`)).status, incident);
-  if (r !== 403) throw new Error(`other village's operator got HTTP ${r} for the incident`);
+  if (r !== 404) throw new Error(`other village's operator got HTTP ${r} for the incident (want 404: not theirs to know of)`);
 
   // The server goes away: the page says so, and reconnects by itself when it is back.
   console.log("KILL");

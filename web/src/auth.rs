@@ -9,6 +9,11 @@ use sha2::{Digest, Sha256};
 pub const SESSION_COOKIE: &str = "se_session";
 /// Header a state-changing request must carry, equal to the session's CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// The longest user name there can be (bytes): `user add` refuses longer ones, and a sign-in
+/// with a longer one is answered 400 before anything is looked up or hashed.
+pub const MAX_USERNAME_BYTES: usize = 64;
+/// The longest password there can be (bytes), for the same reasons.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// An argon2id hash (PHC string) of `password`.
 pub fn hash_password(password: &str) -> String {
@@ -35,6 +40,14 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 pub fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY.get_or_init(|| hash_password("not a password anyone has"))
+}
+
+/// What logs say instead of a user name: `user-` and the first 8 hex digits of its SHA-256.
+/// A name as typed at sign-in may be a password typed into the wrong field, so logs never
+/// carry one; to find a user's lines, `printf %s NAME | sha256sum | cut -c1-8`.
+pub fn user_tag(name: &str) -> String {
+    let h = Sha256::digest(name.as_bytes());
+    format!("user-{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3])
 }
 
 /// 32 random bytes as 64 hex digits.
@@ -96,5 +109,14 @@ mod tests {
         assert_eq!(cookie("se_sessionx=1", SESSION_COOKIE), None);
         assert!(same_token("abcd", "abcd"));
         assert!(!same_token("abcd", "abce") && !same_token("abc", "abcd"));
+    }
+
+    #[test]
+    fn a_user_tag_is_short_stable_and_not_the_name() {
+        // printf %s wang | sha256sum
+        assert_eq!(user_tag("wang"), "user-2ac81299");
+        assert_eq!(user_tag("wang"), user_tag("wang"));
+        assert_ne!(user_tag("wang"), user_tag("Wang"));
+        assert!(!user_tag("correct horse").contains("horse"));
     }
 }

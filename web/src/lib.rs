@@ -4,11 +4,13 @@
 //! - [`store`]: SQLite: incidents, timeline, actions, cameras, users, sessions, audit.
 //! - [`snapshots`]: the alerts' pictures, received as data and kept beside the database.
 //! - [`auth`]: argon2 passwords, session and CSRF tokens.
+//! - [`limit`]: sign-in limits per address and user name, and the bound on password checks.
 //! - [`feed`]: events in (pipeline or Kafka) → store → broadcast to pages.
 //! - [`server`]: axum routes: page, JSON API, SSE, `/metrics`, `/healthz`.
 
 pub mod auth;
 pub mod feed;
+pub mod limit;
 pub mod model;
 pub mod server;
 pub mod store;
@@ -18,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use feed::{Feed, FeedEvent, consume_kafka};
+pub use limit::LoginLimits;
 pub use model::{Action, Role, State, User};
 pub use server::{AppState, WebOptions, WebStats, router};
 pub use store::{Store, StoreError};
@@ -42,6 +45,7 @@ impl WebServer {
         let state = AppState {
             store,
             feed: feed.tx.clone(),
+            login: Arc::new(limit::LoginGuard::new(&options.login)),
             options: Arc::new(options),
             stats: Arc::new(WebStats::default()),
         };
@@ -62,7 +66,8 @@ impl WebServer {
                             return;
                         }
                     };
-                    let app = router(state);
+                    // Connect info: sign-in limits are per client address.
+                    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
                     // Not a graceful shutdown: live-feed connections never end by themselves;
                     // dropping the runtime closes them.
                     tokio::select! {

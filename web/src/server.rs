@@ -7,25 +7,28 @@
 //!
 //! | method, path | what | errors |
 //! |---|---|---|
-//! | `POST /api/login` `{username, password}` | sets the session cookie; `{user, csrf}` | 401 |
+//! | `POST /api/login` `{username, password}` | sets the session cookie; `{user, csrf}` | 400 (user name over 64 bytes, password over 1024), 401, 413, 429 (too many attempts from the address or for the name; `Retry-After`), 503 (every password check slot busy; `Retry-After`) |
 //! | `POST /api/logout` | ends the session | 401, 403 (CSRF) |
 //! | `GET /api/me` | `{user, csrf}` | 401 |
 //! | `GET /api/incidents?village&camera&kind&severity&state&limit` | incidents the user may see, newest first | 401 |
-//! | `GET /api/incidents/{id}` | `{incident, timeline}` | 401, 403 (village), 404 |
+//! | `GET /api/incidents/{id}` | `{incident, timeline}` | 401, 404 (also outside the user's villages) |
 //! | `GET /api/incidents/{id}/snapshot` | the JPEG | 401, 403, 404 |
-//! | `POST /api/incidents/{id}/actions` `{action, note}` | acknowledge / dispatch / resolve / false_alarm; the incident | 400, 401, 403 (viewer, village, CSRF), 404, 409 (not allowed from its state) |
+//! | `POST /api/incidents/{id}/actions` `{action, note}` | acknowledge / dispatch / resolve / false_alarm; the incident | 400, 401, 403 (viewer, CSRF), 404 (also outside the user's villages), 409 (not allowed from its state) |
 //! | `GET /api/cameras` | camera health the user may see: `[{id, name, village, state, reason, since, reconnects, fps, last_frame, worker}]`; `state` also `unassigned` (no worker has room for it); `fps`, `last_frame` (null until known) from the pipeline in this process or the cameras' heartbeats on Kafka; `worker` (null without a cluster) from the latest status event or heartbeat | 401 |
-//! | `GET /api/events` | SSE: `incident` and `camera` events the user may see (a `camera` event, a camera row as above, for every status event and heartbeat) | 401 |
+//! | `GET /api/events` | SSE: `incident` and `camera` events the user may see (a `camera` event, a camera row as above, for every status event and heartbeat); the stream ends within 2 s of the session ending (logout, expiry, `user add` / `passwd` / `remove` from another process) or of a change to the user's role or villages | 401 |
 //! | `GET /api/audit?limit` | the audit log (admins) | 401, 403 |
-//! | `GET /metrics` | Prometheus text (a session, or `Authorization: Bearer` the metrics token) | 401 |
+//! | `GET /metrics` | Prometheus text: with `Authorization: Bearer` the metrics token or an admin's session, everything; with another session, only the incidents of the user's villages | 401 |
 //! | `GET /healthz` | `ok` | |
+//!
+//! Every request body is at most 16 KiB (413 beyond).
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +41,7 @@ use tokio::sync::broadcast;
 
 use crate::auth;
 use crate::feed::FeedEvent;
+use crate::limit::{LoginGuard, LoginLimits};
 use crate::model::{Action, Role, User};
 use crate::store::{Filter, Store, StoreError};
 
@@ -54,6 +58,8 @@ pub struct WebOptions {
     pub secure_cookie: bool,
     /// `Authorization: Bearer <token>` opens `/metrics` without a session (for Prometheus).
     pub metrics_token: Option<String>,
+    /// Sign-in attempts per address and name, password checks at once.
+    pub login: LoginLimits,
 }
 
 impl Default for WebOptions {
@@ -62,6 +68,7 @@ impl Default for WebOptions {
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookie: false,
             metrics_token: None,
+            login: LoginLimits::default(),
         }
     }
 }
@@ -73,6 +80,8 @@ pub struct AppState {
     pub feed: broadcast::Sender<FeedEvent>,
     pub options: Arc<WebOptions>,
     pub stats: Arc<WebStats>,
+    /// Built from `options.login`.
+    pub login: Arc<LoginGuard>,
 }
 
 /// Counters for `/metrics`.
@@ -80,6 +89,8 @@ pub struct AppState {
 pub struct WebStats {
     pub logins: AtomicU64,
     pub failed_logins: AtomicU64,
+    /// Sign-ins refused before the password was checked: 429 and 503.
+    pub refused_logins: AtomicU64,
     pub actions: AtomicU64,
     pub sse_clients: AtomicU64,
 }
@@ -145,7 +156,16 @@ fn session_for_change(st: &AppState, headers: &HeaderMap) -> Result<(User, Strin
     Ok((user, hash))
 }
 
-/// The router with every route.
+/// The largest request body accepted (bytes); the largest real one, an action with its
+/// 2000-byte note, is far below.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// How often a live-feed stream asks the database whether its session still stands (the CLI
+/// changes users from another process, so nothing tells this one).
+const SESSION_RECHECK: Duration = Duration::from_secs(1);
+
+/// The router with every route. Serve it with connect info (`SocketAddr`): sign-in limits
+/// are per client address.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
@@ -179,6 +199,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cameras", get(cameras))
         .route("/api/events", get(events))
         .route("/api/audit", get(audit))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -235,30 +256,81 @@ fn session_cookie(st: &AppState, token: &str, max_age_s: u64) -> HeaderValue {
     .expect("a token is a valid header value")
 }
 
+/// A refusal that says when to try again (429, 503).
+fn retry_later(status: StatusCode, message: &str, after: Duration) -> Response {
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    let mut r = ApiError(status, message.into()).into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    r
+}
+
 async fn login(
     AxState(st): AxState<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(body): Json<LoginBody>,
 ) -> Result<Response, ApiError> {
+    if body.username.is_empty() || body.username.len() > auth::MAX_USERNAME_BYTES {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("username: 1 to {} bytes", auth::MAX_USERNAME_BYTES),
+        ));
+    }
+    if body.password.len() > auth::MAX_PASSWORD_BYTES {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("password: at most {} bytes", auth::MAX_PASSWORD_BYTES),
+        ));
+    }
     let now = SystemClock.now();
+    // Logs carry a tag, never the name as typed (it may be a password in the wrong field).
+    let tag = auth::user_tag(&body.username);
+    let address = peer.ip();
+    if let Err(after) = st.login.attempt(address, &body.username, now) {
+        st.stats.refused_logins.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(user = %tag, %address, retry_after_s = after.as_secs(), "sign-in refused: too many attempts");
+        return Ok(retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many sign-in attempts; try again later",
+            after,
+        ));
+    }
     let found = st.store.user(&body.username)?;
     let password = body.password.clone();
-    let hash = found
-        .as_ref()
-        .map_or_else(|| auth::dummy_hash().to_owned(), |(_, h)| h.clone());
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let hash = found.as_ref().map(|(_, h)| h.clone());
+    // An unknown name is checked against a dummy hash (as long as a wrong password), in a
+    // slot like any other.
+    let check = move || match &hash {
+        Some(h) => auth::verify_password(&password, h),
+        None => auth::verify_password(&password, auth::dummy_hash()),
+    };
+    let Ok(ok) = st.login.gate.run(check).await else {
+        st.stats.refused_logins.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(user = %tag, %address, "sign-in refused: every password check slot is busy");
+        return Ok(retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many sign-ins at once; try again in a moment",
+            Duration::from_secs(1),
+        ));
+    };
+    let known = found.is_some();
     let Some((user, _)) = found.filter(|_| ok) else {
         st.stats.failed_logins.fetch_add(1, Ordering::Relaxed);
-        let _ = st
-            .store
-            .audit(now, &body.username, "login_failed", "session", "");
-        tracing::warn!(username = %body.username, "failed sign-in");
+        // The audit log names a user that exists (admins know them); an unknown name is kept
+        // as its tag, like in the logs.
+        let who = if known {
+            body.username.clone()
+        } else {
+            format!("unknown {tag}")
+        };
+        let _ = st.store.audit(now, &who, "login_failed", "session", "");
+        tracing::warn!(user = %tag, %address, "failed sign-in");
         return Err(ApiError(
             StatusCode::UNAUTHORIZED,
             "wrong user name or password".into(),
         ));
     };
+    st.login.succeeded(address, &body.username);
     let token = auth::new_token();
     let csrf = auth::new_token();
     let ttl = st.options.session_ttl;
@@ -310,16 +382,12 @@ async fn incident(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (user, _, _) = session(&st, &headers)?;
+    // Outside the user's villages it is the same 404 as none, naming no village.
     let row = st
         .store
         .incident(&id)?
+        .filter(|r| user.sees(&r.village))
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no incident {id}")))?;
-    if !user.sees(&row.village) {
-        return Err(forbidden(format!(
-            "{} is not one of your villages",
-            row.village
-        )));
-    }
     let timeline = st.store.timeline(&id)?;
     Ok(Json(serde_json::json!({ "incident": row, "timeline": timeline })).into_response())
 }
@@ -395,21 +463,15 @@ async fn act(
     if user.role == Role::Viewer {
         return Err(forbidden("viewers cannot act on incidents"));
     }
-    let row = st
-        .store
+    st.store
         .incident(&id)?
+        .filter(|r| user.may_act(&r.village))
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no incident {id}")))?;
-    if !user.may_act(&row.village) {
-        return Err(forbidden(format!(
-            "{} is not one of your villages",
-            row.village
-        )));
-    }
     let row = st
         .store
         .act(&id, &user, action, body.note.trim(), SystemClock.now())?;
     st.stats.actions.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(incident = %id, user = %user.username, action = action.as_str(), state = row.state.as_str(), "incident action");
+    tracing::info!(incident = %id, user = %auth::user_tag(&user.username), action = action.as_str(), state = row.state.as_str(), "incident action");
     let _ = st.feed.send(FeedEvent::Incident(row.clone()));
     Ok(Json(row).into_response())
 }
@@ -440,7 +502,7 @@ async fn events(
     AxState(st): AxState<AppState>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let (user, _, _) = session(&st, &headers)?;
+    let (user, _, token_hash) = session(&st, &headers)?;
     let rx = st.feed.subscribe();
     let stats = st.stats.clone();
     stats.sse_clients.fetch_add(1, Ordering::Relaxed);
@@ -450,43 +512,77 @@ async fn events(
             self.0.sse_clients.fetch_sub(1, Ordering::Relaxed);
         }
     }
-    let guard = Guard(stats);
     let hello = SseEvent::default().event("hello").data(format!(
         "{{\"time\":\"{}\"}}",
         SystemClock.now().to_rfc3339()
     ));
-    let stream = futures::stream::unfold(
-        (rx, user, Some(hello), guard),
-        |(mut rx, user, first, guard)| async move {
-            if let Some(h) = first {
-                return Some((Ok(h), (rx, user, None, guard)));
-            }
-            loop {
-                match rx.recv().await {
-                    Ok(ev) => {
-                        if !user.sees(ev.village()) {
-                            continue;
+    struct Live {
+        rx: broadcast::Receiver<FeedEvent>,
+        user: User,
+        token_hash: String,
+        store: Arc<Store>,
+        recheck: tokio::time::Interval,
+        first: Option<SseEvent>,
+        _guard: Guard,
+    }
+    let mut recheck = tokio::time::interval(SESSION_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let live = Live {
+        rx,
+        user,
+        token_hash,
+        store: st.store.clone(),
+        recheck,
+        first: Some(hello),
+        _guard: Guard(stats),
+    };
+    let stream = futures::stream::unfold(live, |mut live| async move {
+        if let Some(h) = live.first.take() {
+            return Some((Ok(h), live));
+        }
+        loop {
+            let received = tokio::select! {
+                r = live.rx.recv() => r,
+                _ = live.recheck.tick() => {
+                    // The stream ends when the session does (logout, expiry, the user
+                    // replaced, re-passworded or removed) or the user's scope changed; the
+                    // page then signs in again or reconnects with what it may now see.
+                    let now = SystemClock.now();
+                    match live.store.session_user(&live.token_hash, now) {
+                        Ok(Some(u)) if u == live.user => continue,
+                        Ok(_) => {
+                            tracing::info!(user = %auth::user_tag(&live.user.username), "live feed closed: session ended or scope changed");
+                            return None;
                         }
-                        let (name, data) = match &ev {
-                            FeedEvent::Incident(r) => ("incident", serde_json::to_string(r)),
-                            FeedEvent::Camera(c) => ("camera", serde_json::to_string(c)),
-                        };
-                        let data = data.unwrap_or_default();
-                        return Some((
-                            Ok(SseEvent::default().event(name).data(data)),
-                            (rx, user, None, guard),
-                        ));
+                        Err(e) => {
+                            tracing::warn!(error = %e, "live feed closed: session not checked");
+                            return None;
+                        }
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        // Tell the page to reload its lists: it missed n events.
-                        let ev = SseEvent::default().event("resync").data(n.to_string());
-                        return Some((Ok(ev), (rx, user, None, guard)));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
+            };
+            match received {
+                Ok(ev) => {
+                    if !live.user.sees(ev.village()) {
+                        continue;
+                    }
+                    let (name, data) = match &ev {
+                        FeedEvent::Incident(r) => ("incident", serde_json::to_string(r)),
+                        FeedEvent::Camera(c) => ("camera", serde_json::to_string(c)),
+                    };
+                    let data = data.unwrap_or_default();
+                    return Some((Ok(SseEvent::default().event(name).data(data)), live));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Tell the page to reload its lists: it missed events. How many is not
+                    // said: most may be of villages it does not see.
+                    let ev = SseEvent::default().event("resync").data("");
+                    return Some((Ok(ev), live));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
             }
-        },
-    );
+        }
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
@@ -498,17 +594,22 @@ async fn metrics(AxState(st): AxState<AppState>, headers: HeaderMap) -> Result<R
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|sent| auth::same_token(sent, t))
     });
-    if !bearer_ok {
-        session(&st, &headers)?;
-    }
-    let admin = User {
-        username: "metrics".into(),
-        role: Role::Admin,
-        villages: Default::default(),
+    // Prometheus (the token) and admins see the whole county; anyone else only the
+    // incidents of their villages, and none of the server-wide counters (sign-ins, actions,
+    // pages connected), which count other villages' people too.
+    let viewer = if bearer_ok {
+        User {
+            username: "metrics".into(),
+            role: Role::Admin,
+            villages: Default::default(),
+        }
+    } else {
+        session(&st, &headers)?.0
     };
+    let county = viewer.role == Role::Admin;
     let mut by_state = std::collections::BTreeMap::new();
     for r in st.store.incidents(
-        &admin,
+        &viewer,
         &Filter {
             limit: Some(1000),
             ..Filter::default()
@@ -526,7 +627,7 @@ async fn metrics(AxState(st): AxState<AppState>, headers: HeaderMap) -> Result<R
             by_state.get(s.as_str()).copied().unwrap_or(0)
         ));
     }
-    for (name, help, kind, v) in [
+    let counters = [
         (
             "sharpeyes_web_logins_total",
             "Successful sign-ins.",
@@ -535,9 +636,15 @@ async fn metrics(AxState(st): AxState<AppState>, headers: HeaderMap) -> Result<R
         ),
         (
             "sharpeyes_web_failed_logins_total",
-            "Refused sign-ins.",
+            "Sign-ins with a wrong user name or password.",
             "counter",
             g(&st.stats.failed_logins),
+        ),
+        (
+            "sharpeyes_web_refused_logins_total",
+            "Sign-ins refused before the password was checked (too many attempts: 429; every password check slot busy: 503).",
+            "counter",
+            g(&st.stats.refused_logins),
         ),
         (
             "sharpeyes_web_actions_total",
@@ -551,7 +658,8 @@ async fn metrics(AxState(st): AxState<AppState>, headers: HeaderMap) -> Result<R
             "gauge",
             g(&st.stats.sse_clients),
         ),
-    ] {
+    ];
+    for (name, help, kind, v) in counters.into_iter().filter(|_| county) {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
         ));

@@ -460,9 +460,14 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| StoreError::NoIncident(id.into()))?;
+        // An incident outside the user's villages is one they cannot know of: the same answer
+        // as none, naming no village.
+        if !user.sees(&village) {
+            return Err(StoreError::NoIncident(id.into()));
+        }
         if !user.may_act(&village) {
             return Err(StoreError::Refused(format!(
-                "{} may not act on incidents of {village}",
+                "{} may not act on incidents",
                 user.username
             )));
         }
@@ -535,7 +540,8 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Creates or replaces a user.
+    /// Creates or replaces a user, and ends the sessions of the one it replaces (in the same
+    /// transaction): whoever signed in with the old password, role or villages signs in again.
     pub fn put_user(
         &self,
         username: &str,
@@ -545,13 +551,40 @@ impl Store {
         now: UnixMillis,
     ) -> Result<(), StoreError> {
         let villages = serde_json::to_string(villages).expect("strings encode");
-        self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
             "INSERT INTO users (username, password_hash, role, villages, created_ms) \
              VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(username) DO UPDATE SET \
              password_hash = ?2, role = ?3, villages = ?4",
             params![username, password_hash, role.as_str(), villages, now.0],
         )?;
+        tx.execute("DELETE FROM sessions WHERE username = ?1", [username])?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Removes a user and their sessions. False when there was no such user.
+    pub fn remove_user(&self, username: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let removed = tx.execute("DELETE FROM users WHERE username = ?1", [username])? == 1;
+        tx.execute("DELETE FROM sessions WHERE username = ?1", [username])?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Sets a user's password hash and ends their sessions. False when there is no such user.
+    pub fn set_password(&self, username: &str, password_hash: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let found = tx.execute(
+            "UPDATE users SET password_hash = ?2 WHERE username = ?1",
+            params![username, password_hash],
+        )? == 1;
+        tx.execute("DELETE FROM sessions WHERE username = ?1", [username])?;
+        tx.commit()?;
+        Ok(found)
     }
 
     /// (user, password hash) of `username`.
@@ -611,6 +644,75 @@ impl Store {
             None => Ok(None),
             Some((username, csrf)) => Ok(self.user(&username)?.map(|(u, _)| (u, csrf))),
         }
+    }
+
+    /// The user of a session that is still live at `now`, as the database says now (another
+    /// process, `sharpeyes user …`, may have changed or removed them). Reads only: the live
+    /// feed asks this every second for every page.
+    pub fn session_user(
+        &self,
+        token_hash: &str,
+        now: UnixMillis,
+    ) -> Result<Option<User>, StoreError> {
+        let username: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT username FROM sessions WHERE token_hash = ?1 AND expires_ms > ?2",
+                params![token_hash, now.0],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match username {
+            None => Ok(None),
+            Some(username) => Ok(self.user(&username)?.map(|(u, _)| u)),
+        }
+    }
+
+    /// Retention: deletes incidents whose last alert is older than `incidents_before` (with
+    /// their alerts, actions and snapshots) and audit records older than `audit_before`.
+    /// Returns (incidents, audit records) deleted.
+    pub fn sweep(
+        &self,
+        incidents_before: Option<UnixMillis>,
+        audit_before: Option<UnixMillis>,
+    ) -> Result<(usize, usize), StoreError> {
+        let mut pictures = Vec::new();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut incidents = 0;
+        if let Some(before) = incidents_before {
+            {
+                let mut stmt = tx.prepare(
+                    "SELECT a.id FROM alerts a JOIN incidents i ON a.incident = i.id \
+                     WHERE i.last_ms < ?1",
+                )?;
+                for id in stmt.query_map([before.0], |r| r.get::<_, String>(0))? {
+                    pictures.push(id?);
+                }
+            }
+            tx.execute(
+                "DELETE FROM alerts WHERE incident IN (SELECT id FROM incidents WHERE last_ms < ?1)",
+                [before.0],
+            )?;
+            tx.execute(
+                "DELETE FROM actions WHERE incident IN \
+                 (SELECT id FROM incidents WHERE last_ms < ?1)",
+                [before.0],
+            )?;
+            incidents = tx.execute("DELETE FROM incidents WHERE last_ms < ?1", [before.0])?;
+        }
+        let audit = match audit_before {
+            Some(before) => tx.execute("DELETE FROM audit WHERE at_ms < ?1", [before.0])?,
+            None => 0,
+        };
+        tx.commit()?;
+        drop(conn);
+        for id in pictures {
+            if let Some(p) = self.snapshots.path_for(&id) {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        Ok((incidents, audit))
     }
 
     /// The snapshots this command center has received.
@@ -824,6 +926,99 @@ mod tests {
             (row.state.as_str(), row.reconnects, row.worker),
             ("offline", 1, None)
         );
+    }
+
+    fn sessions_of(s: &Store, token_hashes: &[&str]) -> Vec<Option<String>> {
+        token_hashes
+            .iter()
+            .map(|h| {
+                s.session_user(h, UnixMillis(T))
+                    .unwrap()
+                    .map(|u| u.username)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn replacing_removing_or_re_passwording_a_user_ends_only_their_sessions() {
+        let s = memory();
+        let x: BTreeSet<String> = ["Xiaohe".to_string()].into();
+        let far = UnixMillis(T + 3_600_000);
+        s.put_user("wang", "h1", Role::Operator, &x, UnixMillis(T))
+            .unwrap();
+        s.put_user("li", "h1", Role::Operator, &x, UnixMillis(T))
+            .unwrap();
+        for (token, user) in [("w1", "wang"), ("w2", "wang"), ("l1", "li")] {
+            s.create_session(token, user, "csrf", far).unwrap();
+        }
+        let all = ["w1", "w2", "l1"];
+        assert_eq!(
+            sessions_of(&s, &all),
+            [Some("wang".into()), Some("wang".into()), Some("li".into())]
+        );
+        // `user add` again, same role and villages: a new password, so sign in again.
+        s.put_user("wang", "h2", Role::Operator, &x, UnixMillis(T))
+            .unwrap();
+        assert_eq!(sessions_of(&s, &all), [None, None, Some("li".into())]);
+        s.create_session("w3", "wang", "csrf", far).unwrap();
+        assert!(s.set_password("wang", "h3").unwrap());
+        assert_eq!(s.user("wang").unwrap().unwrap().1, "h3");
+        assert_eq!(sessions_of(&s, &["w3", "l1"]), [None, Some("li".into())]);
+        s.create_session("w4", "wang", "csrf", far).unwrap();
+        assert!(s.remove_user("wang").unwrap());
+        assert!(s.user("wang").unwrap().is_none());
+        assert_eq!(sessions_of(&s, &["w4", "l1"]), [None, Some("li".into())]);
+        assert!(!s.remove_user("wang").unwrap(), "already gone");
+        assert!(!s.set_password("wang", "h4").unwrap(), "no such user");
+    }
+
+    #[test]
+    fn a_session_user_is_none_once_expired_and_reflects_the_user_as_stored() {
+        let s = memory();
+        let x: BTreeSet<String> = ["Xiaohe".to_string()].into();
+        s.put_user("wang", "h1", Role::Operator, &x, UnixMillis(T))
+            .unwrap();
+        s.create_session("w1", "wang", "csrf", UnixMillis(T + 1000))
+            .unwrap();
+        let user = s.session_user("w1", UnixMillis(T + 999)).unwrap().unwrap();
+        assert_eq!((user.role, user.villages), (Role::Operator, x));
+        assert_eq!(s.session_user("w1", UnixMillis(T + 1000)).unwrap(), None);
+        assert_eq!(s.session_user("nope", UnixMillis(T)).unwrap(), None);
+    }
+
+    #[test]
+    fn acting_outside_ones_villages_is_no_such_incident() {
+        let s = memory();
+        let mut a = Alert::new(
+            sharpeyes_core::AlertKind::Fall,
+            CameraId::new("gate").expect("id"),
+            UnixMillis(T),
+            &[],
+            (640, 360),
+        );
+        a.camera = cam("gate", "Xiaohe");
+        s.ingest_alert(&a).unwrap();
+        let village = "Xiaohe";
+        let outsider = operator_of("Elsewhere");
+        let e = s
+            .act(
+                &a.incident,
+                &outsider,
+                Action::Acknowledge,
+                "",
+                UnixMillis(T),
+            )
+            .unwrap_err();
+        assert!(matches!(e, StoreError::NoIncident(_)), "{e}");
+        assert!(!e.to_string().contains(village), "{e}");
+        let viewer = User {
+            role: Role::Viewer,
+            ..operator_of(village)
+        };
+        let e = s
+            .act(&a.incident, &viewer, Action::Acknowledge, "", UnixMillis(T))
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Refused(_)), "{e}");
     }
 
     #[test]
