@@ -30,13 +30,22 @@ pub fn decode_ultralytics_pose(
     keypoints: usize,
     score_threshold: f32,
 ) -> Result<Vec<PoseCandidate>, DecodeError> {
-    let channels = 5 + 3 * keypoints;
-    if anchors == 0 || output.len() != channels * anchors {
-        return Err(DecodeError(format!(
-            "expected {channels} x {anchors} = {} values, got {}",
-            channels * anchors,
-            output.len()
-        )));
+    // Checked: sizes near usize::MAX must not wrap into a match with a short output.
+    let expected = keypoints
+        .checked_mul(3)
+        .and_then(|k| k.checked_add(5))
+        .and_then(|c| c.checked_mul(anchors));
+    if anchors == 0 || expected != Some(output.len()) {
+        return Err(DecodeError(match expected {
+            Some(n) => format!(
+                "expected {} x {anchors} = {n} values, got {}",
+                5 + 3 * keypoints,
+                output.len()
+            ),
+            None => {
+                format!("expected (5 + 3 x {keypoints}) x {anchors} values: more than memory holds")
+            }
+        }));
     }
     let at = |k: usize, a: usize| output[k * anchors + a];
     let scores = &output[4 * anchors..5 * anchors];

@@ -29,13 +29,21 @@ pub fn decode_ultralytics(
     num_classes: usize,
     score_threshold: f32,
 ) -> Result<Vec<Candidate>, DecodeError> {
-    let channels = 4 + num_classes;
-    if anchors == 0 || output.len() != channels * anchors {
-        return Err(DecodeError(format!(
-            "expected {channels} x {anchors} = {} values, got {}",
-            channels * anchors,
-            output.len()
-        )));
+    // Checked: sizes near usize::MAX must not wrap into a match with a short output.
+    let expected = num_classes
+        .checked_add(4)
+        .and_then(|c| c.checked_mul(anchors));
+    if anchors == 0 || expected != Some(output.len()) {
+        return Err(DecodeError(match expected {
+            Some(n) => format!(
+                "expected {} x {anchors} = {n} values, got {}",
+                num_classes + 4,
+                output.len()
+            ),
+            None => {
+                format!("expected (4 + {num_classes}) x {anchors} values: more than memory holds")
+            }
+        }));
     }
     // Best class per anchor, scanning channel rows (contiguous) rather than strided columns.
     let mut best = vec![(0u32, f32::NEG_INFINITY); anchors];

@@ -47,12 +47,19 @@ pub fn decode_yolox(
     num_classes: usize,
     score_threshold: f32,
 ) -> Result<Vec<Candidate>, DecodeError> {
-    let row_len = 5 + num_classes;
     let anchors = yolox_anchor_count(width, height);
-    if output.len() != anchors * row_len {
+    // Checked: a class count near usize::MAX must not wrap into a short row (and a panic).
+    let row_len = num_classes.checked_add(5);
+    let expected = row_len.and_then(|r| anchors.checked_mul(r));
+    let (Some(row_len), Some(n)) = (row_len, expected) else {
         return Err(DecodeError(format!(
-            "expected {anchors} x {row_len} = {} values for a {width}x{height} input, got {}",
-            anchors * row_len,
+            "expected {anchors} x (5 + {num_classes}) values for a {width}x{height} input: \
+             more than memory holds"
+        )));
+    };
+    if output.len() != n {
+        return Err(DecodeError(format!(
+            "expected {anchors} x {row_len} = {n} values for a {width}x{height} input, got {}",
             output.len()
         )));
     }

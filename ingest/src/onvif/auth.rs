@@ -147,8 +147,10 @@ pub fn unix_ms_from_utc(
     minute: u32,
     second: u32,
 ) -> Option<i64> {
-    // 60 allows a leap second as cameras may report one.
-    if !(1..=12).contains(&month)
+    // 60 allows a leap second as cameras may report one. Years beyond xs:dateTime's four
+    // digits would overflow the arithmetic below (a wrapped, made-up time in release builds).
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
         || hour > 23
         || minute > 59

@@ -35,6 +35,8 @@ pub mod responses;
 pub(crate) mod soap;
 #[cfg(feature = "test-util")]
 pub mod testkit;
+#[cfg(test)]
+mod fuzz_tests;
 
 use std::time::Duration;
 
