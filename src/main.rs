@@ -241,6 +241,10 @@ enum Command {
         /// Skip the baselines (raw ONNX Runtime, decode-every-frame, Python loop).
         #[arg(long)]
         no_baselines: bool,
+        /// Soak: one gated trial of --cameras N for this long (`90s`, `5m`, `1h`; no
+        /// baselines); RSS and open files after warm-up and at the end, and their growth in %.
+        #[arg(long, value_parser = sharpeyes::bench::parse_soak, conflicts_with = "find_max")]
+        soak: Option<Duration>,
         /// Where the JSON and markdown results go.
         #[arg(long, default_value = "benches/results")]
         out: PathBuf,
@@ -1078,6 +1082,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clip,
             kafka,
             no_baselines,
+            soak,
             out,
             max_cameras,
             quiet_s,
@@ -1117,6 +1122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 night_cameras,
                 peek: sharpeyes_ingest::peek_from_secs(peek_s)
                     .map_err(|e| anyhow::anyhow!("--peek-s: {e}"))?,
+                soak,
             };
             let stop = ctrl_c_flag()?;
             sharpeyes::bench::run(&options, stop).map(|_| ())

@@ -72,6 +72,9 @@ pub struct BenchOptions {
     pub night_cameras: usize,
     /// Adaptive decode's peek interval in gated mode (zero: keyframes only).
     pub peek: Duration,
+    /// `--soak`: one gated trial whose window lasts this long (no baselines, no night run),
+    /// with RSS and open files read after warm-up, about every minute, and at the end.
+    pub soak: Option<Duration>,
 }
 
 impl BenchOptions {
@@ -98,6 +101,133 @@ pub struct BenchResults {
     pub ratios: Vec<Ratio>,
     /// Which execution provider ran.
     pub execution_provider: String,
+    /// `--soak`: what the process held after warm-up and at the end of the window.
+    pub soak: Option<Soak>,
+}
+
+/// The RSS growth the soak aims under over 1 h at 32 cameras, %.
+pub const SOAK_RSS_TARGET_PCT: f64 = 5.0;
+
+/// A soak run: resident memory (`VmRSS` of /proc/self/status) and open files (entries of
+/// /proc/self/fd) after warm-up and at the end of the window, before the cameras stop.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Soak {
+    pub cameras: usize,
+    /// Length of the window, s (warm-up not included).
+    pub seconds: f64,
+    pub rss_mib_start: f64,
+    pub rss_mib_end: f64,
+    /// (end − start) / start × 100.
+    pub rss_growth_pct: f64,
+    pub open_files_start: u64,
+    pub open_files_end: u64,
+    pub open_files_growth_pct: f64,
+    /// [`SOAK_RSS_TARGET_PCT`]; the target is set for 1 h at 32 cameras, so a shorter or
+    /// smaller soak only hints at it.
+    pub rss_target_pct: f64,
+    pub rss_within_target: bool,
+    /// About once a minute through the window.
+    pub samples: Vec<SoakSample>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct SoakSample {
+    /// Seconds into the window.
+    pub t_s: f64,
+    pub rss_mib: f64,
+    pub open_files: u64,
+}
+
+impl SoakSample {
+    fn now(t_s: f64) -> Self {
+        Self {
+            t_s,
+            rss_mib: system::rss_mib("self"),
+            open_files: system::open_files("self"),
+        }
+    }
+}
+
+/// Growth from `start` to `end`, % of `start` (0 when `start` is 0: nothing was read).
+pub fn growth_pct(start: f64, end: f64) -> f64 {
+    if start > 0.0 {
+        (end - start) / start * 100.0
+    } else {
+        0.0
+    }
+}
+
+impl Soak {
+    fn from_samples(cameras: usize, seconds: f64, samples: Vec<SoakSample>) -> Self {
+        let first = samples.first().copied().unwrap_or_default();
+        let last = samples.last().copied().unwrap_or_default();
+        let rss_growth_pct = growth_pct(first.rss_mib, last.rss_mib);
+        Self {
+            cameras,
+            seconds,
+            rss_mib_start: first.rss_mib,
+            rss_mib_end: last.rss_mib,
+            rss_growth_pct,
+            open_files_start: first.open_files,
+            open_files_end: last.open_files,
+            open_files_growth_pct: growth_pct(first.open_files as f64, last.open_files as f64),
+            rss_target_pct: SOAK_RSS_TARGET_PCT,
+            rss_within_target: rss_growth_pct < SOAK_RSS_TARGET_PCT,
+            samples,
+        }
+    }
+
+    /// The summary printed and written to the markdown.
+    pub fn summary(&self) -> String {
+        format!(
+            "soak: {} cameras, {:.0} s: RSS {:.1} -> {:.1} MiB ({:+.2} %, target < {} %: {}), open files {} -> {} ({:+.2} %)",
+            self.cameras,
+            self.seconds,
+            self.rss_mib_start,
+            self.rss_mib_end,
+            self.rss_growth_pct,
+            self.rss_target_pct,
+            if self.rss_within_target {
+                "within"
+            } else {
+                "over"
+            },
+            self.open_files_start,
+            self.open_files_end,
+            self.open_files_growth_pct
+        )
+    }
+}
+
+/// `--soak DURATION`: seconds, or a number with `s`, `m` or `h` (`90s`, `5m`, `1h`, `1.5h`).
+pub fn parse_soak(s: &str) -> Result<Duration, String> {
+    let (num, unit) = match s.trim().char_indices().last() {
+        Some((i, c @ ('s' | 'm' | 'h'))) => (&s.trim()[..i], c),
+        _ => (s.trim(), 's'),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration such as 300, 90s, 5m or 1h"))?;
+    let secs = v * match unit {
+        'm' => 60.0,
+        'h' => 3600.0,
+        _ => 1.0,
+    };
+    if secs.is_finite() && secs > 0.0 && secs <= 7.0 * 86_400.0 {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err(format!("{s:?}: must be more than 0 and at most a week"))
+    }
+}
+
+/// `300s` → `5m`, `3600s` → `1h`: how long a soak ran, for its file name.
+pub fn soak_label(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        _ if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
 }
 
 /// One saturated camera (the clip read as fast as detection takes frames) against the ceiling
@@ -213,6 +343,8 @@ struct Ctx<'a> {
     trial_no: usize,
     stop: Arc<AtomicBool>,
     provider: String,
+    /// `--soak`: filled by the trial.
+    soak: Option<Soak>,
 }
 
 /// Redraws the progress bar on a terminal (at most every 0.5 s); elsewhere (a log file, CI)
@@ -377,12 +509,30 @@ impl Ctx<'_> {
         pipeline.take_waits();
         pipeline.take_person_detections();
         let window_start = SystemClock.now().0;
+        let soak = self.options.soak.is_some() && !night;
+        let mut soak_samples = Vec::new();
+        if soak {
+            soak_samples.push(SoakSample::now(0.0));
+        }
         let t0 = Instant::now();
         while t0.elapsed() < window && !self.stop.load(Ordering::Relaxed) {
             pipeline.step(&mut analyzer, &mut delivery);
             bar("measuring");
+            if soak
+                && t0.elapsed().as_secs_f64()
+                    >= soak_samples.last().map_or(0.0, |s: &SoakSample| s.t_s) + 60.0
+            {
+                soak_samples.push(SoakSample::now(t0.elapsed().as_secs_f64()));
+            }
         }
         let seconds = t0.elapsed().as_secs_f64();
+        if soak {
+            // Read before the cameras stop: what a running pipeline holds.
+            soak_samples.push(SoakSample::now(seconds));
+            let s = Soak::from_samples(cameras, seconds, soak_samples);
+            eprintln!("bench: {}", s.summary());
+            self.soak = Some(s);
+        }
         let window_end = SystemClock.now().0;
         let cpu = system::cpu_seconds("self") - cpu0;
         let sim_cpu = system::cpu_seconds(&sim_pid) - sim_cpu0;
@@ -729,6 +879,23 @@ pub fn run(o: &BenchOptions, stop: Arc<AtomicBool>) -> anyhow::Result<BenchResul
     if o.find_max && o.cameras.is_some() {
         bail!("give either --cameras N or --find-max, not both");
     }
+    let soak_options;
+    let o = match o.soak {
+        Some(window) => {
+            if o.find_max {
+                bail!("give either --soak or --find-max, not both");
+            }
+            // One long gated trial: the window is the soak, and nothing else runs.
+            soak_options = BenchOptions {
+                duration: window,
+                baselines: false,
+                night_cameras: 0,
+                ..o.clone()
+            };
+            &soak_options
+        }
+        None => o,
+    };
     let started = SystemClock.now();
     let machine = system::Machine::describe();
     let config = bench_config(o)?;
@@ -779,6 +946,7 @@ pub fn run(o: &BenchOptions, stop: Arc<AtomicBool>) -> anyhow::Result<BenchResul
         trial_no: 0,
         stop,
         provider: String::new(),
+        soak: None,
     };
     let mut trials = Vec::new();
     let mut max_cameras = HashMap::new();
@@ -831,6 +999,7 @@ pub fn run(o: &BenchOptions, stop: Arc<AtomicBool>) -> anyhow::Result<BenchResul
         saturated,
         ratios,
         execution_provider: ctx.provider.clone(),
+        soak: ctx.soak.take(),
     };
     drop(ctx);
     drop(broker);
@@ -840,8 +1009,11 @@ pub fn run(o: &BenchOptions, stop: Arc<AtomicBool>) -> anyhow::Result<BenchResul
         .with_context(|| format!("creating {}", o.out_dir.display()))?;
     let stamp = results.started.replace([':', '.'], "-");
     let base = o.out_dir.join(format!(
-        "{stamp}-{}",
-        serde_json::to_value(o.profile)?.as_str().unwrap_or("cpu")
+        "{stamp}-{}{}",
+        serde_json::to_value(o.profile)?.as_str().unwrap_or("cpu"),
+        o.soak
+            .map(|d| format!("-soak-{}-{}cams", soak_label(d), o.cameras.unwrap_or(8)))
+            .unwrap_or_default()
     ));
     std::fs::write(
         base.with_extension("json"),
@@ -997,6 +1169,18 @@ pub fn markdown(r: &BenchResults) -> String {
         md.push_str("\n## Against the targets\n\n");
         md.push_str(&report::ratios_table(&r.ratios));
     }
+    if let Some(s) = &r.soak {
+        md.push_str(&format!(
+            "\n## Soak\n\n- {}\n\n| s | RSS MiB | open files |\n|---:|---:|---:|\n",
+            s.summary()
+        ));
+        for x in &s.samples {
+            md.push_str(&format!(
+                "| {:.0} | {:.1} | {} |\n",
+                x.t_s, x.rss_mib, x.open_files
+            ));
+        }
+    }
     md
 }
 
@@ -1007,5 +1191,54 @@ impl BenchResults {
         } else {
             self.execution_provider.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soak_durations_take_a_unit() {
+        assert_eq!(parse_soak("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_soak("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_soak("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_soak("1.5h"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "m", "0", "-5m", "5d", "NaNh", "infs", "8d1", "200h"] {
+            assert!(parse_soak(bad).is_err(), "{bad:?} is refused");
+        }
+        assert_eq!(soak_label(Duration::from_secs(300)), "5m");
+        assert_eq!(soak_label(Duration::from_secs(3600)), "1h");
+        assert_eq!(soak_label(Duration::from_secs(90)), "90s");
+    }
+
+    #[test]
+    fn soak_growth_is_end_against_start() {
+        let at = |t_s, rss_mib, open_files| SoakSample {
+            t_s,
+            rss_mib,
+            open_files,
+        };
+        let s = Soak::from_samples(
+            8,
+            300.0,
+            vec![
+                at(0.0, 400.0, 100),
+                at(60.0, 450.0, 90),
+                at(300.0, 410.0, 110),
+            ],
+        );
+        assert!(
+            (s.rss_growth_pct - 2.5).abs() < 1e-9,
+            "{}",
+            s.rss_growth_pct
+        );
+        assert!(s.rss_within_target);
+        assert!((s.open_files_growth_pct - 10.0).abs() < 1e-9);
+        assert!(
+            !Soak::from_samples(8, 1.0, vec![at(0.0, 100.0, 1), at(1.0, 106.0, 1)])
+                .rss_within_target
+        );
+        assert_eq!(growth_pct(0.0, 5.0), 0.0, "nothing read, no growth claimed");
     }
 }

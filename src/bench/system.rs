@@ -45,6 +45,11 @@ pub fn rss_mib(pid: &str) -> f64 {
     status_field(pid, "VmRSS:").map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Open file descriptors of process `pid`: entries of `/proc/<pid>/fd` (0 when unknown).
+pub fn open_files(pid: &str) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
+}
+
 /// The machine the numbers were measured on.
 #[derive(Clone, Debug, Serialize)]
 pub struct Machine {
@@ -135,5 +140,21 @@ mod tests {
         assert!(cpu_seconds("self") > t0, "busy loop shows as CPU time");
         assert!(rss_mib("self") > 1.0);
         assert_eq!(cpu_seconds("no-such-pid"), 0.0);
+    }
+
+    #[test]
+    fn open_files_counts_a_new_file() {
+        let before = open_files("self");
+        assert!(
+            before >= 3,
+            "stdin, stdout and stderr at least, got {before}"
+        );
+        // 64 at once, so files other tests close meanwhile cannot hide them.
+        let files: Vec<_> = (0..64)
+            .map(|_| std::fs::File::open("/proc/self/status").expect("procfs is mounted"))
+            .collect();
+        assert!(open_files("self") > before, "the open files show");
+        drop(files);
+        assert_eq!(open_files("no-such-pid"), 0);
     }
 }
