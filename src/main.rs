@@ -167,6 +167,10 @@ enum Command {
         /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
         #[arg(long, value_parser = seconds)]
         duration: Option<f64>,
+        /// Alerts older than this many seconds at send time are not pushed but dead-lettered
+        /// (reason `stale`); overrides the registry's service.max_age_s (default 900).
+        #[arg(long, value_parser = seconds)]
+        max_age: Option<f64>,
     },
     /// Simulated RTSP cameras on 127.0.0.1 (gst-rtsp-server): a clip encoded once, played by
     /// every camera under an activity profile (village: an empty scene most of the time,
@@ -617,6 +621,7 @@ fn notify(
     kafka: Option<String>,
     check: bool,
     duration: Option<f64>,
+    max_age: Option<f64>,
 ) -> anyhow::Result<()> {
     use sharpeyes_alerts::notify;
     let registry = match notify::Registry::load(path) {
@@ -664,6 +669,8 @@ fn notify(
         notify::NotifyOptions {
             brokers,
             registry,
+            registry_path: Some(path.to_owned()),
+            max_age: max_age.map(Duration::from_secs_f64),
             kafka_properties,
         },
         stop,
@@ -1034,7 +1041,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             kafka,
             check,
             duration,
-        } => notify(&registry, kafka, check, duration),
+            max_age,
+        } => notify(&registry, kafka, check, duration, max_age),
         Command::Detect { image, model } => detect(&store, &image, model),
         Command::Simulate {
             cameras,

@@ -7,14 +7,16 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sharpeyes_alerts::notify::{DLQ_ATTEMPTS, DLQ_GUARDIAN, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE};
+use sharpeyes_alerts::notify::{
+    DLQ_AGE_MS, DLQ_ATTEMPTS, DLQ_GUARDIAN, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, REASON_STALE,
+};
 use sharpeyes_alerts::testkit::{
     HttpReceiver, ReceivedRequest, TansuBroker, consume_n, produce_raw,
 };
 use sharpeyes_alerts::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{
-    Alert, AlertKind, BBox, CameraId, CameraRef, Detection, Event, EventSink, Lifecycle, ModelRef,
-    UnixMillis,
+    Alert, AlertKind, BBox, CameraId, CameraRef, Clock, Detection, Event, EventSink, Lifecycle,
+    ModelRef, SystemClock, UnixMillis,
 };
 
 mod common;
@@ -23,7 +25,13 @@ use common::{BIN, scratch, validate_json};
 const ALERTS: &str = "sharpeyes.alerts";
 const DLQ: &str = "sharpeyes.alerts.dlq";
 
+/// An alert taken `t` ms after half a minute ago (fresh: notify pushes only alerts younger than
+/// its max_age, 15 min by default).
 fn alert(kind: AlertKind, camera: &str, zone: Option<&str>, t: i64) -> Alert {
+    alert_at(kind, camera, zone, SystemClock.now().plus_ms(-30_000 + t))
+}
+
+fn alert_at(kind: AlertKind, camera: &str, zone: Option<&str>, at: UnixMillis) -> Alert {
     let person = Detection {
         class_id: 0,
         class_name: "person".into(),
@@ -39,7 +47,7 @@ fn alert(kind: AlertKind, camera: &str, zone: Option<&str>, t: i64) -> Alert {
     let mut a = Alert::new(
         kind,
         CameraId::new(camera).unwrap(),
-        UnixMillis(1_795_459_860_000 + t),
+        at,
         &[person],
         (640, 360),
     );
@@ -68,12 +76,17 @@ fn produce(bootstrap: &str, alerts: &[Alert]) {
 
 /// Starts `sharpeyes notify` on `registry`; stderr goes to `<dir>/notify-<n>.log`.
 fn start_notify(dir: &Path, registry: &Path, bootstrap: &str, n: u32) -> Child {
+    start_notify_with(dir, registry, bootstrap, n, &[])
+}
+
+fn start_notify_with(dir: &Path, registry: &Path, bootstrap: &str, n: u32, args: &[&str]) -> Child {
     let log = std::fs::File::create(dir.join(format!("notify-{n}.log"))).expect("log file");
     Command::new(BIN)
         .current_dir(dir)
         .args(["notify", "--registry"])
         .arg(registry)
         .args(["--kafka", bootstrap])
+        .args(args)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)
@@ -391,6 +404,353 @@ fn an_alert_not_yet_delivered_when_notify_is_killed_is_delivered_after_the_resta
     );
     assert!(
         summary(&log).contains("messages=1 delivered=1 "),
+        "{}",
+        summary(&log)
+    );
+}
+
+fn read_log(dir: &Path, n: u32) -> String {
+    std::fs::read_to_string(dir.join(format!("notify-{n}.log"))).unwrap_or_default()
+}
+
+/// Polls `f` every 50 ms for up to `timeout`.
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+/// Replaces `path` at once (write aside, rename), as editors and config tools do.
+fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn guardian(id: &str, url: &str, cameras: &[&str], extra: &str) -> String {
+    let mut s =
+        format!("[[guardians]]\nid = \"{id}\"\nname = \"{id}\"\nwebhook = \"{url}\"\n{extra}\n");
+    for c in cameras {
+        s.push_str(&format!("[[guardians.watch]]\ncamera = \"{c}\"\n"));
+    }
+    s
+}
+
+#[test]
+fn alerts_older_than_max_age_are_dead_lettered_as_stale_not_pushed() {
+    let broker = broker_or_skip!();
+    let bootstrap = broker.bootstrap();
+    let dir = scratch("notify-stale");
+    let rx = HttpReceiver::start(|_| 200).unwrap();
+    let registry = dir.join("guardians.toml");
+    // The registry's max_age (1 h) is overridden by --max-age 6 below. Two notifications an
+    // hour: two go out at once, the rest wait behind the rate limit until they are stale.
+    std::fs::write(
+        &registry,
+        format!(
+            "[service]\ngroup_id = \"notify-stale\"\nstate_dir = \"state\"\nmax_age_s = 3600\n{}",
+            guardian("ga", &rx.url("/a"), &["cam-a"], "max_per_hour = 2")
+        ),
+    )
+    .unwrap();
+    // Twenty minutes old: what a new consumer group, expired offsets or a lost state_dir read
+    // from the start of the topic.
+    let old = alert_at(
+        AlertKind::Fall,
+        "cam-a",
+        None,
+        SystemClock.now().plus_ms(-20 * 60_000),
+    );
+    let fresh: Vec<Alert> = (0..4)
+        .map(|i| alert(AlertKind::Inactivity, "cam-a", None, 30_000 + i))
+        .collect();
+    let mut all = vec![old.clone()];
+    all.extend(fresh.iter().cloned());
+    produce(&bootstrap, &all);
+    let started = Instant::now();
+    let child = start_notify_with(&dir, &registry, &bootstrap, 1, &["--max-age", "6"]);
+    assert!(
+        rx.wait_for(2, Duration::from_secs(60)),
+        "the two fresh ones within the burst"
+    );
+    let dead = consume_n(&bootstrap, DLQ, 3, Duration::from_secs(60))
+        .expect("the old alert and the two that waited too long, in the dead-letter topic");
+    let waited = started.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    let log = stop_notify(child, &dir, 1);
+    println!("{}", summary(&log));
+
+    assert_eq!(
+        alert_ids(&rx.requests()),
+        vec![fresh[0].id.clone(), fresh[1].id.clone()],
+        "only fresh alerts are pushed; the old one never"
+    );
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    let mut dead_ids = Vec::new();
+    for d in &dead {
+        assert_eq!(d.header(DLQ_REASON), Some(REASON_STALE), "{d:?}");
+        assert_eq!(d.header(DLQ_STAGE), Some("delivery"));
+        assert_eq!(d.header(DLQ_GUARDIAN), Some("ga"));
+        assert_eq!(d.header(DLQ_ATTEMPTS), Some("0"), "never tried");
+        let age: u64 = d.header(DLQ_AGE_MS).unwrap().parse().unwrap();
+        assert!(age > 6_000, "{age}");
+        let a: Alert = serde_json::from_str(d.payload.as_deref().unwrap()).unwrap();
+        dead_ids.push(a.id);
+    }
+    assert_eq!(
+        dead_ids,
+        vec![old.id.clone(), fresh[2].id.clone(), fresh[3].id.clone()]
+    );
+    assert!(
+        waited < Duration::from_secs(40),
+        "the waiting ones go stale 6 s after their time, not when the rate limit frees: {waited:?}"
+    );
+    assert!(log.contains("alert too old to push"), "logged:\n{log}");
+    assert!(summary(&log).contains(" stale=3 "), "{}", summary(&log));
+}
+
+#[test]
+fn a_hanging_gateway_does_not_hold_back_the_other_guardians() {
+    let broker = broker_or_skip!();
+    let bootstrap = broker.bootstrap();
+    let dir = scratch("notify-hang");
+    // A's gateway reads the request and never answers; B's answers at once.
+    let ra = HttpReceiver::start_with_delay(Duration::from_secs(3600), |_| 200).unwrap();
+    let rb = HttpReceiver::start(|_| 200).unwrap();
+    let registry = dir.join("guardians.toml");
+    std::fs::write(
+        &registry,
+        format!(
+            "[service]\ngroup_id = \"notify-hang\"\nstate_dir = \"state\"\nrequest_timeout_s = 2\n\
+             max_attempts = 100\nbackoff_initial_ms = 100\nbackoff_max_ms = 200\n{}{}",
+            guardian("ga", &ra.url("/a"), &["cam-a"], "max_per_hour = 3600"),
+            guardian("gb", &rb.url("/b"), &["cam-b"], "")
+        ),
+    )
+    .unwrap();
+    let child = start_notify(&dir, &registry, &bootstrap, 1);
+    // More alerts for A than the service has ever held in flight (10 000), then B's.
+    let for_a: Vec<Alert> = (0..10_050)
+        .map(|i| alert(AlertKind::PersonInZone, "cam-a", None, i))
+        .collect();
+    produce(&bootstrap, &for_a);
+    let for_b: Vec<Alert> = (0..3)
+        .map(|i| alert(AlertKind::Fall, "cam-b", None, 20_000 + i))
+        .collect();
+    produce(&bootstrap, &for_b);
+    let produced = Instant::now();
+    assert!(
+        rb.wait_for(3, Duration::from_secs(60)),
+        "B got {} of 3 while A hangs",
+        rb.requests().len()
+    );
+    let b_took = produced.elapsed();
+    assert!(ra.wait_for(1, Duration::from_secs(5)), "A was tried");
+    let log = stop_notify(child, &dir, 1);
+    println!(
+        "B served {b_took:?} after its alerts were produced; {}",
+        summary(&log)
+    );
+    let mut got = alert_ids(&rb.requests());
+    got.sort();
+    let mut want: Vec<String> = for_b.iter().map(|a| a.id.clone()).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(b_took < Duration::from_secs(30), "{b_took:?}");
+    // A's queue stayed bounded: what did not fit was dead-lettered, not held.
+    let backlog: u64 = summary(&log)
+        .split(" backlog=")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("backlog= in the summary");
+    assert!(backlog >= 9_000, "{}", summary(&log));
+}
+
+#[test]
+fn two_processes_in_one_group_push_each_alert_once_across_a_rebalance() {
+    let broker = broker_or_skip!();
+    let bootstrap = broker.bootstrap();
+    let dir = scratch("notify-rebalance");
+    sharpeyes_alerts::ensure_topic(&bootstrap, ALERTS, 4, Duration::from_secs(20))
+        .expect("alerts topic with 4 partitions");
+    // Gateways that take a while: notifications are being sent and waiting when partitions
+    // move.
+    let r1 = HttpReceiver::start_with_delay(Duration::from_millis(300), |_| 200).unwrap();
+    let r2 = HttpReceiver::start_with_delay(Duration::from_millis(300), |_| 200).unwrap();
+    let registry = dir.join("guardians.toml");
+    std::fs::write(
+        &registry,
+        format!(
+            "[service]\ngroup_id = \"notify-rebalance\"\nstate_dir = \"state\"\n{}{}",
+            guardian(
+                "g1",
+                &r1.url("/1"),
+                &["c1", "c2", "c3", "c4"],
+                "max_per_hour = 3600"
+            ),
+            guardian(
+                "g2",
+                &r2.url("/2"),
+                &["c3", "c4", "c5", "c6"],
+                "max_per_hour = 3600"
+            )
+        ),
+    )
+    .unwrap();
+    let a = start_notify(&dir, &registry, &bootstrap, 1);
+    // Alerts keep coming while B joins; each guardian gets them faster than its rate limit (a
+    // burst of 5, then one a second) lets them out, so many wait in the queues.
+    let producer = {
+        let bootstrap = bootstrap.clone();
+        std::thread::spawn(move || {
+            let mut sink = KafkaSink::connect(KafkaOptions::new(&bootstrap).topic(ALERTS))
+                .expect("connect the producer");
+            let mut sent = Vec::new();
+            for i in 0..48 {
+                let cam = format!("c{}", i % 6 + 1);
+                let a = alert(AlertKind::Fall, &cam, None, i);
+                sink.send(&Event::from(a.clone())).expect("queued");
+                sink.flush(Duration::from_secs(20)).expect("acknowledged");
+                sent.push(a);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            sent
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let b = start_notify(&dir, &registry, &bootstrap, 2);
+    let sent = producer.join().expect("producer");
+    let want = |cams: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = sent
+            .iter()
+            .filter(|a| cams.contains(&a.camera.id.as_str()))
+            .map(|a| a.id.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    let (want1, want2) = (
+        want(&["c1", "c2", "c3", "c4"]),
+        want(&["c3", "c4", "c5", "c6"]),
+    );
+    let all_there = |r: &HttpReceiver, want: &[String]| {
+        let got: HashSet<String> = alert_ids(&r.requests()).into_iter().collect();
+        want.iter().all(|id| got.contains(id))
+    };
+    let complete = wait_until(Duration::from_secs(120), || {
+        all_there(&r1, &want1) && all_there(&r2, &want2)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let log_b = stop_notify(b, &dir, 2);
+    let log_a = stop_notify(a, &dir, 1);
+    println!("A: {}\nB: {}", summary(&log_a), summary(&log_b));
+    assert!(complete, "not all delivered");
+    for (name, r, want) in [("g1", &r1, &want1), ("g2", &r2, &want2)] {
+        let mut got = alert_ids(&r.requests());
+        got.sort();
+        let mut seen = HashSet::new();
+        let twice: Vec<&String> = got.iter().filter(|id| !seen.insert(*id)).collect();
+        assert!(twice.is_empty(), "{name} got these twice: {twice:?}");
+        assert_eq!(&got, want, "{name}");
+    }
+    // The group really did rebalance and B really took part.
+    assert!(log_a.contains("partitions revoked"), "A:\n{log_a}");
+    assert!(
+        !summary(&log_b).starts_with("summary: messages=0 "),
+        "B read nothing: {}\n{log_b}",
+        summary(&log_b)
+    );
+}
+
+#[test]
+fn an_edited_registry_applies_without_a_restart_and_a_broken_edit_keeps_the_last_good() {
+    let broker = broker_or_skip!();
+    let bootstrap = broker.bootstrap();
+    let dir = scratch("notify-reload");
+    let ra = HttpReceiver::start(|_| 200).unwrap();
+    let rb = HttpReceiver::start(|_| 200).unwrap();
+    let registry = dir.join("guardians.toml");
+    let service = "[service]\ngroup_id = \"notify-reload\"\nstate_dir = \"state\"\n";
+    let ga = guardian("ga", &ra.url("/a"), &["cam-a"], "");
+    let gb = guardian("gb", &rb.url("/b"), &["cam-b"], "");
+    std::fs::write(&registry, format!("{service}{ga}")).unwrap();
+    let child = start_notify(&dir, &registry, &bootstrap, 1);
+    let a1 = alert(AlertKind::Fall, "cam-a", None, 0);
+    produce(&bootstrap, std::slice::from_ref(&a1));
+    assert!(ra.wait_for(1, Duration::from_secs(60)), "A before the edit");
+
+    // A guardian added: served without a restart.
+    write_atomically(&registry, &format!("{service}{ga}{gb}"));
+    assert!(
+        wait_until(Duration::from_secs(10), || read_log(&dir, 1)
+            .contains("guardians' registry reloaded")),
+        "{}",
+        read_log(&dir, 1)
+    );
+    let b1 = alert(AlertKind::Fall, "cam-b", None, 1);
+    produce(&bootstrap, std::slice::from_ref(&b1));
+    assert!(
+        rb.wait_for(1, Duration::from_secs(30)),
+        "B added by the edit"
+    );
+
+    // A broken edit: reported with its place, and the last good registry goes on.
+    let broken = format!(
+        "{service}{ga}{}",
+        gb.replace("name = \"gb\"", "name = \"gb\"\nmax_per_hour = 0")
+    );
+    write_atomically(&registry, &broken);
+    assert!(
+        wait_until(Duration::from_secs(10), || read_log(&dir, 1)
+            .contains("edit rejected; the last good registry keeps running")),
+        "{}",
+        read_log(&dir, 1)
+    );
+    let b2 = alert(AlertKind::Fall, "cam-b", None, 2);
+    produce(&bootstrap, std::slice::from_ref(&b2));
+    assert!(rb.wait_for(2, Duration::from_secs(30)), "B still served");
+
+    // A removed: no longer sent anything.
+    write_atomically(&registry, &format!("{service}{gb}"));
+    assert!(
+        wait_until(Duration::from_secs(10), || read_log(&dir, 1)
+            .matches("guardians' registry reloaded")
+            .count()
+            == 2),
+        "{}",
+        read_log(&dir, 1)
+    );
+    let a2 = alert(AlertKind::Fall, "cam-a", None, 3);
+    let b3 = alert(AlertKind::Fall, "cam-b", None, 4);
+    produce(&bootstrap, &[a2, b3.clone()]);
+    assert!(
+        rb.wait_for(3, Duration::from_secs(30)),
+        "B after the removal"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let log = stop_notify(child, &dir, 1);
+    println!("{}", summary(&log));
+    assert_eq!(
+        alert_ids(&ra.requests()),
+        vec![a1.id.clone()],
+        "A: only before removal"
+    );
+    assert_eq!(alert_ids(&rb.requests()), vec![b1.id, b2.id, b3.id]);
+    assert!(
+        log.contains(&format!(
+            "{}: guardians[1] (gb).max_per_hour: must be 1 to 3600, got 0",
+            registry.display()
+        )),
+        "the problem with its file and field:\n{log}"
+    );
+    assert!(
+        summary(&log).ends_with("registry_reloads=2 registry_rejected=1"),
         "{}",
         summary(&log)
     );

@@ -204,6 +204,15 @@ pub struct HttpReceiver {
 
 impl HttpReceiver {
     pub fn start(script: impl Fn(usize) -> u16 + Send + Sync + 'static) -> io::Result<Self> {
+        Self::start_with_delay(Duration::ZERO, script)
+    }
+
+    /// Like [`Self::start`], but each answer goes out `delay` after the request was read (and
+    /// recorded): a slow gateway, or with a long `delay` one that hangs.
+    pub fn start_with_delay(
+        delay: Duration,
+        script: impl Fn(usize) -> u16 + Send + Sync + 'static,
+    ) -> io::Result<Self> {
         use std::sync::{Arc, Mutex, atomic::AtomicBool};
         let listener = TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
@@ -216,8 +225,8 @@ impl HttpReceiver {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let (r, script) = (r.clone(), script.clone());
-                        thread::spawn(move || serve_connection(stream, &r, &*script));
+                        let (r, script, s) = (r.clone(), script.clone(), s.clone());
+                        thread::spawn(move || serve_connection(stream, &r, &*script, delay, &s));
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         thread::sleep(Duration::from_millis(10));
@@ -268,6 +277,8 @@ fn serve_connection(
     stream: TcpStream,
     requests: &std::sync::Mutex<Vec<ReceivedRequest>>,
     script: &(dyn Fn(usize) -> u16 + Send + Sync),
+    delay: Duration,
+    stop: &std::sync::atomic::AtomicBool,
 ) {
     use std::io::{BufRead, BufReader, Write};
     let _ = stream.set_nonblocking(false);
@@ -324,6 +335,13 @@ fn serve_connection(
             });
             status
         };
+        let answer_at = Instant::now() + delay;
+        while Instant::now() < answer_at {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            thread::sleep((answer_at - Instant::now()).min(Duration::from_millis(20)));
+        }
         let reply = format!(
             "HTTP/1.1 {status} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             if status < 300 { "OK" } else { "Error" }

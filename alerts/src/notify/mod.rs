@@ -1,5 +1,5 @@
-//! The guardians' push service (`sharpeyes notify`): registry, routing, pacing, webhooks,
-//! offsets, dead letters. See [`service`] for the guarantees.
+//! The guardians' push service (`sharpeyes notify`): registry (hot-reloaded), routing, freshness,
+//! pacing, webhooks, offsets, dead letters. See [`service`] for the guarantees.
 
 pub mod dedup;
 pub mod freshness;
@@ -15,6 +15,6 @@ pub use freshness::DEFAULT_MAX_AGE;
 pub use registry::{Endpoint, Gateway, Guardian, Registry, RegistryErrors, ServiceSettings, Watch};
 pub use route::{NOTIFICATION_SCHEMA_VERSION, Notification, route, text_of};
 pub use service::{
-    DLQ_ATTEMPTS, DLQ_GUARDIAN, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, NotifyCounters, NotifyError,
-    NotifyOptions, run,
+    DLQ_AGE_MS, DLQ_ATTEMPTS, DLQ_GUARDIAN, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, LANE_CAPACITY,
+    NotifyCounters, NotifyError, NotifyOptions, REASON_BACKLOG, REASON_STALE, run,
 };

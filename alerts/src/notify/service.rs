@@ -1,24 +1,43 @@
 //! `sharpeyes notify`: a Kafka consumer-group service that reads the alerts topic and POSTs each
 //! alert to the guardians it concerns. Network and file I/O; the decisions are in the pure
-//! modules ([`super::route`], [`super::pacing`], [`super::offsets`], [`super::webhook`]).
+//! modules ([`super::route`], [`super::freshness`], [`super::pacing`], [`super::offsets`],
+//! [`super::webhook`], [`super::reload`]).
 //!
 //! Guarantees:
 //! - Offsets are committed only past messages whose every delivery finished: delivered (2xx),
-//!   or sent to the dead-letter topic after a permanent failure or `max_attempts` tries. A
-//!   crash or restart reads the rest again.
-//! - Each guardian has its own worker thread and queue: one guardian's failing gateway delays
-//!   only that guardian (and the commit point), never another guardian's notifications.
-//! - Dedup by `<alert id>/<guardian id>` ([`super::dedup::DeliveredLog`]): a message read again
-//!   is not sent again to a guardian who already got it; the gateway also gets the id as
-//!   `Idempotency-Key`.
+//!   or sent to the dead-letter topic (a permanent failure, `max_attempts` tries, too old, a
+//!   full queue). A crash or restart reads the rest again.
+//! - Never old news: an alert older than `service.max_age` (default 15 min) by its own
+//!   `event_time` at send time is not pushed; it is logged and dead-lettered with reason
+//!   [`REASON_STALE`]. It is judged when the message is read, over each guardian's queue while
+//!   it waits (rate limit, slow gateway) and before every attempt: so a new consumer group,
+//!   expired offsets, a lost `state_dir` or a backlog never push old alerts.
+//! - Each guardian has its own worker thread and queue: a slow or hanging gateway delays only
+//!   that guardian (and the commit point). Its queue holds at most [`LANE_CAPACITY`]
+//!   notifications; past that a new one is dead-lettered ([`REASON_BACKLOG`]), so reading goes
+//!   on for the others. Dead letters are written by a thread of their own, pipelined, never by
+//!   the reading loop or a guardian's worker.
+//! - Dedup by `<alert id>/<guardian id>` ([`super::dedup::DeliveredLog`], bounded to what may
+//!   still be pushed): a message read again is not sent again to a guardian who already got
+//!   it; the gateway also gets the id as `Idempotency-Key`.
+//! - No duplicates after a rebalance (processes sharing one `state_dir`): when partitions are
+//!   revoked, their queued notifications are dropped, the ones being sent finish their current
+//!   attempt and are not retried, the finished offsets are committed synchronously, and only
+//!   then does the process go back to the group. Whoever gets a partition reads the shared
+//!   delivered log again before reading the partition, and again before each send.
+//! - The registry file is read again every second: edits apply without a restart; a broken
+//!   edit is logged with every problem and counted, and the last good registry keeps running
+//!   ([`super::reload`]).
 //! - A malformed message (not JSON, another schema version, not an alert) is logged and copied
 //!   to the dead-letter topic; the consumer goes on.
 //! - Dead-letter writes wait for the broker's acknowledgement (retrying while it is away)
 //!   before the message counts as finished.
 
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,27 +46,48 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sharpeyes_core::{ALERT_SCHEMA_VERSION, Alert};
+use sharpeyes_core::{ALERT_SCHEMA_VERSION, Alert, Clock, SystemClock, UnixMillis};
 
 use super::dedup::DeliveredLog;
+use super::freshness::{alert_time, keep_from, stale};
 use super::offsets::OffsetTracker;
 use super::pacing::{PriorityQueue, RateLimit};
 use super::registry::{Guardian, Registry};
-use super::route::{Notification, notification_id, route};
+use super::reload::{POLL_INTERVAL, RegistryWatch, Reload};
+use super::route::{Notification, notification_id, route, wants};
 use super::webhook::{Outcome, Webhook, backoff};
 use crate::kafka::{KafkaOptions, wait_for_topics};
 
 /// Headers of a dead-letter message.
 pub const DLQ_REASON: &str = "sharpeyes-dlq-reason";
-/// `parse` (the message itself is bad) or `delivery` (a guardian could not be reached).
+/// `parse` (the message itself is bad) or `delivery` (a guardian was not sent it).
 pub const DLQ_STAGE: &str = "sharpeyes-dlq-stage";
 pub const DLQ_GUARDIAN: &str = "sharpeyes-dlq-guardian";
 /// `<topic>/<partition>/<offset>` of the original message.
 pub const DLQ_SOURCE: &str = "sharpeyes-dlq-source";
 pub const DLQ_ATTEMPTS: &str = "sharpeyes-dlq-attempts";
+/// How old the alert was (ms, by its `event_time`) when it was judged [`REASON_STALE`].
+pub const DLQ_AGE_MS: &str = "sharpeyes-dlq-age-ms";
 
-/// Most messages read and not finished; past it, reading pauses.
-const MAX_IN_FLIGHT: usize = 10_000;
+/// [`DLQ_REASON`] of an alert older than `service.max_age` at send time.
+pub const REASON_STALE: &str = "stale";
+/// [`DLQ_REASON`] of a notification that found its guardian's queue full.
+pub const REASON_BACKLOG: &str = "backlog";
+
+/// Most notifications one guardian's queue holds (a day of the highest rate limit is 86 400;
+/// 1 000 is over 16 minutes of it, past the default `max_age`). Past it a new one is
+/// dead-lettered ([`REASON_BACKLOG`]) rather than making the service stop reading.
+pub const LANE_CAPACITY: usize = 1000;
+
+/// Memory backstop: most messages read and not finished; past it reading pauses. Reached only
+/// when many guardians' queues are full at once.
+const MAX_IN_FLIGHT: usize = 100_000;
+
+/// A delivered-log entry is kept this long past `max_age` (cameras' clocks differ from ours).
+const DEDUP_SLACK: Duration = Duration::from_secs(3600);
+
+/// How often the delivered log is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Why the service could not start or went down.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +120,14 @@ pub struct NotifyCounters {
     pub malformed: AtomicU64,
     pub duplicates_skipped: AtomicU64,
     pub commits: AtomicU64,
+    /// Notifications not pushed because the alert was older than `max_age`.
+    pub stale: AtomicU64,
+    /// Notifications dead-lettered because their guardian's queue was full.
+    pub backlog: AtomicU64,
+    /// Registry edits applied.
+    pub registry_reloads: AtomicU64,
+    /// Broken registry edits (each distinct set of problems once).
+    pub registry_rejected: AtomicU64,
 }
 
 impl NotifyCounters {
@@ -87,14 +135,18 @@ impl NotifyCounters {
     pub fn line(&self) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "messages={} delivered={} retries={} dead_lettered={} malformed={} duplicates_skipped={} commits={}",
+            "messages={} delivered={} retries={} dead_lettered={} malformed={} duplicates_skipped={} commits={} stale={} backlog={} registry_reloads={} registry_rejected={}",
             g(&self.messages),
             g(&self.delivered),
             g(&self.retries),
             g(&self.dead_lettered),
             g(&self.malformed),
             g(&self.duplicates_skipped),
-            g(&self.commits)
+            g(&self.commits),
+            g(&self.stale),
+            g(&self.backlog),
+            g(&self.registry_reloads),
+            g(&self.registry_rejected)
         )
     }
 }
@@ -104,28 +156,47 @@ impl NotifyCounters {
 pub struct NotifyOptions {
     pub brokers: String,
     pub registry: Registry,
+    /// The file `registry` came from, read again every second for edits; `None`: never.
+    pub registry_path: Option<PathBuf>,
+    /// `--max-age`: replaces `service.max_age` of this registry and of every edit of it.
+    pub max_age: Option<Duration>,
     /// librdkafka properties for every client (TLS, SASL), already resolved.
     pub kafka_properties: Vec<(String, String)>,
+}
+
+/// A message's work is done (for the offset tracker), in the assignment `generation` of its
+/// partition it was read in.
+struct Finished {
+    partition: i32,
+    offset: i64,
+    generation: u64,
 }
 
 /// Where a finished message is reported.
 struct MessageDone {
     partition: i32,
     offset: i64,
+    generation: u64,
     remaining: AtomicUsize,
-    tx: Sender<(i32, i64)>,
+    tx: Sender<Finished>,
 }
 
 impl MessageDone {
     fn one_finished(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let _ = self.tx.send((self.partition, self.offset));
+            let _ = self.tx.send(Finished {
+                partition: self.partition,
+                offset: self.offset,
+                generation: self.generation,
+            });
         }
     }
 }
 
 struct Job {
     alert: Arc<Alert>,
+    /// The alert's own time ([`alert_time`]).
+    at: Option<UnixMillis>,
     key: Option<Vec<u8>>,
     source: String,
     done: Arc<MessageDone>,
@@ -133,93 +204,351 @@ struct Job {
 
 /// One guardian's queue, shared with its worker.
 struct Lane {
-    queue: Mutex<PriorityQueue<Job>>,
+    guardian: String,
+    state: Mutex<LaneState>,
+    /// Work arrived, or the lane was retired.
     ready: Condvar,
+    /// The worker finished what it was sending.
+    idle: Condvar,
 }
 
-/// The dead-letter producer, shared by the consumer loop and the workers.
-#[derive(Clone)]
-struct DeadLetters {
+#[derive(Default)]
+struct LaneState {
+    queue: PriorityQueue<Job>,
+    /// The partition of the job being sent, if any.
+    busy: Option<i32>,
+    /// The guardian left the registry: the worker drops the queue and ends.
+    retired: bool,
+}
+
+impl Lane {
+    fn new(guardian: &str) -> Self {
+        Self {
+            guardian: guardian.to_owned(),
+            state: Mutex::new(LaneState::default()),
+            ready: Condvar::new(),
+            idle: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One dead letter on its way to the dead-letter writer.
+struct DeadLetter {
+    payload: Vec<u8>,
+    key: Option<Vec<u8>>,
+    headers: Vec<(&'static str, String)>,
+    done: Arc<MessageDone>,
+}
+
+/// What the reading loop, the rebalance callbacks and the workers share.
+struct Shared {
+    registry: RwLock<Arc<Registry>>,
+    delivered: DeliveredLog,
+    dead_letters: Sender<DeadLetter>,
+    counters: Arc<NotifyCounters>,
+    stop: Arc<AtomicBool>,
+    /// Partition -> assignment generation, raised when the partition is revoked: a job read in
+    /// an older generation is no longer this process's to send.
+    generations: Mutex<HashMap<i32, u64>>,
+}
+
+impl Shared {
+    fn registry(&self) -> Arc<Registry> {
+        self.registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn generation(&self, partition: i32) -> u64 {
+        self.generations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&partition)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn revoked(&self, job: &Job) -> bool {
+        self.generation(job.done.partition) != job.done.generation
+    }
+
+    /// Hands a dead letter to the writer; the message's delivery to `guardian` finishes when
+    /// the broker acknowledges it.
+    fn dead_letter(
+        &self,
+        job: &Job,
+        guardian: &str,
+        reason: &str,
+        extra: &[(&'static str, String)],
+    ) {
+        let payload = serde_json::to_vec(&*job.alert).expect("an alert always encodes");
+        let mut headers = vec![
+            (DLQ_REASON, reason.to_owned()),
+            (DLQ_STAGE, "delivery".to_owned()),
+            (DLQ_GUARDIAN, guardian.to_owned()),
+            (DLQ_SOURCE, job.source.clone()),
+        ];
+        headers.extend_from_slice(extra);
+        // Fails only when the writer is gone (stopping): then the message is not finished and
+        // is read again after the restart.
+        let _ = self.dead_letters.send(DeadLetter {
+            payload,
+            key: job.key.clone(),
+            headers,
+            done: job.done.clone(),
+        });
+    }
+
+    /// Dead-letters `job` for `guardian` as too old to push.
+    fn dead_letter_stale(
+        &self,
+        job: &Job,
+        guardian: &str,
+        age: Duration,
+        max_age: Duration,
+        attempts: u32,
+    ) {
+        self.counters.stale.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            alert = %job.alert.id,
+            guardian,
+            kind = job.alert.kind.as_str(),
+            age_s = age.as_secs(),
+            max_age_s = max_age.as_secs(),
+            attempts,
+            "alert too old to push; sent to the dead-letter topic"
+        );
+        self.dead_letter(
+            job,
+            guardian,
+            REASON_STALE,
+            &[
+                (DLQ_AGE_MS, age.as_millis().to_string()),
+                (DLQ_ATTEMPTS, attempts.to_string()),
+            ],
+        );
+    }
+}
+
+/// Writes dead letters until `stop`: many in flight at once, each message finished when its
+/// letter is acknowledged; failed writes are retried with backoff while the broker is away.
+fn write_dead_letters(
+    rx: Receiver<DeadLetter>,
     producer: FutureProducer,
     topic: String,
     counters: Arc<NotifyCounters>,
     stop: Arc<AtomicBool>,
-}
-
-impl DeadLetters {
-    /// Writes one dead letter and waits for the broker's ack, retrying while it is away.
-    /// `false` only when stopping before it was acknowledged (then the message is not
-    /// finished and is read again after the restart).
-    fn send(&self, payload: &[u8], key: Option<&[u8]>, headers: &[(&str, &str)]) -> bool {
-        let mut delay = Duration::from_millis(500);
-        loop {
+) {
+    let mut retry: Vec<DeadLetter> = Vec::new();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let mut batch = std::mem::take(&mut retry);
+        if batch.is_empty() {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(d) => batch.push(d),
+                Err(RecvTimeoutError::Timeout) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        while batch.len() < 10_000 {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            return; // not acknowledged: not finished, read again after the restart
+        }
+        let mut pending = Vec::with_capacity(batch.len());
+        for d in batch {
             let mut h = OwnedHeaders::new();
-            for (k, v) in headers {
+            for (k, v) in &d.headers {
                 h = h.insert(Header {
                     key: k,
-                    value: Some(*v),
+                    value: Some(v.as_str()),
                 });
             }
-            let mut record = FutureRecord::to(&self.topic).payload(payload).headers(h);
-            if let Some(k) = key {
-                record = record.key(k);
+            let mut record = FutureRecord::to(&topic).payload(&d.payload[..]).headers(h);
+            if let Some(k) = &d.key {
+                record = record.key(&k[..]);
             }
-            let sent = futures::executor::block_on(self.producer.send(
-                record,
-                rdkafka::util::Timeout::After(Duration::from_secs(30)),
-            ));
-            match sent {
-                Ok(_) => {
-                    self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                    return true;
+            let sent = producer.send_result(record).map_err(|(e, _)| e.to_string());
+            pending.push((d, sent));
+        }
+        let mut failed = Vec::new();
+        let mut last_error = String::new();
+        for (d, sent) in pending {
+            let acked = match sent {
+                Ok(future) => match futures::executor::block_on(future) {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(e.to_string()),
+                    Err(_) => Err("producer closed".to_owned()),
+                },
+                Err(e) => Err(e),
+            };
+            match acked {
+                Ok(()) => {
+                    counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    d.done.one_finished();
                 }
-                Err((e, _)) => {
-                    tracing::warn!(topic = %self.topic, error = %e, "dead-letter write failed; retrying");
-                    if sleep_unless_stopped(&self.stop, delay) {
-                        return false;
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                Err(e) => {
+                    last_error = e;
+                    failed.push(d);
                 }
             }
         }
+        if failed.is_empty() {
+            delay = Duration::from_millis(500);
+            continue;
+        }
+        tracing::warn!(topic = %topic, failed = failed.len(), error = %last_error, retry_in_ms = delay.as_millis() as u64, "dead-letter writes failed; retrying");
+        if sleep_unless(delay, || stop.load(Ordering::Relaxed)) {
+            return;
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+        retry = failed;
     }
 }
 
-/// Sleeps `d` in short steps; `true` when `stop` was raised meanwhile.
-fn sleep_unless_stopped(stop: &AtomicBool, d: Duration) -> bool {
+/// Sleeps `d` in short steps; `true` when `interrupt` said so meanwhile.
+fn sleep_unless(d: Duration, interrupt: impl Fn() -> bool) -> bool {
     let end = Instant::now() + d;
     while Instant::now() < end {
-        if stop.load(Ordering::Relaxed) {
+        if interrupt() {
             return true;
         }
         std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
     }
-    stop.load(Ordering::Relaxed)
+    interrupt()
 }
 
-/// Logs rebalances and tells the loop which partitions it lost.
+/// The offset tracker and the finished messages it has not counted yet.
+struct Tracking {
+    offsets: OffsetTracker,
+    /// Partition -> the generation its offsets are tracked in; finishes of other generations
+    /// (read before a revoke) are ignored.
+    generation: HashMap<i32, u64>,
+    finished: Receiver<Finished>,
+}
+
+impl Tracking {
+    fn collect(&mut self) {
+        while let Ok(f) = self.finished.try_recv() {
+            if self.generation.get(&f.partition).copied().unwrap_or(0) == f.generation {
+                self.offsets.finish(f.partition, f.offset);
+            }
+        }
+    }
+}
+
+/// The consumer's context: the rebalance callbacks hand partitions back cleanly.
 struct NotifyContext {
-    revoked: Mutex<Vec<i32>>,
+    shared: Arc<Shared>,
+    lanes: Mutex<BTreeMap<String, Arc<Lane>>>,
+    tracking: Mutex<Tracking>,
+    topic: String,
+}
+
+impl NotifyContext {
+    fn tracking(&self) -> MutexGuard<'_, Tracking> {
+        self.tracking.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lanes(&self) -> MutexGuard<'_, BTreeMap<String, Arc<Lane>>> {
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Before `parts` go to another member: drop their queued notifications, let the ones being
+    /// sent finish their current attempt (no retries), commit what finished, and forget them.
+    /// Runs inside the rebalance, so the new owner starts only after it.
+    fn hand_back(&self, consumer: &BaseConsumer<Self>, parts: &[i32]) {
+        {
+            let mut g = self
+                .shared
+                .generations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for p in parts {
+                *g.entry(*p).or_insert(0) += 1;
+            }
+        }
+        let lanes: Vec<Arc<Lane>> = self.lanes().values().cloned().collect();
+        let mut dropped = 0;
+        for lane in &lanes {
+            dropped += lane
+                .lock()
+                .queue
+                .extract_if(|j| parts.contains(&j.done.partition))
+                .len();
+        }
+        let deadline = Instant::now()
+            + self.shared.registry().service.request_timeout
+            + Duration::from_secs(5);
+        for lane in &lanes {
+            let mut st = lane.lock();
+            while st.busy.is_some_and(|p| parts.contains(&p)) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    tracing::warn!(guardian = %lane.guardian, "a notification was still being sent when its partition was revoked; the new owner may send it again");
+                    break;
+                }
+                st = lane
+                    .idle
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        let mut t = self.tracking();
+        t.collect();
+        commit(consumer, &self.topic, &mut t.offsets, &self.shared.counters);
+        for p in parts {
+            t.offsets.forget(*p);
+            t.generation.insert(*p, self.shared.generation(*p));
+        }
+        tracing::info!(?parts, queued_dropped = dropped, "partitions handed back");
+    }
 }
 
 impl ClientContext for NotifyContext {}
 
 impl ConsumerContext for NotifyContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
             tracing::info!(?parts, "partitions revoked");
-            self.revoked
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(parts);
+            if !parts.is_empty() {
+                self.hand_back(consumer, &parts);
+            }
         }
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-            tracing::info!(?parts, "partitions assigned");
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                // What the previous owners delivered, before reading their partitions.
+                if let Err(e) = self.shared.delivered.refresh() {
+                    tracing::warn!(dir = %self.shared.delivered.dir().display(), error = %e, "delivered log not read again; a notification may be sent twice");
+                }
+                tracing::info!(
+                    ?parts,
+                    already_delivered = self.shared.delivered.len(),
+                    "partitions assigned"
+                );
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
         }
     }
 }
@@ -229,8 +558,11 @@ pub fn run(
     options: NotifyOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<Arc<NotifyCounters>, NotifyError> {
-    let reg = Arc::new(options.registry);
-    let svc = &reg.service;
+    let mut registry = options.registry;
+    if let Some(a) = options.max_age {
+        registry.service.max_age = a;
+    }
+    let svc = registry.service.clone();
     let counters = Arc::new(NotifyCounters::default());
     let kafka = |topic: &str| {
         let mut o = KafkaOptions::new(options.brokers.clone())
@@ -246,73 +578,75 @@ pub fn run(
     )? {
         return Ok(counters);
     }
-    let delivered =
-        Arc::new(
-            DeliveredLog::open(&svc.state_dir).map_err(|source| NotifyError::State {
-                path: svc.state_dir.join("delivered.log"),
-                source,
-            })?,
-        );
+    for g in &registry.guardians {
+        if let (url, Some(var)) = registry.endpoint_of(g)
+            && std::env::var_os(&var).is_none()
+        {
+            return Err(NotifyError::Token { url, var });
+        }
+    }
+    let delivered = DeliveredLog::open(&svc.state_dir, SystemClock.now()).map_err(|source| {
+        NotifyError::State {
+            path: svc.state_dir.clone(),
+            source,
+        }
+    })?;
 
     let mut producer_config = ClientConfig::new();
     producer_config
         .set("bootstrap.servers", &options.brokers)
         .set("client.id", "sharpeyes-notify-dlq")
         .set("enable.idempotence", "true")
-        .set("acks", "all");
+        .set("acks", "all")
+        // A write the broker does not take within 30 s fails and is retried by the writer.
+        .set("message.timeout.ms", "30000");
     for (k, v) in &options.kafka_properties {
         producer_config.set(k, v);
     }
-    let dlq = DeadLetters {
-        producer: producer_config
+    let producer: FutureProducer =
+        producer_config
             .create()
             .map_err(|source| NotifyError::Consumer {
                 topic: svc.dead_letter_topic.clone(),
                 source,
-            })?,
-        topic: svc.dead_letter_topic.clone(),
+            })?;
+    let (dlq_tx, dlq_rx) = std::sync::mpsc::channel();
+    let dlq_writer = {
+        let (topic, counters, stop) = (
+            svc.dead_letter_topic.clone(),
+            counters.clone(),
+            stop.clone(),
+        );
+        std::thread::Builder::new()
+            .name("notify-dlq".into())
+            .spawn(move || write_dead_letters(dlq_rx, producer, topic, counters, stop))
+            .expect("spawn the dead-letter writer")
+    };
+
+    let mut watch = options
+        .registry_path
+        .map(|p| RegistryWatch::new(p, registry.clone(), options.max_age));
+    let guardians = registry.guardians.len();
+    let shared = Arc::new(Shared {
+        registry: RwLock::new(Arc::new(registry)),
+        delivered,
+        dead_letters: dlq_tx,
         counters: counters.clone(),
         stop: stop.clone(),
-    };
-
-    // One lane and worker per guardian.
-    let mut lanes = Vec::new();
-    let mut workers: Vec<JoinHandle<()>> = Vec::new();
-    for (i, g) in reg.guardians.iter().enumerate() {
-        let (url, token_var) = reg.endpoint_of(g);
-        let bearer = match token_var {
-            Some(var) => Some(std::env::var(&var).map_err(|_| NotifyError::Token {
-                url: url.clone(),
-                var: var.clone(),
-            })?),
-            None => None,
-        };
-        let lane = Arc::new(Lane {
-            queue: Mutex::new(PriorityQueue::default()),
-            ready: Condvar::new(),
-        });
-        lanes.push(lane.clone());
-        let worker = Worker {
-            registry: reg.clone(),
-            guardian: i,
-            webhook: Webhook::new(url, bearer, svc.request_timeout),
-            lane,
-            delivered: delivered.clone(),
-            dlq: dlq.clone(),
-            counters: counters.clone(),
-            stop: stop.clone(),
-        };
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("notify-{}", g.id))
-                .spawn(move || worker.run())
-                .expect("spawn a notify worker"),
-        );
-    }
-
+        generations: Mutex::new(HashMap::new()),
+    });
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
     let context = NotifyContext {
-        revoked: Mutex::new(Vec::new()),
+        shared: shared.clone(),
+        lanes: Mutex::new(BTreeMap::new()),
+        tracking: Mutex::new(Tracking {
+            offsets: OffsetTracker::default(),
+            generation: HashMap::new(),
+            finished: done_rx,
+        }),
+        topic: svc.alerts_topic.clone(),
     };
+
     let mut consumer_config = ClientConfig::new();
     consumer_config
         .set("bootstrap.servers", &options.brokers)
@@ -340,32 +674,29 @@ pub fn run(
             topic: svc.alerts_topic.clone(),
             source,
         })?;
+    let ctx = consumer.context();
+    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    sync_lanes(ctx, &mut workers);
     tracing::info!(
         brokers = %options.brokers,
         topic = %svc.alerts_topic,
         group = %svc.group_id,
-        guardians = reg.guardians.len(),
-        already_delivered = delivered.len(),
+        guardians,
+        max_age_s = svc.max_age.as_secs_f64(),
+        already_delivered = shared.delivered.len(),
         "notify service started"
     );
 
-    let (done_tx, done_rx): (Sender<(i32, i64)>, Receiver<(i32, i64)>) = std::sync::mpsc::channel();
-    let mut tracker = OffsetTracker::default();
     let mut last_commit = Instant::now();
+    let mut last_reload = Instant::now();
+    let mut last_prune: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        while let Ok((p, o)) = done_rx.try_recv() {
-            tracker.finish(p, o);
-        }
-        for p in std::mem::take(
-            &mut *consumer
-                .context()
-                .revoked
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        ) {
-            tracker.forget(p);
-        }
-        if tracker.in_flight() >= MAX_IN_FLIGHT {
+        let in_flight = {
+            let mut t = ctx.tracking();
+            t.collect();
+            t.offsets.in_flight()
+        };
+        if in_flight >= MAX_IN_FLIGHT {
             std::thread::sleep(Duration::from_millis(50));
         } else {
             match consumer.poll(Duration::from_millis(100)) {
@@ -375,88 +706,234 @@ pub fn run(
                 }
                 Some(Ok(m)) => {
                     let (p, o) = (m.partition(), m.offset());
-                    counters.messages.fetch_add(1, Ordering::Relaxed);
-                    tracker.take(p, o);
                     let source = format!("{}/{p}/{o}", m.topic());
                     let key = m.key().map(<[u8]>::to_vec);
                     let payload = m.payload().unwrap_or_default().to_vec();
                     drop(m);
-                    match parse(&payload) {
-                        Err(reason) => {
-                            counters.malformed.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(source = %source, reason = %reason, "malformed message on the alerts topic; sent to the dead-letter topic");
-                            let headers = [
-                                (DLQ_REASON, reason.as_str()),
-                                (DLQ_STAGE, "parse"),
-                                (DLQ_SOURCE, source.as_str()),
-                            ];
-                            if dlq.send(&payload, key.as_deref(), &headers) {
-                                tracker.finish(p, o);
-                            }
-                        }
-                        Ok(alert) => {
-                            let alert = Arc::new(alert);
-                            let targets: Vec<usize> = route(&reg, &alert)
-                                .into_iter()
-                                .filter(|&g| {
-                                    let dup = delivered.contains(&notification_id(
-                                        &alert.id,
-                                        &reg.guardians[g].id,
-                                    ));
-                                    if dup {
-                                        counters.duplicates_skipped.fetch_add(1, Ordering::Relaxed);
-                                    }
-                                    !dup
-                                })
-                                .collect();
-                            tracing::debug!(alert = %alert.id, camera = %alert.camera.id, kind = alert.kind.as_str(), guardians = targets.len(), "alert routed");
-                            if targets.is_empty() {
-                                tracker.finish(p, o);
-                            } else {
-                                let done = Arc::new(MessageDone {
-                                    partition: p,
-                                    offset: o,
-                                    remaining: AtomicUsize::new(targets.len()),
-                                    tx: done_tx.clone(),
-                                });
-                                for g in targets {
-                                    let lane = &lanes[g];
-                                    lane.queue.lock().unwrap_or_else(|p| p.into_inner()).push(
-                                        alert.severity,
-                                        Job {
-                                            alert: alert.clone(),
-                                            key: key.clone(),
-                                            source: source.clone(),
-                                            done: done.clone(),
-                                        },
-                                    );
-                                    lane.ready.notify_one();
-                                }
-                            }
-                        }
-                    }
+                    take(ctx, done_tx.clone(), p, o, source, key, payload);
                 }
             }
         }
         if last_commit.elapsed() >= Duration::from_millis(200) {
-            commit(&consumer, &svc.alerts_topic, &mut tracker, &counters);
+            let mut t = ctx.tracking();
+            t.collect();
+            commit(&consumer, &svc.alerts_topic, &mut t.offsets, &counters);
             last_commit = Instant::now();
+        }
+        if let Some(w) = watch.as_mut()
+            && last_reload.elapsed() >= POLL_INTERVAL
+        {
+            last_reload = Instant::now();
+            reload(ctx, w, &mut workers);
+        }
+        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(Instant::now());
+            let max_age = shared.registry().service.max_age;
+            let cutoff = SystemClock
+                .now()
+                .plus_ms(-((max_age + DEDUP_SLACK).as_millis() as i64));
+            if let Err(e) = shared.delivered.prune(cutoff) {
+                tracing::warn!(dir = %svc.state_dir.display(), error = %e, "delivered log not pruned");
+            }
         }
     }
     // Stopping: workers drop what they hold (not finished, so read again after a restart);
     // commit what did finish.
-    for lane in &lanes {
+    for lane in ctx.lanes().values() {
         lane.ready.notify_all();
     }
     for w in workers {
         let _ = w.join();
     }
-    while let Ok((p, o)) = done_rx.try_recv() {
-        tracker.finish(p, o);
-    }
-    commit(&consumer, &svc.alerts_topic, &mut tracker, &counters);
+    let _ = dlq_writer.join();
+    let mut t = ctx.tracking();
+    t.collect();
+    commit(&consumer, &svc.alerts_topic, &mut t.offsets, &counters);
+    drop(t);
     tracing::info!(summary = %counters.line(), "notify service stopped");
     Ok(counters)
+}
+
+/// Starts a lane and worker for each guardian of the registry that has none, and retires the
+/// lanes of guardians no longer in it.
+fn sync_lanes(ctx: &NotifyContext, workers: &mut Vec<JoinHandle<()>>) -> (usize, usize) {
+    let reg = ctx.shared.registry();
+    let mut lanes = ctx.lanes();
+    let mut removed = 0;
+    lanes.retain(|id, lane| {
+        let keep = reg.guardian(id).is_some();
+        if !keep {
+            lane.lock().retired = true;
+            lane.ready.notify_all();
+            removed += 1;
+        }
+        keep
+    });
+    let mut added = 0;
+    for g in &reg.guardians {
+        if lanes.contains_key(&g.id) {
+            continue;
+        }
+        let lane = Arc::new(Lane::new(&g.id));
+        lanes.insert(g.id.clone(), lane.clone());
+        let worker = Worker {
+            id: g.id.clone(),
+            lane,
+            shared: ctx.shared.clone(),
+        };
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("notify-{}", g.id))
+                .spawn(move || worker.run())
+                .expect("spawn a notify worker"),
+        );
+        added += 1;
+    }
+    (added, removed)
+}
+
+/// One poll of the registry file, applied or reported.
+fn reload(ctx: &NotifyContext, watch: &mut RegistryWatch, workers: &mut Vec<JoinHandle<()>>) {
+    let counters = &ctx.shared.counters;
+    match watch.poll() {
+        None => {}
+        Some(Reload::Rejected(problems)) => {
+            counters.registry_rejected.fetch_add(1, Ordering::Relaxed);
+            for line in &problems.0 {
+                tracing::error!(file = %watch.path().display(), "{line}");
+            }
+            tracing::error!(
+                file = %watch.path().display(),
+                problems = problems.0.len(),
+                "guardians' registry edit rejected; the last good registry keeps running"
+            );
+        }
+        Some(Reload::Applied {
+            registry,
+            restart_needed,
+        }) => {
+            for setting in restart_needed {
+                tracing::warn!(file = %watch.path().display(), setting, "changing this needs a restart of notify; the running value is kept");
+            }
+            let guardians = registry.guardians.len();
+            *ctx.shared
+                .registry
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = Arc::from(registry);
+            let (added, removed) = sync_lanes(ctx, workers);
+            counters.registry_reloads.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(file = %watch.path().display(), guardians, added, removed, "guardians' registry reloaded");
+        }
+    }
+}
+
+/// Takes one message read from partition `p` at offset `o`: dead-letters it when malformed,
+/// else queues it for each guardian it concerns (or dead-letters it for them: too old, queue
+/// full).
+fn take(
+    ctx: &NotifyContext,
+    tx: Sender<Finished>,
+    p: i32,
+    o: i64,
+    source: String,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+) {
+    let shared = &ctx.shared;
+    let counters = &shared.counters;
+    counters.messages.fetch_add(1, Ordering::Relaxed);
+    ctx.tracking().offsets.take(p, o);
+    let done = |remaining: usize| {
+        Arc::new(MessageDone {
+            partition: p,
+            offset: o,
+            generation: shared.generation(p),
+            remaining: AtomicUsize::new(remaining),
+            tx: tx.clone(),
+        })
+    };
+    let alert = match parse(&payload) {
+        Ok(a) => Arc::new(a),
+        Err(reason) => {
+            counters.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(source = %source, reason = %reason, "malformed message on the alerts topic; sent to the dead-letter topic");
+            let _ = shared.dead_letters.send(DeadLetter {
+                payload,
+                key,
+                headers: vec![
+                    (DLQ_REASON, reason),
+                    (DLQ_STAGE, "parse".to_owned()),
+                    (DLQ_SOURCE, source),
+                ],
+                done: done(1),
+            });
+            return;
+        }
+    };
+    let reg = shared.registry();
+    let targets: Vec<&Guardian> = route(&reg, &alert)
+        .into_iter()
+        .map(|i| &reg.guardians[i])
+        .filter(|g| {
+            let dup = shared
+                .delivered
+                .contains(&notification_id(&alert.id, &g.id));
+            if dup {
+                counters.duplicates_skipped.fetch_add(1, Ordering::Relaxed);
+            }
+            !dup
+        })
+        .collect();
+    tracing::debug!(alert = %alert.id, camera = %alert.camera.id, kind = alert.kind.as_str(), guardians = targets.len(), "alert routed");
+    if targets.is_empty() {
+        ctx.tracking().offsets.finish(p, o);
+        return;
+    }
+    let at = alert_time(&alert);
+    let max_age = reg.service.max_age;
+    let too_old = stale(at, SystemClock.now(), max_age);
+    let job = Job {
+        alert,
+        at,
+        key,
+        source,
+        done: done(targets.len()),
+    };
+    let lanes = ctx.lanes();
+    for g in targets {
+        if let Some(age) = too_old {
+            shared.dead_letter_stale(&job, &g.id, age, max_age, 0);
+            continue;
+        }
+        let Some(lane) = lanes.get(&g.id) else {
+            job.done.one_finished(); // a guardian removed this very moment
+            continue;
+        };
+        let mut st = lane.lock();
+        if st.queue.len() >= LANE_CAPACITY {
+            drop(st);
+            counters.backlog.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(alert = %job.alert.id, guardian = %g.id, waiting = LANE_CAPACITY, "guardian's queue full; sent to the dead-letter topic");
+            shared.dead_letter(
+                &job,
+                &g.id,
+                REASON_BACKLOG,
+                &[(DLQ_ATTEMPTS, "0".to_owned())],
+            );
+            continue;
+        }
+        st.queue.push(
+            job.alert.severity,
+            Job {
+                alert: job.alert.clone(),
+                at: job.at,
+                key: job.key.clone(),
+                source: job.source.clone(),
+                done: job.done.clone(),
+            },
+        );
+        lane.ready.notify_one();
+    }
 }
 
 /// Commits every partition whose finished prefix grew. The list is dropped before returning
@@ -509,123 +986,224 @@ pub fn parse(payload: &[u8]) -> Result<Alert, String> {
     serde_json::from_value(value).map_err(|e| format!("not an alert of schema version 1: {e}"))
 }
 
+/// How a job left the worker.
+enum Sent {
+    /// Delivered, skipped (already delivered, no longer wanted): the guardian's part is done.
+    Finished,
+    /// Handed to the dead-letter writer, which finishes it when acknowledged.
+    DeadLettered,
+    /// Its partition was revoked: the new owner sends it.
+    Abandoned,
+    /// Stopping before it was done: read again after the restart.
+    Stopping,
+}
+
+/// Sends one guardian's queue, following registry edits of that guardian.
 struct Worker {
-    registry: Arc<Registry>,
-    guardian: usize,
-    webhook: Webhook,
+    id: String,
     lane: Arc<Lane>,
-    delivered: Arc<DeliveredLog>,
-    dlq: DeadLetters,
-    counters: Arc<NotifyCounters>,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+/// The parts of a guardian's entry a worker builds its client and rate limit from.
+#[derive(Clone, PartialEq)]
+struct ClientSettings {
+    url: String,
+    token_var: Option<String>,
+    timeout: Duration,
 }
 
 impl Worker {
-    fn guardian(&self) -> &Guardian {
-        &self.registry.guardians[self.guardian]
-    }
-
     fn run(self) {
-        let g = self.guardian();
-        let _span = tracing::info_span!("guardian", id = %g.id).entered();
-        let mut limit = RateLimit::new(g.max_per_hour, Instant::now());
+        let _span = tracing::info_span!("guardian", id = %self.id).entered();
+        let stop = self.shared.stop.clone();
+        let mut client: Option<(ClientSettings, Webhook)> = None;
+        let mut pace: Option<(u32, RateLimit)> = None;
+        let mut limited = false;
+        let mut last_sweep: Option<Instant> = None;
         loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let reg = self.shared.registry();
+            let guardian = reg.guardian(&self.id).filter(|_| !self.lane.lock().retired);
+            let Some(g) = guardian else {
+                self.retire();
+                return;
+            };
+            let (url, token_var) = reg.endpoint_of(g);
+            let want = ClientSettings {
+                url,
+                token_var,
+                timeout: reg.service.request_timeout,
+            };
+            if client.as_ref().is_none_or(|(e, _)| *e != want) {
+                let bearer = want.token_var.as_ref().and_then(|v| std::env::var(v).ok());
+                let hook = Webhook::new(want.url.clone(), bearer, want.timeout);
+                client = Some((want, hook));
+            }
+            let webhook = &client.as_ref().expect("set just above").1;
+            if pace.as_ref().is_none_or(|(n, _)| *n != g.max_per_hour) {
+                pace = Some((
+                    g.max_per_hour,
+                    RateLimit::new(g.max_per_hour, Instant::now()),
+                ));
+            }
+            let limit = &mut pace.as_mut().expect("set just above").1;
+            if last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_millis(500)) {
+                last_sweep = Some(Instant::now());
+                self.sweep(&reg, g);
+            }
             // Wait for work.
             {
-                let mut q = self.lane.queue.lock().unwrap_or_else(|p| p.into_inner());
-                while q.is_empty() && !self.stop.load(Ordering::Relaxed) {
-                    q = self
+                let mut st = self.lane.lock();
+                if st.queue.is_empty() {
+                    st = self
                         .lane
                         .ready
-                        .wait_timeout(q, Duration::from_millis(200))
+                        .wait_timeout(st, Duration::from_millis(200))
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
                 }
-            }
-            if self.stop.load(Ordering::Relaxed) {
-                return;
-            }
-            // Wait for a token, then take the most urgent job (it may have arrived meanwhile).
-            loop {
-                match limit.take(Instant::now()) {
-                    Ok(()) => break,
-                    Err(wait) => {
-                        tracing::info!(
-                            wait_s = wait.as_secs(),
-                            waiting = self.lane.queue.lock().map(|q| q.len()).unwrap_or(0),
-                            "rate limit reached; notifications wait"
-                        );
-                        if sleep_unless_stopped(&self.stop, wait.min(Duration::from_secs(5))) {
-                            return;
-                        }
-                    }
+                if st.queue.is_empty() {
+                    continue;
                 }
             }
-            let Some(job) = self
-                .lane
-                .queue
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop()
-            else {
+            // Wait for a token in short naps: the queue is swept for stale alerts meanwhile
+            // and the most urgent job is taken when the token comes.
+            if let Err(wait) = limit.take(Instant::now()) {
+                if !limited {
+                    limited = true;
+                    tracing::info!(
+                        wait_s = wait.as_secs(),
+                        waiting = self.lane.lock().queue.len(),
+                        "rate limit reached; notifications wait"
+                    );
+                }
+                if sleep_unless(wait.min(Duration::from_millis(500)), || {
+                    stop.load(Ordering::Relaxed)
+                }) {
+                    return;
+                }
                 continue;
-            };
-            if !self.deliver(&job) {
-                return; // stopping; the job is not finished
             }
-            job.done.one_finished();
+            limited = false;
+            let job = {
+                let mut st = self.lane.lock();
+                let job = st.queue.pop();
+                st.busy = job.as_ref().map(|j| j.done.partition);
+                job
+            };
+            let Some(job) = job else { continue };
+            let sent = self.deliver(&reg, g, webhook, &job);
+            if let Sent::Finished = sent {
+                job.done.one_finished();
+            }
+            self.lane.lock().busy = None;
+            self.lane.idle.notify_all();
+            if let Sent::Stopping = sent {
+                return;
+            }
         }
     }
 
-    /// Tries until delivered or dead-lettered (`true`), or stopped (`false`).
-    fn deliver(&self, job: &Job) -> bool {
-        let g = self.guardian();
-        let svc = &self.registry.service;
+    /// The guardian left the registry: what waits for them is not sent.
+    fn retire(&self) {
+        let jobs = self.lane.lock().queue.extract_if(|_| true);
+        if !jobs.is_empty() {
+            tracing::info!(
+                dropped = jobs.len(),
+                "guardian removed from the registry; their waiting notifications are not sent"
+            );
+        }
+        for j in jobs {
+            j.done.one_finished();
+        }
+    }
+
+    /// Takes out of the queue what must not wait any longer: alerts now too old (dead-lettered),
+    /// alerts the guardian no longer wants after a registry edit (finished, not sent), and jobs
+    /// of revoked partitions (dropped).
+    fn sweep(&self, reg: &Registry, g: &Guardian) {
+        let now = SystemClock.now();
+        let max_age = reg.service.max_age;
+        let out = self.lane.lock().queue.extract_if(|j| {
+            self.shared.revoked(j) || stale(j.at, now, max_age).is_some() || !wants(g, &j.alert)
+        });
+        for j in out {
+            if self.shared.revoked(&j) {
+                continue;
+            }
+            if let Some(age) = stale(j.at, now, max_age) {
+                self.shared.dead_letter_stale(&j, &g.id, age, max_age, 0);
+            } else {
+                tracing::debug!(alert = %j.alert.id, "no longer wanted after a registry edit; not sent");
+                j.done.one_finished();
+            }
+        }
+    }
+
+    /// Tries until delivered or dead-lettered, or revoked or stopped.
+    fn deliver(&self, reg: &Registry, g: &Guardian, webhook: &Webhook, job: &Job) -> Sent {
+        let svc = &reg.service;
+        let shared = &self.shared;
         let id = notification_id(&job.alert.id, &g.id);
-        if self.delivered.contains(&id) {
-            self.counters
+        // Another process may have sent it (a rebalance): look at the shared log first.
+        if let Err(e) = shared.delivered.refresh() {
+            tracing::warn!(dir = %shared.delivered.dir().display(), error = %e, "delivered log not read again");
+        }
+        if shared.delivered.contains(&id) {
+            shared
+                .counters
                 .duplicates_skipped
                 .fetch_add(1, Ordering::Relaxed);
-            return true;
+            return Sent::Finished;
+        }
+        if !wants(g, &job.alert) {
+            return Sent::Finished;
         }
         let body = serde_json::to_vec(&Notification::new(g, &job.alert))
             .expect("a notification always encodes");
         let mut attempt = 0;
         let reason = loop {
+            if shared.revoked(job) {
+                return Sent::Abandoned;
+            }
+            let now = SystemClock.now();
+            if let Some(age) = stale(job.at, now, svc.max_age) {
+                shared.dead_letter_stale(job, &g.id, age, svc.max_age, attempt);
+                return Sent::DeadLettered;
+            }
             attempt += 1;
-            match self.webhook.post(&body, &id) {
+            match webhook.post(&body, &id) {
                 Outcome::Delivered => {
-                    self.delivered.record(&id);
-                    self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = shared.delivered.record(&id, keep_from(job.at, now)) {
+                        tracing::warn!(dir = %shared.delivered.dir().display(), error = %e, "delivered log not written; a restart may send this notification again");
+                    }
+                    shared.counters.delivered.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(alert = %job.alert.id, kind = job.alert.kind.as_str(), attempt, "notification delivered");
-                    return true;
+                    return Sent::Finished;
                 }
                 Outcome::Permanent(r) => break r,
                 Outcome::Retry(r) if attempt >= svc.max_attempts => break r,
                 Outcome::Retry(r) => {
                     let wait = backoff(attempt, svc.backoff_initial, svc.backoff_max);
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    shared.counters.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(alert = %job.alert.id, attempt, error = %r, retry_in_ms = wait.as_millis() as u64, "notification failed; retrying");
-                    if sleep_unless_stopped(&self.stop, wait) {
-                        return false;
+                    if sleep_unless(wait, || {
+                        shared.stop.load(Ordering::Relaxed) || shared.revoked(job)
+                    }) {
+                        if shared.stop.load(Ordering::Relaxed) {
+                            return Sent::Stopping;
+                        }
+                        return Sent::Abandoned;
                     }
                 }
             }
         };
-        tracing::error!(alert = %job.alert.id, attempts = attempt, error = %reason, url = %self.webhook.url, "notification failed for good; sent to the dead-letter topic");
-        let payload = serde_json::to_vec(&*job.alert).expect("an alert always encodes");
-        let attempts = attempt.to_string();
-        self.dlq.send(
-            &payload,
-            job.key.as_deref(),
-            &[
-                (DLQ_REASON, reason.as_str()),
-                (DLQ_STAGE, "delivery"),
-                (DLQ_GUARDIAN, g.id.as_str()),
-                (DLQ_SOURCE, job.source.as_str()),
-                (DLQ_ATTEMPTS, attempts.as_str()),
-            ],
-        )
+        tracing::error!(alert = %job.alert.id, attempts = attempt, error = %reason, url = %webhook.url, "notification failed for good; sent to the dead-letter topic");
+        shared.dead_letter(job, &g.id, &reason, &[(DLQ_ATTEMPTS, attempt.to_string())]);
+        Sent::DeadLettered
     }
 }
 
