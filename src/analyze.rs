@@ -46,6 +46,12 @@ impl RateSampler {
                 self.next_due.insert(camera.clone(), t + self.interval_ms);
                 true
             }
+            // The clock stepped back (NTP, an operator): start the grid again from here, or no
+            // frame would be analysed until the clock is back where it was.
+            Some(next) if t < *next - self.interval_ms - CLOCK_STEP_MS => {
+                *next = t + self.interval_ms;
+                true
+            }
             Some(next) if t >= *next => {
                 // Stay on the grid unless we fell more than a period behind (a stall, a jump).
                 *next = if t - *next >= self.interval_ms {
@@ -58,6 +64,117 @@ impl RateSampler {
             Some(_) => false,
         }
     }
+}
+
+/// A frame time earlier than the last one by more than this is the clock stepping back, not
+/// the jitter of arrival times.
+const CLOCK_STEP_MS: i64 = 1000;
+
+/// The time a camera's rules run on: its frames' wall-clock times, never going back. Jitter
+/// (a frame a few ms earlier than the last) is clamped; a step back of the wall clock (NTP, an
+/// operator) shifts every later time by the step, so rule state (open incidents, "last seen",
+/// dwell, tracks) is kept and timing goes on at the real rate. Pure.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RuleTime {
+    last: Option<i64>,
+    /// Added to every frame time (ms): the sum of the steps back seen.
+    offset: i64,
+}
+
+impl RuleTime {
+    /// Continues from `last` (a saved state's): later times never fall before it.
+    pub fn resume(last: Option<UnixMillis>) -> Self {
+        Self {
+            last: last.map(|t| t.0),
+            offset: 0,
+        }
+    }
+
+    /// The rule time of a frame taken at wall-clock `t`.
+    pub fn map(&mut self, t: UnixMillis) -> UnixMillis {
+        let mut r = t.0 + self.offset;
+        if let Some(last) = self.last
+            && r < last
+        {
+            if last - r > CLOCK_STEP_MS {
+                self.offset += last - r;
+            }
+            r = last;
+        }
+        self.last = Some(r);
+        UnixMillis(r)
+    }
+
+    /// The latest rule time handed out.
+    pub fn last(&self) -> Option<UnixMillis> {
+        self.last.map(UnixMillis)
+    }
+}
+
+/// A camera's rule state as saved to `<state dir>/<camera>.json` (JSON): what lets its open
+/// incidents and inactivity "last seen" times survive a restart, a hot reload or a move.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedCamera {
+    /// The latest rule time (see [`RuleTime`]).
+    pub rule_time: Option<UnixMillis>,
+    pub incidents: sharpeyes_alerts::IncidentsState,
+    pub zones: Option<sharpeyes_alerts::ZoneRulesState>,
+}
+
+impl SavedCamera {
+    /// The part whose change is written at once (an incident opened or ended); other changes
+    /// wait for [`SAVE_EVERY`].
+    fn incident_ids(&self) -> (Vec<&str>, usize) {
+        (
+            self.incidents
+                .open
+                .iter()
+                .map(|o| o.incident.as_str())
+                .collect(),
+            self.incidents.ended.len(),
+        )
+    }
+}
+
+/// A camera's state is written at most this often, unless an incident opened or ended.
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+
+/// Where `camera`'s state lives under `dir`.
+pub fn state_path(dir: &std::path::Path, camera: &CameraId) -> std::path::PathBuf {
+    dir.join(format!("{camera}.json"))
+}
+
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one, never half of
+/// one: a temporary file beside it, fsynced, renamed over it, the directory fsynced.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Reads `camera`'s saved state from `dir`; None when there is none or it cannot be read (a
+/// warning: the camera starts with nothing known).
+fn load_state(dir: &std::path::Path, camera: &CameraId) -> Option<SavedCamera> {
+    let path = state_path(dir, camera);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(camera = %camera, path = %path.display(), error = %e, "rule state not read; starting with none");
+            return None;
+        }
+    };
+    serde_json::from_slice(&text)
+        .inspect_err(|e| tracing::warn!(camera = %camera, path = %path.display(), error = %e, "rule state unreadable; starting with none"))
+        .ok()
 }
 
 /// How often the snapshot sweeper looks for expired snapshots.
@@ -84,6 +201,12 @@ pub struct Analyzer {
     camera_rules: HashMap<CameraId, CameraRules>,
     /// Names and villages of cameras without a camera file (`name_camera`, the demo's).
     names: HashMap<CameraId, CameraRef>,
+    /// Where each camera's rule state is saved (`set_state_dir`); None: nowhere.
+    state_dir: Option<std::path::PathBuf>,
+    /// Per camera: the state last written and when.
+    written: HashMap<CameraId, (SavedCamera, std::time::Instant)>,
+    /// States to take up when the camera's analysis is next created (a hot reload's).
+    carried: HashMap<CameraId, SavedCamera>,
     pub frames_analysed: u64,
     /// Cameras whose frames in the last batch had any detection (adaptive decode keeps them
     /// in full decode).
@@ -168,6 +291,9 @@ impl Analyzer {
             cameras: HashMap::new(),
             camera_rules: HashMap::new(),
             names: HashMap::new(),
+            state_dir: None,
+            written: HashMap::new(),
+            carried: HashMap::new(),
             frames_analysed: 0,
             active_cameras: Vec::new(),
             persons_seen: Vec::new(),
@@ -273,13 +399,70 @@ impl Analyzer {
                 self.active_cameras.push(frame.camera.clone());
             }
         }
+        let stepped: Vec<CameraId> = frames.iter().map(|f| f.camera.clone()).collect();
+        for camera in stepped {
+            self.save(&camera, false);
+        }
         Ok(alerts)
     }
 
-    /// Sets the rules and zones of `camera` (from its camera file); its tracker and open
-    /// incidents start over. Cameras never set run the pipeline config's rules with no zones.
+    /// Saves every camera's rule state to `dir` (`<dir>/<camera>.json`) from now on, and
+    /// restores a camera's from there when its analysis starts: open incidents continue after
+    /// a restart (same `incident` id, no second `new`) and inactivity counts from the last time
+    /// someone was seen, not from the restart.
+    pub fn set_state_dir(&mut self, dir: std::path::PathBuf) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the rule state directory {}", dir.display()))?;
+        self.state_dir = Some(dir);
+        Ok(())
+    }
+
+    /// Writes `camera`'s state when it changed: at once when an incident opened or ended, else
+    /// at most every [`SAVE_EVERY`]; `force`: whenever it changed (at stop).
+    fn save(&mut self, camera: &CameraId, force: bool) {
+        let Some(dir) = &self.state_dir else { return };
+        let Some(cam) = self.cameras.get(camera) else {
+            return;
+        };
+        let state = cam.state();
+        if let Some((last, at)) = self.written.get(camera) {
+            let due =
+                force || last.incident_ids() != state.incident_ids() || at.elapsed() >= SAVE_EVERY;
+            if *last == state || !due {
+                return;
+            }
+        }
+        let path = state_path(dir, camera);
+        let result = serde_json::to_vec(&state)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_atomic(&path, &bytes));
+        match result {
+            Ok(()) => {
+                self.written
+                    .insert(camera.clone(), (state, std::time::Instant::now()));
+            }
+            Err(e) => {
+                tracing::warn!(camera = %camera, path = %path.display(), error = %e, "rule state not saved")
+            }
+        }
+    }
+
+    /// Writes every camera's rule state that changed since it was last written (at stop).
+    pub fn save_all(&mut self) {
+        let cameras: Vec<CameraId> = self.cameras.keys().cloned().collect();
+        for camera in cameras {
+            self.save(&camera, true);
+        }
+    }
+
+    /// Sets the rules and zones of `camera` (from its camera file); its tracker starts over,
+    /// its open incidents, cooldowns and "last seen" times carry over (an incident whose rule
+    /// is gone ends `end_after_ms` later). Cameras never set run the pipeline config's rules
+    /// with no zones.
     pub fn set_camera(&mut self, camera: &CameraId, rules: CameraRules) {
-        self.cameras.remove(camera);
+        if let Some(old) = self.cameras.remove(camera) {
+            self.carried.insert(camera.clone(), old.state());
+        }
         self.camera_rules.insert(camera.clone(), rules);
     }
 
@@ -288,10 +471,23 @@ impl Analyzer {
         self.names.insert(camera.id.clone(), camera);
     }
 
-    /// Forgets `camera` (stopped): its tracker, incidents and rules.
-    pub fn remove_camera(&mut self, camera: &CameraId) {
+    /// Forgets `camera` (stopped: removed, moved to another worker, fenced): its open incidents
+    /// end now, and the `end` alerts are returned; its state (cooldowns, "last seen") is saved
+    /// for when it starts again; its tracker and rules are forgotten.
+    pub fn remove_camera(&mut self, camera: &CameraId) -> Vec<Alert> {
+        let mut alerts = Vec::new();
+        if let Some(cam) = self.cameras.get_mut(camera) {
+            let now = SystemClock.now();
+            let size = cam.size;
+            alerts = cam.end_all(now, size);
+            self.save(camera, true);
+        }
+        alerts.iter_mut().for_each(|a| self.stamp(a));
         self.cameras.remove(camera);
+        self.carried.remove(camera);
+        self.written.remove(camera);
         self.camera_rules.remove(camera);
+        alerts
     }
 
     /// Runs `camera`'s rules at `time` with no detections: for frames skipped for lack of motion
@@ -311,6 +507,7 @@ impl Analyzer {
             .map(|o| o.alert)
             .collect();
         alerts.iter_mut().for_each(|a| self.stamp(a));
+        self.save(camera, false);
         alerts
     }
 
@@ -327,12 +524,28 @@ impl Analyzer {
         alert.emitted_time = SystemClock.now().to_rfc3339();
     }
 
+    /// `camera`'s analysis, created at its first frame with the state a hot reload carried or
+    /// else the saved one.
     fn camera(&mut self, camera: &CameraId) -> &mut CameraAnalysis {
         let rules = &self.rules;
         let spec = self.camera_rules.get(camera);
-        self.cameras
-            .entry(camera.clone())
-            .or_insert_with(|| CameraAnalysis::new(camera, rules, spec))
+        let carried = &mut self.carried;
+        let dir = self.state_dir.as_deref();
+        self.cameras.entry(camera.clone()).or_insert_with(|| {
+            let mut cam = CameraAnalysis::new(camera, rules, spec);
+            let saved = carried
+                .remove(camera)
+                .or_else(|| dir.and_then(|d| load_state(d, camera)));
+            if let Some(saved) = saved {
+                tracing::info!(
+                    camera = %camera,
+                    open_incidents = saved.incidents.open.len(),
+                    "rule state restored"
+                );
+                cam.restore(saved);
+            }
+            cam
+        })
     }
 }
 
@@ -398,6 +611,8 @@ struct RuleSettings {
 struct CameraAnalysis {
     /// Source picture size of the last frame.
     size: (u32, u32),
+    /// Frame times made monotonic for the rules.
+    time: RuleTime,
     tracker: Tracker,
     fall: Option<FallRule>,
     zones: Option<ZoneRules>,
@@ -413,6 +628,7 @@ impl CameraAnalysis {
             .unwrap_or_default();
         Self {
             size: (0, 0),
+            time: RuleTime::default(),
             tracker: Tracker::new(s.tracker.clone()),
             fall: s
                 .fall
@@ -439,6 +655,8 @@ impl CameraAnalysis {
         detections: &[sharpeyes_core::Detection],
     ) -> Vec<sharpeyes_alerts::IncidentAlert> {
         self.size = size;
+        let wall = time;
+        let time = self.time.map(wall);
         let tracks = self.tracker.update(time, detections);
         let mut findings = Vec::new();
         if let Some(fall) = &mut self.fall {
@@ -447,7 +665,45 @@ impl CameraAnalysis {
         if let Some(zones) = &mut self.zones {
             findings.extend(zones.evaluate(time, size, tracks));
         }
-        self.incidents.step(time, size, findings)
+        let mut outs = self.incidents.step(time, size, findings);
+        if time != wall {
+            // Alerts tell the frame's own time, whatever the rules ran on.
+            outs.iter_mut()
+                .for_each(|o| o.alert.event_time = wall.to_rfc3339());
+        }
+        outs
+    }
+
+    /// Ends the open incidents (the camera stops) at wall-clock `now`.
+    fn end_all(&mut self, now: UnixMillis, size: (u32, u32)) -> Vec<Alert> {
+        let t = self.time.map(now);
+        self.incidents
+            .end_all(t, size)
+            .into_iter()
+            .map(|o| {
+                let mut a = o.alert;
+                a.event_time = now.to_rfc3339();
+                a
+            })
+            .collect()
+    }
+
+    /// What to save to continue after a restart.
+    fn state(&self) -> SavedCamera {
+        SavedCamera {
+            rule_time: self.time.last(),
+            incidents: self.incidents.state(),
+            zones: self.zones.as_ref().map(ZoneRules::state),
+        }
+    }
+
+    /// Takes up a saved state.
+    fn restore(&mut self, saved: SavedCamera) {
+        self.time = RuleTime::resume(saved.rule_time);
+        self.incidents.restore(saved.incidents);
+        if let (Some(zones), Some(z)) = (&mut self.zones, &saved.zones) {
+            zones.restore(z);
+        }
     }
 
     /// Whether anything is going on that needs every frame (a track or an open incident).
@@ -477,6 +733,7 @@ fn zone_spec(z: &Zone) -> ZoneSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cameras::Zone;
 
     #[test]
     fn sampler_keeps_the_rate_per_camera() {
@@ -501,5 +758,143 @@ mod tests {
         assert!(s.take(&a, UnixMillis(10_000)));
         assert!(!s.take(&a, UnixMillis(10_100)));
         assert!(s.take(&a, UnixMillis(10_200)));
+    }
+
+    #[test]
+    fn sampler_goes_on_after_the_clock_steps_back() {
+        let mut s = RateSampler::new(5.0);
+        let a = CameraId::new("a").expect("id");
+        assert!(s.take(&a, UnixMillis(3_600_000)));
+        // The wall clock is set back an hour: frames are still analysed at the rate.
+        assert!(s.take(&a, UnixMillis(0)));
+        assert!(!s.take(&a, UnixMillis(100)));
+        assert!(s.take(&a, UnixMillis(200)));
+        // Arrival jitter of a few ms is not a step.
+        assert!(!s.take(&a, UnixMillis(190)));
+    }
+
+    #[test]
+    fn rule_time_never_goes_back_and_keeps_the_rate_after_a_step() {
+        let mut t = RuleTime::default();
+        assert_eq!(t.map(UnixMillis(10_000)), UnixMillis(10_000));
+        // Jitter: clamped, no drift.
+        assert_eq!(t.map(UnixMillis(9_990)), UnixMillis(10_000));
+        assert_eq!(t.map(UnixMillis(10_200)), UnixMillis(10_200));
+        // A step back of an hour: time stands at the last value, then goes on at the real rate.
+        assert_eq!(t.map(UnixMillis(10_200 - 3_600_000)), UnixMillis(10_200));
+        assert_eq!(t.map(UnixMillis(11_200 - 3_600_000)), UnixMillis(11_200));
+        // A restart resumes from the saved time.
+        let mut t = RuleTime::resume(Some(UnixMillis(50_000)));
+        assert_eq!(t.map(UnixMillis(20_000)), UnixMillis(50_000));
+        assert_eq!(t.map(UnixMillis(21_000)), UnixMillis(51_000));
+    }
+
+    const H: i64 = 3_600_000;
+
+    fn doorway_camera() -> (CameraId, RuleSettings, CameraRules) {
+        let id = CameraId::new("elder-door").expect("id");
+        let settings = RuleSettings {
+            fall: None,
+            incidents: IncidentConfig::default(),
+            tracker: TrackerConfig::default(),
+            utc_offset_min: 0,
+            persons: vec!["person".into()],
+            vehicles: vec![],
+        };
+        let rules = CameraRules {
+            camera: CameraRef {
+                id: id.clone(),
+                name: "door".into(),
+                village: "v".into(),
+            },
+            rules: vec![Rule::Zones],
+            zones: vec![Zone {
+                name: "door".into(),
+                points: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
+                person_in_zone: None,
+                loitering: None,
+                vehicle_in_zone: None,
+                inactivity: Some(crate::cameras::InactivityRule {
+                    absent: Duration::from_millis(H as u64),
+                    window: sharpeyes_alerts::DailyWindow::ALL_DAY,
+                }),
+                always_detect: false,
+            }],
+        };
+        (id, settings, rules)
+    }
+
+    /// Steps `cam` every minute of wall time in `from..=to` (ms) with nobody in view.
+    fn empty_minutes(
+        cam: &mut CameraAnalysis,
+        from: i64,
+        to: i64,
+    ) -> Vec<(i64, Lifecycle, String)> {
+        (from..=to)
+            .step_by(60_000)
+            .flat_map(|t| {
+                cam.step(UnixMillis(t), (640, 480), &[])
+                    .into_iter()
+                    .map(move |o| (t, o.alert.lifecycle, o.alert.incident))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_wall_clock_step_back_keeps_the_open_incident() {
+        let (id, settings, rules) = doorway_camera();
+        let mut cam = CameraAnalysis::new(&id, &settings, Some(&rules));
+        let day = 20_000 * 24 * H;
+        let first = empty_minutes(&mut cam, day, day + H);
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert_eq!(first[0].1, Lifecycle::New);
+        // The clock is set back 30 minutes and runs on for 40 minutes more: the incident goes
+        // on with updates, never a second `new`.
+        let after = empty_minutes(&mut cam, day + H / 2, day + H / 2 + 40 * 60_000);
+        assert!(!after.is_empty(), "updates expected");
+        assert!(
+            after
+                .iter()
+                .all(|a| a.1 == Lifecycle::Update && a.2 == first[0].2),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn a_saved_camera_continues_its_incident_after_a_restart() {
+        let (id, settings, rules) = doorway_camera();
+        let mut cam = CameraAnalysis::new(&id, &settings, Some(&rules));
+        let day = 20_000 * 24 * H;
+        let first = empty_minutes(&mut cam, day, day + H);
+        assert_eq!(first[0].1, Lifecycle::New);
+        let dir = std::env::temp_dir().join(format!("sharpeyes-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = state_path(&dir, &id);
+        write_atomic(&path, &serde_json::to_vec(&cam.state()).expect("json")).expect("written");
+
+        // A restart 10 minutes later: the doorway is still empty.
+        let mut cam = CameraAnalysis::new(&id, &settings, Some(&rules));
+        cam.restore(load_state(&dir, &id).expect("saved state"));
+        let after = empty_minutes(&mut cam, day + H + 10 * 60_000, day + 3 * H);
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(!after.is_empty());
+        assert!(
+            after
+                .iter()
+                .all(|a| a.1 == Lifecycle::Update && a.2 == first[0].2),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn a_stopped_camera_ends_its_incident() {
+        let (id, settings, rules) = doorway_camera();
+        let mut cam = CameraAnalysis::new(&id, &settings, Some(&rules));
+        let day = 20_000 * 24 * H;
+        let first = empty_minutes(&mut cam, day, day + H);
+        let ends = cam.end_all(UnixMillis(day + H + 1000), (640, 480));
+        assert_eq!(ends.len(), 1);
+        assert_eq!(ends[0].lifecycle, Lifecycle::End);
+        assert_eq!(ends[0].incident, first[0].2);
     }
 }

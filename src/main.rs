@@ -998,8 +998,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 _ => None,
             };
-            let (stop, analyzer, delivery, _, _web) =
+            let (stop, mut analyzer, delivery, outbox, _web) =
                 live_parts(&config, &store, outbox, kafka.as_deref(), &web)?;
+            // Rule state (open incidents, "last seen") beside the outbox, per camera.
+            let outbox_dir = outbox.parent().unwrap_or(Path::new("."));
+            analyzer.set_state_dir(outbox_dir.join("state"))?;
             let options = sharpeyes::run::RunOptions {
                 cameras_dir: cameras,
                 metrics,

@@ -164,7 +164,7 @@ pub fn run(
                     };
                     if !*assign_only {
                         for change in reloader.apply(cluster_scan(&cams)) {
-                            apply(&mut pipeline, &mut analyzer, change, size);
+                            apply(&mut pipeline, &mut analyzer, &mut delivery, change, size);
                         }
                     }
                 }
@@ -174,7 +174,7 @@ pub fn run(
             match scan_dir(&options.cameras_dir) {
                 Ok(scan) => {
                     for change in reloader.apply(scan) {
-                        apply(&mut pipeline, &mut analyzer, change, size);
+                        apply(&mut pipeline, &mut analyzer, &mut delivery, change, size);
                     }
                 }
                 Err(e) => {
@@ -212,6 +212,8 @@ pub fn run(
         m.outbox = delivery.outbox_health();
     }
     pipeline.shutdown(&mut delivery);
+    // Open incidents stay open across a restart of the process: the next start continues them.
+    analyzer.save_all();
     if let Some((rt, member, _)) = cluster {
         // The cameras are stopped: hand them over now rather than after the TTL.
         member.leave();
@@ -270,7 +272,14 @@ fn report_unassigned(
 
 /// Applies one camera change: the single start / stop / restart-one-camera-from-its-config
 /// path, for hot reload now and for a camera-config topic's assignment later.
-fn apply(pipeline: &mut LivePipeline, analyzer: &mut Analyzer, change: Change, size: (u32, u32)) {
+/// A camera that stops ends its open incidents (`end` alerts, delivered here).
+fn apply(
+    pipeline: &mut LivePipeline,
+    analyzer: &mut Analyzer,
+    delivery: &mut Delivery,
+    change: Change,
+    size: (u32, u32),
+) {
     match change {
         Change::Start(cfg) | Change::Restart(cfg) => match spec_for(&cfg, size) {
             Ok(spec) => {
@@ -279,14 +288,10 @@ fn apply(pipeline: &mut LivePipeline, analyzer: &mut Analyzer, change: Change, s
             }
             Err(e) => {
                 tracing::error!(camera = %cfg.id, error = %format!("{e:#}"), "camera not started");
-                pipeline.stop_camera(&cfg.id);
-                analyzer.remove_camera(&cfg.id);
+                stop(pipeline, analyzer, delivery, &cfg.id);
             }
         },
-        Change::Stop(id) => {
-            pipeline.stop_camera(&id);
-            analyzer.remove_camera(&id);
-        }
+        Change::Stop(id) => stop(pipeline, analyzer, delivery, &id),
         Change::Rejected { file, issues } => {
             for i in &issues {
                 tracing::error!(file = %file.display(), "{i}");
@@ -297,5 +302,18 @@ fn apply(pipeline: &mut LivePipeline, analyzer: &mut Analyzer, change: Change, s
                 issues.len()
             );
         }
+    }
+}
+
+/// Stops `id`: its frames and its rules; its open incidents end with `end` alerts.
+fn stop(
+    pipeline: &mut LivePipeline,
+    analyzer: &mut Analyzer,
+    delivery: &mut Delivery,
+    id: &sharpeyes_core::CameraId,
+) {
+    pipeline.stop_camera(id);
+    for alert in analyzer.remove_camera(id) {
+        delivery.deliver(alert.into());
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sharpeyes_core::{Alert, AlertKind, CameraId, FrameSize, Lifecycle, ObjectOut, UnixMillis};
 
 use crate::track::Track;
@@ -61,6 +61,41 @@ pub struct Incidents {
     open: BTreeMap<Key, Open>,
     /// When each key's last incident ended.
     ended: HashMap<Key, UnixMillis>,
+    /// Restored from a saved state and not stepped since: the first step counts the open
+    /// incidents' silence from then (nobody watched in between), not from before the restart.
+    restored: bool,
+}
+
+/// What [`Incidents`] must keep across a restart, a hot reload or a move: the open incidents
+/// (their ids, so a restart continues them with `update` / `end` instead of raising a second
+/// `new`) and when each key last ended (its cooldown). Times are the rules' time (ms). Plain
+/// data, serialized as JSON by the caller.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IncidentsState {
+    pub open: Vec<OpenState>,
+    pub ended: Vec<EndedState>,
+}
+
+/// One open incident in an [`IncidentsState`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenState {
+    pub kind: AlertKind,
+    pub zone: Option<String>,
+    /// The `new` alert's id, which every later alert of the incident carries.
+    pub incident: String,
+    pub started: UnixMillis,
+    pub last_seen: UnixMillis,
+    pub last_sent: UnixMillis,
+    /// The finding's last message (its tracks are not kept: track ids do not survive).
+    pub message: String,
+}
+
+/// When a key's last incident ended, in an [`IncidentsState`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndedState {
+    pub kind: AlertKind,
+    pub zone: Option<String>,
+    pub at: UnixMillis,
 }
 
 impl Incidents {
@@ -70,7 +105,80 @@ impl Incidents {
             config,
             open: BTreeMap::new(),
             ended: HashMap::new(),
+            restored: false,
         }
+    }
+
+    /// What to save to continue after a restart (see [`IncidentsState`]).
+    pub fn state(&self) -> IncidentsState {
+        let mut ended: Vec<EndedState> = self
+            .ended
+            .iter()
+            .map(|((kind, zone), at)| EndedState {
+                kind: *kind,
+                zone: zone.clone(),
+                at: *at,
+            })
+            .collect();
+        ended.sort_by(|a, b| (a.kind, &a.zone).cmp(&(b.kind, &b.zone)));
+        IncidentsState {
+            open: self
+                .open
+                .iter()
+                .map(|((kind, zone), o)| OpenState {
+                    kind: *kind,
+                    zone: zone.clone(),
+                    incident: o.incident.clone(),
+                    started: o.started,
+                    last_seen: o.last_seen,
+                    last_sent: o.last_sent,
+                    message: o.finding.message.clone(),
+                })
+                .collect(),
+            ended,
+        }
+    }
+
+    /// Takes up a saved state in place of the current one: its open incidents continue (same
+    /// `incident` id; the next alert of each is an `update` or an `end`, never a second `new`)
+    /// and its cooldowns hold. The silence of an open incident counts from the first step after
+    /// this, so one that no rule reports again ends `end_after_ms` later.
+    pub fn restore(&mut self, state: IncidentsState) {
+        self.open = state
+            .open
+            .into_iter()
+            .map(|o| {
+                let finding = Finding {
+                    kind: o.kind,
+                    zone: o.zone.clone(),
+                    tracks: Vec::new(),
+                    message: o.message,
+                };
+                let open = Open {
+                    incident: o.incident,
+                    started: o.started,
+                    last_seen: o.last_seen,
+                    last_sent: o.last_sent,
+                    finding,
+                };
+                ((o.kind, o.zone), open)
+            })
+            .collect();
+        self.ended = state
+            .ended
+            .into_iter()
+            .map(|e| ((e.kind, e.zone), e.at))
+            .collect();
+        self.restored = !self.open.is_empty();
+    }
+
+    /// Ends every open incident at `now` (the camera stops): one `end` alert each, and their
+    /// cooldowns start.
+    pub fn end_all(&mut self, now: UnixMillis, frame_size: (u32, u32)) -> Vec<IncidentAlert> {
+        let keys: Vec<Key> = self.open.keys().cloned().collect();
+        keys.into_iter()
+            .map(|k| self.end(now, frame_size, k, "camera stopped"))
+            .collect()
     }
 
     /// Whether any incident is open (the camera stays in full detection while one is).
@@ -88,6 +196,11 @@ impl Incidents {
     ) -> Vec<IncidentAlert> {
         let c = self.config.clone();
         let mut out = Vec::new();
+        if std::mem::take(&mut self.restored) {
+            for o in self.open.values_mut() {
+                o.last_seen = o.last_seen.max(now);
+            }
+        }
         // Time went backwards (a replay restarted): close nothing, forget everything.
         if self.open.values().any(|o| o.last_seen.0 > now.0)
             || self.ended.values().any(|t| t.0 > now.0)
@@ -153,23 +266,34 @@ impl Incidents {
             .map(|(k, _)| k.clone())
             .collect();
         for key in over {
-            let mut alert = self.alert(now, frame_size, &key, Lifecycle::End);
-            let open = self.open.remove(&key).expect("listed above");
-            alert.incident = open.incident;
-            alert.objects.clear();
-            alert.score = 0.0;
-            alert.message = Some(format!(
-                "over after {:.0} s: {}",
-                (open.last_seen.0 - open.started.0) as f64 / 1000.0,
-                open.finding.message
-            ));
-            self.ended.insert(key, now);
-            out.push(IncidentAlert {
-                alert,
-                tracks: Vec::new(),
-            });
+            out.push(self.end(now, frame_size, key, "over"));
         }
         out
+    }
+
+    /// Closes the open incident `key` at `now` with its `end` alert; `why` starts its message.
+    fn end(
+        &mut self,
+        now: UnixMillis,
+        frame_size: (u32, u32),
+        key: Key,
+        why: &str,
+    ) -> IncidentAlert {
+        let mut alert = self.alert(now, frame_size, &key, Lifecycle::End);
+        let open = self.open.remove(&key).expect("an open incident's key");
+        alert.incident = open.incident;
+        alert.objects.clear();
+        alert.score = 0.0;
+        alert.message = Some(format!(
+            "{why} after {:.0} s: {}",
+            (open.last_seen.0 - open.started.0) as f64 / 1000.0,
+            open.finding.message
+        ));
+        self.ended.insert(key, now);
+        IncidentAlert {
+            alert,
+            tracks: Vec::new(),
+        }
     }
 
     /// The alert for the open incident `key` as it stands.
@@ -382,5 +506,104 @@ mod tests {
         );
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].alert.lifecycle, Lifecycle::New);
+    }
+
+    /// Saves `inc` as JSON and restores it into a fresh camera (a restart).
+    fn restarted(inc: &Incidents) -> Incidents {
+        let json = serde_json::to_string(&inc.state()).expect("serializes");
+        let mut fresh = incidents();
+        fresh.restore(serde_json::from_str(&json).expect("parses"));
+        fresh
+    }
+
+    #[test]
+    fn a_restored_incident_continues_with_update_and_end_never_a_second_new() {
+        let mut inc = incidents();
+        let fall = || vec![finding(AlertKind::Fall, None, &[1])];
+        let first = inc.step(UnixMillis(10_000), (640, 480), fall());
+        assert_eq!(first[0].alert.lifecycle, Lifecycle::New);
+        let id = first[0].alert.id.clone();
+        inc.step(UnixMillis(12_000), (640, 480), fall());
+
+        // Down 20 s (the process restarted), then the rule reports the fall again.
+        let mut inc = restarted(&inc);
+        assert!(inc.any_open());
+        let mut out = Vec::new();
+        for s in 32..=100 {
+            let f = if s <= 80 { fall() } else { vec![] };
+            out.extend(inc.step(UnixMillis(s * 1000), (640, 480), f));
+        }
+        let phases: Vec<(Lifecycle, &str)> = out
+            .iter()
+            .map(|a| (a.alert.lifecycle, a.alert.incident.as_str()))
+            .collect();
+        assert_eq!(
+            phases,
+            vec![
+                (Lifecycle::Update, id.as_str()),
+                (Lifecycle::End, id.as_str())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_restored_incident_the_rule_no_longer_reports_ends_after_end_after_ms() {
+        let mut inc = incidents();
+        inc.step(
+            UnixMillis(10_000),
+            (640, 480),
+            vec![finding(AlertKind::Fall, None, &[1])],
+        );
+        let mut inc = restarted(&inc);
+        // Back 60 s later: not ended at once (nobody watched), but 5 s after.
+        assert!(inc.step(UnixMillis(70_000), (640, 480), vec![]).is_empty());
+        assert!(inc.step(UnixMillis(74_000), (640, 480), vec![]).is_empty());
+        let end = inc.step(UnixMillis(75_000), (640, 480), vec![]);
+        assert_eq!(end.len(), 1);
+        assert_eq!(end[0].alert.lifecycle, Lifecycle::End);
+    }
+
+    #[test]
+    fn a_restored_cooldown_still_holds() {
+        let mut inc = incidents();
+        let fall = || vec![finding(AlertKind::Fall, None, &[1])];
+        inc.step(UnixMillis(0), (1, 1), fall());
+        let end = inc.end_all(UnixMillis(1_000), (1, 1));
+        assert_eq!(end.len(), 1);
+        let mut inc = restarted(&inc);
+        assert!(inc.step(UnixMillis(20_000), (1, 1), fall()).is_empty());
+        assert_eq!(
+            inc.step(UnixMillis(31_000), (1, 1), fall())[0]
+                .alert
+                .lifecycle,
+            Lifecycle::New
+        );
+    }
+
+    #[test]
+    fn a_stopped_camera_ends_its_open_incidents() {
+        let mut inc = incidents();
+        let a = inc.step(
+            UnixMillis(0),
+            (640, 480),
+            vec![
+                finding(AlertKind::Fall, None, &[1]),
+                finding(AlertKind::PersonInZone, Some("pond"), &[2]),
+            ],
+        );
+        let ends = inc.end_all(UnixMillis(3_000), (640, 480));
+        assert!(!inc.any_open());
+        let mut started: Vec<&str> = a.iter().map(|x| x.alert.id.as_str()).collect();
+        let mut ended: Vec<&str> = ends.iter().map(|x| x.alert.incident.as_str()).collect();
+        started.sort();
+        ended.sort();
+        assert_eq!(started, ended);
+        assert!(ends.iter().all(|x| {
+            x.alert.lifecycle == Lifecycle::End
+                && x.alert
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("camera stopped"))
+        }));
     }
 }

@@ -44,7 +44,7 @@ pub mod zone_rules;
 
 pub use error::AlertsError;
 pub use fall::{FallConfig, FallRule, Posture};
-pub use incident::{IncidentAlert, IncidentConfig, Incidents};
+pub use incident::{IncidentAlert, IncidentConfig, Incidents, IncidentsState};
 pub use kafka::{
     DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSettings, KafkaSink, SCHEMA_HEADER, ensure_topic,
     ensure_topic_with, wait_for_topics,
@@ -62,4 +62,4 @@ pub use snapshot::{
 pub use stdout::StdoutSink;
 pub use track::{Track, TrackState, Tracker, TrackerConfig};
 pub use zone::{DailyWindow, Finding, Polygon};
-pub use zone_rules::{DwellSpec, InactivitySpec, ZoneRules, ZoneSpec};
+pub use zone_rules::{DwellSpec, InactivitySpec, ZoneRules, ZoneRulesState, ZoneSpec};

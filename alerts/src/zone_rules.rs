@@ -89,6 +89,16 @@ pub struct InactivitySpec {
     pub window: DailyWindow,
 }
 
+/// What [`ZoneRules`] keeps across a restart (see [`ZoneRules::state`]); times in ms.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ZoneRulesState {
+    /// Since when the camera has been watched (inactivity counts from here when nobody was
+    /// seen).
+    pub watching_since: Option<UnixMillis>,
+    /// Zone name → the latest time a person was seen inside.
+    pub last_person: std::collections::BTreeMap<String, UnixMillis>,
+}
+
 /// The running state of one zone.
 #[derive(Clone, Debug)]
 struct ZoneState {
@@ -144,6 +154,39 @@ impl ZoneRules {
             watching_since: None,
             last_eval: None,
         }
+    }
+
+    /// What to save so inactivity ("not seen for hours") survives a restart: when a person was
+    /// last seen in each zone and since when the camera has been watched. Dwell times are not
+    /// kept (track ids do not survive a restart).
+    pub fn state(&self) -> ZoneRulesState {
+        ZoneRulesState {
+            watching_since: self.watching_since,
+            last_person: self
+                .zones
+                .iter()
+                .filter_map(|z| z.last_person.map(|t| (z.spec.name.clone(), t)))
+                .collect(),
+        }
+    }
+
+    /// Takes up a saved state: zones are matched by name (a zone renamed or removed since is
+    /// ignored, a new one starts with nothing known).
+    pub fn restore(&mut self, state: &ZoneRulesState) {
+        if state.watching_since.is_some() {
+            self.watching_since = state.watching_since;
+        }
+        for zone in &mut self.zones {
+            if let Some(t) = state.last_person.get(&zone.spec.name) {
+                zone.last_person = Some(*t);
+            }
+        }
+        self.last_eval = self
+            .zones
+            .iter()
+            .filter_map(|z| z.last_person)
+            .chain(self.watching_since)
+            .max();
     }
 
     /// The zones, in the order given to [`ZoneRules::new`].
@@ -969,6 +1012,22 @@ mod tests {
         assert!(r.evaluate(local(0, 3, 0, 0), FRAME, &[]).is_empty());
         assert!(r.evaluate(local(0, 8, 59, 59), FRAME, &[]).is_empty());
         assert_eq!(r.evaluate(local(0, 9, 0, 0), FRAME, &[]).len(), 1);
+    }
+
+    #[test]
+    fn inactivity_survives_a_restart() {
+        // Seen at 08:00; the pipeline restarts at 09:30 with what it saved.
+        let mut r = doorway(2 * H, "06:00-22:00");
+        let t = local(0, 8, 0, 0);
+        r.evaluate(t, FRAME, &[person(1, IN, t)]);
+        r.evaluate(local(0, 9, 30, 0), FRAME, &[]);
+        let json = serde_json::to_string(&r.state()).expect("serializes");
+        let mut r = doorway(2 * H, "06:00-22:00");
+        r.restore(&serde_json::from_str(&json).expect("parses"));
+        assert!(r.evaluate(local(0, 9, 45, 0), FRAME, &[]).is_empty());
+        // Two hours from 08:00, not from the restart.
+        let f = r.evaluate(local(0, 10, 0, 0), FRAME, &[]);
+        assert_eq!(ids(&f, AlertKind::Inactivity), Some(vec![]));
     }
 
     #[test]
