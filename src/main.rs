@@ -104,6 +104,8 @@ enum Command {
         /// Mark the session cookie Secure (when a TLS proxy is in front).
         #[arg(long)]
         secure_cookie: bool,
+        #[command(flatten)]
+        sessions: SessionArgs,
         /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
         #[arg(long, value_parser = seconds)]
         duration: Option<f64>,
@@ -437,6 +439,31 @@ struct WebArgs {
     db: PathBuf,
 }
 
+/// Sessions and sign-ins of `serve`.
+#[derive(clap::Args, Clone, Debug)]
+struct SessionArgs {
+    /// Seconds a session lasts after sign-in.
+    #[arg(long, value_parser = seconds, default_value = "43200")]
+    session_ttl: f64,
+    /// Password checks (argon2id, about 19 MiB and tens of ms of a core each) at once;
+    /// 4 × as many sign-ins wait, more are answered 503. Default: the CPU cores.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    login_slots: Option<u16>,
+}
+
+impl SessionArgs {
+    fn apply(&self, options: sharpeyes_web::WebOptions) -> sharpeyes_web::WebOptions {
+        sharpeyes_web::WebOptions {
+            session_ttl: Duration::from_secs_f64(self.session_ttl),
+            login: match self.login_slots {
+                Some(n) => sharpeyes_web::LoginLimits::with_slots(usize::from(n)),
+                None => options.login.clone(),
+            },
+            ..options
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum UserCommand {
     /// Creates (or replaces) a user. The password comes from an environment variable, or
@@ -452,6 +479,25 @@ enum UserCommand {
         /// Comma-separated villages of an operator or viewer.
         #[arg(long, default_value = "")]
         villages: String,
+        /// Environment variable holding the password.
+        #[arg(long)]
+        password_env: Option<String>,
+    },
+    /// Removes a user (an operator who left). Their sessions end at once: pages and live
+    /// feeds of a running `serve` are signed out within 2 s.
+    Remove {
+        #[arg(long, default_value = "var/command-center.db")]
+        db: PathBuf,
+        #[arg(long)]
+        username: String,
+    },
+    /// Sets a user's password (from the variable, or else the first line of stdin) and ends
+    /// their sessions, as `remove` does.
+    Passwd {
+        #[arg(long, default_value = "var/command-center.db")]
+        db: PathBuf,
+        #[arg(long)]
+        username: String,
         /// Environment variable holding the password.
         #[arg(long)]
         password_env: Option<String>,
@@ -490,6 +536,7 @@ fn seconds(s: &str) -> Result<f64, String> {
 }
 
 /// `sharpeyes serve`.
+#[allow(clippy::too_many_arguments)]
 fn serve(
     listen: &str,
     db: &Path,
@@ -497,6 +544,7 @@ fn serve(
     config: Option<&Path>,
     metrics_token_env: Option<String>,
     secure_cookie: bool,
+    sessions: &SessionArgs,
     duration: Option<f64>,
 ) -> anyhow::Result<()> {
     let config = load_config(config)?;
@@ -513,11 +561,11 @@ fn serve(
     let server = sharpeyes_web::WebServer::start(
         listen,
         store,
-        sharpeyes_web::WebOptions {
+        sessions.apply(sharpeyes_web::WebOptions {
             secure_cookie,
             metrics_token,
             ..sharpeyes_web::WebOptions::default()
-        },
+        }),
     )
     .with_context(|| format!("--listen {listen}"))?;
     let stop = ctrl_c_flag()?;
@@ -525,6 +573,7 @@ fn serve(
         Some(brokers) => Some(sharpeyes_web::consume_kafka(
             brokers,
             vec![config.kafka_topic.clone(), config.status_topic.clone()],
+            Some(config.snapshot_topic.clone()),
             "sharpeyes-command-center".into(),
             config.kafka.resolve().map_err(anyhow::Error::msg)?,
             server.feed.clone(),
@@ -564,8 +613,11 @@ fn user_add(
 ) -> anyhow::Result<()> {
     let role = sharpeyes_web::Role::parse(role)
         .with_context(|| format!("--role {role:?}: one of admin, operator, viewer"))?;
-    if username.trim().is_empty() || username.len() > 64 {
-        anyhow::bail!("--username: 1 to 64 characters");
+    if username.trim().is_empty() || username.len() > sharpeyes_web::auth::MAX_USERNAME_BYTES {
+        anyhow::bail!(
+            "--username: 1 to {} bytes",
+            sharpeyes_web::auth::MAX_USERNAME_BYTES
+        );
     }
     let villages: std::collections::BTreeSet<String> = villages
         .split(',')
@@ -576,8 +628,34 @@ fn user_add(
     if role != sharpeyes_web::Role::Admin && villages.is_empty() {
         anyhow::bail!("--villages: an operator or viewer needs at least one village");
     }
+    let password = read_password(password_env)?;
+    let store =
+        sharpeyes_web::Store::open(db).with_context(|| format!("opening {}", db.display()))?;
+    let now = SystemClock.now();
+    store.put_user(
+        username,
+        &sharpeyes_web::auth::hash_password(&password),
+        role,
+        &villages,
+        now,
+    )?;
+    // put_user ended the sessions of the user it replaced, if any.
+    store.audit(now, "cli", "user_add", username, role.as_str())?;
+    println!(
+        "user {username}: {} ({})",
+        role.as_str(),
+        if villages.is_empty() {
+            "all villages".to_string()
+        } else {
+            villages.into_iter().collect::<Vec<_>>().join(", ")
+        }
+    );
+    Ok(())
+}
+
+/// The password of `user add` / `user passwd`: from the variable, or the first line of stdin.
+fn read_password(password_env: Option<&str>) -> anyhow::Result<String> {
     let password = match password_env {
-            Some(config.snapshot_topic.clone()),
         Some(var) => {
             std::env::var(var).with_context(|| format!("--password-env: {var} is not set"))?
         }
@@ -592,26 +670,40 @@ fn user_add(
     if password.chars().count() < 10 {
         anyhow::bail!("the password must have at least 10 characters");
     }
+    if password.len() > sharpeyes_web::auth::MAX_PASSWORD_BYTES {
+        anyhow::bail!(
+            "the password must have at most {} bytes",
+            sharpeyes_web::auth::MAX_PASSWORD_BYTES
+        );
+    }
+    Ok(password)
+}
+
+/// `sharpeyes user remove`: the user and their sessions.
+fn user_remove(db: &Path, username: &str) -> anyhow::Result<()> {
     let store =
         sharpeyes_web::Store::open(db).with_context(|| format!("opening {}", db.display()))?;
-    let now = SystemClock.now();
-    store.put_user(
-        username,
-        &sharpeyes_web::auth::hash_password(&password),
-        role,
-        &villages,
-        now,
-    )?;
-    store.audit(now, "cli", "user_add", username, role.as_str())?;
-    println!(
-        "user {username}: {} ({})",
-        role.as_str(),
-        if villages.is_empty() {
-            "all villages".to_string()
-        } else {
-            villages.into_iter().collect::<Vec<_>>().join(", ")
-        }
-    );
+    if !store.remove_user(username)? {
+        anyhow::bail!("no user {username:?} in {}", db.display());
+    }
+    store.audit(SystemClock.now(), "cli", "user_remove", username, "")?;
+    println!("user {username}: removed; their sessions are ended");
+    Ok(())
+}
+
+/// `sharpeyes user passwd`: a new password; the user's sessions end.
+fn user_passwd(db: &Path, username: &str, password_env: Option<&str>) -> anyhow::Result<()> {
+    let store =
+        sharpeyes_web::Store::open(db).with_context(|| format!("opening {}", db.display()))?;
+    if store.user(username)?.is_none() {
+        anyhow::bail!("no user {username:?} in {}", db.display());
+    }
+    let password = read_password(password_env)?;
+    if !store.set_password(username, &sharpeyes_web::auth::hash_password(&password))? {
+        anyhow::bail!("no user {username:?} in {}", db.display());
+    }
+    store.audit(SystemClock.now(), "cli", "user_passwd", username, "")?;
+    println!("user {username}: password changed; their sessions are ended");
     Ok(())
 }
 
@@ -1019,6 +1111,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             metrics_token_env,
             secure_cookie,
+            sessions,
             duration,
         } => serve(
             &listen,
@@ -1027,6 +1120,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config.as_deref(),
             metrics_token_env,
             secure_cookie,
+            &sessions,
             duration,
         ),
         Command::User {
@@ -1039,6 +1133,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     password_env,
                 },
         } => user_add(&db, &username, &role, &villages, password_env.as_deref()),
+        Command::User {
+            command: UserCommand::Remove { db, username },
+        } => user_remove(&db, &username),
+        Command::User {
+            command:
+                UserCommand::Passwd {
+                    db,
+                    username,
+                    password_env,
+                },
+        } => user_passwd(&db, &username, password_env.as_deref()),
         Command::Notify {
             registry,
             kafka,

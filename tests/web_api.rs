@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sharpeyes_alerts::testkit::TansuBroker;
@@ -13,7 +14,7 @@ use sharpeyes_core::{
 };
 
 mod common;
-use common::web::{serve, user_add, village_alert as alert};
+use common::web::{serve, serve_with, user_add, user_cmd, village_alert as alert};
 use common::{scratch, sharpeyes};
 
 fn produce(bootstrap: &str, events: &[Event]) {
@@ -236,7 +237,9 @@ fn every_endpoint_with_its_roles_and_villages() {
     let detail = opx.json(&format!("/api/incidents/{}", fall_x.id));
     assert_eq!(detail["incident"]["state"], "new");
     assert_eq!(detail["timeline"][0]["what"], "alert");
-    assert_eq!(opd.get(&format!("/api/incidents/{}", fall_x.id)).0, 403);
+    // Another village's incident is one they cannot know of: 404 like none, no village named.
+    let (s, b) = opd.get(&format!("/api/incidents/{}", fall_x.id));
+    assert_eq!((s, b.contains("Xiaohe")), (404, false), "{b}");
     assert_eq!(opx.get("/api/incidents/no-such").0, 404);
     assert_eq!(
         opx.get(&format!("/api/incidents/{}/snapshot", fall_x.id)).0,
@@ -262,10 +265,11 @@ fn every_endpoint_with_its_roles_and_villages() {
         403,
         "viewer"
     );
+    let (s, b) = act(&opd, &fall_x.id, "acknowledge", true);
     assert_eq!(
-        act(&opd, &fall_x.id, "acknowledge", true).0,
-        403,
-        "other village"
+        (s, b.contains("Xiaohe")),
+        (404, false),
+        "other village: {b}"
     );
     assert_eq!(act(&opx, &fall_x.id, "paint", true).0, 400);
     assert_eq!(
@@ -334,6 +338,13 @@ fn every_endpoint_with_its_roles_and_villages() {
     ] {
         assert!(lines.iter().any(|l| l == want), "{want} not in {lines:?}");
     }
+    // A name nobody has is kept as its tag: it may be a password typed into the wrong field.
+    let nobody = format!(
+        "unknown {} login_failed",
+        sharpeyes_web::auth::user_tag("nobody")
+    );
+    assert!(lines.contains(&nobody), "{nobody} not in {lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("nobody")), "{lines:?}");
 
     // Live feed: an SSE client of Xiaohe gets the new Xiaohe incident, never the Dahe one.
     let mut sse = opx
@@ -463,13 +474,29 @@ fn every_endpoint_with_its_roles_and_villages() {
         "Dahe's operator sees Dahe's camera only"
     );
 
-    // Metrics with a session; logout ends it.
+    // Metrics with a session: an operator's count only their villages' incidents (Dahe's
+    // false alarm is not there) and none of the server-wide counters; an admin's, all.
     let (s, m) = opx.get("/metrics");
     assert_eq!(s, 200);
     assert!(
         m.contains("sharpeyes_web_incidents{state=\"resolved\"} 1"),
         "{m}"
     );
+    assert!(
+        m.contains("sharpeyes_web_incidents{state=\"false_alarm\"} 0"),
+        "an operator of Xiaohe counts Dahe's incidents: {m}"
+    );
+    assert!(
+        !m.contains("sharpeyes_web_actions_total") && !m.contains("sharpeyes_web_logins_total"),
+        "{m}"
+    );
+    let m = admin.get("/metrics").1;
+    assert!(
+        m.contains("sharpeyes_web_incidents{state=\"false_alarm\"} 1")
+            && m.contains("sharpeyes_web_actions_total 4"),
+        "{m}"
+    );
+    // Logout ends the session.
     assert_eq!(
         opx.post("/api/logout", serde_json::json!({}), false).0,
         403,
@@ -552,4 +579,344 @@ fn demo_serves_the_command_center_fed_in_process() {
     assert!(other.json("/api/cameras").as_array().unwrap().is_empty());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A sign-in as it was answered: status, `Retry-After` (seconds) and body.
+fn try_login(base: &str, name: &str, password: &str) -> (u16, Option<u64>, String) {
+    let mut r = agent()
+        .post(format!("{base}/api/login"))
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({"username": name, "password": password}).to_string())
+        .unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    let body = r.body_mut().read_to_string().unwrap_or_default();
+    (r.status().as_u16(), retry, body)
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn sign_ins_are_limited_per_user_name_and_per_address() {
+    let dir = scratch("web-login-limits");
+    user_add(&dir, "op-x", "operator", "Xiaohe");
+    user_add(&dir, "op-d", "operator", "Dahe");
+    let (child, base, _) = serve_with(&dir, &[]);
+
+    // 10 attempts per name per 5 minutes, from any address: the 11th is refused, even with
+    // the right password, and says when to come back.
+    for i in 0..10 {
+        assert_eq!(try_login(&base, "op-x", "wrong").0, 401, "attempt {i}");
+    }
+    let (status, retry, _) = try_login(&base, "op-x", "op-x-password");
+    assert_eq!(status, 429);
+    assert!(retry.is_some_and(|s| (1..=300).contains(&s)), "{retry:?}");
+    // Another name from the same address is not held back by op-x's count.
+    assert_eq!(try_login(&base, "op-d", "op-d-password").0, 200);
+
+    // 30 attempts per address per 5 minutes, whatever the names: 10 made, 20 more fit (the
+    // refused one and the successful one do not count).
+    let mut before_refused = 0;
+    loop {
+        let (status, retry, body) = try_login(&base, &format!("guess-{before_refused}"), "x");
+        if status == 429 {
+            assert!(retry.is_some_and(|s| s >= 1), "{retry:?}");
+            assert!(body.contains("too many"), "{body}");
+            break;
+        }
+        assert_eq!(status, 401);
+        before_refused += 1;
+        assert!(
+            before_refused <= 40,
+            "no 429 from the address after 50 attempts in all"
+        );
+    }
+    assert_eq!(before_refused, 20);
+    assert_eq!(
+        try_login(&base, "op-d", "op-d-password").0,
+        429,
+        "the address is held back for every name"
+    );
+    stop(child);
+}
+
+#[test]
+fn concurrent_password_checks_are_bounded_and_the_excess_gets_503() {
+    let dir = scratch("web-login-slots");
+    user_add(&dir, "op-x", "operator", "Xiaohe");
+    // One check at a time, 4 waiting: of 24 sign-ins at once most are refused at once.
+    let (child, base, _) = serve_with(&dir, &["--login-slots", "1"]);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(24));
+    let answers: Vec<(u16, Option<u64>)> = (0..24)
+        .map(|i| {
+            let (base, start) = (base.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let (s, retry, _) = try_login(&base, &format!("flood-{i}"), "wrong password");
+                (s, retry)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let busy: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert!(!busy.is_empty(), "no 503 with one slot: {answers:?}");
+    assert!(busy.iter().all(|a| a.1 == Some(1)), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.0 == 503 || a.0 == 401),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().filter(|a| a.0 == 401).count() >= 5,
+        "the slot and the queue were served: {answers:?}"
+    );
+    // Nothing stays held: the next sign-in is checked.
+    assert_eq!(try_login(&base, "op-x", "op-x-password").0, 200);
+    stop(child);
+}
+
+#[test]
+fn oversized_names_passwords_and_bodies_are_refused() {
+    let dir = scratch("web-sizes");
+    user_add(&dir, "op-x", "operator", "Xiaohe");
+    let (child, base, _) = serve_with(&dir, &[]);
+    assert_eq!(
+        try_login(&base, &"n".repeat(65), "x").0,
+        400,
+        "name > 64 bytes"
+    );
+    assert_eq!(
+        try_login(&base, "op-x", &"p".repeat(1025)).0,
+        400,
+        "password > 1 KiB"
+    );
+    assert_eq!(
+        try_login(&base, "op-x", &"p".repeat(64 * 1024)).0,
+        413,
+        "body > 16 KiB"
+    );
+    let opx = login(&base, "op-x", "op-x-password").unwrap();
+    let (s, _) = opx.post(
+        "/api/incidents/x/actions",
+        serde_json::json!({"action": "acknowledge", "note": "n".repeat(20 * 1024)}),
+        true,
+    );
+    assert_eq!(s, 413);
+    // `user add` holds to the same bounds.
+    let out = user_cmd(
+        &dir,
+        &[
+            "add",
+            "--username",
+            &"n".repeat(65),
+            "--role",
+            "admin",
+            "--password-env",
+            "PW",
+        ],
+        "a long password",
+    );
+    assert!(!out.status.success());
+    stop(child);
+}
+
+#[test]
+fn logs_and_the_audit_log_never_carry_a_name_as_typed() {
+    let dir = scratch("web-log-names");
+    user_add(&dir, "admin", "admin", "");
+    let (child, base, log) = serve_with(&dir, &[]);
+    // What someone typed into the name field may be their password.
+    let typed = "Correct-Horse-Battery-9";
+    assert_eq!(try_login(&base, typed, "x").0, 401);
+    assert_eq!(try_login(&base, "admin", "wrong").0, 401);
+    let tag = sharpeyes_web::auth::user_tag(typed);
+    wait_for("two failed sign-ins in the log", || {
+        log.lock().unwrap().matches("failed sign-in").count() == 2
+    });
+    let text = log.lock().unwrap().clone();
+    assert!(!text.contains(typed), "a typed name in the log: {text}");
+    let failed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("failed sign-in"))
+        .collect();
+    assert!(failed[0].contains(&tag), "{text}");
+    assert!(
+        failed[1].contains(&sharpeyes_web::auth::user_tag("admin")) && !failed[1].contains("admin"),
+        "{text}"
+    );
+    let admin = login(&base, "admin", "admin-password").unwrap();
+    let audit = admin.get("/api/audit").1;
+    assert!(!audit.contains(typed), "{audit}");
+    assert!(audit.contains(&format!("unknown {tag}")), "{audit}");
+    stop(child);
+}
+
+/// How a live feed stream ended: the server closed it, or reading failed.
+type FeedEnd = Result<(), String>;
+
+/// Opens `c`'s live feed and waits for its `hello`; a thread reads it from then on and says
+/// when it ends.
+fn open_feed(c: &Client) -> mpsc::Receiver<FeedEnd> {
+    let a: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into();
+    let r = a
+        .get(format!("{}/api/events", c.base))
+        .header("Cookie", &c.cookie)
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut reader = BufReader::new(r.into_body().into_reader());
+    let mut line = String::new();
+    while !line.starts_with("event: hello") {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "ended before hello"
+        );
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) => return tx.send(Ok(())),
+                Ok(_) => {}
+                Err(e) => return tx.send(Err(e.to_string())),
+            }
+        }
+    });
+    rx
+}
+
+/// The server ends `feed` within 3 s.
+fn assert_ends(feed: &mpsc::Receiver<FeedEnd>, why: &str) {
+    match feed.recv_timeout(Duration::from_secs(3)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("{why}: the live feed failed rather than ended: {e}"),
+        Err(_) => panic!("{why}: the live feed is still open 3 s later"),
+    }
+}
+
+#[test]
+fn the_live_feed_and_the_session_end_with_logout_and_user_changes_from_the_cli() {
+    let dir = scratch("web-revoke");
+    for (name, role, villages) in [
+        ("admin", "admin", ""),
+        ("logs-out", "operator", "Xiaohe"),
+        ("moved", "operator", "Xiaohe"),
+        ("demoted", "operator", "Xiaohe"),
+        ("re-added", "operator", "Xiaohe"),
+        ("leaves", "operator", "Xiaohe"),
+        ("forgot", "operator", "Xiaohe"),
+    ] {
+        user_add(&dir, name, role, villages);
+    }
+    let (child, base, _) = serve_with(&dir, &[]);
+    let admin = login(&base, "admin", "admin-password").unwrap();
+    let admin_feed = open_feed(&admin);
+    let signed_in = |name: &str| {
+        let c = login(&base, name, &format!("{name}-password")).unwrap();
+        let feed = open_feed(&c);
+        (c, feed)
+    };
+    let cli = |args: &[&str], password: &str| {
+        let out = user_cmd(&dir, args, password);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let add = |name: &str, role: &str, villages: &str| {
+        let password = format!("{name}-password");
+        let args = [
+            "add",
+            "--username",
+            name,
+            "--role",
+            role,
+            "--villages",
+            villages,
+        ];
+        cli(
+            &[&args[..], &["--password-env", "PW"][..]].concat(),
+            &password,
+        );
+    };
+
+    let (c, feed) = signed_in("logs-out");
+    assert_eq!(c.post("/api/logout", serde_json::json!({}), true).0, 204);
+    assert_ends(&feed, "logout");
+
+    // `user add` of an existing name replaces the user and ends their sessions, whether
+    // their villages, their role or only their password changed.
+    for (name, role, villages) in [
+        ("moved", "operator", "Dahe"),
+        ("demoted", "viewer", "Xiaohe"),
+        ("re-added", "operator", "Xiaohe"),
+    ] {
+        let (c, feed) = signed_in(name);
+        add(name, role, villages);
+        assert_ends(&feed, name);
+        assert_eq!(c.get("/api/me").0, 401, "{name}'s session");
+    }
+
+    // An operator who leaves: removed, their session and feed end, they cannot sign in.
+    let (c, feed) = signed_in("leaves");
+    cli(&["remove", "--username", "leaves"], "");
+    assert_ends(&feed, "user remove");
+    assert_eq!(c.get("/api/me").0, 401);
+    assert_eq!(try_login(&base, "leaves", "leaves-password").0, 401);
+    let again = user_cmd(&dir, &["remove", "--username", "leaves"], "");
+    assert!(!again.status.success(), "removing a user who is not there");
+
+    // A new password: the sessions end, the old password no longer opens one.
+    let (c, feed) = signed_in("forgot");
+    cli(
+        &["passwd", "--username", "forgot", "--password-env", "PW"],
+        "a brand new password",
+    );
+    assert_ends(&feed, "user passwd");
+    assert_eq!(c.get("/api/me").0, 401);
+    assert_eq!(try_login(&base, "forgot", "forgot-password").0, 401);
+    assert_eq!(try_login(&base, "forgot", "a brand new password").0, 200);
+
+    // None of it touched anyone else's session or feed.
+    assert_eq!(admin.get("/api/me").0, 200);
+    assert!(
+        matches!(admin_feed.try_recv(), Err(mpsc::TryRecvError::Empty)),
+        "the admin's feed ended"
+    );
+    stop(child);
+}
+
+#[test]
+fn the_live_feed_ends_when_its_session_expires() {
+    let dir = scratch("web-expiry");
+    user_add(&dir, "op-x", "operator", "Xiaohe");
+    let (child, base, _) = serve_with(&dir, &["--session-ttl", "2"]);
+    let opx = login(&base, "op-x", "op-x-password").unwrap();
+    let signed_in = Instant::now();
+    let feed = open_feed(&opx);
+    assert_eq!(opx.get("/api/me").0, 200);
+    match feed.recv_timeout(Duration::from_secs(5)) {
+        Ok(Ok(())) => {}
+        other => panic!("the live feed of a 2 s session, 5 s on: {other:?}"),
+    }
+    assert!(
+        signed_in.elapsed() >= Duration::from_secs(2),
+        "ended before expiry"
+    );
+    assert_eq!(opx.get("/api/me").0, 401);
+    stop(child);
 }

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use sharpeyes_core::{Alert, AlertKind, CameraId, CameraRef, ModelRef, UnixMillis};
 
@@ -58,25 +59,62 @@ pub fn user_add(dir: &Path, name: &str, role: &str, villages: &str) {
 /// `sharpeyes serve` on `listen` with `<dir>/cc.db`, fed from `bootstrap`; returns the child
 /// and its base URL once it listens (its stderr is drained meanwhile).
 pub fn serve(dir: &Path, bootstrap: &str, listen: &str) -> (Child, String) {
+    let (child, url, _) = serve_with(dir, &["--listen", listen, "--kafka", bootstrap]);
+    (child, url)
+}
+
+/// What a server wrote on stderr so far (its logs).
+pub type Log = Arc<Mutex<String>>;
+
+/// `sharpeyes serve --db cc.db ARGS` in `dir` (no `--kafka`: an empty feed; `--listen`
+/// defaults to any free port); returns the child, its base URL once it listens, and its
+/// stderr as it comes.
+pub fn serve_with(dir: &Path, args: &[&str]) -> (Child, String, Log) {
+    let listen = if args.contains(&"--listen") {
+        &[][..]
+    } else {
+        &["--listen", "127.0.0.1:0"][..]
+    };
     let mut child = Command::new(BIN)
         .current_dir(dir)
-        .args([
-            "serve", "--listen", listen, "--db", "cc.db", "--kafka", bootstrap,
-        ])
+        .args(["serve", "--db", "cc.db"])
+        .args(listen)
+        .args(args)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start serve");
+    let log = Log::default();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let url = loop {
         let mut line = String::new();
         assert!(err.read_line(&mut line).unwrap() > 0, "serve exited");
+        log.lock().unwrap().push_str(&line);
         if let Some(rest) = line.strip_prefix("command center: ") {
             let url = rest.split(' ').next().unwrap_or_default();
             break url.trim_end_matches('/').to_owned();
         }
     };
-    std::thread::spawn(move || for _ in err.lines() {});
-    (child, url)
+    let keep = log.clone();
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            let mut log = keep.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    (child, url, log)
+}
+
+/// `sharpeyes user ARGS --db cc.db` in `dir` with `PW` set to `password`: its output.
+pub fn user_cmd(dir: &Path, args: &[&str], password: &str) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .arg("user")
+        .args(args)
+        .args(["--db", "cc.db"])
+        .env("PW", password)
+        .output()
+        .expect("sharpeyes user")
 }
