@@ -177,6 +177,16 @@ pub fn render(src: &MetricsSource) -> String {
     for (kind, n) in &src.alerts {
         let _ = writeln!(out, "sharpeyes_alerts_raised_total{{kind=\"{kind}\"}} {n}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP sharpeyes_alerts_outbox_write_failures_total Outbox writes that failed (disk full, I/O error); their events are held in memory and retried.\n# TYPE sharpeyes_alerts_outbox_write_failures_total counter\nsharpeyes_alerts_outbox_write_failures_total {}",
+        src.outbox.0
+    );
+    let _ = writeln!(
+        out,
+        "# HELP sharpeyes_alerts_outbox_held Events held in memory because the outbox cannot be written; not yet delivered anywhere.\n# TYPE sharpeyes_alerts_outbox_held gauge\nsharpeyes_alerts_outbox_held {}",
+        src.outbox.1
+    );
     if let Some(c) = &src.cluster {
         let w = &c.worker;
         let _ = writeln!(
@@ -189,16 +199,6 @@ pub fn render(src: &MetricsSource) -> String {
                 "Cameras this worker may run.",
                 c.capacity.to_string(),
             ),
-    let _ = writeln!(
-        out,
-        "# HELP sharpeyes_alerts_outbox_write_failures_total Outbox writes that failed (disk full, I/O error); their events are held in memory and retried.\n# TYPE sharpeyes_alerts_outbox_write_failures_total counter\nsharpeyes_alerts_outbox_write_failures_total {}",
-        src.outbox.0
-    );
-    let _ = writeln!(
-        out,
-        "# HELP sharpeyes_alerts_outbox_held Events held in memory because the outbox cannot be written; not yet delivered anywhere.\n# TYPE sharpeyes_alerts_outbox_held gauge\nsharpeyes_alerts_outbox_held {}",
-        src.outbox.1
-    );
             (
                 "sharpeyes_cluster_cameras_assigned",
                 "Cameras the leader assigned to this worker.",
@@ -329,9 +329,12 @@ mod tests {
             frames_analysed: 7,
             alerts: [("person_detected".to_string(), 3)].into(),
             kafka: None,
+            outbox: (2, 5),
             cluster: None,
         };
         let text = render(&src);
+        assert!(text.contains("sharpeyes_alerts_outbox_write_failures_total 2\n"));
+        assert!(text.contains("sharpeyes_alerts_outbox_held 5\n"));
         assert!(
             text.contains("sharpeyes_ingest_frames_decoded_total{camera=\"gate\"} 42\n"),
             "{text}"
@@ -341,12 +344,9 @@ mod tests {
                 "sharpeyes_ingest_camera_state{camera=\"gate\",state=\"connecting\"} 1\n"
             )
         );
-            outbox: (2, 5),
         assert!(
             text.contains("sharpeyes_ingest_camera_state{camera=\"gate\",state=\"online\"} 0\n")
         );
-        assert!(text.contains("sharpeyes_alerts_outbox_write_failures_total 2\n"));
-        assert!(text.contains("sharpeyes_alerts_outbox_held 5\n"));
         assert!(text.contains("sharpeyes_inference_frames_analysed_total 7\n"));
         assert!(!text.contains("kafka"), "no Kafka gauges without Kafka");
         let with_kafka = render(&MetricsSource {
