@@ -7,6 +7,7 @@ pub mod clock;
 pub mod frame;
 pub mod geometry;
 pub mod health;
+pub mod redact;
 #[cfg(feature = "test-util")]
 pub mod testing;
 

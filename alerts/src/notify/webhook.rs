@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use sharpeyes_core::redact::{SecretUrl, redact_text};
+
 /// What one HTTP attempt came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -30,12 +32,22 @@ pub fn backoff(retry: u32, initial: Duration, max: Duration) -> Duration {
 }
 
 /// A blocking HTTP client for one guardian's endpoint.
-#[derive(Debug)]
 pub struct Webhook {
     agent: ureq::Agent,
-    pub url: String,
+    /// Shown (logs, `Debug`) as `scheme://host[:port]/***`: a webhook's path and query often
+    /// are its token.
+    pub url: SecretUrl,
     /// `Authorization: Bearer ...`, read from the environment at start.
     bearer: Option<String>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url)
+            .field("bearer", &self.bearer.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Webhook {
@@ -45,14 +57,18 @@ impl Webhook {
             .http_status_as_error(false)
             .build()
             .into();
-        Self { agent, url, bearer }
+        Self {
+            agent,
+            url: SecretUrl::new(url),
+            bearer,
+        }
     }
 
     /// One POST of `body` (JSON) with `Idempotency-Key: key`.
     pub fn post(&self, body: &[u8], key: &str) -> Outcome {
         let mut req = self
             .agent
-            .post(&self.url)
+            .post(self.url.expose())
             .header("Content-Type", "application/json")
             .header("Idempotency-Key", key)
             .header(
@@ -62,10 +78,13 @@ impl Webhook {
         if let Some(token) = &self.bearer {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
+        // The reasons are logged: an HTTP client's message may quote the URL.
         match req.send(body) {
             Ok(resp) => classify(resp.status().as_u16()),
-            Err(ureq::Error::BadUri(e)) => Outcome::Permanent(format!("bad URL: {e}")),
-            Err(e) => Outcome::Retry(e.to_string()),
+            Err(ureq::Error::BadUri(e)) => {
+                Outcome::Permanent(format!("bad URL: {}", redact_text(&e)))
+            }
+            Err(e) => Outcome::Retry(redact_text(&e.to_string())),
         }
     }
 }
@@ -92,6 +111,26 @@ mod tests {
         let d: Vec<u64> = (1..=9).map(|r| backoff(r, i, m).as_secs()).collect();
         assert_eq!(d, vec![1, 2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(backoff(1000, i, m), m);
+    }
+
+    #[test]
+    fn the_url_is_shown_without_its_token() {
+        let w = Webhook::new(
+            "https://hooks.example.org/services/T0/B0/XyZsecret?key=k".into(),
+            Some("bearer-s3cret".into()),
+            Duration::from_secs(2),
+        );
+        let shown = format!("{} {w:?}", w.url);
+        assert!(
+            shown.starts_with("https://hooks.example.org/*** "),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("XyZsecret")
+                && !shown.contains("key=k")
+                && !shown.contains("bearer-s3cret"),
+            "{shown}"
+        );
     }
 
     #[test]
