@@ -106,6 +106,18 @@ pub fn render(src: &MetricsSource) -> String {
     );
     counter(
         &mut out,
+        "sharpeyes_ingest_decoder_input_dropped_total",
+        "Access units dropped before decode: the decoder's input queue (bounded in bytes) was full.",
+        &|c| c.decoder_input_dropped.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "sharpeyes_ingest_decoder_input_dropped_bytes_total",
+        "Bytes of the access units dropped before decode.",
+        &|c| c.decoder_input_dropped_bytes.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
         "sharpeyes_ingest_reconnects_total",
         "Connections remade after a failure or stall.",
         &|c| c.reconnects.load(Ordering::Relaxed),
@@ -365,6 +377,28 @@ mod tests {
         assert!(
             !text.contains("sharpeyes_cluster"),
             "no cluster series outside a cluster"
+        );
+    }
+
+    #[test]
+    fn decoder_input_drops_are_counted_per_camera() {
+        let c = Arc::new(CameraCounters::default());
+        c.decoder_input_dropped.store(3, Ordering::Relaxed);
+        c.decoder_input_dropped_bytes
+            .store(61_440, Ordering::Relaxed);
+        let text = render(&MetricsSource {
+            cameras: vec![(CameraId::new("gate").expect("id"), c)],
+            ..MetricsSource::default()
+        });
+        assert!(
+            text.contains("sharpeyes_ingest_decoder_input_dropped_total{camera=\"gate\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "sharpeyes_ingest_decoder_input_dropped_bytes_total{camera=\"gate\"} 61440\n"
+            ),
+            "{text}"
         );
     }
 

@@ -390,3 +390,176 @@ fn a_file_camera_plays_in_real_time_and_loops() {
     );
     assert_eq!(cam.counters.state(), CameraState::Online);
 }
+
+#[test]
+fn a_wrong_password_is_tried_again_only_seconds_then_minutes_apart() {
+    // Cameras lock the account after a handful of failed logins: refusals back off from 10 s
+    // doubling to 5 min, apart from the network backoff (capped at 2 s in `spec`).
+    let rig = Rig::new();
+    let options = SimOptions {
+        port: 0,
+        credentials: Some(("viewer".into(), "s3cret-Pa55".into())),
+        auth: SimAuth::Digest,
+    };
+    let server = SimServer::start_with(&[SimCamera::pattern("cam")], options).expect("server");
+    let mut s = spec("cam", &server.url("cam"));
+    s.credentials = Some(("viewer".into(), "wrong-Pa55word".into()));
+    let started = Instant::now();
+    let cam = rig.camera(s);
+    let refused = rig
+        .next_status(Duration::from_secs(15))
+        .expect("a status event");
+    assert_eq!(refused.state, CameraState::AuthFailed, "{refused:?}");
+    // Attempts at ~0, +5-10 s, +10-20 s; the next would come 20-40 s later still.
+    std::thread::sleep(Duration::from_secs(32).saturating_sub(started.elapsed()));
+    let knocks = server.connections();
+    let errors = cam.counters.errors.load(Ordering::Relaxed);
+    drop(cam);
+    drop(server);
+    let at: Vec<f64> = knocks
+        .iter()
+        .map(|t| t.saturating_duration_since(started).as_secs_f64())
+        .collect();
+    println!("wrong password: connections at {at:.1?} s, {errors} failed attempts");
+    assert_eq!(knocks.len(), 3, "three tries in 32 s: {at:.1?}");
+    assert_eq!(errors, 3, "one connection per try");
+    let gaps: Vec<f64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        (4.9..10.5).contains(&gaps[0]),
+        "first retry after 5-10 s: {gaps:.1?}"
+    );
+    assert!(
+        gaps[1] > gaps[0] && gaps[1] >= 9.9,
+        "spacing out: {gaps:.1?}"
+    );
+}
+
+#[test]
+fn a_camera_that_never_decodes_a_frame_is_offline_with_the_reason() {
+    // The session plays and access units arrive, but none decodes (no parameter sets): the
+    // camera must not stay `connecting`.
+    let rig = Rig::new();
+    let cams = [SimCamera {
+        mount: "cam".into(),
+        clips: Vec::new(),
+        codec: SimCodec::Undecodable,
+        program: None,
+    }];
+    let server = SimServer::start(&cams, 0).expect("server");
+    let mut s = spec("cam", &server.url("cam"));
+    s.stall_after = Duration::from_secs(2);
+    let cam = rig.camera(s);
+    let offline = rig
+        .next_status(Duration::from_secs(10))
+        .expect("a status event");
+    assert_eq!(
+        (offline.kind, offline.state),
+        (StatusKind::CameraOffline, CameraState::Offline),
+        "{offline:?}"
+    );
+    let reason = offline.reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("no decoded frame") && reason.contains("access units received"),
+        "{reason}"
+    );
+    // Through the reconnects that follow, it stays offline, and each dark attempt is remade.
+    let reconnects = cam.counters.reconnects.load(Ordering::Relaxed);
+    let mut seen = std::collections::BTreeSet::new();
+    let end = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < end {
+        seen.insert(cam.counters.state().as_str());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let later = cam.counters.reconnects.load(Ordering::Relaxed);
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        vec!["offline"],
+        "never back to connecting"
+    );
+    assert!(
+        later >= reconnects + 2,
+        "reconnected {reconnects} → {later}"
+    );
+    assert_eq!(decoded(&cam), 0);
+    assert!(cam.counters.access_units.load(Ordering::Relaxed) > 10);
+    assert!(
+        rig.next_status(Duration::from_millis(100)).is_none(),
+        "reported once"
+    );
+    drop(server);
+}
+
+/// Everything logged in this test binary from the first call on (DEBUG and up), as text.
+fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        logs
+    })
+    .clone()
+}
+
+#[test]
+fn passwords_in_the_url_query_never_reach_the_log() {
+    // Some cameras take their credentials in the query (`?user=..&password=..`): the URL is
+    // logged (session playing, failures quoting the request) with the value masked.
+    let logs = captured_logs();
+    let rig = Rig::new();
+    let options = SimOptions {
+        port: 0,
+        credentials: Some(("viewer".into(), "s3cret-Pa55".into())),
+        auth: SimAuth::Digest,
+    };
+    let server = SimServer::start_with(&[SimCamera::pattern("cam")], options).expect("server");
+    let query = "?user=viewer&password=Qu3ry-Pa55&token=T0ken-Pa55";
+    let mut good = spec("query-good", &format!("{}{query}", server.url("cam")));
+    good.credentials = Some(("viewer".into(), "s3cret-Pa55".into()));
+    let mut bad = spec("query-bad", &format!("{}{query}", server.url("cam")));
+    bad.credentials = Some(("viewer".into(), "wrong-Pa55word".into()));
+    let good = rig.camera(good);
+    let bad = rig.camera(bad);
+    let mut states = std::collections::BTreeMap::new();
+    while states.len() < 2 {
+        let e = rig
+            .next_status(Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("two status events, got {states:?}"));
+        states.insert(e.camera.id.to_string(), e.state);
+    }
+    drop((good, bad, server));
+    let text =
+        String::from_utf8_lossy(&logs.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let ours: Vec<&str> = text.lines().filter(|l| l.contains("query-")).collect();
+    let joined = ours.join("\n");
+    assert_eq!(
+        (states.get("query-good"), states.get("query-bad")),
+        (Some(&CameraState::Online), Some(&CameraState::AuthFailed)),
+        "{states:?}"
+    );
+    assert!(
+        joined.contains("password=***&token=***"),
+        "the URL is logged, masked:\n{joined}"
+    );
+    for secret in ["Qu3ry-Pa55", "T0ken-Pa55", "s3cret-Pa55", "wrong-Pa55word"] {
+        assert!(!text.contains(secret), "{secret} in the log:\n{joined}");
+    }
+}

@@ -241,6 +241,13 @@ pub(crate) fn bus_error(camera: &CameraId, pipeline: &gst::Pipeline) -> Option<I
 /// Most bytes of access units waiting in a decoder's input queue (≈ 2 s of 4K H.264).
 pub const MAX_QUEUED_BYTES: u64 = 8 << 20;
 
+/// Access units a decoder refused because its input queue was full, and their bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputDrops {
+    pub access_units: u64,
+    pub bytes: u64,
+}
+
 /// Decodes access units (AVC/HVC length-prefixed, as retina delivers them) of one stream.
 /// Decoded frames are handed to `on_frame` on GStreamer's streaming thread.
 pub struct AuDecoder {
@@ -253,6 +260,11 @@ pub struct AuDecoder {
     /// out.) Decode order is output order for the streams cameras send without B-frames; with
     /// B-frames a dropped picture may be a neighbour of the intended one, never more.
     drop_pending: Arc<std::sync::atomic::AtomicU64>,
+    /// The input queue's bound in bytes ([`MAX_QUEUED_BYTES`] unless set).
+    max_queued_bytes: u64,
+    /// What [`AuDecoder::push_au`] refused so far.
+    refused_aus: std::sync::atomic::AtomicU64,
+    refused_bytes: std::sync::atomic::AtomicU64,
     pub choice: DecoderChoice,
 }
 
@@ -356,14 +368,41 @@ impl AuDecoder {
             pipeline,
             appsrc,
             drop_pending,
+            max_queued_bytes: MAX_QUEUED_BYTES,
+            refused_aus: Default::default(),
+            refused_bytes: Default::default(),
             choice,
         })
     }
 
+    /// Bounds the input queue at `bytes` instead of [`MAX_QUEUED_BYTES`].
+    pub fn with_max_queued_bytes(mut self, bytes: u64) -> Self {
+        self.max_queued_bytes = bytes;
+        self.appsrc.set_max_bytes(bytes);
+        self
+    }
+
+    /// Bytes of access units waiting in the input queue now (never more than the bound, see
+    /// [`AuDecoder::push_au`]).
+    pub fn queued_bytes(&self) -> u64 {
+        self.appsrc.current_level_bytes()
+    }
+
+    /// The access units refused so far because the input queue was full, and their bytes.
+    pub fn input_drops(&self) -> InputDrops {
+        use std::sync::atomic::Ordering::Relaxed;
+        InputDrops {
+            access_units: self.refused_aus.load(Relaxed),
+            bytes: self.refused_bytes.load(Relaxed),
+        }
+    }
+
     /// Queues one access unit; never blocks. `decode_only`: the decoder decodes it (a later
     /// frame may refer to it) but no picture comes out (catching up on a kept GOP). Returns
-    /// false, and drops it, when the decoder's input queue is full ([`MAX_QUEUED_BYTES`]): the
-    /// caller must then skip to the next keyframe. Errors if the pipeline failed (see the bus).
+    /// false, drops it and counts it ([`AuDecoder::input_drops`]) when it does not fit in the
+    /// decoder's input queue ([`MAX_QUEUED_BYTES`]; an access unit larger than the whole bound
+    /// is taken only into an empty queue): the queue never grows past its bound, and the
+    /// caller must skip to the next keyframe. Errors if the pipeline failed (see the bus).
     pub fn push_au(
         &self,
         au: &[u8],
@@ -373,7 +412,12 @@ impl AuDecoder {
         if let Some(e) = bus_error(&self.camera, &self.pipeline) {
             return Err(e);
         }
-        if self.appsrc.current_level_bytes() >= MAX_QUEUED_BYTES {
+        let queued = self.appsrc.current_level_bytes();
+        let len = au.len() as u64;
+        if queued > 0 && queued + len > self.max_queued_bytes {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.refused_aus.fetch_add(1, Relaxed);
+            self.refused_bytes.fetch_add(len, Relaxed);
             return Ok(false);
         }
         let mut buf = gst::Buffer::from_slice(au.to_vec());

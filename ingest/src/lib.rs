@@ -20,13 +20,17 @@ pub use adaptive::{
     AuAction, DEFAULT_PEEK, DecodeGate, GopKeeper, KeeperOptions, MotionDetector, Wake,
     peek_from_secs,
 };
-pub use decode::{DecoderChoice, VideoCodec, init_gstreamer};
+pub use decode::{
+    AuDecoder, DecoderChoice, InputDrops, MAX_QUEUED_BYTES, VideoCodec, init_gstreamer,
+};
 pub use error::IngestError;
 pub use file::FileSource;
-pub use health::{Backoff, Health, StatusChange};
+pub use health::{
+    AUTH_BACKOFF_BASE, AUTH_BACKOFF_MAX, Backoff, Health, ReconnectBackoff, Stall, StatusChange,
+};
 pub use mask::{MaskPolygon, apply_privacy_masks};
 pub use queue::{FrameQueue, FrameSlots, Popped, QueueStats};
-pub use redact::redact_url;
+pub use redact::{redact_text, redact_url};
 pub use rtsp::{RtspOptions, RtspSource, RtspTransport};
 pub use sim::{SimAuth, SimCamera, SimCodec, SimOptions, SimServer};
 pub use sim_program::{

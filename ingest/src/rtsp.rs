@@ -18,10 +18,10 @@ use retina::codec::{CodecItem, ParametersRef, VideoParametersCodec};
 use sharpeyes_core::{CameraId, Frame, FrameSource, SourceItem};
 
 use crate::adaptive::{AuAction, DecodeGate, GopKeeper, KeeperOptions};
-use crate::decode::{AuDecoder, VideoCodec};
+use crate::decode::{AuDecoder, InputDrops, VideoCodec};
 use crate::error::IngestError;
 use crate::queue::{FrameQueue, Popped, QueueStats};
-use crate::redact::redact_url;
+use crate::redact::{redact_text, redact_url};
 
 /// RTP transport. `Tcp` (interleaved in the RTSP connection) passes NAT and firewalls and is the
 /// default; `Udp` saves a little CPU on a LAN.
@@ -101,11 +101,22 @@ struct Shared {
     received: AtomicU64,
     /// Kept deltas decoded later in a burst, decode-only (peeks, resumes; see [`GopKeeper`]).
     caught_up: AtomicU64,
+    /// Access units dropped because the decoder's input queue was full (refused by it, or
+    /// skipped after a refusal until the next keyframe), and their bytes.
+    input_dropped: AtomicU64,
+    input_dropped_bytes: AtomicU64,
     /// PLAY answered and a decoder built: the expensive part of connecting is over.
     ready: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
+    /// One access unit of `bytes` dropped because the decoder is behind.
+    fn input_drop(&self, bytes: usize) {
+        self.input_dropped.fetch_add(1, Ordering::Relaxed);
+        self.input_dropped_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
     fn fail(&self, e: IngestError) {
         let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
@@ -132,6 +143,8 @@ impl RtspSource {
             skipped: AtomicU64::new(0),
             received: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
+            input_dropped: AtomicU64::new(0),
+            input_dropped_bytes: AtomicU64::new(0),
             ready: std::sync::atomic::AtomicBool::new(false),
         });
         let camera = options.camera.clone();
@@ -176,6 +189,15 @@ impl RtspSource {
     pub fn caught_up(&self) -> u64 {
         self.shared.caught_up.load(Ordering::Relaxed)
     }
+
+    /// Access units dropped so far because the decoder fell behind (its input queue, bounded
+    /// in bytes, was full), and their bytes; across decoder rebuilds.
+    pub fn input_drops(&self) -> InputDrops {
+        InputDrops {
+            access_units: self.shared.input_dropped.load(Ordering::Relaxed),
+            bytes: self.shared.input_dropped_bytes.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Drop for RtspSource {
@@ -210,7 +232,8 @@ impl FrameSource for RtspSource {
 }
 
 fn rtsp_err(o: &RtspOptions, e: retina::Error) -> IngestError {
-    let message = e.to_string();
+    // retina's messages quote the request URL: a password in its query must not follow.
+    let message = redact_text(&e.to_string());
     // retina reports a 401 after trying the credentials as an RTSP error with status 401.
     let auth = message.contains("401") || message.to_ascii_lowercase().contains("unauthorized");
     IngestError::Rtsp {
@@ -286,6 +309,9 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
     };
     let mut keeper: GopKeeper<Vec<u8>> = GopKeeper::new(keeper_options);
     let mut first = true;
+    // A push was refused (the decoder's input queue full): deltas until the next keyframe are
+    // dropped too, and counted as such, not as adaptive decode's skips.
+    let mut behind = false;
     // The first video frame is due within `first_frame_timeout` of PLAY, however many other
     // items (RTCP sender reports, every few seconds) arrive meanwhile: a session that sends
     // reports but no video would otherwise wait for ever.
@@ -361,6 +387,10 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
         let size = data.len();
         let now = sharpeyes_core::Clock::now(&sharpeyes_core::SystemClock);
         let (catch_up, current) = match keeper.admit(data, size, keyframe, keyframes_only, now.0) {
+            AuAction::Skip if behind => {
+                shared.input_drop(size);
+                continue;
+            }
             AuAction::Skip => {
                 shared.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -378,15 +408,26 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
                 (catch_up, current)
             }
         };
-        let mut accepted = true;
-        for au in &catch_up {
-            accepted &= d.push_au(au, false, true)?;
+        if keyframe {
+            behind = false;
         }
-        accepted &= d.push_au(&current, keyframe, false)?;
+        let mut accepted = true;
+        for (au, decode_only) in catch_up
+            .iter()
+            .map(|a| (a, true))
+            .chain([(&current, false)])
+        {
+            let key = keyframe && !decode_only;
+            if !d.push_au(au, key, decode_only)? {
+                accepted = false;
+                shared.input_drop(au.len());
+            }
+        }
         if !accepted {
             // The decoder is behind by its whole input queue: skip to the next keyframe rather
             // than grow memory or block the network thread.
             keeper.lost();
+            behind = true;
             tracing::debug!(camera = %o.camera, "decoder queue full: skipping to the next keyframe");
         }
     }

@@ -3,7 +3,9 @@
 //! Each mount loops a video clip at its own pace, re-encoded to H.264 (constrained baseline,
 //! keyframe every 30 frames) the way a typical IP camera sends it; without a clip it serves a
 //! moving test pattern. Used by `sharpeyes demo` and by the integration tests; a mount can be
-//! told to stall (keep the connection, send nothing) to exercise stall detection.
+//! told to stall (keep the connection, send nothing) to exercise stall detection, or serve a
+//! stream that never decodes ([`SimCodec::Undecodable`]); the server records when each client
+//! connected ([`SimServer::connections`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,6 +30,10 @@ pub enum SimCodec {
     #[default]
     H264,
     H265,
+    /// H.264 over RTP that no decoder can use: non-IDR slices of random bytes, 10 a second,
+    /// and never a parameter set (SPS/PPS), neither in the SDP nor in band. The session plays
+    /// and access units arrive, but no frame ever decodes. `clips` are not used.
+    Undecodable,
 }
 
 impl SimCodec {
@@ -41,6 +47,8 @@ impl SimCodec {
                 "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 \
                  ! rtph265pay name=pay0 pt=96 config-interval=-1"
             }
+            // Not an encoder: `start_with` feeds this mount itself.
+            SimCodec::Undecodable => "rtph264pay name=pay0 pt=96",
         }
     }
 }
@@ -120,6 +128,7 @@ pub struct SimServer {
     thread: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     stalled: HashMap<String, Arc<AtomicBool>>,
+    connections: Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
 }
 
 fn sim_err(message: impl std::fmt::Display) -> IngestError {
@@ -160,6 +169,13 @@ impl SimServer {
             });
             server.set_auth(Some(&auth));
         }
+        let connections = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = connections.clone();
+        server.connect_client_connected(move |_, _| {
+            seen.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(std::time::Instant::now());
+        });
         let mounts = server
             .mount_points()
             .ok_or_else(|| sim_err("no mount points"))?;
@@ -193,6 +209,23 @@ impl SimServer {
                     let (program, stop, flag, mount) =
                         (program.clone(), stop.clone(), flag.clone(), mount.clone());
                     std::thread::spawn(move || program.feed(&mount, &src, &stop, &flag));
+                });
+                mounts.add_factory(&format!("/{}", cam.mount), factory);
+                continue;
+            }
+            if cam.codec == SimCodec::Undecodable {
+                factory.set_launch(
+                    "( appsrc name=src is-live=true do-timestamp=true format=time \
+                     caps=video/x-h264,stream-format=byte-stream,alignment=au \
+                     ! rtph264pay name=pay0 pt=96 )",
+                );
+                let stop = stop.clone();
+                factory.connect_media_configure(move |_, media| {
+                    let Some(src) = media_appsrc(media) else {
+                        return;
+                    };
+                    let stop = stop.clone();
+                    std::thread::spawn(move || feed_garbage(&src, &stop));
                 });
                 mounts.add_factory(&format!("/{}", cam.mount), factory);
                 continue;
@@ -267,11 +300,21 @@ impl SimServer {
             thread: Some(thread),
             stop,
             stalled,
+            connections,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// When each client connection (a TCP connection to the RTSP port) was accepted, in order:
+    /// how often cameras knock.
+    pub fn connections(&self) -> Vec<std::time::Instant> {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The URL of a mount, e.g. `rtsp://127.0.0.1:8554/cam-1`.
@@ -360,6 +403,27 @@ pub(crate) fn untimed(buf: &gst::Buffer) -> gst::Buffer {
         b.set_duration(gst::ClockTime::NONE);
     }
     b
+}
+
+/// Pushes an undecodable H.264 access unit (see [`SimCodec::Undecodable`]) into `src` every
+/// 100 ms until the media goes away or the server stops.
+fn feed_garbage(src: &gst_app::AppSrc, stop: &AtomicBool) {
+    let mut x: u32 = 0x2545_f491;
+    while !stop.load(Ordering::Relaxed) {
+        // Annex B start code, a non-IDR slice header byte (nal_ref_idc 2, type 1), then bytes
+        // that are never 0, so no start code (and no other NAL type) hides in them.
+        let mut au = vec![0, 0, 0, 1, 0x41];
+        au.extend((0..1500).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x % 255) as u8 + 1
+        }));
+        if src.push_buffer(gst::Buffer::from_mut_slice(au)).is_err() {
+            return; // media torn down
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Decodes the clips in turn in real time and pushes raw frames into `src` (timestamped on

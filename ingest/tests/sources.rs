@@ -155,3 +155,102 @@ fn garbage_on_the_rtsp_port_is_a_clear_error_not_a_panic() {
     drop(src);
     drop(server);
 }
+
+/// The H.264 access units of `clip` as retina hands them over (AVC: length-prefixed NAL units,
+/// one whole picture each) with their keyframe flags, and the avcC record.
+fn access_units(clip: &std::path::Path) -> (Vec<u8>, Vec<(Vec<u8>, bool)>) {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    sharpeyes_ingest::init_gstreamer().expect("GStreamer");
+    let launch = format!(
+        "filesrc location=\"{}\" ! qtdemux ! h264parse \
+         ! video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false",
+        clip.display()
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .expect("reader")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gstreamer_app::AppSink>().ok())
+        .expect("appsink");
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    let (mut codec_data, mut aus) = (Vec::new(), Vec::new());
+    while let Ok(sample) = sink.pull_sample() {
+        if codec_data.is_empty() {
+            let caps = sample.caps().expect("caps");
+            let record = caps
+                .structure(0)
+                .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
+                .expect("avcC in the caps");
+            codec_data = record.map_readable().expect("readable").to_vec();
+        }
+        let buf = sample.buffer().expect("buffer");
+        let key = !buf.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        aus.push((buf.map_readable().expect("readable").to_vec(), key));
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    (codec_data, aus)
+}
+
+#[test]
+fn a_decoder_that_falls_behind_drops_and_counts_instead_of_growing() {
+    use sharpeyes_ingest::{AuDecoder, MAX_QUEUED_BYTES, VideoCodec};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(clip) = asset("videos/people_walking_indoor_intel.mp4") else {
+        return;
+    };
+    let (codec_data, aus) = access_units(&clip);
+    assert!(aus.len() > 1000, "{} access units", aus.len());
+    // Whoever takes the frames is stuck (the callback runs on the decoder's streaming thread):
+    // decoding stops after the first picture, and access units keep coming from the network.
+    let release = Arc::new(AtomicBool::new(false));
+    let held = release.clone();
+    let decoder = AuDecoder::new(
+        &CameraId::new("slow").expect("id"),
+        VideoCodec::H264,
+        &codec_data,
+        416,
+        416,
+        move |_| {
+            while !held.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        },
+    )
+    .expect("decoder");
+    let (mut pushed, mut refused, mut refused_bytes, mut peak) = (0u64, 0u64, 0u64, 0u64);
+    // The clip eight times (26 MB), as fast as the pushes go: far more than the queue holds.
+    for (au, key) in aus.iter().cycle().take(aus.len() * 8) {
+        pushed += au.len() as u64;
+        if !decoder.push_au(au, *key, false).expect("pipeline healthy") {
+            refused += 1;
+            refused_bytes += au.len() as u64;
+        }
+        peak = peak.max(decoder.queued_bytes());
+    }
+    let drops = decoder.input_drops();
+    println!(
+        "pushed {pushed} bytes, queue peaked at {peak} bytes (bound {MAX_QUEUED_BYTES}), \
+         {refused} access units ({refused_bytes} bytes) dropped"
+    );
+    release.store(true, Ordering::Relaxed);
+    assert!(
+        pushed > 2 * MAX_QUEUED_BYTES,
+        "the test pushes more than the bound"
+    );
+    assert!(
+        peak <= MAX_QUEUED_BYTES,
+        "queue never grows past its bound: {peak}"
+    );
+    assert!(peak > MAX_QUEUED_BYTES / 2, "the queue did fill: {peak}");
+    assert!(refused > 0, "the drop counter rises");
+    assert_eq!(
+        (drops.access_units, drops.bytes),
+        (refused, refused_bytes),
+        "every refusal counted"
+    );
+    drop(decoder);
+}

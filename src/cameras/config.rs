@@ -343,7 +343,8 @@ pub struct InactivityRule {
 /// Liveness of the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HealthConfig {
-    /// No frame for this long while connected = stalled (reconnect). 1..=600 s, default 10 s.
+    /// No decoded frame for this long, in any state, and the connection is remade (`stalled` if
+    /// it was online, `offline` if it never decoded one). 1..=600 s, default 10 s.
     pub stall_after: Duration,
     /// Cap of the reconnect backoff. 1..=3600 s, default 30 s.
     pub reconnect_max: Duration,

@@ -60,9 +60,11 @@ pub struct CameraSpec {
     pub credentials: Option<(String, String)>,
     pub transport: RtspTransport,
     pub detect_fps: f64,
-    /// No frame for this long while online = stalled, and the connection is remade.
+    /// No decoded frame for this long, in any state, and the connection is remade: `stalled`
+    /// when it was online, `offline` when it never decoded one.
     pub stall_after: Duration,
-    /// Reconnect backoff: 0.5 s doubling up to this.
+    /// Reconnect backoff: 0.5 s doubling up to this. Refused credentials back off from 10 s
+    /// to 5 min (or this, if longer): see `sharpeyes_ingest::ReconnectBackoff`.
     pub reconnect_max: Duration,
     /// Adaptive decode (keyframes only while quiet) with this quiet period; None: off.
     pub adaptive_quiet: Option<Duration>,
@@ -150,6 +152,12 @@ pub struct CameraCounters {
     pub fps_in_milli: AtomicU64,
     /// Frames handed to detection per second over the last second, in thousandths.
     pub fps_out_milli: AtomicU64,
+    /// Access units dropped before decode because the decoder's input queue (bounded in bytes,
+    /// `sharpeyes_ingest::MAX_QUEUED_BYTES`) was full, and the deltas after them up to the
+    /// next keyframe.
+    pub decoder_input_dropped: AtomicU64,
+    /// The bytes of those access units.
+    pub decoder_input_dropped_bytes: AtomicU64,
 }
 
 impl CameraCounters {
@@ -358,6 +366,10 @@ impl CameraSource for Source {
 
     fn caught_up(&self) -> u64 {
         self.rtsp().map_or(0, RtspSource::caught_up)
+    }
+
+    fn input_drops(&self) -> sharpeyes_ingest::InputDrops {
+        self.rtsp().map(RtspSource::input_drops).unwrap_or_default()
     }
 
     fn ready(&self) -> bool {

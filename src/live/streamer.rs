@@ -1,7 +1,8 @@
 //! One camera's connection loop, the [`Streamer`]: open the camera through an [`Opener`], take
-//! its frames, watch its health (a first frame within `stall_after` of connecting, then no gap
-//! longer than that), reconnect with jittered exponential backoff, and hand the frames that are
-//! due to detection. Every connect goes through the process's [`ConnectLimiter`], so a connect
+//! its frames, watch its health (a first decoded frame within `stall_after` of connecting, then
+//! no gap longer than that, whatever the state), reconnect with jittered exponential backoff
+//! (refused credentials on their own, slower backoff: `sharpeyes_ingest::ReconnectBackoff`), and
+//! hand the frames that are due to detection. Every connect goes through the process's [`ConnectLimiter`], so a connect
 //! storm (hundreds of cameras starting at once, or all reconnecting after a network blip) is
 //! bounded and never starves the cameras already running.
 //!
@@ -16,7 +17,8 @@ use std::time::Duration;
 
 use sharpeyes_core::{CameraId, CameraState, Clock, SourceItem, StatusEvent, UnixMillis};
 use sharpeyes_ingest::{
-    Backoff, DecodeGate, Health, IngestError, MotionDetector, StatusChange, apply_privacy_masks,
+    DecodeGate, Health, IngestError, MotionDetector, ReconnectBackoff, StatusChange,
+    apply_privacy_masks,
 };
 
 use super::{CameraCounters, CameraOutputs, CameraSpec, MOTION_THRESHOLD};
@@ -51,6 +53,10 @@ pub trait CameraSource: Send {
     /// Skipped access units decoded later (decode-only, to peek or wake) so far.
     fn caught_up(&self) -> u64 {
         0
+    }
+    /// Access units dropped so far because the decoder's input queue was full, and their bytes.
+    fn input_drops(&self) -> sharpeyes_ingest::InputDrops {
+        sharpeyes_ingest::InputDrops::default()
     }
     /// The expensive part of connecting (handshake, decoder build) is over; only the first
     /// frame is still to come (the next keyframe, up to a GOP away).
@@ -229,6 +235,16 @@ impl Streamer<'_> {
             (&c.frames_skipped, now.skipped, seen.skipped),
             (&c.access_units, now.received, seen.received),
             (&c.frames_caught_up, now.caught_up, seen.caught_up),
+            (
+                &c.decoder_input_dropped,
+                now.input_dropped,
+                seen.input_dropped,
+            ),
+            (
+                &c.decoder_input_dropped_bytes,
+                now.input_dropped_bytes,
+                seen.input_dropped_bytes,
+            ),
         ] {
             counter.fetch_add(now.saturating_sub(then), Ordering::Relaxed);
         }
@@ -242,7 +258,7 @@ impl Streamer<'_> {
         let mut motion = MotionDetector::default();
         let mut sampler = RateSampler::new(spec.detect_fps);
         let mut health = Health::new();
-        let mut backoff = Backoff::new(Duration::from_millis(500), spec.reconnect_max);
+        let mut backoff = ReconnectBackoff::new(spec.reconnect_max);
         let mut attempt = 0u64;
         let mut window = (clock.now(), 0u64, 0u64);
         let mut measure_fps = |counters: &CameraCounters| {
@@ -268,13 +284,15 @@ impl Streamer<'_> {
             return;
         }
         while !self.stop.load(Ordering::Relaxed) {
-            counters.set_state(CameraState::Connecting);
             let Some(permit) = self.limiter.acquire(&self.stop) else {
                 return;
             };
             let mut permit = Some(permit);
             let opened = clock.now();
             health.on_connecting(opened);
+            // `connecting` until the first report; a camera reported offline stays so (with
+            // its reason) through its reconnects until frames come.
+            counters.set_state(health.state());
             let mut src = self.open();
             let mut seen = SourceCounts::default();
             let failure = loop {
@@ -323,14 +341,21 @@ impl Streamer<'_> {
                         }
                     }
                     Ok(SourceItem::Timeout) => {
-                        if let Some(c) = health.check_stall(clock.now(), spec.stall_after) {
-                            counters.set_state(CameraState::Stalled);
+                        // In every state: a connection without a decoded frame for
+                        // `stall_after` is remade, reported or not.
+                        if let Some(stall) = health.check_stall(clock.now(), spec.stall_after) {
+                            counters.set_state(health.state());
+                            let reason = with_received(stall.reason, src.received(), &health);
                             tracing::warn!(
                                 stall_after_ms = spec.stall_after.as_millis() as u64,
-                                reason = c.reason.as_deref().unwrap_or(""),
-                                "camera stalled; reconnecting"
+                                state = health.state().as_str(),
+                                reason = %reason,
+                                "no decoded frame; reconnecting"
                             );
-                            self.emit(Some(c));
+                            self.emit(stall.change.map(|c| StatusChange {
+                                reason: Some(reason),
+                                ..c
+                            }));
                             break None;
                         }
                     }
@@ -358,19 +383,40 @@ impl Streamer<'_> {
             // Dropping the source never blocks: the network task is aborted and its decoder
             // torn down off the network threads (see `sharpeyes_ingest::RtspSource`).
             drop(src);
+            let mut auth_failed = false;
             if let Some((auth, reason)) = failure {
+                auth_failed = auth;
                 let change = health.on_failure(clock.now(), auth, reason);
                 counters.set_state(health.state());
                 self.emit(change);
             }
             counters.reconnects.fetch_add(1, Ordering::Relaxed);
             attempt += 1;
-            let delay = backoff.next_delay(jitter(&spec.id, attempt, clock.now()));
-            tracing::debug!(retry_in_ms = delay.as_millis() as u64, "reconnecting");
+            // Refused credentials back off to minutes (see `ReconnectBackoff`): knocking every
+            // few seconds with a wrong password gets the camera's account locked.
+            let delay = backoff.next_delay(auth_failed, jitter(&spec.id, attempt, clock.now()));
+            if auth_failed {
+                tracing::warn!(
+                    retry_in_ms = delay.as_millis() as u64,
+                    "camera refused the credentials; retrying slowly"
+                );
+            } else {
+                tracing::debug!(retry_in_ms = delay.as_millis() as u64, "reconnecting");
+            }
             if !sleep_unless_stopped(clock, delay, &self.stop) {
                 return;
             }
         }
+    }
+}
+
+/// `reason`, saying how many access units came when the camera sent some but none decoded
+/// (an undecodable stream, not a silent one).
+fn with_received(reason: String, received: u64, health: &Health) -> String {
+    if received > 0 && health.state() != CameraState::Stalled {
+        format!("{reason} ({received} access units received, none decoded)")
+    } else {
+        reason
     }
 }
 
@@ -381,15 +427,20 @@ struct SourceCounts {
     skipped: u64,
     received: u64,
     caught_up: u64,
+    input_dropped: u64,
+    input_dropped_bytes: u64,
 }
 
 impl SourceCounts {
     fn of(src: &dyn CameraSource) -> Self {
+        let drops = src.input_drops();
         Self {
             dropped: src.dropped(),
             skipped: src.skipped(),
             received: src.received(),
             caught_up: src.caught_up(),
+            input_dropped: drops.access_units,
+            input_dropped_bytes: drops.bytes,
         }
     }
 }

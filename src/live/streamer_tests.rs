@@ -24,6 +24,8 @@ enum Step {
     Silence,
     /// The connection fails (transient).
     Fail,
+    /// The camera refuses the credentials (an RTSP `401`).
+    FailAuth,
 }
 
 struct Scripted {
@@ -69,6 +71,12 @@ impl CameraSource for Scripted {
             Step::Fail => Err(IngestError::Closed {
                 camera: self.camera.clone(),
             }),
+            Step::FailAuth => Err(IngestError::Rtsp {
+                camera: self.camera.clone(),
+                url: "rtsp://127.0.0.1:1/x".into(),
+                message: "401 Unauthorized".into(),
+                auth: true,
+            }),
         }
     }
 }
@@ -93,6 +101,10 @@ struct ScriptedOpener {
     real_delay: Duration,
     /// Sources say they are ready (handshake done) from the start.
     ready: bool,
+    /// The camera's counters, whose state is recorded at each open (what operators see
+    /// during that attempt).
+    watch: Option<Arc<CameraCounters>>,
+    states: Mutex<Vec<CameraState>>,
 }
 
 impl ScriptedOpener {
@@ -106,11 +118,18 @@ impl ScriptedOpener {
             peak: AtomicUsize::new(0),
             real_delay: Duration::ZERO,
             ready: false,
+            watch: None,
+            states: Mutex::default(),
         }
     }
 
     fn opens(&self) -> Vec<UnixMillis> {
         self.opens.lock().expect("opens").clone()
+    }
+
+    /// The camera's state at each open, when watching its counters.
+    fn states(&self) -> Vec<CameraState> {
+        self.states.lock().expect("states").clone()
     }
 }
 
@@ -121,6 +140,9 @@ impl Opener for ScriptedOpener {
         _gate: &Arc<DecodeGate>,
     ) -> Result<Box<dyn CameraSource>, IngestError> {
         self.opens.lock().expect("opens").push(self.clock.now());
+        if let Some(c) = &self.watch {
+            self.states.lock().expect("states").push(c.state());
+        }
         let n = self.connecting.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(n, Ordering::SeqCst);
         let steps = self
@@ -184,8 +206,20 @@ fn start(
     limiter: Arc<ConnectLimiter>,
     frames: Arc<FrameSlots>,
 ) -> Running {
-    let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(CameraCounters::default());
+    start_counted(spec, clock, opener, limiter, frames, counters)
+}
+
+/// [`start`] with the camera's counters made by the caller.
+fn start_counted(
+    spec: CameraSpec,
+    clock: Arc<dyn Clock>,
+    opener: Arc<dyn Opener>,
+    limiter: Arc<ConnectLimiter>,
+    frames: Arc<FrameSlots>,
+    counters: Arc<CameraCounters>,
+) -> Running {
+    let stop = Arc::new(AtomicBool::new(false));
     let (tx, status) = std::sync::mpsc::channel();
     let gate = Arc::new(DecodeGate::new(false, Duration::from_secs(10)));
     let (s, c) = (stop.clone(), counters.clone());
@@ -215,22 +249,23 @@ fn sim_clock() -> Arc<ManualClock> {
 }
 
 #[test]
-fn a_camera_that_connects_but_never_delivers_a_frame_is_reported_and_reconnected() {
+fn a_camera_that_connects_but_never_delivers_a_frame_is_offline_and_keeps_reconnecting() {
     // The dark camera of the density issue: the session reached PLAY, no frame ever came.
     let clock = sim_clock();
-    let opener = Arc::new(ScriptedOpener::new(
-        clock.clone(),
-        vec![vec![]],
-        Step::Silence,
-    ));
-    let r = start(
+    let counters = Arc::new(CameraCounters::default());
+    let mut opener = ScriptedOpener::new(clock.clone(), vec![vec![]], Step::Silence);
+    opener.watch = Some(counters.clone());
+    let opener = Arc::new(opener);
+    let r = start_counted(
         spec("dark"),
         clock.clone(),
         opener.clone(),
         ConnectLimiter::new(4, Duration::from_secs(3)),
         Arc::new(FrameSlots::new()),
+        counters,
     );
-    r.wait_for("a second connection", || opener.opens().len() >= 2);
+    // Every dark attempt is dropped after `stall_after`, not only the first one.
+    r.wait_for("a fourth connection", || opener.opens().len() >= 4);
     let events = r.stop();
     let opens = opener.opens();
     let gap = opens[1].0 - opens[0].0;
@@ -239,16 +274,84 @@ fn a_camera_that_connects_but_never_delivers_a_frame_is_reported_and_reconnected
         (10_000..=10_800).contains(&gap),
         "reconnected after {gap} ms"
     );
-    let offline = events
-        .iter()
-        .find(|e| e.state == CameraState::Stalled)
-        .unwrap_or_else(|| panic!("a stalled status event: {events:?}"));
+    let states: Vec<_> = events.iter().map(|e| e.state).collect();
+    assert_eq!(states, [CameraState::Offline], "reported once: {events:?}");
+    assert_eq!(
+        events[0].reason.as_deref(),
+        Some("no decoded frame 10000 ms after connecting")
+    );
+    // `connecting` only before anything was known; offline through every reconnect since.
+    assert_eq!(
+        opener.states()[..4],
+        [
+            CameraState::Connecting,
+            CameraState::Offline,
+            CameraState::Offline,
+            CameraState::Offline
+        ]
+    );
+}
+
+#[test]
+fn refused_credentials_back_off_to_five_minutes_and_network_failures_do_not() {
+    let clock = sim_clock();
+    let mut scripts = vec![vec![Step::FailAuth]; 8];
+    // The camera goes unreachable for a while: short waits again, the refusals' pace kept.
+    scripts.extend(vec![vec![Step::Fail]; 3]);
+    scripts.push(vec![Step::FailAuth]);
+    let opener = Arc::new(ScriptedOpener::new(clock.clone(), scripts, Step::FailAuth));
+    let r = start(
+        spec("locked"),
+        clock.clone(),
+        opener.clone(),
+        ConnectLimiter::new(4, Duration::from_secs(3)),
+        Arc::new(FrameSlots::new()),
+    );
+    r.wait_for("fourteen connections", || opener.opens().len() >= 14);
+    let events = r.stop();
+    let opens = opener.opens();
+    let gaps: Vec<i64> = opens.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    // 10 s doubling, each scaled by [0.5, 1): 5-10, 10-20, 20-40, 40-80, 80-160, then the
+    // 5 min cap (150-300 s).
+    let auth = [
+        (5_000, 10_000),
+        (10_000, 20_000),
+        (20_000, 40_000),
+        (40_000, 80_000),
+        (80_000, 160_000),
+        (150_000, 300_000),
+        (150_000, 300_000),
+    ];
+    for (i, (lo, hi)) in auth.iter().enumerate() {
+        assert!(
+            (*lo..=*hi + 1).contains(&gaps[i]),
+            "gap {i}: {} ms, expected {lo}-{hi}: {gaps:?}",
+            gaps[i]
+        );
+    }
+    // Gap 7 follows the 8th refusal (150-300 s); then the network failures: 0.25-0.5,
+    // 0.5-1, 1-2 s; then a refusal again, still at the cap.
+    let network = [(250, 500), (500, 1000), (1000, 2000)];
+    for (i, (lo, hi)) in network.iter().enumerate() {
+        let g = gaps[8 + i];
+        assert!(
+            (*lo..=*hi + 1).contains(&g),
+            "gap {}: {g} ms: {gaps:?}",
+            8 + i
+        );
+    }
     assert!(
-        offline
-            .reason
-            .as_deref()
-            .is_some_and(|r| r.contains("no first frame")),
-        "{offline:?}"
+        gaps[11] >= 150_000 && gaps[12] >= 150_000,
+        "the refusals' pace is kept: {gaps:?}"
+    );
+    // Six refusals spread over more than 2.5 minutes (at the network pace, capped at 8 s
+    // here, they would take under 20 s).
+    assert!(opens[5].0 - opens[0].0 >= 155_000, "{gaps:?}");
+    let states: Vec<_> = events.iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        [CameraState::AuthFailed],
+        "reported once: {events:?}"
     );
 }
 
