@@ -1,7 +1,9 @@
 //! `sharpeyes camera discover` and `sharpeyes camera add --onvif`: ONVIF devices on the local
 //! network, and a camera config written from what a device says about itself (I/O: network,
 //! files). The password is read from an environment variable, used for the probe, and never
-//! written anywhere: the config names the variable.
+//! written anywhere: the config names the variable. A camera that offers only HTTP Basic over
+//! plain http is refused before the password is sent, unless `--allow-basic-over-http` says
+//! otherwise; the camera file then records `onvif.allow_basic_over_http = true`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use sharpeyes_ingest::onvif::{self, DiscoveredDevice, OnvifCamera, Password};
+use sharpeyes_ingest::onvif::{
+    self, DiscoveredDevice, OnvifCamera, OnvifClient, OnvifError, Password,
+};
 
 use crate::cameras::{NewCamera, add_camera};
 
@@ -68,11 +72,16 @@ pub struct AddOptions {
     /// Camera config directory.
     #[arg(long, default_value = "configs/cameras")]
     pub dir: PathBuf,
+    /// Answer the camera even if it offers only HTTP Basic over plain http (its password then
+    /// crosses the network readable). Recorded in the camera file as
+    /// `onvif.allow_basic_over_http = true`.
+    #[arg(long)]
+    pub allow_basic_over_http: bool,
 }
 
-/// A camera id from the device's name or host: lowercase letters, digits and '-'.
-fn default_id(cam: &OnvifCamera) -> String {
-    let base = url::Url::parse(&cam.device_url)
+/// A camera id from the device service URL's host: lowercase letters, digits and '-'.
+fn default_id(device_url: &str) -> String {
+    let base = url::Url::parse(device_url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| "camera".into());
@@ -98,7 +107,20 @@ pub fn add(o: &AddOptions) -> anyhow::Result<(PathBuf, OnvifCamera)> {
         )
     })?;
     let url = onvif::device_url_for_host(&o.onvif);
-    let mut cam = onvif::probe_camera(&url, &o.user, Some(Password::new(password)))?;
+    let client = OnvifClient::new(&url, &o.user, Some(Password::new(password)))?
+        .allow_basic_over_http(o.allow_basic_over_http);
+    let id =
+        o.id.clone()
+            .unwrap_or_else(|| default_id(client.device_url()));
+    let mut cam = match onvif::probe_with(&client) {
+        Err(e @ OnvifError::BasicOverHttp { .. }) => bail!(
+            "camera {id} ({}): onvif.allow_basic_over_http is false (the default): {e}. To send \
+             the password this way anyway, run `camera add` again with --allow-basic-over-http; \
+             the camera file then says onvif.allow_basic_over_http = true",
+            o.dir.join(format!("{id}.toml")).display()
+        ),
+        other => other?,
+    };
     if cam.main.codec.video_codec().is_none() {
         bail!(
             "{}: the main stream is {:?}; Sharp Eyes decodes H.264 and H.265",
@@ -115,7 +137,6 @@ pub fn add(o: &AddOptions) -> anyhow::Result<(PathBuf, OnvifCamera)> {
             "substream is not H.264/H.265, detection uses the main stream"
         );
     }
-    let id = o.id.clone().unwrap_or_else(|| default_id(&cam));
     let name = o.name.clone().unwrap_or_else(|| {
         [cam.manufacturer.as_deref(), cam.model.as_deref()]
             .into_iter()
@@ -131,6 +152,7 @@ pub fn add(o: &AddOptions) -> anyhow::Result<(PathBuf, OnvifCamera)> {
         substream_url: cam.sub.as_ref().map(|s| s.uri.clone()),
         username: Some(o.user.clone()),
         password_env: Some(o.password_env.clone()),
+        allow_basic_over_http: o.allow_basic_over_http,
     };
     let path = add_camera(&o.dir, &new).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((path, cam))

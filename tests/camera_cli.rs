@@ -165,6 +165,55 @@ fn camera_add_with_a_wrong_password_fails_on_auth_and_writes_nothing() {
 }
 
 #[test]
+fn camera_add_refuses_basic_over_plain_http_unless_the_camera_file_allows_it() {
+    let dir = scratch("camera-cli-add-basic-over-http");
+    let var = "SHARPEYES_TEST_GATE_EAST_PASSWORD";
+    // The camera answers with `401` and only `WWW-Authenticate: Basic`, on plain http.
+    let cam = FakeCamera::start(CameraOptions::with(Auth::Basic));
+    let out = camera_add(&cam.device_url, var, &dir)
+        .env(var, PASSWORD)
+        .output()
+        .expect("run sharpeyes camera add");
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !out.status.success(),
+        "camera add sent the password in Basic over http\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let file = dir.join("gate-east.toml");
+    assert!(
+        stderr.contains(&file.display().to_string())
+            && stderr.contains("onvif.allow_basic_over_http")
+            && stderr.contains("--allow-basic-over-http"),
+        "the error names the camera file, the key and the flag: {stderr}"
+    );
+    assert_no_password("stderr", &stderr);
+    assert!(files_under(&dir).is_empty(), "{:?}", files_under(&dir));
+    assert!(
+        cam.seen().iter().all(|s| !s.had_basic_auth),
+        "the password never went out: {:?}",
+        cam.seen()
+    );
+
+    // Allowed: the probe answers Basic, and the camera file records the permission.
+    let out = camera_add(&cam.device_url, var, &dir)
+        .arg("--allow-basic-over-http")
+        .env(var, PASSWORD)
+        .output()
+        .expect("run sharpeyes camera add");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(cam.seen().iter().any(|s| s.had_basic_auth));
+    let written = std::fs::read_to_string(&file).expect("gate-east.toml written");
+    assert_no_password("the camera file", &written);
+    let toml: toml::Table = written.parse().unwrap_or_else(|e| panic!("{e}\n{written}"));
+    assert_eq!(
+        toml["onvif"]["allow_basic_over_http"].as_bool(),
+        Some(true),
+        "{written}"
+    );
+}
+
+#[test]
 fn camera_add_with_an_unset_password_variable_names_it_and_asks_nothing() {
     let dir = scratch("camera-cli-add-unset-variable");
     let var = "SHARPEYES_TEST_UNSET_CAMERA_PASSWORD";

@@ -186,14 +186,42 @@ fn http_digest_camera_without_credentials_is_an_auth_error() {
 }
 
 #[test]
-fn http_basic_camera_accepts_the_right_password_and_refuses_a_wrong_one() {
+fn http_basic_camera_accepts_the_right_password_and_refuses_a_wrong_one_when_allowed() {
     let cam = FakeCamera::start(CameraOptions::with(Auth::Basic));
-    let c = probe_camera(&cam.device_url, USER, Some(Password::new(PASSWORD))).expect("probe");
+    let client = |pw: &str| {
+        OnvifClient::new(&cam.device_url, USER, Some(Password::new(pw)))
+            .expect("client")
+            .allow_basic_over_http(true)
+    };
+    let c = onvif::probe_with(&client(PASSWORD)).expect("probe");
     assert_eq!(c.main.profile_token, "Profile_1");
-    let e = probe_camera(&cam.device_url, USER, Some(Password::new(WRONG_PASSWORD)))
-        .expect_err("wrong password");
-    assert!(e.is_auth(), "{e:?}");
+    let e = onvif::probe_with(&client(WRONG_PASSWORD)).expect_err("wrong password");
+    assert!(matches!(e, OnvifError::Auth { .. }) && e.is_auth(), "{e:?}");
     assert_hides_password(&e);
+}
+
+#[test]
+fn basic_only_over_plain_http_is_refused_before_the_password_is_sent() {
+    // The camera answers every request with `401` and only `WWW-Authenticate: Basic`.
+    let cam = FakeCamera::start(CameraOptions::with(Auth::Basic));
+    let e = probe_camera(&cam.device_url, USER, Some(Password::new(PASSWORD)))
+        .expect_err("Basic over http refused by default");
+    assert!(
+        matches!(e, OnvifError::BasicOverHttp { .. }) && e.is_auth() && !e.is_transient(),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("HTTP Basic") && text.contains("plain http"),
+        "{text}"
+    );
+    assert_hides_password(&e);
+    let seen = cam.seen();
+    assert!(!seen.is_empty(), "the camera was asked");
+    assert!(
+        seen.iter().all(|s| !s.had_basic_auth),
+        "the password never went out in Basic: {seen:?}"
+    );
 }
 
 #[test]

@@ -44,6 +44,9 @@ struct RawCamera {
     /// Optional; every field has a default.
     #[serde(default)]
     health: RawHealth,
+    /// Optional; every field has a default.
+    #[serde(default)]
+    onvif: RawOnvif,
 }
 
 fn yes() -> bool {
@@ -150,6 +153,14 @@ struct RawHealth {
     reconnect_max_s: Option<i64>,
 }
 
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOnvif {
+    /// Default false. See [`OnvifConfig::allow_basic_over_http`].
+    #[serde(default)]
+    allow_basic_over_http: bool,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Typed config.
 
@@ -180,6 +191,16 @@ pub struct CameraConfig {
     /// Named areas for rules, in normalised image coordinates; names unique.
     pub zones: Vec<Zone>,
     pub health: HealthConfig,
+    pub onvif: OnvifConfig,
+}
+
+/// How Sharp Eyes may talk ONVIF to the camera (`sharpeyes camera add --onvif`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OnvifConfig {
+    /// Answer the camera when it offers only HTTP Basic on a plain `http` URL, which sends the
+    /// password readable to anyone on its network. Default false: refused, with an error
+    /// naming this key (`onvif.allow_basic_over_http`).
+    pub allow_basic_over_http: bool,
 }
 
 /// Where the camera stands, WGS84 degrees.
@@ -669,6 +690,9 @@ impl Validator<'_> {
             privacy_masks,
             zones,
             health,
+            onvif: OnvifConfig {
+                allow_basic_over_http: raw.onvif.allow_basic_over_http,
+            },
         })
     }
 

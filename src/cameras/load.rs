@@ -333,6 +333,7 @@ mod tests {
             substream_url: None,
             username: Some("admin".into()),
             password_env: Some("GATE_WEST_PASSWORD".into()),
+            allow_basic_over_http: false,
         };
         let path = add_camera(&d, &new).expect("written");
         assert_eq!(path, d.join("gate-west.toml"));
@@ -358,6 +359,7 @@ mod tests {
             substream_url: None,
             username: None,
             password_env: None,
+            allow_basic_over_http: false,
         };
         let e = add_camera(&d, &new).unwrap_err();
         let text = e.to_string();

@@ -19,7 +19,7 @@ pub mod watch;
 
 pub use config::{
     CameraConfig, ConfigIssue, Credentials, DEFAULT_PEEK, DetectConfig, DwellRule, HealthConfig,
-    InactivityRule, Polygon, Rule, SecretRef, Site, StreamConfig, Transport, Zone,
+    InactivityRule, OnvifConfig, Polygon, Rule, SecretRef, Site, StreamConfig, Transport, Zone,
 };
 pub use connect::{ConnectError, rtsp_transport};
 pub use load::{

@@ -15,6 +15,9 @@ pub struct NewCamera {
     pub username: Option<String>,
     /// Name of the environment variable holding the password.
     pub password_env: Option<String>,
+    /// Written as `onvif.allow_basic_over_http = true` (only when true): the operator allowed
+    /// HTTP Basic over plain http for this camera.
+    pub allow_basic_over_http: bool,
 }
 
 /// A commented camera file with every default written out, so the operator sees what can be
@@ -51,12 +54,20 @@ pub fn render_camera_toml(c: &NewCamera) -> String {
          models = [{}]\n\
          # rules = [\"fall\", \"zones\"]   # default: every rule (person_detected, fall, zones)\n\n\
          [health]\n\
-         # Seconds without a frame while connected before the stream counts as stalled (1-600).\n\
+         # Seconds without a decoded frame, in any state, before the connection is remade (1-600).\n\
          stall_after_s = {DEFAULT_STALL_AFTER_S}\n\
          # Cap of the reconnect backoff in seconds (1-3600).\n\
          reconnect_max_s = {DEFAULT_RECONNECT_MAX_S}\n",
         quote(DEFAULT_MODEL)
     ));
+    if c.allow_basic_over_http {
+        s.push_str(
+            "\n[onvif]\n\
+             # The camera offers only HTTP Basic over plain http: its password crosses the network\n\
+             # readable. Allowed for this camera by `camera add --allow-basic-over-http`.\n\
+             allow_basic_over_http = true\n",
+        );
+    }
     s
 }
 
@@ -94,6 +105,7 @@ mod tests {
             substream_url: Some("rtsp://192.168.1.64:554/Streaming/Channels/102".into()),
             username: Some("admin".into()),
             password_env: Some("GATE_EAST_PASSWORD".into()),
+            allow_basic_over_http: false,
         }
     }
 
@@ -119,6 +131,14 @@ mod tests {
             Some(SecretRef::Env("GATE_EAST_PASSWORD".into()))
         );
         assert_eq!(c.detect.models, vec!["yolox_nano".to_string()]);
+        assert!(!c.onvif.allow_basic_over_http);
+        let allowed = NewCamera {
+            allow_basic_over_http: true,
+            ..n
+        };
+        let c = CameraConfig::parse(&render_camera_toml(&allowed), "new.toml")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(c.onvif.allow_basic_over_http);
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! `Basic` one (RFC 7617), the request is sent again with the answer, and later requests reuse the
 //! digest nonce with a growing nonce count until the camera calls it stale. Cameras differ: some
 //! check only the token, some only HTTP Digest, some both; this client satisfies all three.
+//!
+//! HTTP Basic over plain `http` is refused ([`OnvifError::BasicOverHttp`]) before the password
+//! is sent, unless [`OnvifClient::allow_basic_over_http`] says otherwise: Basic is the password
+//! in Base64, readable by anyone on the camera's network. Digest is always preferred when both
+//! are offered, and Basic over `https` is fine.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -57,6 +62,8 @@ pub struct OnvifClient {
     clock_offset_ms: AtomicI64,
     http_auth: Mutex<Option<HttpAuth>>,
     media: Mutex<Option<MediaService>>,
+    /// Answer a Basic-only challenge on a plain `http` URL. Default false.
+    allow_basic_over_http: bool,
 }
 
 impl fmt::Debug for OnvifClient {
@@ -113,7 +120,16 @@ impl OnvifClient {
             clock_offset_ms: AtomicI64::new(0),
             http_auth: Mutex::new(None),
             media: Mutex::new(None),
+            allow_basic_over_http: false,
         })
+    }
+
+    /// Whether to answer a camera that offers only HTTP Basic on a plain `http` URL (sending
+    /// the password readable on the network). Default false: such a request fails with
+    /// [`OnvifError::BasicOverHttp`] and the password is not sent.
+    pub fn allow_basic_over_http(mut self, allow: bool) -> Self {
+        self.allow_basic_over_http = allow;
+        self
     }
 
     /// Time allowed for each request, connection included. Default [`DEFAULT_TIMEOUT`].
@@ -391,6 +407,12 @@ impl OnvifClient {
                 if !retry {
                     return Err(auth_err("user name or password refused"));
                 }
+                if digest.is_none() && !self.allow_basic_over_http && is_plain_http(url) {
+                    return Err(OnvifError::BasicOverHttp {
+                        action,
+                        url: shown_url,
+                    });
+                }
                 *lock(&self.http_auth) = Some(match digest {
                     Some(challenge) => HttpAuth::Digest { challenge, nc: 0 },
                     None => HttpAuth::Basic,
@@ -466,7 +488,10 @@ impl OnvifClient {
             other => OnvifError::Io {
                 action,
                 url: url.to_string(),
-                message: scrub(&other.to_string(), self.password.as_ref()),
+                message: scrub(
+                    &crate::redact::redact_text(&other.to_string()),
+                    self.password.as_ref(),
+                ),
             },
         }
     }
@@ -492,6 +517,11 @@ fn scrub(message: &str, password: Option<&Password>) -> String {
         Some(p) if !p.is_empty() && message.contains(p) => message.replace(p, "***"),
         _ => message.to_string(),
     }
+}
+
+/// Whether `url` is plain `http` (not TLS).
+fn is_plain_http(url: &str) -> bool {
+    url::Url::parse(url).map_or(true, |u| u.scheme() != "https")
 }
 
 /// Path and query of `url`, as the Digest `uri` parameter wants it (RFC 7616 §3.4).

@@ -53,6 +53,16 @@ pub enum OnvifError {
     #[error("ONVIF: {url}: not a usable device service URL: {message}")]
     InvalidUrl { url: String, message: String },
 
+    /// The camera asks for HTTP Basic (RFC 7617) on a plain `http` URL: the password would
+    /// cross the network merely Base64-encoded. Refused unless the client was told to allow it
+    /// (`OnvifClient::allow_basic_over_http`, the camera file's `onvif.allow_basic_over_http`).
+    #[error(
+        "ONVIF {action}: {url}: the camera offers only HTTP Basic authentication, which over \
+         plain http sends the password readable to anyone on the network; refused (use https, \
+         turn on HTTP Digest or WS-UsernameToken on the camera, or allow it for this camera)"
+    )]
+    BasicOverHttp { action: &'static str, url: String },
+
     #[error("ONVIF {action}: {url}: the camera offers no {what}")]
     Unsupported {
         action: &'static str,
@@ -74,10 +84,11 @@ const AUTH_FAULTS: &[&str] = &[
 
 impl OnvifError {
     /// Whether the camera refused the credentials (wrong user name or password, or a clock so far
-    /// off that the UsernameToken is rejected). A person must fix these; retrying will not help.
+    /// off that the UsernameToken is rejected), or this client refused to send them (HTTP Basic
+    /// over plain http). A person must fix these; retrying will not help.
     pub fn is_auth(&self) -> bool {
         match self {
-            OnvifError::Auth { .. } => true,
+            OnvifError::Auth { .. } | OnvifError::BasicOverHttp { .. } => true,
             OnvifError::Fault { code, .. } => {
                 let local = code.rsplit(':').next().unwrap_or(code);
                 AUTH_FAULTS.iter().any(|f| f.eq_ignore_ascii_case(local))
@@ -94,6 +105,7 @@ impl OnvifError {
             OnvifError::Timeout { .. } | OnvifError::Io { .. } => true,
             OnvifError::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             OnvifError::Auth { .. }
+            | OnvifError::BasicOverHttp { .. }
             | OnvifError::Fault { .. }
             | OnvifError::Parse { .. }
             | OnvifError::InvalidUrl { .. }

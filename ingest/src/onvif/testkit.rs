@@ -104,6 +104,9 @@ pub struct Seen {
     pub namespace: String,
     /// Whether the request carried a WS-UsernameToken.
     pub had_username_token: bool,
+    /// Whether the request carried an `Authorization: Basic` header (the password, merely
+    /// Base64-encoded).
+    pub had_basic_auth: bool,
 }
 
 #[derive(Default)]
@@ -283,6 +286,10 @@ fn answer(
         action: action.clone(),
         namespace: namespace.clone(),
         had_username_token: token.is_some(),
+        had_basic_auth: req
+            .headers
+            .get("authorization")
+            .is_some_and(|a| a.to_ascii_lowercase().starts_with("basic ")),
     });
     let ct = req.headers.get("content-type").cloned().unwrap_or_default();
     let expected_action = format!("action=\"{namespace}/{action}\"");
