@@ -184,7 +184,6 @@ impl Delivery {
             stdout: stdout.then(StdoutSink::new),
             relay: relay.clone(),
             web: None,
-            web_snapshots: None,
             stats: stats.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -360,10 +359,71 @@ struct Worker {
     state: Arc<Mutex<OutboxState>>,
     stdout: Option<StdoutSink>,
     relay: Option<Arc<OutboxRelay>>,
-    web: Option<sharpeyes_web::Feed>,
-    /// Where the pipeline writes snapshots, for the command center in this process.
-    web_snapshots: Option<PathBuf>,
+    web: Option<WebSide>,
     stats: Arc<Mutex<GroupStats>>,
+}
+
+/// The command center in this process, fed by a thread of its own: its store's lock (a page's
+/// query, a slow disk) never holds up the delivery thread, and so never the pipeline. Past
+/// [`WEB_QUEUE`] waiting jobs new ones are dropped for the command center only (logged); the
+/// outbox and Kafka have every event.
+struct WebSide {
+    tx: SyncSender<WebJob>,
+}
+
+/// Jobs waiting for the command center before new ones are dropped for it.
+const WEB_QUEUE: usize = 8192;
+
+enum WebJob {
+    Event(Box<Event>),
+    Live(Vec<(CameraId, f64, Option<UnixMillis>)>),
+    /// Answered once everything handed over before is stored.
+    Sync(std::sync::mpsc::Sender<()>),
+}
+
+impl WebSide {
+    fn start(feed: sharpeyes_web::Feed, snapshots: Option<PathBuf>) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<WebJob>(WEB_QUEUE);
+        let spawned = std::thread::Builder::new()
+            .name("delivery-web".into())
+            .spawn(move || {
+                for job in rx {
+                    match job {
+                        WebJob::Event(event) => {
+                            if let (Event::Alert(a), Some(dir)) = (&*event, &snapshots)
+                                && let Some(jpeg) = sharpeyes_alerts::read_snapshot(dir, a)
+                            {
+                                feed.snapshot(&a.id, &jpeg);
+                            }
+                            feed.publish(&event);
+                        }
+                        WebJob::Sync(done) => {
+                            let _ = done.send(());
+                        }
+                        WebJob::Live(cameras) => {
+                            for (id, fps, last) in cameras {
+                                if let Err(e) = feed.store.camera_live(id.as_str(), fps, last) {
+                                    tracing::warn!(camera = %id, error = %e, "command center: camera live state not stored");
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the command center's delivery thread");
+        }
+        Self { tx }
+    }
+
+    /// Hands `job` over without waiting (module docs of [`WebSide`]).
+    fn hand(&self, job: WebJob) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(job) {
+            tracing::warn!(
+                "the command center is behind; an event was not shown there (it is in the outbox and on Kafka)"
+            );
+        }
+    }
 }
 
 impl Worker {
@@ -434,27 +494,30 @@ impl Worker {
         for job in after {
             match job {
                 Job::Web(feed, snapshots) => {
-                    self.web = Some(feed);
-                    self.web_snapshots = snapshots;
+                    self.web = Some(WebSide::start(feed, snapshots));
                 }
                 Job::Heartbeat(event) => {
                     if let Some(r) = &self.relay {
                         r.send_ephemeral(&event);
                     }
                     if let Some(w) = &self.web {
-                        w.publish(&event);
+                        w.hand(WebJob::Event(event));
                     }
                 }
                 Job::CamerasLive(cameras) => {
-                    if let Some(web) = &self.web {
-                        for (id, fps, last) in cameras {
-                            if let Err(e) = web.store.camera_live(id.as_str(), fps, last) {
-                                tracing::warn!(camera = %id, error = %e, "command center: camera live state not stored");
-                            }
-                        }
+                    if let Some(w) = &self.web {
+                        w.hand(WebJob::Live(cameras));
                     }
                 }
                 Job::Sync(done) => {
+                    // Sync also waits for the command center (tests, shutdown); the pipeline's
+                    // own calls never do.
+                    if let Some(w) = &self.web {
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        if w.tx.send(WebJob::Sync(tx)).is_ok() {
+                            let _ = rx.recv();
+                        }
+                    }
                     let _ = done.send(());
                 }
                 Job::Event(_) => unreachable!("events were taken out above"),
@@ -531,12 +594,7 @@ impl Worker {
         }
         if let Some(w) = &self.web {
             for event in events {
-                if let (Event::Alert(a), Some(dir)) = (event, &self.web_snapshots)
-                    && let Some(jpeg) = sharpeyes_alerts::read_snapshot(dir, a)
-                {
-                    w.snapshot(&a.id, &jpeg);
-                }
-                w.publish(event);
+                w.hand(WebJob::Event(Box::new(event.clone())));
             }
         }
     }
@@ -675,5 +733,47 @@ mod hold_tests {
         d.sync();
         assert_eq!(*kept.lock().unwrap(), sent, "every event, in order");
         assert_eq!(d.counts_line(), "camera_online=7");
+    }
+
+    #[test]
+    fn a_locked_command_center_store_never_holds_up_the_outbox() {
+        let dir = std::env::temp_dir().join(format!("sharpeyes-weblock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("cc.db");
+        let store = Arc::new(sharpeyes_web::Store::open(&db).expect("store"));
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let disk = Disk {
+            full: Arc::new(AtomicBool::new(false)),
+            kept: kept.clone(),
+        };
+        let mut d = Delivery::start(Box::new(disk), false, None).expect("delivery");
+        d.attach_web(sharpeyes_web::Feed::new(store), None);
+        // Another process holds the database: every write of the store waits for it.
+        let blocker = rusqlite::Connection::open(&db).unwrap();
+        blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let wait_kept = |n: usize| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(4);
+            while kept.lock().unwrap().len() < n {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the outbox got {} of {n} events while the command center's store was locked",
+                    kept.lock().unwrap().len()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        for i in 0..10 {
+            d.deliver(status(i));
+        }
+        wait_kept(10);
+        for i in 10..20 {
+            d.deliver(status(i));
+        }
+        wait_kept(20);
+        blocker.execute_batch("ROLLBACK").unwrap();
+        drop(blocker);
+        drop(d);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

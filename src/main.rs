@@ -106,6 +106,8 @@ enum Command {
         secure_cookie: bool,
         #[command(flatten)]
         sessions: SessionArgs,
+        #[command(flatten)]
+        retention: RetentionArgs,
         /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
         #[arg(long, value_parser = seconds)]
         duration: Option<f64>,
@@ -439,6 +441,61 @@ struct WebArgs {
     db: PathBuf,
 }
 
+/// How long `serve` keeps what it stores (swept at start and hourly).
+#[derive(clap::Args, Clone, Debug)]
+struct RetentionArgs {
+    /// Days an incident (its alerts, actions and snapshots) is kept after its last alert; 0
+    /// keeps them forever.
+    #[arg(long, default_value = "180", value_parser = days)]
+    incident_retention_days: f64,
+    /// Days an audit record is kept; 0 keeps them forever.
+    #[arg(long, default_value = "365", value_parser = days)]
+    audit_retention_days: f64,
+}
+
+/// A number of days: finite, 0 to 36500.
+fn days(s: &str) -> Result<f64, String> {
+    let d: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    if d.is_finite() && (0.0..=36_500.0).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!("{s:?}: must be a number of days from 0 to 36500"))
+    }
+}
+
+impl RetentionArgs {
+    /// Sweeps `store` now and every hour until `stop`, on a thread of its own.
+    fn start(
+        &self,
+        store: Arc<sharpeyes_web::Store>,
+        stop: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
+        let age = |d: f64| (d > 0.0).then(|| (d * 86_400_000.0) as i64);
+        let (incidents, audit) = (
+            age(self.incident_retention_days),
+            age(self.audit_retention_days),
+        );
+        std::thread::spawn(move || {
+            let mut next = std::time::Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if std::time::Instant::now() >= next {
+                    next += Duration::from_secs(3600);
+                    let now = SystemClock.now().0;
+                    let before = |age: Option<i64>| age.map(|a| UnixMillis(now - a));
+                    match store.sweep(before(incidents), before(audit)) {
+                        Ok((0, 0)) => {}
+                        Ok((i, a)) => {
+                            tracing::info!(incidents = i, audit = a, "command center retention: old records deleted")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "command center retention sweep failed"),
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    }
+}
+
 /// Sessions and sign-ins of `serve`.
 #[derive(clap::Args, Clone, Debug)]
 struct SessionArgs {
@@ -545,6 +602,7 @@ fn serve(
     metrics_token_env: Option<String>,
     secure_cookie: bool,
     sessions: &SessionArgs,
+    retention: &RetentionArgs,
     duration: Option<f64>,
 ) -> anyhow::Result<()> {
     let config = load_config(config)?;
@@ -560,7 +618,7 @@ fn serve(
     );
     let server = sharpeyes_web::WebServer::start(
         listen,
-        store,
+        store.clone(),
         sessions.apply(sharpeyes_web::WebOptions {
             secure_cookie,
             metrics_token,
@@ -569,6 +627,7 @@ fn serve(
     )
     .with_context(|| format!("--listen {listen}"))?;
     let stop = ctrl_c_flag()?;
+    let sweeper = retention.start(store, stop.clone());
     let reader = match kafka.or(config.kafka.brokers.clone()) {
         Some(brokers) => Some(sharpeyes_web::consume_kafka(
             brokers,
@@ -599,6 +658,7 @@ fn serve(
     if let Some(r) = reader {
         let _ = r.join();
     }
+    let _ = sweeper.join();
     drop(server);
     Ok(())
 }
@@ -1112,6 +1172,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             metrics_token_env,
             secure_cookie,
             sessions,
+            retention,
             duration,
         } => serve(
             &listen,
@@ -1121,6 +1182,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             metrics_token_env,
             secure_cookie,
             &sessions,
+            &retention,
             duration,
         ),
         Command::User {

@@ -108,6 +108,7 @@ fn forged_snapshot_paths_are_never_served_and_real_snapshots_arrive_as_data() {
     std::fs::create_dir_all(&center).unwrap();
     std::fs::create_dir_all(&pipeline).unwrap();
     user_add(&center, "admin", "admin", "");
+    user_add(&center, "op-dahe", "operator", "Dahe");
     let (mut server, base) = serve(&center, &bootstrap, "127.0.0.1:0");
     let admin = Reader::login(&base, "admin");
 
@@ -180,6 +181,7 @@ fn forged_snapshot_paths_are_never_served_and_real_snapshots_arrive_as_data() {
     let local = walk_jpegs(&pipeline.join("var/snapshots"));
     assert!(!local.is_empty(), "the demo wrote snapshots");
     let mut shown = 0;
+    let mut served_id = String::new();
     wait_for("a real snapshot served", 30, || {
         shown = 0;
         for row in admin.incidents("?kind=person_detected") {
@@ -195,10 +197,17 @@ fn forged_snapshot_paths_are_never_served_and_real_snapshots_arrive_as_data() {
                     "the very picture the pipeline wrote"
                 );
                 shown += 1;
+                served_id = id.to_owned();
             }
         }
         shown > 0
     });
+    // An operator of another village cannot tell the incident exists.
+    let other = Reader::login(&base, "op-dahe");
+    let (status, body) = other.get(&format!("/api/incidents/{served_id}/snapshot"));
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 404, "{body}");
+    assert!(!body.contains("Demo village"), "{body}");
     println!(
         "forged: {} paths refused; real: {shown} snapshots served from Kafka ({} written)",
         forged.len(),

@@ -55,6 +55,11 @@ impl Feed {
 
     /// Stores `event` (an alert seen before changes nothing) and broadcasts the change.
     pub fn publish(&self, event: &Event) {
+        let _ = self.try_publish(event);
+    }
+
+    /// [`Feed::publish`], saying whether the store has the event (logged when not).
+    pub fn try_publish(&self, event: &Event) -> bool {
         let change = match event {
             Event::Alert(a) => self
                 .store
@@ -68,10 +73,12 @@ impl Feed {
         match change {
             Ok(Some(c)) => {
                 let _ = self.tx.send(c);
+                true
             }
-            Ok(None) => {}
+            Ok(None) => true,
             Err(e) => {
-                tracing::error!(event = %event.id(), error = %e, "command center: event not stored")
+                tracing::error!(event = %event.id(), error = %e, "command center: event not stored");
+                false
             }
         }
     }
@@ -100,6 +107,9 @@ pub fn consume_kafka(
                 .set("group.id", &group)
                 .set("client.id", "sharpeyes-web")
                 .set("auto.offset.reset", "earliest")
+                // Offsets are committed (every 5 s) only for messages the store has: each one
+                // is marked by hand once stored (store_offset_from_message below).
+                .set("enable.auto.offset.store", "false")
                 .set("enable.partition.eof", "false")
                 .set("session.timeout.ms", "10000");
             for (k, v) in &properties {
@@ -150,16 +160,38 @@ pub fn consume_kafka(
                                 "command center: snapshot without an alert id as its key; skipped"
                             ),
                         }
+                        mark(&consumer, &m);
                     }
-                    Some(Ok(m)) => match serde_json::from_slice::<Event>(m.payload().unwrap_or_default()) {
-                        Ok(ev) => feed.publish(&ev),
-                        Err(e) => tracing::warn!(
-                            topic = m.topic(), partition = m.partition(), offset = m.offset(),
-                            error = %e, "command center: not an event of a known schema; skipped"
-                        ),
-                    },
+                    Some(Ok(m)) => {
+                        match serde_json::from_slice::<Event>(m.payload().unwrap_or_default()) {
+                            Ok(ev) => {
+                                // Not stored (disk full, database locked): try again, and do
+                                // not move past it, so it is read again after a restart.
+                                let mut wait = Duration::from_millis(100);
+                                while !feed.try_publish(&ev) {
+                                    if stop.load(Ordering::Relaxed) {
+                                        return;
+                                    }
+                                    std::thread::sleep(wait);
+                                    wait = (wait * 2).min(Duration::from_secs(5));
+                                }
+                            }
+                            Err(e) => tracing::warn!(
+                                topic = m.topic(), partition = m.partition(), offset = m.offset(),
+                                error = %e, "command center: not an event of a known schema; skipped"
+                            ),
+                        }
+                        mark(&consumer, &m);
+                    }
                 }
             }
         })
         .expect("spawn the kafka reader")
+}
+
+/// Marks `m` as done, so the next automatic commit includes it.
+fn mark(consumer: &BaseConsumer, m: &rdkafka::message::BorrowedMessage<'_>) {
+    if let Err(e) = consumer.store_offset_from_message(m) {
+        tracing::warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e, "command center: kafka offset not stored");
+    }
 }

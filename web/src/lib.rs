@@ -13,9 +13,9 @@ pub mod feed;
 pub mod limit;
 pub mod model;
 pub mod server;
+pub mod snapshots;
 pub mod store;
 
-pub mod snapshots;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -23,10 +23,10 @@ pub use feed::{Feed, FeedEvent, consume_kafka};
 pub use limit::LoginLimits;
 pub use model::{Action, Role, State, User};
 pub use server::{AppState, WebOptions, WebStats, router};
+pub use snapshots::{SnapshotError, SnapshotStore};
 pub use store::{Store, StoreError};
 
 /// A running server: its address and the feed to publish into. Stops when dropped.
-pub use snapshots::{SnapshotError, SnapshotStore};
 pub struct WebServer {
     pub addr: SocketAddr,
     pub feed: Feed,

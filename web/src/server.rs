@@ -403,7 +403,8 @@ async fn snapshot(
         .snapshot_alert(&id)?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot for {id}")))?;
     if !user.sees(&village) {
-        return Err(forbidden(format!("{village} is not one of your villages")));
+        // Like the detail route: an incident of another village is one they cannot know of.
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no snapshot for {id}")));
     }
     let store = st.store.clone();
     let bytes = tokio::task::spawn_blocking(move || store.snapshots().get(&alert))

@@ -109,13 +109,14 @@ pub struct Store {
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
+PRAGMA synchronous = FULL;
 CREATE TABLE IF NOT EXISTS incidents (
   id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, camera_name TEXT NOT NULL, village TEXT NOT NULL,
   kind TEXT NOT NULL, severity TEXT NOT NULL, zone TEXT, lifecycle TEXT NOT NULL,
   state TEXT NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, message TEXT,
   snapshot TEXT, alert_json TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS incidents_last ON incidents(last_ms DESC);
+CREATE INDEX IF NOT EXISTS incidents_village_last ON incidents(village, last_ms DESC);
 CREATE TABLE IF NOT EXISTS alerts (
   id TEXT PRIMARY KEY, incident TEXT NOT NULL, lifecycle TEXT NOT NULL, event_ms INTEGER NOT NULL,
   message TEXT, json TEXT NOT NULL);
@@ -243,22 +244,24 @@ impl Store {
         let ms = UnixMillis::parse_rfc3339(&s.event_time).map_or(0, |t| t.0);
         let camera = (s.camera.id.as_str(), &s.camera.name, &s.camera.village);
         match s.kind {
-            StatusKind::CameraHeartbeat => self.conn().execute(
-                "INSERT INTO cameras (id, name, village, state, changed_ms, fps, last_frame_ms, \
-                   worker) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT(id) DO UPDATE SET fps = ?6, \
-                   last_frame_ms = coalesce(?7, last_frame_ms), worker = ?8",
-                params![
-                    camera.0,
-                    camera.1,
-                    camera.2,
-                    s.state.as_str(),
-                    ms,
-                    s.fps,
-                    s.last_frame_millis().map(|t| t.0),
-                    s.worker
-                ],
-            )?,
+            StatusKind::CameraHeartbeat => self.volatile(|c| {
+                c.execute(
+                    "INSERT INTO cameras (id, name, village, state, changed_ms, fps, \
+                       last_frame_ms, worker) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT(id) DO UPDATE SET fps = ?6, \
+                       last_frame_ms = coalesce(?7, last_frame_ms), worker = ?8",
+                    params![
+                        camera.0,
+                        camera.1,
+                        camera.2,
+                        s.state.as_str(),
+                        ms,
+                        s.fps,
+                        s.last_frame_millis().map(|t| t.0),
+                        s.worker
+                    ],
+                )
+            })?,
             StatusKind::CameraOnline | StatusKind::CameraOffline | StatusKind::CameraUnassigned => {
                 let offline = i64::from(s.kind == StatusKind::CameraOffline);
                 // Nobody runs an unassigned camera: no worker, no frame rate.
@@ -295,11 +298,28 @@ impl Store {
         fps: f64,
         last_frame: Option<UnixMillis>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE cameras SET fps = ?2, last_frame_ms = ?3 WHERE id = ?1",
-            params![id, fps, last_frame.map(|t| t.0)],
-        )?;
+        self.volatile(|c| {
+            c.execute(
+                "UPDATE cameras SET fps = ?2, last_frame_ms = ?3 WHERE id = ?1",
+                params![id, fps, last_frame.map(|t| t.0)],
+            )
+        })?;
         Ok(())
+    }
+
+    /// Runs `f` with `synchronous = NORMAL`: for the live numbers (fps, last frame), rewritten
+    /// every few seconds, whose last few seconds may be lost to a power cut. Everything else
+    /// (alerts, actions, users, sessions, audit) is written with `synchronous = FULL`, so a
+    /// Kafka offset is committed only for what is on disk.
+    fn volatile<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn();
+        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        let out = f(&conn);
+        conn.execute_batch("PRAGMA synchronous = FULL")?;
+        Ok(out?)
     }
 
     fn camera(&self, id: &str) -> Result<Option<CameraRow>, StoreError> {
@@ -317,11 +337,12 @@ impl Store {
     /// The cameras `user` may see, by village then name.
     pub fn cameras(&self, user: &User) -> Result<Vec<CameraRow>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT id, name, village, state, reason, changed_ms, reconnects, fps, last_frame_ms, \
-             worker FROM cameras ORDER BY village, name",
-        )?;
-        let rows = stmt.query_map([], camera_row)?;
+             worker FROM cameras WHERE {} ORDER BY village, name",
+            scope_sql(1)
+        ))?;
+        let rows = stmt.query_map(params![scope(user)], camera_row)?;
         let mut out = Vec::new();
         for r in rows {
             let r = r?;
@@ -344,33 +365,31 @@ impl Store {
             .optional()?)
     }
 
-    /// The incidents `user` may see that match `filter`, newest first.
+    /// The incidents `user` may see that match `filter`, newest first. The village scope and
+    /// the limit are applied in SQL (index `incidents_village_last`), so a user of one village
+    /// never makes the server read the county's incidents.
     pub fn incidents(&self, user: &User, filter: &Filter) -> Result<Vec<IncidentRow>, StoreError> {
-        let limit = filter.limit.unwrap_or(200).clamp(1, 1000) as usize;
+        let limit = filter.limit.unwrap_or(200).clamp(1, 1000);
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "{INCIDENT_SELECT} WHERE (?1 IS NULL OR village = ?1) AND (?2 IS NULL OR camera_id = ?2) \
-             AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR severity = ?4) \
-             AND (?5 IS NULL OR state = ?5) ORDER BY last_ms DESC, id DESC"
-        ))?;
+        let mut stmt = conn.prepare(&incidents_sql(user.role != Role::Admin))?;
         let rows = stmt.query_map(
             params![
                 filter.village,
                 filter.camera,
                 filter.kind,
                 filter.severity,
-                filter.state
+                filter.state,
+                scope(user),
+                limit
             ],
             incident_row,
         )?;
         let mut out = Vec::new();
         for r in rows {
             let r = r?;
+            // The SQL scope already did this; a second look costs nothing.
             if user.sees(&r.village) {
                 out.push(r);
-                if out.len() == limit {
-                    break;
-                }
             }
         }
         Ok(out)
@@ -740,6 +759,38 @@ impl Store {
     }
 }
 
+/// The feed's query; `?6`: [`scope`], `?7`: the limit. Scoped to some villages, it reads
+/// through `incidents_village_last` (told so: without statistics SQLite would rather walk
+/// the whole county's incidents by time than sort a village's few).
+fn incidents_sql(scoped: bool) -> String {
+    let from = if scoped {
+        INCIDENT_SELECT.replace(
+            "FROM incidents",
+            "FROM incidents INDEXED BY incidents_village_last",
+        )
+    } else {
+        INCIDENT_SELECT.to_owned()
+    };
+    format!(
+        "{from} WHERE {} AND (?1 IS NULL OR village = ?1) AND (?2 IS NULL OR camera_id = ?2) \
+         AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR severity = ?4) \
+         AND (?5 IS NULL OR state = ?5) ORDER BY last_ms DESC, id DESC LIMIT ?7",
+        scope_sql(6)
+    )
+}
+
+/// The villages a user sees, as SQL on parameter `?{n}`: [`scope`]'s JSON array, NULL for
+/// everything.
+fn scope_sql(n: u8) -> String {
+    format!("(?{n} IS NULL OR village IN (SELECT value FROM json_each(?{n})))")
+}
+
+/// The parameter of [`scope_sql`]: None for an admin, else the user's villages as JSON.
+fn scope(user: &User) -> Option<String> {
+    (user.role != Role::Admin)
+        .then(|| serde_json::to_string(&user.villages).expect("strings encode"))
+}
+
 const INCIDENT_SELECT: &str = "SELECT id, camera_id, camera_name, village, kind, severity, zone, \
     lifecycle, state, first_ms, last_ms, message, snapshot, alert_json FROM incidents";
 
@@ -798,7 +849,7 @@ mod tests {
         }
     }
 
-    fn operator_of(village: &str) -> User {
+    pub(super) fn operator_of(village: &str) -> User {
         User {
             username: format!("op-{village}"),
             role: Role::Operator,
@@ -1064,5 +1115,101 @@ mod tests {
             assert_eq!(row.worker.as_deref(), Some("w2"));
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod scope_and_retention_tests {
+    use super::tests::operator_of;
+    use super::*;
+    use sharpeyes_core::{AlertKind, CameraId, CameraRef};
+
+    const T: i64 = 1_795_459_860_000;
+
+    fn alert(village: &str, t: i64) -> Alert {
+        let mut a = Alert::new(
+            AlertKind::Fall,
+            CameraId::new("cam").unwrap(),
+            UnixMillis(T + t),
+            &[],
+            (640, 360),
+        );
+        a.camera = CameraRef {
+            id: a.camera.id.clone(),
+            name: "cam".into(),
+            village: village.into(),
+        };
+        a
+    }
+
+    #[test]
+    fn a_scoped_listing_is_filtered_and_limited_in_sql_on_the_village_index() {
+        let s = Store::open(Path::new(":memory:")).unwrap();
+        for i in 0..50 {
+            s.ingest_alert(&alert("Dahe", 1000 + i)).unwrap();
+        }
+        for i in 0..3 {
+            s.ingest_alert(&alert("Xiaohe", i)).unwrap();
+        }
+        let filter = Filter {
+            limit: Some(2),
+            ..Filter::default()
+        };
+        let rows = s.incidents(&operator_of("Xiaohe"), &filter).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.village == "Xiaohe"));
+        let plan: Vec<String> = {
+            let conn = s.conn();
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {}", incidents_sql(true)))
+                .unwrap();
+            let none = None::<String>;
+            let params = params![
+                none,
+                none,
+                none,
+                none,
+                none,
+                scope(&operator_of("Xiaohe")),
+                2
+            ];
+            stmt.query_map(params, |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert!(
+            plan.iter().any(|l| l.contains("incidents_village_last")),
+            "{plan:?}"
+        );
+        let synchronous: i64 = s
+            .conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+    }
+
+    #[test]
+    fn retention_deletes_old_incidents_with_their_alerts_and_old_audit_records_only() {
+        let s = Store::open(Path::new(":memory:")).unwrap();
+        let old = alert("Xiaohe", 0);
+        let new = alert("Xiaohe", 86_400_000);
+        s.ingest_alert(&old).unwrap();
+        s.ingest_alert(&new).unwrap();
+        s.audit(UnixMillis(T), "admin", "user_add", "a", "")
+            .unwrap();
+        s.audit(UnixMillis(T + 86_400_000), "admin", "user_add", "b", "")
+            .unwrap();
+        let cut = Some(UnixMillis(T + 1000));
+        assert_eq!(s.sweep(cut, cut).unwrap(), (1, 1));
+        assert!(s.incident(&old.incident).unwrap().is_none());
+        assert!(s.incident(&new.incident).unwrap().is_some());
+        assert!(s.timeline(&old.incident).unwrap().is_empty());
+        assert_eq!(s.audit_log(10).unwrap().len(), 1);
+        assert_eq!(
+            s.sweep(None, None).unwrap(),
+            (0, 0),
+            "None keeps everything"
+        );
     }
 }
