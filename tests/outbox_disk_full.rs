@@ -16,7 +16,7 @@ use sharpeyes_alerts::testkit::{TansuBroker, consume_n};
 use sharpeyes_core::Event;
 
 mod common;
-use common::{read_events, scratch, sharpeyes};
+use common::{Kill, read_events, scratch, sharpeyes};
 
 /// A tmpfs of `size` mounted at `dir` for the test's life.
 struct Tmpfs {
@@ -130,8 +130,9 @@ fn alerts_raised_while_the_outbox_disk_is_full_reach_kafka_after_space_returns()
     let Some(mut cmd) = sharpeyes(&dir) else {
         return;
     };
-    let mut child = cmd
-        .args([
+    // Killed however the test ends: a demo left running on a full disk holds its alerts forever.
+    let mut child = Kill(
+        cmd.args([
             "demo",
             "--port",
             "0",
@@ -143,7 +144,8 @@ fn alerts_raised_while_the_outbox_disk_is_full_reach_kafka_after_space_returns()
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
-        .expect("start sharpeyes demo");
+        .expect("start sharpeyes demo"),
+    );
     let outbox = full.join("outbox.jsonl");
     let wait = |what: &str, secs: u64, ok: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -201,9 +203,9 @@ fn alerts_raised_while_the_outbox_disk_is_full_reach_kafka_after_space_returns()
     });
     // Ctrl-C: a clean stop that waits for Kafka.
     let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "demo exited with {status}");
 
     let all = read_events(&outbox);

@@ -16,7 +16,7 @@ use sharpeyes_core::{AlertKind, Event, EventSink};
 
 mod common;
 use common::web::{serve, user_add, village_alert};
-use common::{scratch, sharpeyes};
+use common::{Kill, scratch, sharpeyes};
 
 /// A signed-in reader (GET only).
 struct Reader {
@@ -109,7 +109,8 @@ fn forged_snapshot_paths_are_never_served_and_real_snapshots_arrive_as_data() {
     std::fs::create_dir_all(&pipeline).unwrap();
     user_add(&center, "admin", "admin", "");
     user_add(&center, "op-dahe", "operator", "Dahe");
-    let (mut server, base) = serve(&center, &bootstrap, "127.0.0.1:0");
+    let (server, base) = serve(&center, &bootstrap, "127.0.0.1:0");
+    let _server = Kill(server);
     let admin = Reader::login(&base, "admin");
 
     // Forged alerts, as anyone who can write to the alerts topic could send them.
@@ -213,8 +214,6 @@ fn forged_snapshot_paths_are_never_served_and_real_snapshots_arrive_as_data() {
         forged.len(),
         local.len()
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 /// The contents of every .jpg under `dir`.

@@ -404,7 +404,10 @@ async fn snapshot(
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot for {id}")))?;
     if !user.sees(&village) {
         // Like the detail route: an incident of another village is one they cannot know of.
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no snapshot for {id}")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no snapshot for {id}"),
+        ));
     }
     let store = st.store.clone();
     let bytes = tokio::task::spawn_blocking(move || store.snapshots().get(&alert))
