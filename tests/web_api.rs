@@ -14,7 +14,9 @@ use sharpeyes_core::{
 };
 
 mod common;
-use common::web::{serve, serve_with, user_add, user_cmd, village_alert as alert};
+use common::web::{
+    Client, agent, login, serve, serve_with, user_add, user_cmd, village_alert as alert,
+};
 use common::{scratch, sharpeyes};
 
 fn produce(bootstrap: &str, events: &[Event]) {
@@ -32,91 +34,6 @@ fn produce(bootstrap: &str, events: &[Event]) {
     }
     alerts.flush(Duration::from_secs(20)).unwrap();
     status.flush(Duration::from_secs(20)).unwrap();
-}
-
-/// A signed-in client: the session cookie and CSRF token.
-struct Client {
-    base: String,
-    agent: ureq::Agent,
-    cookie: String,
-    csrf: String,
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
-}
-
-fn login(base: &str, name: &str, password: &str) -> Result<Client, u16> {
-    let a = agent();
-    let mut r = a
-        .post(format!("{base}/api/login"))
-        .header("Content-Type", "application/json")
-        .send(serde_json::json!({"username": name, "password": password}).to_string())
-        .unwrap();
-    if r.status() != 200 {
-        return Err(r.status().as_u16());
-    }
-    let set = r
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-        "{set}"
-    );
-    let cookie = set.split(';').next().unwrap().to_owned();
-    let body: serde_json::Value =
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    Ok(Client {
-        base: base.into(),
-        agent: a,
-        cookie,
-        csrf: body["csrf"].as_str().unwrap().into(),
-    })
-}
-
-impl Client {
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut r = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Cookie", &self.cookie)
-            .call()
-            .unwrap();
-        (
-            r.status().as_u16(),
-            r.body_mut().read_to_string().unwrap_or_default(),
-        )
-    }
-
-    fn post(&self, path: &str, body: serde_json::Value, csrf: bool) -> (u16, String) {
-        let mut req = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("Cookie", &self.cookie)
-            .header("Content-Type", "application/json");
-        if csrf {
-            req = req.header("X-CSRF-Token", &self.csrf);
-        }
-        let mut r = req.send(body.to_string()).unwrap();
-        (
-            r.status().as_u16(),
-            r.body_mut().read_to_string().unwrap_or_default(),
-        )
-    }
-
-    fn json(&self, path: &str) -> serde_json::Value {
-        let (s, b) = self.get(path);
-        assert_eq!(s, 200, "{path}: {b}");
-        serde_json::from_str(&b).unwrap()
-    }
 }
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {

@@ -15,73 +15,20 @@ use sharpeyes_alerts::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{AlertKind, Event, EventSink};
 
 mod common;
-use common::web::{serve, user_add, village_alert};
+use common::web::{Client, login, serve, user_add, village_alert};
 use common::{Kill, scratch, sharpeyes};
 
-/// A signed-in reader (GET only).
-struct Reader {
-    base: String,
-    agent: ureq::Agent,
-    cookie: String,
+/// The incidents `c` sees for `query`.
+fn incidents(c: &Client, query: &str) -> Vec<serde_json::Value> {
+    c.json(&format!("/api/incidents{query}"))
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
-impl Reader {
-    fn login(base: &str, name: &str) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
-        let r = agent
-            .post(format!("{base}/api/login"))
-            .header("Content-Type", "application/json")
-            .send(
-                serde_json::json!({"username": name, "password": format!("{name}-password")})
-                    .to_string(),
-            )
-            .unwrap();
-        assert_eq!(r.status(), 200, "login {name}");
-        let cookie = r.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        Self {
-            base: base.into(),
-            agent,
-            cookie,
-        }
-    }
-
-    fn get(&self, path: &str) -> (u16, Vec<u8>) {
-        let mut r = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Cookie", &self.cookie)
-            .call()
-            .unwrap();
-        let status = r.status().as_u16();
-        (
-            status,
-            r.body_mut()
-                .with_config()
-                .limit(16 << 20)
-                .read_to_vec()
-                .unwrap_or_default(),
-        )
-    }
-
-    fn incidents(&self, query: &str) -> Vec<serde_json::Value> {
-        let (s, b) = self.get(&format!("/api/incidents{query}"));
-        assert_eq!(s, 200);
-        serde_json::from_slice::<serde_json::Value>(&b)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
+/// Signed in with the password `user_add` gave.
+fn sign_in(base: &str, name: &str) -> Client {
+    login(base, name, &format!("{name}-password")).expect("login")
 }
 
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
@@ -111,7 +58,7 @@ fn forged_snapshot_paths_are_never_served_and_real_snapshots_arrive_as_data() {
     user_add(&center, "op-dahe", "operator", "Dahe");
     let (server, base) = serve(&center, &bootstrap, "127.0.0.1:0");
     let _server = Kill(server);
-    let admin = Reader::login(&base, "admin");
+    let admin = sign_in(&base, "admin");
 
     // Forged alerts, as anyone who can write to the alerts topic could send them.
     let passwd = std::fs::read("/etc/passwd").unwrap_or_else(|_| b"root:x:0:0".to_vec());
@@ -142,13 +89,13 @@ fn forged_snapshot_paths_are_never_served_and_real_snapshots_arrive_as_data() {
     pictures.send_keyed(&forged[0].1.id, &passwd).unwrap();
     pictures.flush(Duration::from_secs(20)).unwrap();
     wait_for("the forged incidents", 30, || {
-        admin.incidents("?kind=fall").len() == forged.len()
+        incidents(&admin, "?kind=fall").len() == forged.len()
     });
     // Let the forged picture reach serve too before asking.
     std::thread::sleep(Duration::from_secs(2));
     let environ = std::fs::read("/proc/self/environ").unwrap_or_default();
     for (path, a) in &forged {
-        let (status, body) = admin.get(&format!("/api/incidents/{}/snapshot", a.incident));
+        let (status, body) = admin.get_bytes(&format!("/api/incidents/{}/snapshot", a.incident));
         assert_eq!(status, 404, "snapshot naming {path} answered {status}");
         let text = String::from_utf8_lossy(&body);
         assert!(
@@ -185,12 +132,12 @@ fn forged_snapshot_paths_are_never_served_and_real_snapshots_arrive_as_data() {
     let mut served_id = String::new();
     wait_for("a real snapshot served", 30, || {
         shown = 0;
-        for row in admin.incidents("?kind=person_detected") {
+        for row in incidents(&admin, "?kind=person_detected") {
             if row["has_snapshot"] != true {
                 continue;
             }
             let id = row["id"].as_str().unwrap();
-            let (status, body) = admin.get(&format!("/api/incidents/{id}/snapshot"));
+            let (status, body) = admin.get_bytes(&format!("/api/incidents/{id}/snapshot"));
             if status == 200 {
                 assert!(body.starts_with(&[0xFF, 0xD8, 0xFF]), "a JPEG");
                 assert!(
@@ -204,8 +151,8 @@ fn forged_snapshot_paths_are_never_served_and_real_snapshots_arrive_as_data() {
         shown > 0
     });
     // An operator of another village cannot tell the incident exists.
-    let other = Reader::login(&base, "op-dahe");
-    let (status, body) = other.get(&format!("/api/incidents/{served_id}/snapshot"));
+    let other = sign_in(&base, "op-dahe");
+    let (status, body) = other.get_bytes(&format!("/api/incidents/{served_id}/snapshot"));
     let body = String::from_utf8_lossy(&body);
     assert_eq!(status, 404, "{body}");
     assert!(!body.contains("Demo village"), "{body}");

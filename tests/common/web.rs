@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sharpeyes_core::{Alert, AlertKind, CameraId, CameraRef, ModelRef, UnixMillis};
 
@@ -117,4 +118,108 @@ pub fn user_cmd(dir: &Path, args: &[&str], password: &str) -> std::process::Outp
         .env("PW", password)
         .output()
         .expect("sharpeyes user")
+}
+
+/// A signed-in client: the session cookie and CSRF token.
+pub struct Client {
+    pub base: String,
+    pub agent: ureq::Agent,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+pub fn login(base: &str, name: &str, password: &str) -> Result<Client, u16> {
+    let a = agent();
+    let mut r = a
+        .post(format!("{base}/api/login"))
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({"username": name, "password": password}).to_string())
+        .unwrap();
+    if r.status() != 200 {
+        return Err(r.status().as_u16());
+    }
+    let set = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let body: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    Ok(Client {
+        base: base.into(),
+        agent: a,
+        cookie,
+        csrf: body["csrf"].as_str().unwrap().into(),
+    })
+}
+
+impl Client {
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .call()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    /// Like [`Client::get`], the body as bytes (a snapshot).
+    pub fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .call()
+            .unwrap();
+        let status = r.status().as_u16();
+        (
+            status,
+            r.body_mut()
+                .with_config()
+                .limit(16 << 20)
+                .read_to_vec()
+                .unwrap_or_default(),
+        )
+    }
+
+    pub fn post(&self, path: &str, body: serde_json::Value, csrf: bool) -> (u16, String) {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .header("Content-Type", "application/json");
+        if csrf {
+            req = req.header("X-CSRF-Token", &self.csrf);
+        }
+        let mut r = req.send(body.to_string()).unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    pub fn json(&self, path: &str) -> serde_json::Value {
+        let (s, b) = self.get(path);
+        assert_eq!(s, 200, "{path}: {b}");
+        serde_json::from_str(&b).unwrap()
+    }
 }
