@@ -136,6 +136,9 @@ impl SavedCamera {
     }
 }
 
+/// Told each rule state written: (camera, JSON, urgent). See [`Analyzer::set_state_mirror`].
+pub type StateMirror = Box<dyn FnMut(&CameraId, &[u8], bool) + Send>;
+
 /// A camera's state is written at most this often, unless an incident opened or ended.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 
@@ -205,6 +208,8 @@ pub struct Analyzer {
     state_dir: Option<std::path::PathBuf>,
     /// Per camera: the state last written and when.
     written: HashMap<CameraId, (SavedCamera, std::time::Instant)>,
+    /// Also told each state written (`set_state_mirror`): a cluster worker's etcd mirror.
+    mirror: Option<StateMirror>,
     /// States to take up when the camera's analysis is next created (a hot reload's).
     carried: HashMap<CameraId, SavedCamera>,
     pub frames_analysed: u64,
@@ -293,6 +298,7 @@ impl Analyzer {
             names: HashMap::new(),
             state_dir: None,
             written: HashMap::new(),
+            mirror: None,
             carried: HashMap::new(),
             frames_analysed: 0,
             active_cameras: Vec::new(),
@@ -417,6 +423,13 @@ impl Analyzer {
         Ok(())
     }
 
+    /// Also hands each state written to `mirror` (camera, JSON, urgent: an incident opened or
+    /// ended, or the camera stopped): a cluster worker mirrors them to etcd so the state follows
+    /// the camera to another worker (`cluster/rule_state.rs`).
+    pub fn set_state_mirror(&mut self, mirror: StateMirror) {
+        self.mirror = Some(mirror);
+    }
+
     /// Writes `camera`'s state when it changed: at once when an incident opened or ended, else
     /// at most every [`SAVE_EVERY`]; `force`: whenever it changed (at stop).
     fn save(&mut self, camera: &CameraId, force: bool) {
@@ -425,19 +438,32 @@ impl Analyzer {
             return;
         };
         let state = cam.state();
-        if let Some((last, at)) = self.written.get(camera) {
-            let due =
-                force || last.incident_ids() != state.incident_ids() || at.elapsed() >= SAVE_EVERY;
-            if *last == state || !due {
-                return;
+        // (urgent, worth mirroring): a change of the rule clock alone is not worth an etcd
+        // write (an idle camera then writes nothing there).
+        let (urgent, mirror) = match self.written.get(camera) {
+            Some((last, at)) => {
+                let incidents = last.incident_ids() != state.incident_ids();
+                let due = force || incidents || at.elapsed() >= SAVE_EVERY;
+                if *last == state || !due {
+                    return;
+                }
+                let urgent = force || incidents;
+                let changed = last.incidents != state.incidents || last.zones != state.zones;
+                (urgent, urgent || changed)
             }
-        }
+            None => (!state.incidents.open.is_empty(), true),
+        };
         let path = state_path(dir, camera);
         let result = serde_json::to_vec(&state)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| write_atomic(&path, &bytes));
+            .and_then(|bytes| write_atomic(&path, &bytes).map(|()| bytes));
         match result {
-            Ok(()) => {
+            Ok(bytes) => {
+                if let Some(m) = &mut self.mirror
+                    && mirror
+                {
+                    m(camera, &bytes, urgent);
+                }
                 self.written
                     .insert(camera.clone(), (state, std::time::Instant::now()));
             }

@@ -485,9 +485,15 @@ impl RetentionArgs {
                     match store.sweep(before(incidents), before(audit)) {
                         Ok((0, 0)) => {}
                         Ok((i, a)) => {
-                            tracing::info!(incidents = i, audit = a, "command center retention: old records deleted")
+                            tracing::info!(
+                                incidents = i,
+                                audit = a,
+                                "command center retention: old records deleted"
+                            )
                         }
-                        Err(e) => tracing::warn!(error = %e, "command center retention sweep failed"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "command center retention sweep failed")
+                        }
                     }
                 }
                 std::thread::sleep(Duration::from_millis(200));
@@ -1113,7 +1119,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let mut config = load_config(config.as_deref())?;
             let mut outbox = outbox;
-            let cluster = match &cluster {
+            let mut cluster = match &cluster {
                 ClusterArgs {
                     cluster: true,
                     etcd: Some(etcd),
@@ -1144,6 +1150,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             ttl: Duration::from_secs(cluster.ttl_s),
                             fetch_configs: !cluster.assign_only,
                             campaign: true,
+                            rule_state_dir: None, // set below, beside the outbox
                         },
                         assign_only: cluster.assign_only,
                     })
@@ -1154,7 +1161,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 live_parts(&config, &store, outbox, kafka.as_deref(), &web)?;
             // Rule state (open incidents, "last seen") beside the outbox, per camera.
             let outbox_dir = outbox.parent().unwrap_or(Path::new("."));
-            analyzer.set_state_dir(outbox_dir.join("state"))?;
+            let state_dir = outbox_dir.join("state");
+            analyzer.set_state_dir(state_dir.clone())?;
+            // In a cluster the state also follows the camera to its next worker, through etcd.
+            if let Some(c) = &mut cluster {
+                c.member.rule_state_dir = Some(state_dir);
+            }
             let options = sharpeyes::run::RunOptions {
                 cameras_dir: cameras,
                 metrics,

@@ -125,6 +125,11 @@ pub fn run(
                 }
             );
             let member = Member::start(c.member, rt.handle());
+            if let Some(sender) = member.state_sender() {
+                analyzer.set_state_mirror(Box::new(move |camera, state, urgent| {
+                    sender.send(camera.as_str(), state, urgent)
+                }));
+            }
             Some((rt, member, c.assign_only))
         }
         None => None,

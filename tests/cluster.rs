@@ -178,6 +178,11 @@ struct Cluster {
     proxied: Option<(String, Proxy)>,
 }
 
+/// A zone over the whole picture: someone walking through opens a `person_in_zone` incident.
+const WHOLE_PICTURE_ZONE: &str = "[[zones]]\nname = \"yard\"\n\
+    points = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]\n\
+    person_in_zone = { min_s = 1 }\n";
+
 fn camera_text(i: usize, port: u64, name: &str) -> String {
     let id = format!("cam-{i:03}");
     format!(
@@ -210,6 +215,17 @@ impl Cluster {
 
     /// [`Cluster::start`], worker `proxied` (if any) talking to etcd through a [`Proxy`].
     fn start_with(name: &str, kafka: Option<String>, proxied: Option<&str>) -> Option<Cluster> {
+        Self::start_opts(name, kafka, proxied, false)
+    }
+
+    /// [`Cluster::start_with`]; `zones`: each camera watches its whole picture with a
+    /// `person_in_zone` rule (incidents that open while people walk through).
+    fn start_opts(
+        name: &str,
+        kafka: Option<String>,
+        proxied: Option<&str>,
+        zones: bool,
+    ) -> Option<Cluster> {
         if asset("videos/people_walking_indoor_intel.mp4").is_none() {
             println!("SKIP: the asset clip people_walking_indoor_intel.mp4 is missing");
             return None;
@@ -246,7 +262,8 @@ impl Cluster {
         for i in 1..=CAMERAS {
             std::fs::write(
                 cams.join(format!("cam-{i:03}.toml")),
-                camera_text(i, port, &format!("Cluster cam {i}")),
+                camera_text(i, port, &format!("Cluster cam {i}"))
+                    + if zones { WHOLE_PICTURE_ZONE } else { "" },
             )
             .expect("camera file");
         }
@@ -384,7 +401,11 @@ fn twelve_cameras_each_on_exactly_one_worker() {
     };
     // Placed once at the start; a camera may blink (a reconnect) between two scrapes under the
     // full suite's load, so look again for a stable placement rather than take one snapshot.
-    assert!(c.wait_placed(Duration::from_secs(20)).is_some(), "{:?}", c.placement());
+    assert!(
+        c.wait_placed(Duration::from_secs(20)).is_some(),
+        "{:?}",
+        c.placement()
+    );
     let p = c.placed_once().expect("placed");
     assert_eq!(
         loads(&p).values().copied().collect::<Vec<_>>(),
@@ -1140,4 +1161,107 @@ fn cluster_simulate_300_cameras_on_20_workers_moves_only_the_killed_workers_came
     );
     // A put per assignment at least (and the workers' keys).
     assert!(f("etcd_puts_assign") >= 300.0, "{r}");
+}
+
+/// The alerts (not status events) in `worker`'s outbox.
+fn outbox_alerts(c: &Cluster, worker: &str) -> Vec<serde_json::Value> {
+    let outbox = c.dir.join(format!("var/workers/{worker}/alerts.jsonl"));
+    std::fs::read_to_string(outbox)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("lifecycle").is_some() && v.get("incident").is_some())
+        .collect()
+}
+
+/// Incidents `worker` opened and has not ended: incident id → camera. (`person_detected` is
+/// a one-shot alert with a cooldown, not an incident: it never ends.)
+fn open_incidents(c: &Cluster, worker: &str) -> BTreeMap<String, String> {
+    let mut open = BTreeMap::new();
+    for a in outbox_alerts(c, worker) {
+        if a["kind"] == "person_detected" {
+            continue;
+        }
+        let id = a["incident"].as_str().unwrap_or_default().to_string();
+        match a["lifecycle"].as_str() {
+            Some("new") => {
+                open.insert(
+                    id,
+                    a["camera"]["id"].as_str().unwrap_or_default().to_string(),
+                );
+            }
+            Some("end") => {
+                open.remove(&id);
+            }
+            _ => {}
+        }
+    }
+    open
+}
+
+#[test]
+fn kill_9_mid_incident_the_next_worker_continues_it_from_the_state_in_etcd() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(mut c) = Cluster::start_opts("cluster-rule-state", None, None, true) else {
+        return;
+    };
+    // A worker with an incident open for at least 2 s (its state reached etcd at once).
+    let mut victim = None;
+    let found = wait_until(Duration::from_secs(90), || {
+        for w in ["w1", "w2", "w3"] {
+            let open = open_incidents(&c, w);
+            if !open.is_empty() {
+                std::thread::sleep(Duration::from_secs(2));
+                let still: BTreeMap<String, String> = open_incidents(&c, w)
+                    .into_iter()
+                    .filter(|(id, _)| open.contains_key(id))
+                    .collect();
+                if !still.is_empty() {
+                    victim = Some((w.to_string(), still));
+                    return true;
+                }
+            }
+        }
+        false
+    });
+    assert!(found.is_some(), "no incident opened on any worker in 90 s");
+    let (w, open) = victim.expect("found");
+    c.worker(&w).kill9();
+    println!("kill -9 {w} with incidents open: {open:?}");
+    assert!(
+        c.wait_placed(TTL + Duration::from_secs(15)).is_some(),
+        "{w}'s cameras not online elsewhere: {:?}",
+        c.placement()
+    );
+    // The next worker of each camera takes the open incident up: its later alerts (an update
+    // or the end) carry the same incident id. Without the state in etcd the incident would
+    // stay open for ever and the camera would start a second one.
+    let others: Vec<String> = ["w1", "w2", "w3"]
+        .iter()
+        .filter(|o| **o != w)
+        .map(|o| o.to_string())
+        .collect();
+    let continued = |id: &str| {
+        others
+            .iter()
+            .flat_map(|o| outbox_alerts(&c, o))
+            .find(|a| a["incident"].as_str() == Some(id))
+    };
+    let done = wait_until(Duration::from_secs(90), || {
+        open.keys().all(|id| continued(id).is_some())
+    });
+    let missing: Vec<&String> = open.keys().filter(|id| continued(id).is_none()).collect();
+    assert!(
+        done.is_some(),
+        "incidents open on {w} at the kill never continued on another worker: {missing:?}"
+    );
+    for (id, cam) in &open {
+        let a = continued(id).expect("continued");
+        assert_eq!(a["camera"]["id"].as_str(), Some(cam.as_str()));
+        assert_ne!(a["lifecycle"].as_str(), Some("new"), "{a}");
+        println!(
+            "{cam}: incident {id} continued on another worker with an {}",
+            a["lifecycle"]
+        );
+    }
 }

@@ -117,6 +117,8 @@ pub fn push(
         if prune {
             for id in stored.keys().filter(|id| !texts.contains_key(*id)) {
                 timed(c.delete(keys.camera(id), None)).await?;
+                // A pruned camera is gone for good: its rule state goes with it.
+                timed(c.delete(keys.rule_state(id), None)).await?;
                 r.pruned.push(id.clone());
             }
         }
@@ -459,6 +461,7 @@ pub fn simulate(o: &SimOptions, out: &mut impl Write) -> anyhow::Result<SimRepor
                     ttl: o.ttl,
                     fetch_configs: false,
                     campaign: i < o.candidates,
+                    rule_state_dir: None,
                 },
                 rt.handle(),
             )

@@ -8,7 +8,11 @@
 //!   so a worker watches only its own cameras (a county's 15,000 assignments never fan out to
 //!   500 workers); a move deletes one key and puts another in one transaction;
 //! - `leader`: the election (etcd's election API: `leader/<lease>` keys, lowest revision leads);
-//! - `status/unassigned`: JSON list of the cameras that fit on no worker, written by the leader.
+//! - `status/unassigned`: JSON list of the cameras that fit on no worker, written by the leader;
+//! - `state/<camera>`: the camera's rule state (open incidents, "last seen"; JSON of
+//!   `analyze::SavedCamera`), written by the worker that runs it and read by the next one, so
+//!   the state follows a camera that moves (see `cluster/rule_state.rs`). No lease: it outlives
+//!   the worker that wrote it.
 
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +100,11 @@ impl Keys {
 
     pub fn election(&self) -> String {
         format!("{}/leader", self.prefix)
+    }
+
+    /// `state/<camera>`: the camera's rule state.
+    pub fn rule_state(&self, camera: &str) -> String {
+        format!("{}/state/{camera}", self.prefix)
     }
 
     pub fn unassigned(&self) -> String {

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use super::etcd::{self, Mirror, timed};
 use super::fence::{self, Fence, Fenced};
 use super::keys::{Keys, WorkerRecord};
+use super::rule_state::{self, StateSender};
 
 #[derive(Clone, Debug)]
 pub struct MemberOptions {
@@ -38,6 +39,10 @@ pub struct MemberOptions {
     pub fetch_configs: bool,
     /// Stand in the leader election.
     pub campaign: bool,
+    /// The local rule state directory (`Analyzer::set_state_dir`): an assigned camera's state
+    /// is pulled from etcd into it before the camera starts, and [`Member::state_sender`]
+    /// mirrors what the analyser saves (see `rule_state.rs`). None: no rule state in etcd.
+    pub rule_state_dir: Option<std::path::PathBuf>,
 }
 
 /// What the leader last decided, for status and metrics (only while this member leads).
@@ -84,6 +89,8 @@ pub struct Member {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     rt: tokio::runtime::Handle,
+    /// The rule state mirror (with `rule_state_dir`): its sender and its task.
+    rule_state: Option<(StateSender, JoinHandle<()>)>,
 }
 
 impl Member {
@@ -103,6 +110,16 @@ impl Member {
         let mut tasks = Vec::new();
         tasks.push(rt.spawn(session(shared.clone(), stop_rx.clone())));
         tasks.push(rt.spawn(follow(shared.clone(), stop_rx.clone())));
+        let rule_state = shared.opts.rule_state_dir.as_ref().map(|_| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let task = rt.spawn(rule_state::push(
+                shared.opts.endpoints.clone(),
+                shared.opts.keys.clone(),
+                rx,
+                stop_rx.clone(),
+            ));
+            (StateSender(tx), task)
+        });
         if shared.opts.campaign {
             tasks.push(rt.spawn(elect(shared.clone(), stop_rx)));
         }
@@ -111,7 +128,14 @@ impl Member {
             stop,
             tasks,
             rt: rt.clone(),
+            rule_state,
         }
+    }
+
+    /// Where the analyser sends the rule states it saved, to be mirrored to etcd (None without
+    /// `rule_state_dir`).
+    pub fn state_sender(&self) -> Option<StateSender> {
+        self.rule_state.as_ref().map(|(s, _)| s.clone())
     }
 
     pub fn worker_id(&self) -> &str {
@@ -182,10 +206,18 @@ impl Member {
     }
 
     /// Leaves the cluster: revokes the lease (its cameras move at once), then stops the tasks.
-    pub fn leave(self) {
+    pub fn leave(mut self) {
         let lease = self.lease();
         let eps = self.shared.opts.endpoints.clone();
         let _ = self.stop.send(true);
+        // The last rule states (the stopped cameras' ended incidents) reach etcd before the
+        // cameras move: the next worker takes them up.
+        if let Some((sender, task)) = self.rule_state.take() {
+            drop(sender);
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
+        }
         if lease != 0 {
             let r = self.rt.block_on(async move {
                 let mut c = etcd::connect(&eps, Some(etcd::REQUEST_TIMEOUT)).await?;
@@ -423,6 +455,8 @@ async fn follow(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut client = client;
     // id → (mod revision, text)
     let mut cache: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    // Assigned cameras whose rule state was pulled from etcd since they were assigned.
+    let mut pulled: BTreeSet<String> = BTreeSet::new();
     loop {
         let a = shared.assign_mirror.snapshot();
         if a.listings > 0 {
@@ -463,11 +497,28 @@ async fn follow(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                             }
                         }
                     }
+                    // A newly assigned camera starts with the newest rule state: another
+                    // worker may have run it since this one last did.
+                    if let Some(dir) = &o.rule_state_dir
+                        && !pulled.contains(id)
+                    {
+                        match rule_state::pull(&mut client, &o.keys, dir, id).await {
+                            Ok(()) => {
+                                pulled.insert(id.clone());
+                            }
+                            Err(e) => {
+                                tracing::debug!(camera = %id, error = %format!("{e:#}"), "cannot take the rule state from etcd; retrying before the camera starts");
+                                complete = false;
+                                continue;
+                            }
+                        }
+                    }
                     if let Some((_, text)) = cache.get(id) {
                         next.insert(id.clone(), text.clone());
                     }
                 }
                 cache.retain(|id, _| ids.contains(id));
+                pulled.retain(|id| ids.contains(id));
             } else {
                 next = ids.iter().map(|id| (id.clone(), String::new())).collect();
             }

@@ -9,6 +9,8 @@
 //! - `etcd` (I/O): connecting, paged listings, prefix mirrors, endpoint probes.
 //! - `member` (I/O): one worker's session, assignment follower and election.
 //! - `leader` (I/O): the leader loop.
+//! - `rule_state` (I/O, with a pure core): a camera's rule state mirrored to etcd, so it
+//!   follows the camera to another worker.
 //! - `cli` (I/O): `camera push`, `camera list`, `cluster status`, `cluster simulate`.
 
 pub mod assign;
@@ -18,6 +20,7 @@ pub mod fence;
 pub mod keys;
 mod leader;
 pub mod member;
+pub mod rule_state;
 
 pub use fence::Fenced;
 pub use keys::{Keys, WorkerRecord, valid_worker_id};
