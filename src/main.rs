@@ -569,8 +569,8 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate config files: a config tree (`configs`: the pipeline config, the guardians'
-    /// registry and cameras/), a camera directory (default configs/cameras) or one file, each
+    /// Validate config files: a config tree (default `configs`: the pipeline config, the
+    /// guardians' registry and cameras/), a camera directory or one file, each
     /// file checked as what it is. Prints every problem with its file and field; exit status 0
     /// when all are valid, 2 otherwise.
     Check { path: Option<PathBuf> },
@@ -1100,7 +1100,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Check { path },
         } => {
-            let path = path.unwrap_or_else(|| PathBuf::from(sharpeyes::cameras::DEFAULT_DIR));
+            // Default: the whole tree (pipeline config, guardians' registry, cameras/).
+            let path = path.unwrap_or_else(|| PathBuf::from("configs"));
             let ok = sharpeyes::config_check::run_check(&path, &mut std::io::stdout().lock());
             if !ok {
                 std::process::exit(2);

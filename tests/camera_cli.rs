@@ -273,16 +273,19 @@ fn camera_discover_at_a_responder_lists_its_device() {
 
 #[test]
 fn config_check_of_the_configs_tree_checks_each_file_as_what_it_is() {
-    let out = sharpeyes(&repo())
-        .args(["config", "check", "configs"])
-        .output()
-        .expect("run sharpeyes config check configs");
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert_eq!(
-        stdout,
-        "1 pipeline config, 1 guardians' registry, 2 camera files, 0 errors\n"
-    );
+    // With no path it checks the same tree.
+    for args in [&["config", "check", "configs"][..], &["config", "check"]] {
+        let out = sharpeyes(&repo())
+            .args(args)
+            .output()
+            .expect("run sharpeyes config check");
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}\n{stderr}");
+        assert_eq!(
+            stdout, "1 pipeline config, 1 guardians' registry, 2 camera files, 0 errors\n",
+            "{args:?}"
+        );
+    }
 
     // A copy of the tree with a NaN in a camera file: a located error and exit 2, no panic.
     let dir = scratch("config-check-tree");
