@@ -261,6 +261,11 @@ fn run_follows_camera_files_live_and_never_shows_the_password() {
 /// `sharpeyes run` in `dir` on its `cameras/` directory, with metrics on a free port, stdout and
 /// stderr captured.
 fn start_run(dir: &Path, ort: &Path) -> Guard {
+    start_run_with(dir, ort, &[])
+}
+
+/// [`start_run`] with more arguments.
+fn start_run_with(dir: &Path, ort: &Path, extra: &[&str]) -> Guard {
     let mut child = Command::new(BIN)
         .current_dir(dir)
         .env("ORT_DYLIB_PATH", ort)
@@ -280,6 +285,7 @@ fn start_run(dir: &Path, ort: &Path) -> Guard {
             "--config",
         ])
         .arg(repo().join("configs/default.toml"))
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -457,4 +463,106 @@ fn config_check_exits_0_for_the_shipped_files_and_2_listing_every_problem() {
         !out.contains("pw@"),
         "the inline password is not echoed: {out}"
     );
+}
+
+/// Incident alerts (not `person_detected`, a one-shot alert) in the outbox: (lifecycle,
+/// incident id), in order.
+fn incident_alerts(outbox: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(outbox)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|a| a.get("incident").is_some() && a["kind"] != "person_detected")
+        .map(|a| {
+            (
+                a["lifecycle"].as_str().unwrap_or_default().to_string(),
+                a["incident"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Incident ids opened and not ended.
+fn open_incidents(outbox: &Path) -> Vec<String> {
+    let mut open = Vec::new();
+    for (lifecycle, id) in incident_alerts(outbox) {
+        match lifecycle.as_str() {
+            "new" => open.push(id),
+            "end" => open.retain(|o| *o != id),
+            _ => {}
+        }
+    }
+    open
+}
+
+#[test]
+fn kill_9_mid_incident_and_the_restarted_run_continues_it_under_the_same_id() {
+    let Some(clip) = asset("videos/people_walking_indoor_intel.mp4") else {
+        return;
+    };
+    let ort = match sharpeyes::runtime::locate_onnxruntime() {
+        Ok(p) => p.canonicalize().unwrap_or(p),
+        Err(e) => {
+            eprintln!("SKIP: {e:#}");
+            return;
+        }
+    };
+    let server = SimServer::start(&[SimCamera::clip("yard", clip)], 0).expect("server");
+    let dir = scratch("run-restart-mid-incident");
+    // The whole picture is a zone: people walking through open person_in_zone incidents.
+    write_camera(
+        &dir.join("cameras"),
+        "yard",
+        &format!(
+            "id = \"yard\"\nname = \"Yard\"\nvillage = \"Testing\"\n[stream]\nurl = \"{}\"\n\
+             [detect]\nfps = 4.0\n[[zones]]\nname = \"all\"\n\
+             points = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]\n\
+             person_in_zone = {{ min_s = 1 }}\n",
+            server.url("yard")
+        ),
+    );
+    let outbox = dir.join("out/alerts.jsonl");
+    let args = ["--outbox", "out/alerts.jsonl"];
+    let mut run = start_run_with(&dir, &ort, &args);
+    // An incident open for 2 s (its state file is written when it opens).
+    let mut open = Vec::new();
+    wait_for("an open incident", Duration::from_secs(120), || {
+        let now = open_incidents(&outbox);
+        let held: Vec<String> = open.iter().filter(|o| now.contains(o)).cloned().collect();
+        if !held.is_empty() {
+            open = held;
+            return true;
+        }
+        open = now;
+        std::thread::sleep(Duration::from_secs(2));
+        false
+    });
+    let _ = Command::new("kill")
+        .args(["-KILL", &run.child.id().to_string()])
+        .status();
+    let _ = run.child.wait();
+    drop(run);
+    let before = incident_alerts(&outbox).len();
+    println!("kill -9 with incidents open: {open:?}");
+
+    // Restarted: each open incident goes on under its id (an update or its end), and no
+    // second `new` repeats it.
+    let _run = start_run_with(&dir, &ort, &args);
+    wait_for(
+        "the open incidents to continue after the restart",
+        Duration::from_secs(90),
+        || {
+            let after = &incident_alerts(&outbox)[before..];
+            open.iter()
+                .all(|id| after.iter().any(|(l, i)| i == id && l != "new"))
+        },
+    );
+    let after = incident_alerts(&outbox)[before..].to_vec();
+    println!("after the restart: {after:?}");
+    for id in &open {
+        assert!(
+            !after.iter().any(|(l, i)| i == id && l == "new"),
+            "{id} raised again: {after:?}"
+        );
+    }
 }
