@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
+use crate::detection::{Detection, Keypoint};
 use crate::frame::CameraId;
-use crate::geometry::{BBox, Detection, Keypoint};
+use crate::geometry::BBox;
 use crate::health::CameraState;
 
 /// `schema_version` of [`Alert`] (`schemas/alert.v1.schema.json`). Pre-release builds wrote

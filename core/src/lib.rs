@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod clock;
+pub mod detection;
 pub mod frame;
 pub mod geometry;
 pub mod health;
@@ -18,6 +19,7 @@ pub use alert::{
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock, UnixMillis};
+pub use detection::{Detection, Detector, Keypoint, coco};
 pub use frame::{CameraId, Frame, FrameSource, InvalidCameraId, PixelFormat, SourceItem};
-pub use geometry::{BBox, Detection, Detector, Keypoint, Letterbox, coco};
+pub use geometry::{BBox, Letterbox};
 pub use health::CameraState;

@@ -22,7 +22,7 @@ use gstreamer_rtsp_server::prelude::*;
 
 use crate::decode::init_gstreamer;
 use crate::error::IngestError;
-use crate::sim_program::SimProgram;
+use crate::sim_program::{SimProgram, untimed};
 
 /// Video codec a simulated camera sends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -390,19 +390,6 @@ fn media_appsrc(media: &rtsp::RTSPMedia) -> Option<gst_app::AppSrc> {
         tracing::error!("simulated camera media has no appsrc");
     }
     src
-}
-
-/// A copy of `buf` (sharing its memory) without timestamps, for an appsrc that stamps buffers
-/// on arrival (`do-timestamp`).
-pub(crate) fn untimed(buf: &gst::Buffer) -> gst::Buffer {
-    let mut b = buf.copy();
-    {
-        let b = b.make_mut();
-        b.set_pts(gst::ClockTime::NONE);
-        b.set_dts(gst::ClockTime::NONE);
-        b.set_duration(gst::ClockTime::NONE);
-    }
-    b
 }
 
 /// Pushes an undecodable H.264 access unit (see [`SimCodec::Undecodable`]) into `src` every

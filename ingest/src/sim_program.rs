@@ -404,13 +404,26 @@ impl SimProgram {
                     if stalled.load(Ordering::Relaxed) {
                         continue;
                     }
-                    if src.push_buffer(crate::sim::untimed(au)).is_err() {
+                    if src.push_buffer(untimed(au)).is_err() {
                         return; // media torn down
                     }
                 }
             }
         }
     }
+}
+
+/// A copy of `buf` (sharing its memory) without timestamps, for an appsrc that stamps buffers
+/// on arrival (`do-timestamp`).
+pub(crate) fn untimed(buf: &gst::Buffer) -> gst::Buffer {
+    let mut b = buf.copy();
+    {
+        let b = b.make_mut();
+        b.set_pts(gst::ClockTime::NONE);
+        b.set_dts(gst::ClockTime::NONE);
+        b.set_duration(gst::ClockTime::NONE);
+    }
+    b
 }
 
 #[cfg(test)]
