@@ -1,7 +1,8 @@
 //! The county command center: `sharpeyes serve`, and the same server inside `run` and `demo`.
 //!
 //! - [`model`]: incident states and actions, roles and village scopes. Pure.
-//! - [`store`]: SQLite: incidents, timeline, actions, cameras, users, sessions, audit.
+//! - [`store`]: SQLite: incidents, timeline, actions, cameras, users, sessions, audit, dead
+//!   letters.
 //! - [`snapshots`]: the alerts' pictures, received as data and kept beside the database.
 //! - [`auth`]: argon2 passwords, session and CSRF tokens.
 //! - [`limit`]: sign-in limits per address and user name, and the bound on password checks.
@@ -19,12 +20,12 @@ pub mod store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use feed::{Feed, FeedEvent, consume_kafka};
+pub use feed::{Feed, FeedEvent, FeedStats, consume_kafka};
 pub use limit::LoginLimits;
 pub use model::{Action, Role, State, User};
 pub use server::{AppState, WebOptions, WebStats, router};
 pub use snapshots::{SnapshotError, SnapshotStore};
-pub use store::{Store, StoreError};
+pub use store::{DeadLetter, Store, StoreError};
 
 /// A running server: its address and the feed to publish into. Stops when dropped.
 pub struct WebServer {
@@ -47,7 +48,10 @@ impl WebServer {
             feed: feed.tx.clone(),
             login: Arc::new(limit::LoginGuard::new(&options.login)),
             options: Arc::new(options),
-            stats: Arc::new(WebStats::default()),
+            stats: Arc::new(WebStats {
+                feed: feed.stats.clone(),
+                ..WebStats::default()
+            }),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()

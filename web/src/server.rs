@@ -93,6 +93,8 @@ pub struct WebStats {
     pub refused_logins: AtomicU64,
     pub actions: AtomicU64,
     pub sse_clients: AtomicU64,
+    /// The Kafka reader's, shared with its [`crate::Feed`].
+    pub feed: Arc<crate::feed::FeedStats>,
 }
 
 /// An API error: status and a message for people.
@@ -661,6 +663,18 @@ async fn metrics(AxState(st): AxState<AppState>, headers: HeaderMap) -> Result<R
             "Pages connected to the live feed.",
             "gauge",
             g(&st.stats.sse_clients),
+        ),
+        (
+            "sharpeyes_web_store_failures_total",
+            "Attempts to store a Kafka message that failed (each then retried or dead-lettered).",
+            "counter",
+            g(&st.stats.feed.store_failures),
+        ),
+        (
+            "sharpeyes_web_dead_letters_total",
+            "Kafka messages the store refused for their own sake, kept in its dead_letters table instead of the feed.",
+            "counter",
+            g(&st.stats.feed.dead_letters),
         ),
     ];
     for (name, help, kind, v) in counters.into_iter().filter(|_| county) {

@@ -1,6 +1,7 @@
 //! The command center's embedded database (SQLite): incidents built from the alerts, their
-//! actions (who did what, when, with which note), camera health, users, sessions and the audit
-//! log. File I/O; every write is one transaction.
+//! actions (who did what, when, with which note), camera health, users, sessions, the audit
+//! log and the dead letters (Kafka messages it refused). File I/O; every write is one
+//! transaction.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -21,6 +22,56 @@ pub enum StoreError {
     NoIncident(String),
     #[error("{0}")]
     Refused(String),
+}
+
+impl StoreError {
+    /// True when the failure is the database's or its disk's, not the data's: busy or locked
+    /// by another connection, disk full, I/O error, read-only, cannot open, corrupt, or an
+    /// error SQLite does not name further. The same write may succeed later (or once a person
+    /// has acted), so the Kafka reader retries it for ever and never drops the message.
+    ///
+    /// False for what one message's data can cause while the database accepts others: a
+    /// constraint (or a trigger's `RAISE`), a string or blob over SQLite's size limit, a type
+    /// mismatch, a parameter out of range, a value that does not convert; and for
+    /// [`StoreError::NoIncident`] and [`StoreError::Refused`], which are about a request.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            StoreError::Db(rusqlite::Error::SqliteFailure(e, _)) => !matches!(
+                e.code,
+                C::ConstraintViolation | C::TooBig | C::TypeMismatch | C::ParameterOutOfRange
+            ),
+            // Failures of the file or the connection, whatever the data.
+            StoreError::Db(
+                rusqlite::Error::SqliteSingleThreadedMode
+                | rusqlite::Error::InvalidPath(_)
+                | rusqlite::Error::NulError(_),
+            ) => true,
+            // Conversions of values to and from SQL, and misuse of a statement by this
+            // crate: the same data fails the same way again.
+            StoreError::Db(_) => false,
+            StoreError::NoIncident(_) | StoreError::Refused(_) => false,
+        }
+    }
+}
+
+/// A Kafka message the store could not take after [`crate::feed::MAX_PERMANENT_FAILURES`]
+/// attempts that failed for the message's own sake ([`StoreError::is_transient`] false): kept
+/// in `dead_letters` with its raw bytes, so a person can see why and replay it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeadLetter {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The message key, as sent.
+    pub key: Option<Vec<u8>>,
+    /// The message value, as sent.
+    pub payload: Vec<u8>,
+    /// The event's id, when the payload decoded as one.
+    pub event_id: Option<String>,
+    /// The last error, for people.
+    pub reason: String,
+    pub attempts: u32,
 }
 
 /// One incident as the feed shows it: the latest alert of it, its state and place.
@@ -138,6 +189,12 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, username TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, topic TEXT NOT NULL,
+  kafka_partition INTEGER NOT NULL, kafka_offset INTEGER NOT NULL, msg_key BLOB,
+  payload BLOB NOT NULL, event_id TEXT, reason TEXT NOT NULL, attempts INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS dead_letters_place
+  ON dead_letters(topic, kafka_partition, kafka_offset);
 ";
 
 /// Brings a database made by an older build up to [`SCHEMA`] (`CREATE TABLE IF NOT EXISTS`
@@ -182,6 +239,13 @@ impl Store {
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The connection, for tests that make the database fail (a trigger, a page limit, a
+    /// short busy timeout).
+    #[cfg(test)]
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        f(&self.conn())
     }
 
     /// Records an alert. Returns the incident as it now stands, or None when this alert was
@@ -752,6 +816,56 @@ impl Store {
             .optional()?)
     }
 
+    /// Keeps `letter` in `dead_letters` (never swept by retention). Returns false when the
+    /// same message (topic, partition, offset and payload) is there already: read again after
+    /// a restart that came before its offset was committed.
+    pub fn dead_letter(&self, letter: &DeadLetter, now: UnixMillis) -> Result<bool, StoreError> {
+        let added = self.conn().execute(
+            "INSERT INTO dead_letters (at_ms, topic, kafka_partition, kafka_offset, msg_key, \
+               payload, event_id, reason, attempts) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE NOT EXISTS (SELECT 1 FROM \
+               dead_letters WHERE topic = ?2 AND kafka_partition = ?3 AND kafka_offset = ?4 \
+               AND payload = ?6)",
+            params![
+                now.0,
+                letter.topic,
+                letter.partition,
+                letter.offset,
+                letter.key,
+                letter.payload,
+                letter.event_id,
+                letter.reason,
+                letter.attempts
+            ],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// The newest `limit` dead letters, newest first, with when they were kept.
+    pub fn dead_letters(&self, limit: u32) -> Result<Vec<(String, DeadLetter)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT at_ms, topic, kafka_partition, kafka_offset, msg_key, payload, event_id, \
+             reason, attempts FROM dead_letters ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok((
+                rfc(r.get(0)?),
+                DeadLetter {
+                    topic: r.get(1)?,
+                    partition: r.get(2)?,
+                    offset: r.get(3)?,
+                    key: r.get(4)?,
+                    payload: r.get(5)?,
+                    event_id: r.get(6)?,
+                    reason: r.get(7)?,
+                    attempts: r.get(8)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
         self.conn()
             .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
@@ -1070,6 +1184,67 @@ mod tests {
             .act(&a.incident, &viewer, Action::Acknowledge, "", UnixMillis(T))
             .unwrap_err();
         assert!(matches!(e, StoreError::Refused(_)), "{e}");
+    }
+
+    #[test]
+    fn only_what_a_message_can_cause_is_not_transient() {
+        use rusqlite::ffi;
+        let code = |c| StoreError::Db(rusqlite::Error::SqliteFailure(ffi::Error::new(c), None));
+        for c in [
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_BUSY_SNAPSHOT,
+            ffi::SQLITE_LOCKED,
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_IOERR_FSYNC,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_CANTOPEN,
+            ffi::SQLITE_NOMEM,
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_NOTADB,
+            ffi::SQLITE_PROTOCOL,
+            ffi::SQLITE_ERROR,
+        ] {
+            assert!(code(c).is_transient(), "{}", code(c));
+        }
+        for c in [
+            ffi::SQLITE_CONSTRAINT,
+            ffi::SQLITE_CONSTRAINT_TRIGGER,
+            ffi::SQLITE_CONSTRAINT_NOTNULL,
+            ffi::SQLITE_TOOBIG,
+            ffi::SQLITE_MISMATCH,
+            ffi::SQLITE_RANGE,
+        ] {
+            assert!(!code(c).is_transient(), "{}", code(c));
+        }
+        assert!(!StoreError::Db(rusqlite::Error::IntegralValueOutOfRange(1, -1)).is_transient());
+        assert!(!StoreError::Refused("no".into()).is_transient());
+        assert!(!StoreError::NoIncident("i".into()).is_transient());
+    }
+
+    #[test]
+    fn a_trigger_refusing_one_alert_is_not_transient_and_leaves_others_stored() {
+        let s = memory();
+        s.conn()
+            .execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON alerts WHEN NEW.message = 'poison' \
+                 BEGIN SELECT RAISE(ABORT, 'poison refused'); END;",
+            )
+            .unwrap();
+        let mut a = Alert::new(
+            sharpeyes_core::AlertKind::Fall,
+            CameraId::new("gate").expect("id"),
+            UnixMillis(T),
+            &[],
+            (640, 360),
+        );
+        a.message = Some("poison".into());
+        let e = s.ingest_alert(&a).unwrap_err();
+        assert!(!e.is_transient(), "{e}");
+        assert!(s.incident(&a.incident).unwrap().is_none(), "rolled back");
+        a.id = "another".into();
+        a.message = Some("fine".into());
+        assert!(s.ingest_alert(&a).unwrap().is_some());
     }
 
     #[test]
