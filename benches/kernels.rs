@@ -2,6 +2,9 @@
 //!   cargo bench --workspace --bench kernels [-- FILTER]
 //! - preprocess: letterboxed BGR frames (with row padding, as GStreamer hands them over) into
 //!   the NCHW f32 tensor, 416x416 and 640x640, one frame and a batch of 8;
+//! - resize: a 640x360 and a 1920x1080 picture letterboxed into 416x416 with the crate's resize
+//!   (OpenCV INTER_LINEAR), as `detect --image` does (RGB picture) and as a frame decoded at its
+//!   own size would be (BGR frame), against the `image` crate's Triangle filter used before;
 //! - decode: each output decoder on a synthetic tensor of the real model's shape whose seeded
 //!   pattern puts a few hundred candidates above the threshold (as a busy scene does);
 //! - nms: class-aware NMS over 8,400 clustered candidates;
@@ -15,9 +18,9 @@ use std::time::Instant;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sharpeyes_core::{BBox, CameraId, Frame, Letterbox, PixelFormat, UnixMillis};
 use sharpeyes_inference::{
-    Candidate, ColourOrder, InputSpec, NANODET_STRIDES, NanoDetLevel, Normalisation, decode_e2e,
-    decode_nanodet, decode_ultralytics, decode_ultralytics_pose, decode_yolox, nms,
-    preprocess_into, ultralytics_anchor_count, yolox_anchor_count,
+    Candidate, ColourOrder, InputSpec, NANODET_STRIDES, NanoDetLevel, Normalisation, crop_frame,
+    decode_e2e, decode_nanodet, decode_ultralytics, decode_ultralytics_pose, decode_yolox,
+    letterbox_image, nms, preprocess_into, ultralytics_anchor_count, yolox_anchor_count,
 };
 
 const THRESHOLD: f32 = 0.35;
@@ -119,6 +122,57 @@ fn bench_preprocess(c: &mut Criterion) {
                 });
             }
         }
+    }
+    g.finish();
+}
+
+/// `letterbox_image` as it was before the INTER_LINEAR resize: the `image` crate's Triangle
+/// filter, then the rows copied into the canvas as BGR. Kept here only to compare against.
+fn letterbox_triangle(img: &image::RgbImage, width: u32, height: u32, pad: u8) -> Vec<u8> {
+    let lb = Letterbox::fit(img.width(), img.height(), width, height);
+    let (iw, ih) = lb.inner_size();
+    let inner = image::imageops::resize(img, iw, ih, image::imageops::FilterType::Triangle);
+    let stride = width as usize * 3;
+    let mut data = vec![pad; stride * height as usize];
+    for (y, row) in inner.as_raw().chunks_exact(iw as usize * 3).enumerate() {
+        let start = (lb.pad_y as usize + y) * stride + lb.pad_x as usize * 3;
+        for (d, s) in data[start..start + row.len()]
+            .chunks_exact_mut(3)
+            .zip(row.chunks_exact(3))
+        {
+            d.copy_from_slice(&[s[2], s[1], s[0]]);
+        }
+    }
+    data
+}
+
+fn bench_resize(c: &mut Criterion) {
+    let mut g = c.benchmark_group("resize");
+    for (w, h) in [(640u32, 360u32), (1920, 1080)] {
+        let mut rng = Rng(u64::from(w));
+        let pixels: Vec<u8> = (0..w as usize * h as usize * 3)
+            .map(|_| rng.next_u64() as u8)
+            .collect();
+        let picture = image::RgbImage::from_raw(w, h, pixels.clone()).expect("w x h x 3");
+        let frame = Frame {
+            width: w,
+            height: h,
+            stride: w as usize * 3,
+            data: Arc::from(pixels),
+            letterbox: Letterbox::fit(w, h, w, h),
+            ..frame(2, 1)
+        };
+        g.throughput(Throughput::Elements(1));
+        let id = |what: &str| BenchmarkId::new(format!("{w}x{h}-to-416"), what);
+        g.bench_function(id("picture-inter-linear"), |b| {
+            b.iter(|| letterbox_image(black_box(&picture), 416, 416, 114).expect("letterbox"))
+        });
+        g.bench_function(id("frame-inter-linear"), |b| {
+            b.iter(|| crop_frame(black_box(&frame), None, 416, 416, 114).expect("crop"))
+        });
+        g.bench_function(id("picture-triangle-before"), |b| {
+            b.iter(|| letterbox_triangle(black_box(&picture), 416, 416, 114))
+        });
     }
     g.finish();
 }
@@ -402,7 +456,7 @@ fn bench_tracker(c: &mut Criterion) {
     let frames: Vec<_> = (0..100).map(walkers).collect();
     c.bench_function("tracker/30-people", |b| {
         let mut tracker =
-            sharpeyes_alerts::Tracker::new(sharpeyes_alerts::TrackerConfig::default());
+            sharpeyes_analytics::Tracker::new(sharpeyes_analytics::TrackerConfig::default());
         let mut i = 0u64;
         b.iter(|| {
             let dets = &frames[(i % 100) as usize];
@@ -434,6 +488,7 @@ fn bench_alert(c: &mut Criterion) {
 criterion_group!(
     benches,
     bench_preprocess,
+    bench_resize,
     bench_decode,
     bench_nms,
     bench_tracker,

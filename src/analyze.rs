@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use sharpeyes_alerts::zone_rules::{DwellSpec, InactivitySpec, ZoneRules, ZoneSpec};
-use sharpeyes_alerts::{
-    FallConfig, FallRule, IncidentConfig, Incidents, Mark, PersonPresenceConfig,
-    PersonPresenceRule, Polygon, SnapshotSweeper, SnapshotWriter, Tracker, TrackerConfig,
+use sharpeyes_alerts::{Mark, SnapshotSweeper, SnapshotWriter};
+use sharpeyes_analytics::{
+    CLOCK_STEP_MS, CameraSpec, DwellSpec, InactivitySpec, PersonPresenceConfig, PersonPresenceRule,
+    Polygon, ZoneSpec,
 };
+pub use sharpeyes_analytics::{CameraAnalysis, RuleSettings, RuleTime, SavedCamera};
 use sharpeyes_core::{
     Alert, CameraId, CameraRef, Clock, Detector, Frame, Lifecycle, ModelRef, Severity, SystemClock,
     UnixMillis,
@@ -63,76 +64,6 @@ impl RateSampler {
             }
             Some(_) => false,
         }
-    }
-}
-
-/// A frame time earlier than the last one by more than this is the clock stepping back, not
-/// the jitter of arrival times.
-const CLOCK_STEP_MS: i64 = 1000;
-
-/// The time a camera's rules run on: its frames' wall-clock times, never going back. Jitter
-/// (a frame a few ms earlier than the last) is clamped; a step back of the wall clock (NTP, an
-/// operator) shifts every later time by the step, so rule state (open incidents, "last seen",
-/// dwell, tracks) is kept and timing goes on at the real rate. Pure.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct RuleTime {
-    last: Option<i64>,
-    /// Added to every frame time (ms): the sum of the steps back seen.
-    offset: i64,
-}
-
-impl RuleTime {
-    /// Continues from `last` (a saved state's): later times never fall before it.
-    pub fn resume(last: Option<UnixMillis>) -> Self {
-        Self {
-            last: last.map(|t| t.0),
-            offset: 0,
-        }
-    }
-
-    /// The rule time of a frame taken at wall-clock `t`.
-    pub fn map(&mut self, t: UnixMillis) -> UnixMillis {
-        let mut r = t.0 + self.offset;
-        if let Some(last) = self.last
-            && r < last
-        {
-            if last - r > CLOCK_STEP_MS {
-                self.offset += last - r;
-            }
-            r = last;
-        }
-        self.last = Some(r);
-        UnixMillis(r)
-    }
-
-    /// The latest rule time handed out.
-    pub fn last(&self) -> Option<UnixMillis> {
-        self.last.map(UnixMillis)
-    }
-}
-
-/// A camera's rule state as saved to `<state dir>/<camera>.json` (JSON): what lets its open
-/// incidents and inactivity "last seen" times survive a restart, a hot reload or a move.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SavedCamera {
-    /// The latest rule time (see [`RuleTime`]).
-    pub rule_time: Option<UnixMillis>,
-    pub incidents: sharpeyes_alerts::IncidentsState,
-    pub zones: Option<sharpeyes_alerts::ZoneRulesState>,
-}
-
-impl SavedCamera {
-    /// The part whose change is written at once (an incident opened or ended); other changes
-    /// wait for [`SAVE_EVERY`].
-    fn incident_ids(&self) -> (Vec<&str>, usize) {
-        (
-            self.incidents
-                .open
-                .iter()
-                .map(|o| o.incident.as_str())
-                .collect(),
-            self.incidents.ended.len(),
-        )
     }
 }
 
@@ -391,7 +322,7 @@ impl Analyzer {
                         .iter()
                         .map(|t| Mark {
                             bbox: t.bbox,
-                            label: Some(format!("{} {}", t.class_name, t.id)),
+                            label: Some(Mark::label_text(&t.class_name, t.score, Some(t.id))),
                             colour: colour_of(out.alert.severity),
                             keypoints: t.keypoints.clone(),
                         })
@@ -504,7 +435,7 @@ impl Analyzer {
         let mut alerts = Vec::new();
         if let Some(cam) = self.cameras.get_mut(camera) {
             let now = SystemClock.now();
-            let size = cam.size;
+            let size = cam.size();
             alerts = cam.end_all(now, size);
             self.save(camera, true);
         }
@@ -526,7 +457,7 @@ impl Analyzer {
         size: Option<(u32, u32)>,
     ) -> Vec<Alert> {
         let cam = self.camera(camera);
-        let size = size.unwrap_or(cam.size);
+        let size = size.unwrap_or(cam.size());
         let mut alerts: Vec<Alert> = cam
             .step(time, size, &[])
             .into_iter()
@@ -558,7 +489,7 @@ impl Analyzer {
         let carried = &mut self.carried;
         let dir = self.state_dir.as_deref();
         self.cameras.entry(camera.clone()).or_insert_with(|| {
-            let mut cam = CameraAnalysis::new(camera, rules, spec);
+            let mut cam = CameraAnalysis::new(camera, rules, &camera_spec(spec));
             let saved = carried
                 .remove(camera)
                 .or_else(|| dir.and_then(|d| load_state(d, camera)));
@@ -622,119 +553,16 @@ impl CameraRules {
     }
 }
 
-/// The pipeline config's rule settings, shared by every camera.
-#[derive(Clone, Debug)]
-struct RuleSettings {
-    fall: Option<FallConfig>,
-    incidents: IncidentConfig,
-    tracker: TrackerConfig,
-    utc_offset_min: i32,
-    persons: Vec<std::sync::Arc<str>>,
-    vehicles: Vec<std::sync::Arc<str>>,
-}
-
-/// One camera's tracker, rules and open incidents.
-struct CameraAnalysis {
-    /// Source picture size of the last frame.
-    size: (u32, u32),
-    /// Frame times made monotonic for the rules.
-    time: RuleTime,
-    tracker: Tracker,
-    fall: Option<FallRule>,
-    zones: Option<ZoneRules>,
-    incidents: Incidents,
-}
-
-impl CameraAnalysis {
-    fn new(camera: &CameraId, s: &RuleSettings, spec: Option<&CameraRules>) -> Self {
-        let on = |r: Rule| spec.is_none_or(|c| c.rules.contains(&r));
-        let zones: Vec<ZoneSpec> = spec
+/// Which of the pipeline's rules `camera`'s file turns on, and its zones, as the analytics
+/// crate takes them. Cameras without a file run every rule with no zones.
+fn camera_spec(spec: Option<&CameraRules>) -> CameraSpec {
+    let on = |r: Rule| spec.is_none_or(|c| c.rules.contains(&r));
+    CameraSpec {
+        fall: on(Rule::Fall),
+        zones: spec
             .filter(|_| on(Rule::Zones))
             .map(|c| c.zones.iter().map(zone_spec).collect())
-            .unwrap_or_default();
-        Self {
-            size: (0, 0),
-            time: RuleTime::default(),
-            tracker: Tracker::new(s.tracker.clone()),
-            fall: s
-                .fall
-                .clone()
-                .filter(|_| on(Rule::Fall))
-                .map(|f| FallRule::new(f, s.persons.clone())),
-            zones: (!zones.is_empty()).then(|| {
-                ZoneRules::new(
-                    zones,
-                    s.utc_offset_min,
-                    s.persons.clone(),
-                    s.vehicles.clone(),
-                )
-            }),
-            incidents: Incidents::new(camera.clone(), s.incidents.clone()),
-        }
-    }
-
-    /// Tracker, rules and incidents for one frame's detections.
-    fn step(
-        &mut self,
-        time: UnixMillis,
-        size: (u32, u32),
-        detections: &[sharpeyes_core::Detection],
-    ) -> Vec<sharpeyes_alerts::IncidentAlert> {
-        self.size = size;
-        let wall = time;
-        let time = self.time.map(wall);
-        let tracks = self.tracker.update(time, detections);
-        let mut findings = Vec::new();
-        if let Some(fall) = &mut self.fall {
-            findings.extend(fall.evaluate(time, size, tracks));
-        }
-        if let Some(zones) = &mut self.zones {
-            findings.extend(zones.evaluate(time, size, tracks));
-        }
-        let mut outs = self.incidents.step(time, size, findings);
-        if time != wall {
-            // Alerts tell the frame's own time, whatever the rules ran on.
-            outs.iter_mut()
-                .for_each(|o| o.alert.event_time = wall.to_rfc3339());
-        }
-        outs
-    }
-
-    /// Ends the open incidents (the camera stops) at wall-clock `now`.
-    fn end_all(&mut self, now: UnixMillis, size: (u32, u32)) -> Vec<Alert> {
-        let t = self.time.map(now);
-        self.incidents
-            .end_all(t, size)
-            .into_iter()
-            .map(|o| {
-                let mut a = o.alert;
-                a.event_time = now.to_rfc3339();
-                a
-            })
-            .collect()
-    }
-
-    /// What to save to continue after a restart.
-    fn state(&self) -> SavedCamera {
-        SavedCamera {
-            rule_time: self.time.last(),
-            incidents: self.incidents.state(),
-            zones: self.zones.as_ref().map(ZoneRules::state),
-        }
-    }
-
-    /// Takes up a saved state.
-    fn restore(&mut self, saved: SavedCamera) {
-        self.time = RuleTime::resume(saved.rule_time);
-        self.incidents.restore(saved.incidents);
-        if let (Some(zones), Some(z)) = (&mut self.zones, &saved.zones) {
-            zones.restore(z);
-        }
-    }
-
-    /// Whether anything is going on that needs every frame (a track or an open incident).
-    fn busy(&self) -> bool {
-        !self.tracker.tracks().is_empty() || self.incidents.any_open()
+            .unwrap_or_default(),
     }
 }
 
@@ -760,6 +588,7 @@ fn zone_spec(z: &Zone) -> ZoneSpec {
 mod tests {
     use super::*;
     use crate::cameras::Zone;
+    use sharpeyes_analytics::{IncidentConfig, TrackerConfig};
 
     #[test]
     fn sampler_keeps_the_rate_per_camera() {
@@ -799,22 +628,6 @@ mod tests {
         assert!(!s.take(&a, UnixMillis(190)));
     }
 
-    #[test]
-    fn rule_time_never_goes_back_and_keeps_the_rate_after_a_step() {
-        let mut t = RuleTime::default();
-        assert_eq!(t.map(UnixMillis(10_000)), UnixMillis(10_000));
-        // Jitter: clamped, no drift.
-        assert_eq!(t.map(UnixMillis(9_990)), UnixMillis(10_000));
-        assert_eq!(t.map(UnixMillis(10_200)), UnixMillis(10_200));
-        // A step back of an hour: time stands at the last value, then goes on at the real rate.
-        assert_eq!(t.map(UnixMillis(10_200 - 3_600_000)), UnixMillis(10_200));
-        assert_eq!(t.map(UnixMillis(11_200 - 3_600_000)), UnixMillis(11_200));
-        // A restart resumes from the saved time.
-        let mut t = RuleTime::resume(Some(UnixMillis(50_000)));
-        assert_eq!(t.map(UnixMillis(20_000)), UnixMillis(50_000));
-        assert_eq!(t.map(UnixMillis(21_000)), UnixMillis(51_000));
-    }
-
     const H: i64 = 3_600_000;
 
     fn doorway_camera() -> (CameraId, RuleSettings, CameraRules) {
@@ -842,7 +655,7 @@ mod tests {
                 vehicle_in_zone: None,
                 inactivity: Some(crate::cameras::InactivityRule {
                     absent: Duration::from_millis(H as u64),
-                    window: sharpeyes_alerts::DailyWindow::ALL_DAY,
+                    window: sharpeyes_analytics::DailyWindow::ALL_DAY,
                 }),
                 always_detect: false,
             }],
@@ -867,29 +680,9 @@ mod tests {
     }
 
     #[test]
-    fn a_wall_clock_step_back_keeps_the_open_incident() {
-        let (id, settings, rules) = doorway_camera();
-        let mut cam = CameraAnalysis::new(&id, &settings, Some(&rules));
-        let day = 20_000 * 24 * H;
-        let first = empty_minutes(&mut cam, day, day + H);
-        assert_eq!(first.len(), 1, "{first:?}");
-        assert_eq!(first[0].1, Lifecycle::New);
-        // The clock is set back 30 minutes and runs on for 40 minutes more: the incident goes
-        // on with updates, never a second `new`.
-        let after = empty_minutes(&mut cam, day + H / 2, day + H / 2 + 40 * 60_000);
-        assert!(!after.is_empty(), "updates expected");
-        assert!(
-            after
-                .iter()
-                .all(|a| a.1 == Lifecycle::Update && a.2 == first[0].2),
-            "{after:?}"
-        );
-    }
-
-    #[test]
     fn a_saved_camera_continues_its_incident_after_a_restart() {
         let (id, settings, rules) = doorway_camera();
-        let mut cam = CameraAnalysis::new(&id, &settings, Some(&rules));
+        let mut cam = CameraAnalysis::new(&id, &settings, &camera_spec(Some(&rules)));
         let day = 20_000 * 24 * H;
         let first = empty_minutes(&mut cam, day, day + H);
         assert_eq!(first[0].1, Lifecycle::New);
@@ -899,7 +692,7 @@ mod tests {
         write_atomic(&path, &serde_json::to_vec(&cam.state()).expect("json")).expect("written");
 
         // A restart 10 minutes later: the doorway is still empty.
-        let mut cam = CameraAnalysis::new(&id, &settings, Some(&rules));
+        let mut cam = CameraAnalysis::new(&id, &settings, &camera_spec(Some(&rules)));
         cam.restore(load_state(&dir, &id).expect("saved state"));
         let after = empty_minutes(&mut cam, day + H + 10 * 60_000, day + 3 * H);
         std::fs::remove_dir_all(&dir).ok();
@@ -910,17 +703,5 @@ mod tests {
                 .all(|a| a.1 == Lifecycle::Update && a.2 == first[0].2),
             "{after:?}"
         );
-    }
-
-    #[test]
-    fn a_stopped_camera_ends_its_incident() {
-        let (id, settings, rules) = doorway_camera();
-        let mut cam = CameraAnalysis::new(&id, &settings, Some(&rules));
-        let day = 20_000 * 24 * H;
-        let first = empty_minutes(&mut cam, day, day + H);
-        let ends = cam.end_all(UnixMillis(day + H + 1000), (640, 480));
-        assert_eq!(ends.len(), 1);
-        assert_eq!(ends[0].lifecycle, Lifecycle::End);
-        assert_eq!(ends[0].incident, first[0].2);
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use sharpeyes_alerts::{FallConfig, IncidentConfig, TrackerConfig};
+use sharpeyes_analytics::{FallConfig, IncidentConfig, TrackerConfig};
 use sharpeyes_inference::{ExecutionProvider, PoseMode};
 
 /// The default config, embedded so `sharpeyes demo` runs with no files around.

@@ -34,6 +34,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use sharpeyes_core::{Event, EventSink};
 
 use crate::error::AlertsError;
+use crate::relay_policy::{CONNECT_BACKOFF, DeliveryFailure};
 
 /// Topic alerts go to unless configured otherwise.
 pub const DEFAULT_ALERT_TOPIC: &str = "sharpeyes.alerts";
@@ -313,11 +314,12 @@ pub fn wait_for_topics(
     topics: &[KafkaOptions],
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<bool, AlertsError> {
-    let mut wait = Duration::from_secs(1);
+    let mut backoff = CONNECT_BACKOFF;
     loop {
         match topics.iter().try_for_each(ensure_topic_with) {
             Ok(()) => return Ok(true),
             Err(e) if e.is_transient() => {
+                let wait = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "kafka unreachable; waiting");
                 let until = std::time::Instant::now() + wait;
                 while std::time::Instant::now() < until {
@@ -326,7 +328,6 @@ pub fn wait_for_topics(
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                wait = (wait * 2).min(Duration::from_secs(30));
             }
             Err(e) => return Err(e),
         }
@@ -562,6 +563,19 @@ impl Drop for KafkaSink {
     }
 }
 
+/// Why librdkafka gave a message back: the producer is gone (its fatal error, or purged when it
+/// was dropped), or this message was refused.
+fn delivery_failure(error: &KafkaError) -> DeliveryFailure {
+    match error.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::Fatal
+            | RDKafkaErrorCode::PurgeQueue
+            | RDKafkaErrorCode::PurgeInflight,
+        ) => DeliveryFailure::ProducerLost,
+        _ => DeliveryFailure::Refused,
+    }
+}
+
 /// Counts delivery reports and routes librdkafka's logs and errors to `tracing`.
 struct SinkContext {
     brokers: String,
@@ -632,16 +646,22 @@ impl ProducerContext for SinkContext {
             }
             Err((error, _message)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
+                let why = delivery_failure(error);
                 if let Some(acks) = &self.acks {
-                    acks.failed(&alert_id);
+                    acks.failed(&alert_id, why);
                 }
-                tracing::warn!(
-                    brokers = %self.brokers,
-                    topic = %self.topic,
-                    alert = %alert_id,
-                    error = %error,
-                    "kafka delivery failed; the relay sends the alert again"
-                );
+                if why == DeliveryFailure::ProducerLost {
+                    // The producer's fatal error (or its drop) is logged once, by the relay.
+                    tracing::debug!(topic = %self.topic, alert = %alert_id, error = %error, "kafka delivery given back by a producer going away; the relay sends the alert again");
+                } else {
+                    tracing::warn!(
+                        brokers = %self.brokers,
+                        topic = %self.topic,
+                        alert = %alert_id,
+                        error = %error,
+                        "kafka delivery failed; the relay sends the alert again"
+                    );
+                }
             }
         }
     }

@@ -15,13 +15,20 @@
 //! file; past `max_pending` waiting alerts it logs a warning (and the `pending` gauge shows it)
 //! but still drops nothing: the outbox is on disk and alerts are a few hundred bytes.
 //!
+//! An event librdkafka gives back undelivered is sent again: at once when the producer was lost
+//! (a fatal error, after which the producer is rebuilt, once, and what it had in flight goes
+//! again first, in send order), after a backoff of its own (1 s doubling to 30 s) when the broker
+//! refused that event, while the others keep flowing. Those decisions, the connection backoff
+//! and the `connected` gauge are [`crate::relay_policy::RelayPolicy`], a pure state machine
+//! tested with a simulated clock; this module is the I/O around it.
+//!
 //! Ephemeral events (camera heartbeats) take another way: [`OutboxRelay::send_ephemeral`] hands
 //! them straight to a best-effort producer on the status topic ([`KafkaSink::connect_best_effort`],
 //! made when the relay connects), never to the outbox or the ack log. Fire and forget: while the
 //! relay is not connected they are dropped, and one the broker has not taken within
 //! [`EPHEMERAL_TIMEOUT`] is dropped by librdkafka (both logged at debug and counted).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -30,10 +37,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sharpeyes_core::{Event, EventSink};
+use sharpeyes_core::{Clock, Event, EventSink, UnixMillis};
 
 use crate::error::AlertsError;
 use crate::kafka::{KafkaOptions, KafkaSink};
+use crate::relay_policy::{DeliveryFailure, RelayPolicy};
 
 /// How long librdkafka keeps an ephemeral event (a heartbeat) the broker has not taken; one
 /// heartbeat interval, after which the next one says more.
@@ -47,9 +55,9 @@ pub struct AckLog {
     recorded: AtomicU64,
     observer: Option<AckObserver>,
     /// Outcomes not yet taken by the relay thread ([`AckLog::take_outcomes`]): acknowledged ids
-    /// (done with) and ids whose delivery failed (to send again).
+    /// (done with) and ids whose delivery failed, with why (to send again).
     acked_ids: Mutex<Vec<String>>,
-    failed_ids: Mutex<Vec<String>>,
+    failed_ids: Mutex<Vec<(String, DeliveryFailure)>>,
 }
 
 /// Told the id of each event the broker acknowledged, on librdkafka's delivery thread, right
@@ -121,20 +129,21 @@ impl AckLog {
         }
     }
 
-    /// The broker refused `id` for good (librdkafka gave up on it): the relay sends it again.
-    pub fn failed(&self, id: &str) {
+    /// librdkafka gave `id` back undelivered (`why`: see [`DeliveryFailure`]): the relay sends
+    /// it again.
+    pub fn failed(&self, id: &str, why: DeliveryFailure) {
         self.failed_ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(id.to_owned());
+            .push((id.to_owned(), why));
     }
 
     /// (acknowledged, failed) ids since the last call.
-    fn take_outcomes(&self) -> (Vec<String>, Vec<String>) {
-        let take = |m: &Mutex<Vec<String>>| {
-            std::mem::take(&mut *m.lock().unwrap_or_else(|p| p.into_inner()))
-        };
-        (take(&self.acked_ids), take(&self.failed_ids))
+    fn take_outcomes(&self) -> (Vec<String>, Vec<(String, DeliveryFailure)>) {
+        let acked = std::mem::take(&mut *self.acked_ids.lock().unwrap_or_else(|p| p.into_inner()));
+        let failed =
+            std::mem::take(&mut *self.failed_ids.lock().unwrap_or_else(|p| p.into_inner()));
+        (acked, failed)
     }
 
     /// Empties the log: the outbox it speaks of was rotated away.
@@ -338,7 +347,7 @@ impl OutboxRelay {
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("outbox-relay".into())
-            .spawn(move || relay_loop(&outbox, &options, &thread_shared))
+            .spawn(move || relay_loop(&outbox, &options, &thread_shared, &MonotonicClock::new()))
             .expect("spawning the outbox relay thread");
         Self {
             shared,
@@ -563,7 +572,57 @@ impl Tail {
     }
 }
 
-fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
+/// The wall clock's reading when the relay started, moved on by the monotonic clock: a step of
+/// the system clock (NTP) cannot stretch or skip the relay's backoffs.
+#[derive(Debug)]
+struct MonotonicClock {
+    origin: Instant,
+    origin_wall: UnixMillis,
+}
+
+impl MonotonicClock {
+    fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            origin_wall: sharpeyes_core::SystemClock.now(),
+        }
+    }
+}
+
+impl Clock for MonotonicClock {
+    fn now(&self) -> UnixMillis {
+        let elapsed = i64::try_from(self.origin.elapsed().as_millis()).unwrap_or(i64::MAX / 2);
+        self.origin_wall.plus_ms(elapsed)
+    }
+}
+
+/// Tells `policy` what the broker answered since the last call.
+fn report_outcomes(acks: Option<&AckLog>, policy: &mut RelayPolicy<Event>, now: UnixMillis) {
+    let Some(acks) = acks else {
+        return;
+    };
+    let (acked, failed) = acks.take_outcomes();
+    for id in acked {
+        policy.delivered(&id);
+    }
+    for (id, why) in failed {
+        // kafka.rs logged the failure itself; this says what happens next.
+        if let Some(again_in) = policy.failed(&id, why, now) {
+            tracing::debug!(event = %id, ?why, again_in_ms = again_in.as_millis() as u64, "sending again an event kafka did not take");
+        }
+    }
+}
+
+/// Events not yet acknowledged: waiting here, and in flight (as the policy counts them, or as
+/// librdkafka does when the policy cannot know: no ack log).
+fn pending(policy: &RelayPolicy<Event>, sinks: Option<&(KafkaSink, KafkaSink)>) -> usize {
+    let in_kafka = sinks.map_or(0, |(a, s)| a.pending() + s.pending());
+    policy.queued() + policy.in_flight().max(in_kafka)
+}
+
+/// The relay thread: the I/O around [`RelayPolicy`], which makes every decision (what to send,
+/// send again and when, rebuilding the producer, the `connected` gauge).
+fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared, clock: &dyn Clock) {
     let ack_path = AckLog::path_for(outbox);
     let acked_before = AckLog::read_ids(&ack_path).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot read the ack log; every outbox alert will be sent again");
@@ -578,64 +637,46 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
     };
     *shared.acks.lock().unwrap_or_else(|p| p.into_inner()) = acks.clone();
     let mut tail = Tail::new(outbox);
-    // Sent and not yet acknowledged, by send order: sent again if librdkafka gives up on one
-    // or the producer has to be rebuilt.
-    let mut inflight: std::collections::BTreeMap<u64, Event> = Default::default();
-    let mut seq_of: std::collections::HashMap<String, u64> = Default::default();
-    let mut next_seq = 0u64;
-    let mut next_probe = Instant::now();
-    let mut queue: VecDeque<Event> = VecDeque::new();
+    let mut policy = RelayPolicy::new(clock.now());
+    if acks.is_none() {
+        // No delivery reports reach us: a sent event is done with.
+        policy = policy.untracked();
+    }
     let mut sinks: Option<(KafkaSink, KafkaSink)> = None;
     let mut pictures: Option<KafkaSink> = None;
-    let mut backoff = Duration::from_secs(1);
-    let mut next_connect = Instant::now();
     let mut warned = false;
     let mut sent = 0u64;
     while !shared.stop.load(Ordering::Relaxed) {
+        // What the broker answered: done with the acknowledged, again with the failed (before
+        // counting what is pending, so a failed event is never counted as done).
+        report_outcomes(acks.as_deref(), &mut policy, clock.now());
         {
             // Read and count under the lock rotate_outbox takes (see Shared::tail_offset).
             let mut offset = shared.tail_offset.lock().unwrap_or_else(|p| p.into_inner());
             tail.offset = *offset;
-            if queue.len() < READ_SLICE {
-                queue.extend(
-                    tail.read(READ_SLICE)
-                        .into_iter()
-                        .filter(|a| !acked_before.contains(a.id())),
-                );
-            }
-            *offset = tail.offset;
-            let in_kafka = sinks.as_ref().map_or(0, |(a, s)| a.pending() + s.pending());
-            shared
-                .pending
-                .store((queue.len() + in_kafka) as u64, Ordering::Relaxed);
-        }
-        // What the broker answered: done with the acknowledged, again with the failed.
-        if let Some(acks) = &acks {
-            let (acked, failed) = acks.take_outcomes();
-            for id in acked {
-                if let Some(seq) = seq_of.remove(&id) {
-                    inflight.remove(&seq);
+            if policy.queued() < READ_SLICE {
+                for e in tail.read(READ_SLICE) {
+                    if !acked_before.contains(e.id()) {
+                        policy.enqueue(e.id().to_owned(), e);
+                    }
                 }
             }
-            let mut again: Vec<(u64, Event)> = failed
-                .iter()
-                .filter_map(|id| {
-                    let seq = seq_of.remove(id)?;
-                    Some((seq, inflight.remove(&seq)?))
-                })
-                .collect();
-            again.sort_by_key(|(seq, _)| *seq);
-            for (_, e) in again.into_iter().rev() {
-                tracing::warn!(event = %e.id(), "sending again an event kafka did not take");
-                queue.push_front(e);
-            }
+            *offset = tail.offset;
+            shared
+                .pending
+                .store(pending(&policy, sinks.as_ref()) as u64, Ordering::Relaxed);
         }
         // A fatal producer error (idempotence broken): that producer delivers nothing more.
         if let Some(fatal) = sinks
             .as_ref()
             .and_then(|(a, s)| a.fatal_error().or_else(|| s.fatal_error()))
+            && policy.fatal(clock.now())
         {
-            tracing::error!(error = %fatal, in_flight = inflight.len(), "kafka producer hit a fatal error; rebuilding it and sending its unacknowledged events again");
+            tracing::error!(error = %fatal, in_flight = policy.in_flight(), "kafka producer hit a fatal error; rebuilding it and sending its unacknowledged events again");
+        }
+        if policy.rebuild_needed() {
+            // Dropping the producer purges its queue; what it reported while going (purged,
+            // or acknowledged just before) is told before the rest is sent again.
             sinks = None;
             pictures = None;
             drop(
@@ -645,32 +686,38 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
                     .unwrap_or_else(|p| p.into_inner())
                     .take(),
             );
-            shared.connected.store(false, Ordering::Relaxed);
-            for (_, e) in std::mem::take(&mut inflight).into_iter().rev() {
-                queue.push_front(e);
+            report_outcomes(acks.as_deref(), &mut policy, clock.now());
+            let wait = policy.producer_dropped(clock.now());
+            shared
+                .connected
+                .store(policy.connected(), Ordering::Relaxed);
+            if !wait.is_zero() {
+                tracing::warn!(
+                    rebuild_in_s = wait.as_secs(),
+                    "kafka producer broke again before delivering anything; rebuilding it after a pause"
+                );
             }
-            seq_of.clear();
-            next_connect = Instant::now();
         }
-        if sinks.is_none() && Instant::now() >= next_connect {
+        if sinks.is_none() && policy.connect_due(clock.now()) {
             match connect(options, acks.clone()) {
                 Ok((s, ephemeral, snapshot_sink)) => {
                     *shared.ephemeral.lock().unwrap_or_else(|p| p.into_inner()) = Some(ephemeral);
                     pictures = snapshot_sink;
-                    tracing::info!(brokers = %options.alerts.brokers, waiting = queue.len(), "outbox relay connected to kafka");
+                    tracing::info!(brokers = %options.alerts.brokers, waiting = policy.queued(), "outbox relay connected to kafka");
                     sinks = Some(s);
-                    shared.connected.store(true, Ordering::Relaxed);
-                    backoff = Duration::from_secs(1);
+                    policy.producer_built(clock.now());
+                    shared
+                        .connected
+                        .store(policy.connected(), Ordering::Relaxed);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in_s = backoff.as_secs(), waiting = queue.len(), "kafka unreachable; alerts wait in the outbox");
-                    next_connect = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    let wait = policy.connect_failed(clock.now());
+                    tracing::warn!(error = %e, retry_in_s = wait.as_secs(), waiting = policy.queued(), "kafka unreachable; alerts wait in the outbox");
                 }
             }
         }
         if let Some((alerts, status)) = &mut sinks {
-            while let Some(a) = queue.front() {
+            while let Some(a) = policy.next_to_send(clock.now()) {
                 let sink = if a.is_status() {
                     &mut *status
                 } else {
@@ -688,12 +735,7 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
                 match sink.send(a) {
                     Ok(()) => {
                         sent += 1;
-                        let e = queue.pop_front().expect("the front was just sent");
-                        if acks.is_some() {
-                            seq_of.insert(e.id().to_owned(), next_seq);
-                            inflight.insert(next_seq, e);
-                            next_seq += 1;
-                        }
+                        policy.sent();
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "kafka queue refused an alert; retrying");
@@ -705,11 +747,12 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
         if let Some((alerts, _)) = &sinks {
             // Connected means a broker answers: librdkafka says when all are down; an idle
             // relay asks every 2 s whether one is back.
-            if alerts.brokers_down() && Instant::now() >= next_probe {
-                next_probe = Instant::now() + Duration::from_secs(2);
+            policy.set_brokers_down(alerts.brokers_down());
+            if policy.probe_due(clock.now()) {
                 alerts.probe(Duration::from_millis(500));
+                policy.set_brokers_down(alerts.brokers_down());
             }
-            let up = !alerts.brokers_down();
+            let up = policy.connected();
             if shared.connected.swap(up, Ordering::Relaxed) != up {
                 if up {
                     tracing::info!(brokers = %options.alerts.brokers, "kafka brokers answer again");
@@ -718,8 +761,7 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared) {
                 }
             }
         }
-        let in_kafka = sinks.as_ref().map_or(0, |(a, s)| a.pending() + s.pending());
-        let pending = queue.len() + in_kafka;
+        let pending = pending(&policy, sinks.as_ref());
         shared.pending.store(pending as u64, Ordering::Relaxed);
         if pending > options.max_pending && !warned {
             tracing::warn!(

@@ -3,21 +3,27 @@
 //! - [`SnapshotWriter`] does file I/O: writes `<dir>/<camera>/<alert id>.jpg` (temp name, fsync,
 //!   rename, so a reader never sees half a file), optionally with the detections drawn on it
 //!   ([`SnapshotWriter::write_annotated`]).
-//! - The crop and colour conversion ([`picture_rgb`]) and the drawing of boxes and skeletons
-//!   ([`draw_mark`]) are pure.
+//! - The crop and colour conversion ([`picture_rgb`]) and the drawing of boxes, labels and
+//!   skeletons ([`draw_mark`]) are pure. Drawing is imageproc's; labels are set in DejaVu Sans
+//!   Mono Bold, compiled into the binary (the `dejavu` crate), so they never depend on the fonts
+//!   a machine has.
 //! - [`sweep_snapshots`] deletes snapshots older than a maximum age (file I/O, time passed in);
 //!   [`SnapshotSweeper`] runs it on a background thread every interval.
 
 use std::ffi::OsStr;
+use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
-use image::ExtendedColorType;
+use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
 use image::codecs::jpeg::JpegEncoder;
+use image::{ExtendedColorType, ImageBuffer, Rgb};
+use imageproc::drawing::{BresenhamLineIter, draw_filled_rect_mut, draw_text_mut, text_size};
+use imageproc::rect::Rect;
 use sharpeyes_core::{BBox, Detection, Frame, Keypoint, PixelFormat, coco};
 
 use crate::error::AlertsError;
@@ -35,21 +41,31 @@ const LINE_PX: i64 = 2;
 /// Radius in JPEG pixels of the dot drawn at each keypoint.
 const KEYPOINT_DOT_RADIUS_PX: i64 = 2;
 
+/// Height of label text in JPEG pixels: the picture's height divided by this (about 13 pixels
+/// in a 640x360 snapshot), kept within [`LABEL_TEXT_PX_MIN`, `LABEL_TEXT_PX_MAX`].
+const LABEL_TEXT_PER_PICTURE_HEIGHT: f32 = 27.0;
+const LABEL_TEXT_PX_MIN: f32 = 12.0;
+const LABEL_TEXT_PX_MAX: f32 = 40.0;
+
+/// Space in JPEG pixels between a label's text and the edges of its tag.
+const LABEL_PAD_PX: i64 = 2;
+
 /// Writes snapshots under one directory, one subdirectory per camera.
 #[derive(Clone, Debug)]
 pub struct SnapshotWriter {
     dir: PathBuf,
 }
 
-/// Something to draw on a snapshot: a detection's box and, for a person seen by a pose model,
-/// its skeleton.
+/// Something to draw on a snapshot: a detection's box with its label and, for a person seen by
+/// a pose model, its skeleton.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mark {
     /// In pixels of the *source* picture (like [`Detection::bbox`]), not of the canvas.
     pub bbox: BBox,
-    /// Not drawn (no font rendering); kept for callers that show it next to the picture.
+    /// Text drawn in a tag of the mark's colour on the box's top-left corner (see [`draw_mark`]);
+    /// None or empty: the box alone. [`Mark::label_text`] makes the usual one.
     pub label: Option<String>,
-    /// Colour of the outline, skeleton and keypoint dots, as [r, g, b].
+    /// Colour of the outline, label tag, skeleton and keypoint dots, as [r, g, b].
     pub colour: [u8; 3],
     /// Body keypoints in source pixels, COCO order ([`coco`]); may be empty or shorter than 17
     /// (missing ones are not drawn).
@@ -57,14 +73,32 @@ pub struct Mark {
 }
 
 impl Mark {
-    /// The box and keypoints of `detection`, labelled with its class name.
+    /// The box and keypoints of `detection`, labelled with its class name and score.
     pub fn from_detection(detection: &Detection, colour: [u8; 3]) -> Self {
         Self {
             bbox: detection.bbox,
-            label: Some(detection.class_name.to_string()),
+            label: Some(Self::label_text(
+                &detection.class_name,
+                detection.score,
+                None,
+            )),
             colour,
             keypoints: detection.keypoints.clone(),
         }
+    }
+
+    /// The label of an object: class name, score in percent, and track id when it has one, e.g.
+    /// `person 87% #12`. `score` is in [0, 1]; a NaN or infinite one is left out.
+    pub fn label_text(class_name: &str, score: f32, track_id: Option<u64>) -> String {
+        let mut text = class_name.to_owned();
+        if score.is_finite() {
+            let percent = (score * 100.0).clamp(0.0, 100.0);
+            let _ = write!(text, " {percent:.0}%");
+        }
+        if let Some(id) = track_id {
+            let _ = write!(text, " #{id}");
+        }
+        text
     }
 }
 
@@ -95,10 +129,10 @@ impl SnapshotWriter {
         self.write_annotated(alert_id, frame, &[])
     }
 
-    /// Like [`SnapshotWriter::write`], with `marks` drawn on the picture: each box as a 2-pixel
-    /// outline and, where a mark has keypoints, its skeleton (see [`draw_mark`]). Marks are in
-    /// source pixels and mapped to the JPEG's pixels by the frame's letterbox scale; whatever
-    /// falls outside the picture is clipped away.
+    /// Like [`SnapshotWriter::write`], with `marks` drawn on the picture by [`draw_marks`]: each
+    /// box as a 2-pixel outline with its label, and, where a mark has keypoints, its skeleton.
+    /// Marks are in source pixels and mapped to the JPEG's pixels by the frame's letterbox
+    /// scale; whatever falls outside the picture is clipped away.
     ///
     /// Privacy masks need nothing here: they are applied to the frame's pixels (blacked out)
     /// before frames reach detection and snapshots, so the masked areas are already black. A
@@ -125,9 +159,7 @@ impl SnapshotWriter {
                 camera: frame.camera.clone(),
                 reason,
             })?;
-        for mark in marks {
-            draw_mark(&mut rgb, width, height, mark, frame.letterbox.scale);
-        }
+        draw_marks(&mut rgb, width, height, marks, frame.letterbox.scale);
         let mut jpeg = Vec::with_capacity(rgb.len() / 8);
         JpegEncoder::new_with_quality(&mut jpeg, SNAPSHOT_JPEG_QUALITY)
             .encode(&rgb, width, height, ExtendedColorType::Rgb8)
@@ -229,147 +261,223 @@ pub fn picture_rgb(frame: &Frame) -> Result<(Vec<u8>, u32, u32), String> {
 /// source pixel (x, y) lies at (x * `scale`, y * `scale`) (the letterbox's scale; the snapshot
 /// is the letterbox's inner area, so there is no offset).
 ///
-/// Draws the box as a 2-pixel outline just inside its edges and, when the mark has
-/// keypoints, a 2-pixel line for each pair of [`coco::SKELETON`] whose two keypoints both score
-/// at least [`SKELETON_MIN_SCORE`], and a dot of radius 2 at each keypoint scoring that much.
+/// - The box: a 2-pixel outline just inside its edges.
+/// - The skeleton, when the mark has keypoints: a 2-pixel line for each pair of
+///   [`coco::SKELETON`] whose two keypoints both score at least [`SKELETON_MIN_SCORE`], and a
+///   dot of radius 2 at each keypoint scoring that much.
+/// - The label, drawn last: its text (white, or black on a light colour) in a filled tag of the
+///   mark's colour, sitting on the box's top edge at its left corner, or just inside the box
+///   when there is no room above it; moved sideways or down to stay whole in the picture where
+///   it fits. Text about a 27th of the picture's height (12 to 40 pixels). Only for a box that
+///   shows in the picture: a label never points at something off it.
+///
 /// Everything is clipped to the picture: boxes or keypoints partly or wholly outside it, huge or
-/// infinite coordinates are fine, a box with a NaN coordinate and keypoints with a non-finite
-/// coordinate are skipped. Draws nothing when `rgb` is shorter than `width * height * 3`.
+/// infinite coordinates are fine, a box with a NaN coordinate (and its label) and keypoints with
+/// a non-finite coordinate are skipped. Draws nothing when `rgb` is shorter than
+/// `width * height * 3` or a side is longer than `i32::MAX` (imageproc's coordinates).
 pub fn draw_mark(rgb: &mut [u8], width: u32, height: u32, mark: &Mark, scale: f32) {
-    let fits = u64::from(width)
-        .checked_mul(u64::from(height))
-        .and_then(|n| n.checked_mul(3))
-        .is_some_and(|n| n <= rgb.len() as u64);
-    if !fits {
-        return;
+    if let Some(mut picture) = Picture::new(rgb, width, height) {
+        picture.shapes(mark, f64::from(scale));
+        picture.label(mark, f64::from(scale));
     }
-    let mut canvas = RgbCanvas {
-        rgb,
-        width: i64::from(width),
-        height: i64::from(height),
-        colour: mark.colour,
-    };
-    // f64 so that even f32::MAX times the scale stays finite and exact enough to clip.
-    let scale = f64::from(scale);
-    let b = &mark.bbox;
-    let corners = [b.x1, b.y1, b.x2, b.y2].map(|v| f64::from(v) * scale);
-    if !corners.iter().any(|v| v.is_nan()) {
-        canvas.box_outline(corners);
-    }
-    let point = |index: usize| -> Option<(f64, f64)> {
-        // `>=` is false for a NaN score: not drawn.
-        let k = mark
-            .keypoints
-            .get(index)
-            .filter(|k| k.score >= SKELETON_MIN_SCORE)?;
-        let (x, y) = (f64::from(k.x) * scale, f64::from(k.y) * scale);
-        (x.is_finite() && y.is_finite()).then_some((x, y))
-    };
-    for (a, b) in coco::SKELETON {
-        if let (Some(p), Some(q)) = (point(a), point(b)) {
-            canvas.line(p, q);
+}
+
+/// Draws `marks` as [`draw_mark`] does, all outlines and skeletons first and then all labels, so
+/// that no other mark's box or skeleton covers a label.
+pub fn draw_marks(rgb: &mut [u8], width: u32, height: u32, marks: &[Mark], scale: f32) {
+    if let Some(mut picture) = Picture::new(rgb, width, height) {
+        for mark in marks {
+            picture.shapes(mark, f64::from(scale));
         }
-    }
-    for index in 0..mark.keypoints.len() {
-        if let Some(p) = point(index) {
-            canvas.dot(p, KEYPOINT_DOT_RADIUS_PX);
+        for mark in marks {
+            picture.label(mark, f64::from(scale));
         }
     }
 }
 
-/// An RGB buffer known to hold `width * height` pixels, drawn on in one colour. Coordinates are
-/// i64 pixel indices kept within +-1e15 ([`to_px`]), so the arithmetic below cannot overflow.
-struct RgbCanvas<'a> {
-    rgb: &'a mut [u8],
-    width: i64,
-    height: i64,
-    colour: [u8; 3],
+/// The font of labels: DejaVu Sans Mono Bold (Bitstream Vera licence, DejaVu changes in the
+/// public domain), compiled in. Bold and monospaced: digits stay legible at 12 pixels after JPEG.
+fn label_font() -> &'static FontRef<'static> {
+    static FONT: OnceLock<FontRef<'static>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        FontRef::try_from_slice(dejavu::sans_mono::bold())
+            .expect("the DejaVu font compiled into the binary is a valid TrueType font")
+    })
 }
 
-impl RgbCanvas<'_> {
-    /// Fills the pixels in columns `x0..=x1` and rows `y0..=y1` that lie in the picture.
-    fn fill_rect(&mut self, x0: i64, y0: i64, x1: i64, y1: i64) {
-        let (x0, x1) = (x0.max(0), x1.min(self.width - 1));
-        let (y0, y1) = (y0.max(0), y1.min(self.height - 1));
-        if x0 > x1 || y0 > y1 {
-            return;
+/// Black text on a light tag colour, white on a dark one (by luma, ITU-R BT.601 weights).
+fn text_colour_on([r, g, b]: [u8; 3]) -> Rgb<u8> {
+    let luma = 299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b);
+    if luma >= 128 * 1000 {
+        Rgb([0, 0, 0])
+    } else {
+        Rgb([255, 255, 255])
+    }
+}
+
+/// An RGB picture borrowed for drawing, with sides that fit in i32 (imageproc's coordinates).
+/// Drawing coordinates here are i64 pixel indices kept within +-1e15 ([`to_px`]), so the
+/// arithmetic on them cannot overflow, and are clipped to the picture before imageproc sees them.
+struct Picture<'a> {
+    image: ImageBuffer<Rgb<u8>, &'a mut [u8]>,
+}
+
+impl<'a> Picture<'a> {
+    /// None when `rgb` is shorter than `width * height * 3` or a side exceeds `i32::MAX`.
+    fn new(rgb: &'a mut [u8], width: u32, height: u32) -> Option<Self> {
+        if i32::try_from(width).is_err() || i32::try_from(height).is_err() {
+            return None;
         }
-        for y in y0..=y1 {
-            let start = ((y * self.width + x0) * 3) as usize;
-            let end = ((y * self.width + x1 + 1) * 3) as usize;
-            for px in self.rgb[start..end].chunks_exact_mut(3) {
-                px.copy_from_slice(&self.colour);
+        let image = ImageBuffer::from_raw(width, height, rgb)?;
+        Some(Self { image })
+    }
+
+    fn width(&self) -> i64 {
+        i64::from(self.image.width())
+    }
+
+    fn height(&self) -> i64 {
+        i64::from(self.image.height())
+    }
+
+    /// The box outline and skeleton of `mark` (see [`draw_mark`]).
+    fn shapes(&mut self, mark: &Mark, scale: f64) {
+        let colour = Rgb(mark.colour);
+        if let Some(edges) = box_px(&mark.bbox, scale) {
+            self.box_outline(edges, colour);
+        }
+        let point = |index: usize| -> Option<(f64, f64)> {
+            // `>=` is false for a NaN score: not drawn.
+            let k = mark
+                .keypoints
+                .get(index)
+                .filter(|k| k.score >= SKELETON_MIN_SCORE)?;
+            let (x, y) = (f64::from(k.x) * scale, f64::from(k.y) * scale);
+            (x.is_finite() && y.is_finite()).then_some((x, y))
+        };
+        for (a, b) in coco::SKELETON {
+            if let (Some(p), Some(q)) = (point(a), point(b)) {
+                self.line(p, q, colour);
+            }
+        }
+        for index in 0..mark.keypoints.len() {
+            if let Some(p) = point(index) {
+                self.dot(p, KEYPOINT_DOT_RADIUS_PX, colour);
             }
         }
     }
 
-    /// The outline of the box with corners (x1, y1), (x2, y2) in picture pixels (any order,
-    /// infinities allowed, no NaN): the [`LINE_PX`] outermost columns and rows of the pixels it
-    /// covers.
-    fn box_outline(&mut self, [x1, y1, x2, y2]: [f64; 4]) {
-        let left = to_px(x1.min(x2).floor());
-        let right = (to_px(x1.max(x2).ceil()) - 1).max(left);
-        let top = to_px(y1.min(y2).floor());
-        let bottom = (to_px(y1.max(y2).ceil()) - 1).max(top);
-        let t = LINE_PX - 1;
-        self.fill_rect(left, top, right, (top + t).min(bottom));
-        self.fill_rect(left, (bottom - t).max(top), right, bottom);
-        self.fill_rect(left, top, (left + t).min(right), bottom);
-        self.fill_rect((right - t).max(left), top, right, bottom);
+    /// The label of `mark` in its tag (see [`draw_mark`]); nothing without a label or when the
+    /// box is not in the picture.
+    fn label(&mut self, mark: &Mark, scale: f64) {
+        let Some(text) = mark.label.as_deref().filter(|t| !t.is_empty()) else {
+            return;
+        };
+        let Some([left, top, right, bottom]) = box_px(&mark.bbox, scale) else {
+            return;
+        };
+        let (width, height) = (self.width(), self.height());
+        if right < 0 || bottom < 0 || left >= width || top >= height {
+            return;
+        }
+        let font = label_font();
+        let text_px = (height as f32 / LABEL_TEXT_PER_PICTURE_HEIGHT)
+            .clamp(LABEL_TEXT_PX_MIN, LABEL_TEXT_PX_MAX);
+        let size = PxScale::from(text_px);
+        let line = font.as_scaled(size);
+        let text_w = i64::from(text_size(size, font, text).0);
+        let text_h = (line.ascent() - line.descent()).ceil() as i64;
+        let (tag_w, tag_h) = (text_w + 2 * LABEL_PAD_PX, text_h + 2 * LABEL_PAD_PX);
+        let above = top - tag_h;
+        let y = if above >= 0 { above } else { top.max(0) };
+        // Whole in the picture where it fits; flush with the top-left corner where it does not.
+        let x = left.max(0).min(width - tag_w).max(0);
+        let y = y.min(height - tag_h).max(0);
+        self.fill(x, y, x + tag_w - 1, y + tag_h - 1, Rgb(mark.colour));
+        // In the picture, so within i32 (checked in `new`).
+        draw_text_mut(
+            &mut self.image,
+            text_colour_on(mark.colour),
+            (x + LABEL_PAD_PX) as i32,
+            (y + LABEL_PAD_PX) as i32,
+            size,
+            font,
+            text,
+        );
     }
 
-    /// A [`LINE_PX`]-thick line from `p` to `q` (finite picture coordinates), Bresenham's
-    /// algorithm on the part of the segment near the picture.
-    fn line(&mut self, p: (f64, f64), q: (f64, f64)) {
+    /// Fills the pixels in columns `x0..=x1` and rows `y0..=y1` that lie in the picture.
+    fn fill(&mut self, x0: i64, y0: i64, x1: i64, y1: i64, colour: Rgb<u8>) {
+        let (x0, x1) = (x0.max(0), x1.min(self.width() - 1));
+        let (y0, y1) = (y0.max(0), y1.min(self.height() - 1));
+        if x0 > x1 || y0 > y1 {
+            return;
+        }
+        // Clipped to the picture, whose sides fit in i32.
+        let rect =
+            Rect::at(x0 as i32, y0 as i32).of_size((x1 - x0 + 1) as u32, (y1 - y0 + 1) as u32);
+        draw_filled_rect_mut(&mut self.image, rect, colour);
+    }
+
+    /// The outline of the box whose pixels are [left, top, right, bottom] ([`box_px`]): its
+    /// [`LINE_PX`] outermost columns and rows.
+    fn box_outline(&mut self, [left, top, right, bottom]: [i64; 4], colour: Rgb<u8>) {
+        let t = LINE_PX - 1;
+        self.fill(left, top, right, (top + t).min(bottom), colour);
+        self.fill(left, (bottom - t).max(top), right, bottom, colour);
+        self.fill(left, top, (left + t).min(right), bottom, colour);
+        self.fill((right - t).max(left), top, right, bottom, colour);
+    }
+
+    /// A [`LINE_PX`]-thick line from `p` to `q` (finite picture coordinates): imageproc's
+    /// Bresenham iterator on the part of the segment near the picture.
+    fn line(&mut self, p: (f64, f64), q: (f64, f64), colour: Rgb<u8>) {
         let margin = (LINE_PX + 1) as f64;
         let (lo, hi) = (
             (-margin, -margin),
-            (self.width as f64 + margin, self.height as f64 + margin),
+            (self.width() as f64 + margin, self.height() as f64 + margin),
         );
         let Some((p, q)) = clip_segment(p, q, lo, hi) else {
             return;
         };
-        // Clipping far-away endpoints loses precision; clamping again bounds the loop below by
-        // the picture's size whatever the rounding did.
+        // Clipping far-away endpoints loses precision; clamping again bounds the line by the
+        // picture's size whatever the rounding did. Whole numbers within i32: exact in f32.
         let end = |(x, y): (f64, f64)| {
             (
-                to_px(x.clamp(lo.0, hi.0).floor()),
-                to_px(y.clamp(lo.1, hi.1).floor()),
+                x.clamp(lo.0, hi.0).floor() as f32,
+                y.clamp(lo.1, hi.1).floor() as f32,
             )
         };
-        let ((mut x, mut y), (x1, y1)) = (end(p), end(q));
-        let (dx, sx) = ((x1 - x).abs(), if x < x1 { 1 } else { -1 });
-        let (dy, sy) = (-(y1 - y).abs(), if y < y1 { 1 } else { -1 });
-        let mut err = dx + dy;
-        loop {
-            self.fill_rect(x, y, x + LINE_PX - 1, y + LINE_PX - 1);
-            if x == x1 && y == y1 {
-                break;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y += sy;
-            }
+        for (x, y) in BresenhamLineIter::new(end(p), end(q)) {
+            let (x, y) = (i64::from(x), i64::from(y));
+            self.fill(x, y, x + LINE_PX - 1, y + LINE_PX - 1, colour);
         }
     }
 
-    /// A filled disc of `radius` pixels around the pixel holding `centre` (finite).
-    fn dot(&mut self, (x, y): (f64, f64), radius: i64) {
+    /// A filled disc of `radius` pixels around the pixel holding `centre` (finite): the pixels
+    /// (x, y) with (x - cx)^2 + (y - cy)^2 <= radius^2, one row at a time.
+    fn dot(&mut self, (x, y): (f64, f64), radius: i64, colour: Rgb<u8>) {
         let (cx, cy) = (to_px(x.floor()), to_px(y.floor()));
-        for py in (cy - radius).max(0)..=(cy + radius).min(self.height - 1) {
-            for px in (cx - radius).max(0)..=(cx + radius).min(self.width - 1) {
-                let (dx, dy) = (px - cx, py - cy);
-                if dx * dx + dy * dy <= radius * radius {
-                    self.fill_rect(px, py, px, py);
-                }
-            }
+        for dy in -radius..=radius {
+            let half = (radius * radius - dy * dy).isqrt();
+            self.fill(cx - half, cy + dy, cx + half, cy + dy, colour);
         }
     }
+}
+
+/// The pixels a box covers in the picture, as inclusive [left, top, right, bottom] pixel indices
+/// (corners in any order, infinities allowed); None when a coordinate is NaN.
+fn box_px(b: &BBox, scale: f64) -> Option<[i64; 4]> {
+    // f64 so that even f32::MAX times the scale stays finite and exact enough to clip.
+    let [x1, y1, x2, y2] = [b.x1, b.y1, b.x2, b.y2].map(|v| f64::from(v) * scale);
+    if [x1, y1, x2, y2].iter().any(|v| v.is_nan()) {
+        return None;
+    }
+    let left = to_px(x1.min(x2).floor());
+    let right = (to_px(x1.max(x2).ceil()) - 1).max(left);
+    let top = to_px(y1.min(y2).floor());
+    let bottom = (to_px(y1.max(y2).ceil()) - 1).max(top);
+    Some([left, top, right, bottom])
 }
 
 /// A picture coordinate (no NaN) as a pixel index, kept within +-1e15 so sums and products of a
@@ -865,10 +973,12 @@ mod tests {
         }
     }
 
+    /// A box with no label (the tests of boxes count every coloured pixel; labels have their
+    /// own tests below).
     fn boxed(b: BBox) -> Mark {
         Mark {
             bbox: b,
-            label: Some("person".into()),
+            label: None,
             colour: RED,
             keypoints: Vec::new(),
         }
@@ -1007,6 +1117,244 @@ mod tests {
         draw_mark(&mut tiny, W, H, &boxed(bbox(0.0, 0.0, 5.0, 5.0)), 1.0);
         assert_eq!(tiny, vec![0u8; 10]);
         draw_mark(&mut rgb, u32::MAX, u32::MAX, &short, 1.0);
+    }
+
+    // --- labels --------------------------------------------------------------------------
+
+    /// A 200x120 black picture (label text at its smallest, 12 pixels).
+    const LW: u32 = 200;
+    const LH: u32 = 120;
+    const WHITE: [u8; 3] = [255, 255, 255];
+
+    fn blank_wide() -> Vec<u8> {
+        vec![0; (LW * LH * 3) as usize]
+    }
+
+    fn labelled(b: BBox, label: &str, colour: [u8; 3]) -> Mark {
+        Mark {
+            bbox: b,
+            label: Some(label.into()),
+            colour,
+            keypoints: Vec::new(),
+        }
+    }
+
+    fn px_wide(rgb: &[u8], x: u32, y: u32) -> [u8; 3] {
+        let i = ((y * LW + x) * 3) as usize;
+        [rgb[i], rgb[i + 1], rgb[i + 2]]
+    }
+
+    /// Pixels of the 200x120 picture in columns `xs` and rows `ys` for which `is` holds.
+    fn count_in(
+        rgb: &[u8],
+        xs: std::ops::Range<u32>,
+        ys: std::ops::Range<u32>,
+        is: impl Fn([u8; 3]) -> bool,
+    ) -> usize {
+        ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let i = ((y * LW + x) * 3) as usize;
+                is([rgb[i], rgb[i + 1], rgb[i + 2]])
+            })
+            .count()
+    }
+
+    /// Text on a red tag: white, or blended from red towards white at the glyphs' edges.
+    fn text_on_red(p: [u8; 3]) -> bool {
+        p[0] > 200 && p[1] > 60 && p[2] > 60
+    }
+
+    #[test]
+    fn label_text_has_class_score_and_track_id() {
+        assert_eq!(
+            Mark::label_text("person", 0.873, Some(12)),
+            "person 87% #12"
+        );
+        assert_eq!(Mark::label_text("car", 0.4, None), "car 40%");
+        assert_eq!(Mark::label_text("person", f32::NAN, Some(3)), "person #3");
+        assert_eq!(Mark::label_text("person", 1.7, None), "person 100%");
+        let d = Detection {
+            class_id: 0,
+            class_name: "person".into(),
+            score: 0.91,
+            bbox: bbox(1.0, 2.0, 3.0, 4.0),
+            keypoints: Vec::new(),
+        };
+        let mark = Mark::from_detection(&d, RED);
+        assert_eq!(mark.label.as_deref(), Some("person 91%"));
+        assert_eq!((mark.bbox, mark.colour), (d.bbox, RED));
+    }
+
+    #[test]
+    fn label_is_drawn_in_a_tag_on_the_box_top_edge() {
+        let mut rgb = blank_wide();
+        let b = bbox(40.0, 60.0, 160.0, 110.0);
+        draw_mark(&mut rgb, LW, LH, &labelled(b, "person 87% #12", RED), 1.0);
+        // 12-pixel text and 2 pixels of padding: the tag is rows 44..=59, from column 40.
+        assert_eq!(
+            px_wide(&rgb, 40, 59),
+            RED,
+            "tag's bottom-left on the box's corner"
+        );
+        assert_eq!(px_wide(&rgb, 40, 44), RED, "tag's top-left");
+        assert_eq!(px_wide(&rgb, 40, 43), BLACK, "nothing above the tag");
+        assert_eq!(px_wide(&rgb, 39, 50), BLACK, "nothing left of the tag");
+        let text = count_in(&rgb, 40..LW, 44..60, text_on_red);
+        assert!(text > 60, "the text shows in the tag: {text} pixels");
+        assert_eq!(count_in(&rgb, 0..LW, 0..44, |p| p != BLACK), 0, "above");
+        assert_eq!(count_in(&rgb, 0..LW, 60..LH, text_on_red), 0, "below");
+
+        let mut unlabelled = blank_wide();
+        draw_mark(&mut unlabelled, LW, LH, &boxed(b), 1.0);
+        assert_eq!(count_in(&unlabelled, 0..LW, 0..60, |p| p != BLACK), 0);
+        let mut empty = blank_wide();
+        draw_mark(&mut empty, LW, LH, &labelled(b, "", RED), 1.0);
+        assert!(empty == unlabelled, "an empty label draws no tag");
+    }
+
+    #[test]
+    fn label_goes_inside_the_box_when_there_is_no_room_above() {
+        let mut rgb = blank_wide();
+        draw_mark(
+            &mut rgb,
+            LW,
+            LH,
+            &labelled(bbox(40.0, 5.0, 160.0, 110.0), "person", RED),
+            1.0,
+        );
+        assert_eq!(px_wide(&rgb, 50, 20), RED, "tag under the top edge");
+        assert!(count_in(&rgb, 40..LW, 5..21, text_on_red) > 20);
+        assert_eq!(count_in(&rgb, 0..LW, 0..5, |p| p != BLACK), 0);
+
+        // A box reaching above the picture: the tag at its top, in the box.
+        let mut rgb = blank_wide();
+        draw_mark(
+            &mut rgb,
+            LW,
+            LH,
+            &labelled(bbox(40.0, -50.0, 160.0, 110.0), "person", RED),
+            1.0,
+        );
+        assert_eq!(px_wide(&rgb, 50, 0), RED);
+        assert!(count_in(&rgb, 40..LW, 0..16, text_on_red) > 20);
+    }
+
+    #[test]
+    fn label_is_moved_to_stay_whole_in_the_picture() {
+        // A thin box at the right edge: the tag is moved left so its text is not cut off.
+        let mut rgb = blank_wide();
+        let mark = labelled(bbox(190.0, 60.0, 200.0, 110.0), "person 87% #12", RED);
+        draw_mark(&mut rgb, LW, LH, &mark, 1.0);
+        assert_eq!(px_wide(&rgb, LW - 1, 59), RED, "tag reaches the right edge");
+        assert!(count_in(&rgb, 0..LW, 44..60, text_on_red) > 60);
+
+        // A label wider than the picture: flush left, the rest cut off, no panic.
+        let mut rgb = blank_wide();
+        let long = "person ".repeat(40);
+        draw_mark(
+            &mut rgb,
+            LW,
+            LH,
+            &labelled(bbox(50.0, 60.0, 80.0, 70.0), &long, RED),
+            1.0,
+        );
+        assert_eq!(px_wide(&rgb, 0, 59), RED);
+        assert_eq!(px_wide(&rgb, LW - 1, 59), RED);
+    }
+
+    #[test]
+    fn label_of_a_box_off_the_picture_or_with_nan_is_not_drawn() {
+        let mut rgb = blank_wide();
+        for b in [
+            bbox(-100.0, -100.0, -50.0, -50.0),
+            bbox(300.0, 10.0, 400.0, 50.0),
+            bbox(10.0, 130.0, 50.0, 150.0),
+            bbox(f32::NAN, 5.0, 20.0, 20.0),
+            bbox(1e9, 1e9, 2e9, 2e9),
+        ] {
+            draw_mark(&mut rgb, LW, LH, &labelled(b, "person", RED), 1.0);
+        }
+        assert_eq!(count_in(&rgb, 0..LW, 0..LH, |p| p != BLACK), 0);
+        // Huge or infinite boxes covering the picture: outline off it, label in its corner.
+        for b in [
+            bbox(f32::MIN, f32::MIN, f32::MAX, f32::MAX),
+            bbox(f32::NEG_INFINITY, -1e9, f32::INFINITY, f32::INFINITY),
+        ] {
+            let mut rgb = blank_wide();
+            draw_mark(&mut rgb, LW, LH, &labelled(b, "person", RED), 1.0);
+            assert_eq!(px_wide(&rgb, 0, 0), RED, "{b:?}");
+        }
+        // A buffer too short or an empty picture: nothing, no panic.
+        let mut tiny = vec![0u8; 10];
+        draw_mark(
+            &mut tiny,
+            LW,
+            LH,
+            &labelled(bbox(0.0, 0.0, 5.0, 5.0), "x", RED),
+            1.0,
+        );
+        assert_eq!(tiny, vec![0u8; 10]);
+        draw_mark(
+            &mut [],
+            0,
+            0,
+            &labelled(bbox(0.0, 0.0, 5.0, 5.0), "x", RED),
+            1.0,
+        );
+    }
+
+    #[test]
+    fn label_text_is_black_on_a_light_colour_and_white_on_a_dark_one() {
+        let b = bbox(40.0, 60.0, 160.0, 110.0);
+        for (colour, text_is_dark) in [
+            ([255, 150, 0], true),
+            ([40, 200, 60], true),
+            ([230, 30, 30], false),
+            ([0, 0, 255], false),
+        ] {
+            let mut rgb = blank_wide();
+            draw_mark(&mut rgb, LW, LH, &labelled(b, "person 87%", colour), 1.0);
+            // Within the tag (about 76 pixels wide); the picture beyond it is black.
+            let dark = count_in(&rgb, 40..100, 44..60, |p| p == BLACK);
+            let light = count_in(&rgb, 40..100, 44..60, |p| p == WHITE);
+            assert_eq!(
+                (dark > 20, light > 20),
+                (text_is_dark, !text_is_dark),
+                "{colour:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn labels_are_drawn_over_every_box() {
+        // The second mark's top edge (rows 50 and 51) crosses the first mark's tag.
+        let first = labelled(bbox(40.0, 60.0, 160.0, 110.0), "person", RED);
+        let second = Mark {
+            bbox: bbox(0.0, 50.0, 200.0, 120.0),
+            label: None,
+            colour: [0, 0, 255],
+            keypoints: Vec::new(),
+        };
+        let mut rgb = blank_wide();
+        draw_marks(&mut rgb, LW, LH, &[first, second], 1.0);
+        assert_eq!(
+            px_wide(&rgb, 41, 50),
+            RED,
+            "the tag, not the later box's edge"
+        );
+        assert_eq!(
+            px_wide(&rgb, 10, 50),
+            [0, 0, 255],
+            "the edge away from the tag"
+        );
+    }
+
+    #[test]
+    fn label_font_is_compiled_in() {
+        let font = label_font();
+        for c in "person 0123456789%#".chars() {
+            assert_ne!(font.glyph_id(c).0, 0, "glyph for {c:?}");
+        }
     }
 
     #[test]

@@ -514,6 +514,19 @@ impl Ctx<'_> {
         if soak {
             soak_samples.push(SoakSample::now(0.0));
         }
+        // A soak measures the pipeline's memory, not the bench's: its per-frame samples go
+        // into bounded samplers every minute (an hour at 32 cameras would otherwise keep
+        // ~100,000 latencies and person detections, several MiB), and it times no
+        // appearances.
+        let mut soak_latencies = Decimated::new(SOAK_SAMPLES);
+        let mut soak_waits = Decimated::new(SOAK_SAMPLES);
+        let mut drain = |p: &mut LivePipeline| {
+            p.take_latencies()
+                .into_iter()
+                .for_each(|v| soak_latencies.push(v));
+            p.take_waits().into_iter().for_each(|v| soak_waits.push(v));
+            drop(p.take_person_detections());
+        };
         let t0 = Instant::now();
         while t0.elapsed() < window && !self.stop.load(Ordering::Relaxed) {
             pipeline.step(&mut analyzer, &mut delivery);
@@ -522,11 +535,13 @@ impl Ctx<'_> {
                 && t0.elapsed().as_secs_f64()
                     >= soak_samples.last().map_or(0.0, |s: &SoakSample| s.t_s) + 60.0
             {
+                drain(&mut pipeline);
                 soak_samples.push(SoakSample::now(t0.elapsed().as_secs_f64()));
             }
         }
         let seconds = t0.elapsed().as_secs_f64();
         if soak {
+            drain(&mut pipeline);
             // Read before the cameras stop: what a running pipeline holds.
             soak_samples.push(SoakSample::now(seconds));
             let s = Soak::from_samples(cameras, seconds, soak_samples);
@@ -539,7 +554,11 @@ impl Ctx<'_> {
         let broker_cpu = broker_pid.as_deref().map_or(0.0, system::cpu_seconds) - broker_cpu0;
         let rss = system::rss_mib("self");
         let threads = system::threads("self");
-        let waits: Vec<f64> = pipeline.take_waits().into_iter().map(f64::from).collect();
+        let waits: Vec<f64> = if soak {
+            soak_waits.values.iter().copied().map(f64::from).collect()
+        } else {
+            pipeline.take_waits().into_iter().map(f64::from).collect()
+        };
         let persons: Vec<(String, i64)> = pipeline
             .take_person_detections()
             .into_iter()
@@ -548,11 +567,20 @@ impl Ctx<'_> {
         let decoded1 = per_camera(&pipeline);
         let counts1 = read(&pipeline);
         let analysed = analyzer.frames_analysed - analysed0;
-        let frame_latencies: Vec<f64> = pipeline
-            .take_latencies()
-            .into_iter()
-            .map(f64::from)
-            .collect();
+        let frame_latencies: Vec<f64> = if soak {
+            soak_latencies
+                .values
+                .iter()
+                .copied()
+                .map(f64::from)
+                .collect()
+        } else {
+            pipeline
+                .take_latencies()
+                .into_iter()
+                .map(f64::from)
+                .collect()
+        };
         let decoded: u64 = decoded1.iter().zip(&decoded0).map(|(b, a)| b - a).sum();
         let dark = decoded1
             .iter()
@@ -574,7 +602,7 @@ impl Ctx<'_> {
             window_end,
         );
         let (appearances, appearances_missed) = match (self.appear_offset_ms, night) {
-            (Some(offset), false) => {
+            (Some(offset), false) if !soak => {
                 let starts = self
                     .sim
                     .starts
@@ -1194,8 +1222,75 @@ impl BenchResults {
     }
 }
 
+/// Samples a soak keeps of each per-frame figure (frame latency, wait).
+const SOAK_SAMPLES: usize = 50_000;
+
+/// At most `cap` values of a long series, evenly spread over it: every `stride`-th value is
+/// kept, and when full every other kept value is dropped and the stride doubles. Memory stays
+/// bounded however long the series; percentiles of the kept values follow the whole series'.
+/// Pure.
+#[derive(Debug)]
+struct Decimated {
+    cap: usize,
+    stride: u64,
+    seen: u64,
+    values: Vec<u32>,
+}
+
+impl Decimated {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(2),
+            stride: 1,
+            seen: 0,
+            values: Vec::with_capacity(cap.max(2)),
+        }
+    }
+
+    fn push(&mut self, v: u32) {
+        if self.seen % self.stride == 0 {
+            if self.values.len() == self.cap {
+                let mut i = 0;
+                self.values.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride *= 2;
+                if self.seen % self.stride != 0 {
+                    self.seen += 1;
+                    return;
+                }
+            }
+            self.values.push(v);
+        }
+        self.seen += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decimated_keeps_a_bounded_even_sample() {
+        let mut d = super::Decimated::new(100);
+        for v in 0..10_000u32 {
+            d.push(v);
+        }
+        assert!(
+            d.values.len() <= 100 && d.values.len() >= 50,
+            "{}",
+            d.values.len()
+        );
+        // Evenly spread: consecutive kept values one stride apart, from the start.
+        assert_eq!(d.values[0], 0);
+        let stride = d.values[1] - d.values[0];
+        assert!(
+            d.values.windows(2).all(|w| w[1] - w[0] == stride),
+            "{:?}",
+            d.values
+        );
+        assert!(*d.values.last().expect("kept") >= 10_000 - 2 * stride);
+    }
+
     use super::*;
 
     #[test]

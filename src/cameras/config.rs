@@ -351,14 +351,14 @@ pub struct Zone {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DwellRule {
     pub min: Duration,
-    pub hours: Option<sharpeyes_alerts::DailyWindow>,
+    pub hours: Option<sharpeyes_analytics::DailyWindow>,
 }
 
 /// "Nobody seen for `absent` within `window`".
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct InactivityRule {
     pub absent: Duration,
-    pub window: sharpeyes_alerts::DailyWindow,
+    pub window: sharpeyes_analytics::DailyWindow,
 }
 
 /// Liveness of the stream.
@@ -712,13 +712,13 @@ impl Validator<'_> {
     }
 
     /// A "HH:MM-HH:MM" window; absent: the whole day.
-    fn window(&mut self, field: &str, text: Option<&str>) -> sharpeyes_alerts::DailyWindow {
-        match text.map(sharpeyes_alerts::DailyWindow::parse) {
-            None => sharpeyes_alerts::DailyWindow::ALL_DAY,
+    fn window(&mut self, field: &str, text: Option<&str>) -> sharpeyes_analytics::DailyWindow {
+        match text.map(sharpeyes_analytics::DailyWindow::parse) {
+            None => sharpeyes_analytics::DailyWindow::ALL_DAY,
             Some(Ok(w)) => w,
             Some(Err(message)) => {
                 self.issue(field, message);
-                sharpeyes_alerts::DailyWindow::ALL_DAY
+                sharpeyes_analytics::DailyWindow::ALL_DAY
             }
         }
     }

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::etcd::timed;
 use super::keys::Keys;
-use crate::analyze::SavedCamera;
+use sharpeyes_analytics::SavedCamera;
 
 /// A camera's state reaches etcd at least this long after its last put, unless an incident
 /// opened or ended (then at once).
