@@ -76,6 +76,12 @@ impl std::fmt::Debug for KafkaOptions {
 }
 
 impl KafkaOptions {
+    /// A client of these brokers with this client id and the `extra` properties (see
+    /// [`client`]).
+    pub fn client(&self) -> ClientBuilder {
+        client(&self.brokers, &self.client_id, &self.extra)
+    }
+
     /// Defaults for everything but the brokers.
     pub fn new(brokers: impl Into<String>) -> Self {
         Self {
@@ -260,6 +266,45 @@ pub fn ensure_topic(
     )
 }
 
+/// The one way an rdkafka client (producer, consumer, admin) of Sharp Eyes is configured:
+/// `bootstrap.servers` and `client.id`, then the caller's own settings ([`ClientBuilder::set`]),
+/// then the operator's `[kafka.properties]` (TLS, SASL, timeouts) last, so they reach every
+/// client and may override the caller's. (Hand-built configs once missed the TLS/SASL
+/// properties on one client.)
+pub fn client(brokers: &str, client_id: &str, properties: &[(String, String)]) -> ClientBuilder {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", client_id);
+    ClientBuilder {
+        config,
+        properties: properties.to_vec(),
+    }
+}
+
+/// See [`client`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    config: ClientConfig,
+    properties: Vec<(String, String)>,
+}
+
+impl ClientBuilder {
+    /// A setting of this client (the operator's properties still win).
+    pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.config.set(key, value);
+        self
+    }
+
+    /// The finished config: the operator's properties applied last.
+    pub fn config(mut self) -> ClientConfig {
+        for (k, v) in &self.properties {
+            self.config.set(k, v);
+        }
+        self.config
+    }
+}
+
 /// [`ensure_topic`] for `options.topic` with `options.partitions`, waiting up to
 /// `options.admin_timeout`, with `options.extra` applied to the admin client (so TLS and SASL
 /// settings reach it too).
@@ -267,17 +312,13 @@ pub fn ensure_topic_with(options: &KafkaOptions) -> Result<(), AlertsError> {
     let (brokers, topic) = (options.brokers.as_str(), options.topic.as_str());
     let err = |source| AlertsError::kafka(brokers, topic, source);
     let timeout = options.admin_timeout;
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("client.id", &options.client_id)
+    let config = options
+        .client()
         .set(
             "socket.timeout.ms",
             timeout.as_millis().clamp(10, 300_000).to_string(),
-        );
-    for (key, value) in &options.extra {
-        config.set(key, value);
-    }
+        )
+        .config();
     let admin: AdminClient<DefaultClientContext> = config.create().map_err(err)?;
     let new_topic = NewTopic::new(topic, options.partitions, TopicReplication::Fixed(-1));
     let admin_options = AdminOptions::new()
@@ -365,7 +406,7 @@ impl KafkaSink {
     /// `acks` (the outbox relay's record of what needs no re-sending).
     pub fn connect_with_acks(
         options: KafkaOptions,
-        acks: Option<std::sync::Arc<crate::relay::AckLog>>,
+        acks: Option<std::sync::Arc<crate::ack_log::AckLog>>,
     ) -> Result<Self, AlertsError> {
         Self::build(options, acks, None)
     }
@@ -384,25 +425,21 @@ impl KafkaSink {
     /// The one producer builder; `best_effort`: the message timeout of a best-effort sink.
     fn build(
         options: KafkaOptions,
-        acks: Option<std::sync::Arc<crate::relay::AckLog>>,
+        acks: Option<std::sync::Arc<crate::ack_log::AckLog>>,
         best_effort: Option<Duration>,
     ) -> Result<Self, AlertsError> {
         ensure_topic_with(&options)?;
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &options.brokers)
-            .set("client.id", &options.client_id)
-            // Alerts are small JSON; batches of them compress well. lz4 is built into the
-            // bundled librdkafka (no system library), and tansu reads it.
-            .set("compression.type", "lz4");
-        match best_effort {
-            None => config
+        // Alerts are small JSON; batches of them compress well. lz4 is built into the bundled
+        // librdkafka (no system library), and tansu reads it.
+        let builder = options.client().set("compression.type", "lz4");
+        let config = match best_effort {
+            None => builder
                 .set("enable.idempotence", "true")
                 .set("acks", "all")
                 // 0 = never time out: alerts wait in memory for the broker instead of being
                 // dropped.
                 .set("message.timeout.ms", "0"),
-            Some(timeout) => config
+            Some(timeout) => builder
                 .set("enable.idempotence", "false")
                 .set("acks", "1")
                 .set(
@@ -412,10 +449,8 @@ impl KafkaSink {
                 // A broker away for long holds at most this many in memory; past it `send`
                 // fails and the caller drops the event.
                 .set("queue.buffering.max.messages", "10000"),
-        };
-        for (key, value) in &options.extra {
-            config.set(key, value);
         }
+        .config();
         let context = SinkContext {
             brokers: options.brokers.clone(),
             topic: options.topic.clone(),
@@ -582,7 +617,7 @@ struct SinkContext {
     topic: String,
     delivered: AtomicU64,
     failed: AtomicU64,
-    acks: Option<std::sync::Arc<crate::relay::AckLog>>,
+    acks: Option<std::sync::Arc<crate::ack_log::AckLog>>,
     /// A [`KafkaSink::connect_best_effort`] sink: failed deliveries are expected (debug).
     best_effort: bool,
     /// librdkafka said every broker is down; cleared by a delivery or [`KafkaSink::probe`].
@@ -725,21 +760,43 @@ mod tests {
     /// librdkafka checks `security.protocol` when a client is created: this fails with
     /// "OpenSSL not available at build time" unless rdkafka is built with TLS.
     #[test]
+    fn the_operators_properties_reach_every_client_and_win() {
+        let props = vec![
+            ("security.protocol".to_string(), "SASL_SSL".to_string()),
+            ("session.timeout.ms".to_string(), "30000".to_string()),
+        ];
+        let c = client("b:9092", "me", &props)
+            .set("session.timeout.ms", "10000")
+            .set("group.id", "g")
+            .config();
+        assert_eq!(c.get("bootstrap.servers"), Some("b:9092"));
+        assert_eq!(c.get("client.id"), Some("me"));
+        assert_eq!(c.get("group.id"), Some("g"));
+        assert_eq!(c.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(
+            c.get("session.timeout.ms"),
+            Some("30000"),
+            "the operator's value wins"
+        );
+    }
+
+    #[test]
     fn tls_and_sasl_properties_are_accepted_by_the_built_librdkafka() {
         for (protocol, mechanism) in [
             ("SSL", None),
             ("SASL_SSL", Some("SCRAM-SHA-512")),
             ("SASL_PLAINTEXT", Some("PLAIN")),
         ] {
-            let mut c = ClientConfig::new();
-            c.set("bootstrap.servers", "127.0.0.1:1")
-                .set("security.protocol", protocol);
+            let mut props = vec![("security.protocol".to_string(), protocol.to_string())];
             if let Some(m) = mechanism {
-                c.set("sasl.mechanism", m)
-                    .set("sasl.username", "u")
-                    .set("sasl.password", "p");
+                props.extend([
+                    ("sasl.mechanism".to_string(), m.to_string()),
+                    ("sasl.username".to_string(), "u".to_string()),
+                    ("sasl.password".to_string(), "p".to_string()),
+                ]);
             }
-            let made: Result<rdkafka::producer::BaseProducer, _> = c.create();
+            let made: Result<rdkafka::producer::BaseProducer, _> =
+                client("127.0.0.1:1", "test", &props).config().create();
             assert!(made.is_ok(), "{protocol}: {:?}", made.err());
         }
     }

@@ -5,6 +5,7 @@
 //! - [`outbox`]: the durable JSON-lines file every alert is appended to first (file I/O).
 //! - [`stdout`]: one JSON line per alert on stdout.
 //! - [`kafka`]: alerts to a Kafka topic through librdkafka (network I/O).
+//! - [`ack_log`]: the ids the broker acknowledged, beside the outbox (file I/O).
 //! - [`relay`]: the outbox → Kafka relay: zero loss, at least once, ack log (file and network
 //!   I/O).
 //! - [`relay_policy`]: the relay's decisions (what to send again and when, producer rebuilds,
@@ -19,6 +20,7 @@
 //!
 //! [`Alert`]: sharpeyes_core::Alert
 
+pub mod ack_log;
 pub mod error;
 pub mod kafka;
 pub mod local_broker;
@@ -31,15 +33,16 @@ pub mod stdout;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
 
+pub use ack_log::{AckLog, AckObserver};
 pub use error::AlertsError;
 pub use kafka::{
-    DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSettings, KafkaSink, SCHEMA_HEADER, ensure_topic,
-    ensure_topic_with, wait_for_topics,
+    ClientBuilder, DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSettings, KafkaSink, SCHEMA_HEADER,
+    ensure_topic, ensure_topic_with, wait_for_topics,
 };
 pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
 pub use relay::{
-    AckLog, AckObserver, EPHEMERAL_TIMEOUT, EphemeralStats, MAX_SNAPSHOT_MESSAGE, OutboxRelay,
-    RelayOptions, SnapshotSource, read_snapshot,
+    EPHEMERAL_TIMEOUT, EphemeralStats, MAX_SNAPSHOT_MESSAGE, OutboxRelay, RelayOptions,
+    SnapshotSource, read_snapshot,
 };
 pub use relay_policy::{Backoff, DeliveryFailure, RelayPolicy};
 pub use snapshot::{

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 /// Environment variable naming the tansu binary to use.
@@ -259,8 +258,8 @@ impl TansuBroker {
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + self.ready_timeout;
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let probe: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
+        let probe: BaseConsumer = crate::kafka::client(&self.bootstrap(), "sharpeyes-probe", &[])
+            .config()
             .create()
             .map_err(|e| format!("metadata probe client: {e}"))?;
         let mut last_error = String::from("port not open");

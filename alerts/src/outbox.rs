@@ -383,7 +383,7 @@ mod tests {
         outbox.rotate().unwrap();
         outbox.send(&alert("d", 4)).expect("appended");
         assert_eq!(
-            read_all(&outbox.rotated_path()).unwrap(),
+            read_all(outbox.rotated_path()).unwrap(),
             vec![alert("c", 3)]
         );
         assert_eq!(read_all(&path).unwrap(), vec![alert("d", 4)]);

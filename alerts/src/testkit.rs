@@ -22,7 +22,6 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::local_broker::unique_suffix;
@@ -60,12 +59,12 @@ pub fn consume_n(
     timeout: Duration,
 ) -> Result<Vec<ConsumedMessage>, String> {
     let deadline = Instant::now() + timeout;
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer = crate::kafka::client(bootstrap, "sharpeyes-testkit", &[])
         .set("group.id", format!("sharpeyes-testkit-{}", unique_suffix()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
+        .config()
         .create()
         .map_err(|e| format!("consumer: {e}"))?;
     let partitions = topic_partitions(&consumer, topic, deadline)?;
@@ -154,8 +153,8 @@ pub fn produce_raw(
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     crate::kafka::ensure_topic(bootstrap, topic, 1, Duration::from_secs(10))
         .map_err(|e| e.to_string())?;
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let producer: BaseProducer = crate::kafka::client(bootstrap, "sharpeyes-testkit", &[])
+        .config()
         .create()
         .map_err(|e| format!("producer: {e}"))?;
     let mut record = BaseRecord::<str, [u8]>::to(topic).payload(payload);
@@ -288,7 +287,8 @@ fn serve_connection(
     };
     let mut reader = BufReader::new(stream);
     let mut writer = write_half;
-    loop {
+    // One request per connection (the reply says `Connection: close`).
+    {
         let mut line = String::new();
         match reader.read_line(&mut line) {
             Ok(0) | Err(_) => return,
@@ -348,6 +348,5 @@ fn serve_connection(
         );
         let _ = writer.write_all(reply.as_bytes());
         let _ = writer.flush();
-        return;
     }
 }

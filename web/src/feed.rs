@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use serde::Serialize;
@@ -278,20 +277,15 @@ pub fn consume_kafka(
     std::thread::Builder::new()
         .name("web-kafka".into())
         .spawn(move || {
-            let mut config = ClientConfig::new();
-            config
-                .set("bootstrap.servers", &brokers)
+            let config = sharpeyes_alerts::kafka::client(&brokers, "sharpeyes-web", &properties)
                 .set("group.id", &group)
-                .set("client.id", "sharpeyes-web")
                 .set("auto.offset.reset", "earliest")
                 // Offsets are committed (every 5 s) only for messages the store has: each one
                 // is marked by hand once stored (store_offset_from_message below).
                 .set("enable.auto.offset.store", "false")
                 .set("enable.partition.eof", "false")
-                .set("session.timeout.ms", "10000");
-            for (k, v) in &properties {
-                config.set(k, v);
-            }
+                .set("session.timeout.ms", "10000")
+                .config();
             // The admin client gets the same properties (TLS, SASL) as the consumer.
             let topics: Vec<String> = topics.into_iter().chain(snapshot_topic.clone()).collect();
             let admin: Vec<sharpeyes_alerts::KafkaOptions> = topics

@@ -41,7 +41,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -592,17 +591,16 @@ pub fn run(
         }
     })?;
 
-    let mut producer_config = ClientConfig::new();
-    producer_config
-        .set("bootstrap.servers", &options.brokers)
-        .set("client.id", "sharpeyes-notify-dlq")
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        // A write the broker does not take within 30 s fails and is retried by the writer.
-        .set("message.timeout.ms", "30000");
-    for (k, v) in &options.kafka_properties {
-        producer_config.set(k, v);
-    }
+    let producer_config = crate::kafka::client(
+        &options.brokers,
+        "sharpeyes-notify-dlq",
+        &options.kafka_properties,
+    )
+    .set("enable.idempotence", "true")
+    .set("acks", "all")
+    // A write the broker does not take within 30 s fails and is retried by the writer.
+    .set("message.timeout.ms", "30000")
+    .config();
     let producer: FutureProducer =
         producer_config
             .create()
@@ -647,21 +645,20 @@ pub fn run(
         topic: svc.alerts_topic.clone(),
     };
 
-    let mut consumer_config = ClientConfig::new();
-    consumer_config
-        .set("bootstrap.servers", &options.brokers)
-        .set("group.id", &svc.group_id)
-        .set("client.id", "sharpeyes-notify")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        // A crashed notify process's partitions move to the others after 10 s, not 45 s
-        // (librdkafka's default); [kafka.properties] may change it.
-        .set("session.timeout.ms", "10000");
-    for (k, v) in &options.kafka_properties {
-        consumer_config.set(k, v);
-    }
+    let consumer_config = crate::kafka::client(
+        &options.brokers,
+        "sharpeyes-notify",
+        &options.kafka_properties,
+    )
+    .set("group.id", &svc.group_id)
+    .set("enable.auto.commit", "false")
+    .set("enable.auto.offset.store", "false")
+    .set("auto.offset.reset", "earliest")
+    .set("enable.partition.eof", "false")
+    // A crashed notify process's partitions move to the others after 10 s, not 45 s
+    // (librdkafka's default); [kafka.properties] may change it.
+    .set("session.timeout.ms", "10000")
+    .config();
     let consumer: BaseConsumer<NotifyContext> = consumer_config
         .create_with_context(context)
         .map_err(|source| NotifyError::Consumer {
