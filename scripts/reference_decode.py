@@ -5,8 +5,8 @@ Written from the model layouts in the shared assets' README, not from the Rust c
 inference/tests/reference.rs can check the Rust decoders, NMS and box mapping against it.
 
 Both sides start from the same letterboxed picture: the Rust test letterboxes each image with
-`letterbox_image` (the `image` crate's bilinear Triangle resize, which numpy does not reproduce
-bit for bit) and writes the canvas as raw BGR bytes (height x width x 3, no row padding). This
+`letterbox_image` (OpenCV's INTER_LINEAR byte for byte, held to cv2.resize by
+inference/tests/resize_reference.rs) and writes the canvas as raw BGR bytes (height x width x 3, no row padding). This
 script does everything after that on its own: channel order, normalisation, the model run,
 decoding, score threshold, class-aware NMS, and mapping boxes back to source pixels.
 

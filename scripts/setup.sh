@@ -9,7 +9,8 @@
 #        protos with protoc and needs Google's well-known .proto files); etcd-server (3.4, the
 #        cluster's coordination engine: `sharpeyes run --cluster` and tests/cluster.rs start it)
 #   .venv/: the PyPI onnxruntime wheel (with its dependencies), numpy (for
-#        scripts/reference_decode.py) and jsonschema (scripts/validate_events.py, the tests'
+#        scripts/reference_decode.py), opencv-python-headless (the reference resize of
+#        inference/tests/resize_reference.rs) and jsonschema (scripts/validate_events.py, the tests'
 #        schema checks); its libonnxruntime.so is what ORT_DYLIB_PATH points at
 #   for the tests (not with --no-broker): apt chromium, nodejs and npm, and playwright-core in
 #        web/e2e/node_modules (npm ci): the command center's browser test
@@ -60,6 +61,12 @@ if [ -z "$ort_lib" ] || ! .venv/bin/python -c "import numpy, onnxruntime, jsonsc
     python3 -m venv .venv
   fi
   .venv/bin/pip install -q --disable-pip-version-check "onnxruntime==$ORT_VERSION" numpy "jsonschema>=4.18,<5"
+fi
+# OpenCV: the reference pre-processing (cv2.resize INTER_LINEAR, what the models were trained
+# on) that inference/tests/resize_reference.rs holds our resize to.
+if ! .venv/bin/python -c "import cv2" 2>/dev/null; then
+  echo "setup: opencv-python-headless from PyPI into .venv" >&2
+  .venv/bin/pip install -q --disable-pip-version-check "opencv-python-headless==4.10.0.84"
 fi
 
 if [ $broker = 1 ]; then

@@ -29,7 +29,7 @@ pub use nms::{nms, nms_indices};
 pub use pose::{COCO_KEYPOINTS, Keypoint, PoseCandidate, decode_ultralytics_pose};
 pub use pose_stage::{PoseMode, PoseRun, PoseStage, attach_keypoints};
 pub use preprocess::{letterbox_image, preprocess, preprocess_into};
-pub use resample::{Crop, crop_frame};
+pub use resample::{Channels, Crop, crop_frame, resize_linear};
 pub use runtime::{ORT_DYLIB_PATH_VAR, environment, init_runtime, loaded_library};
 pub use ultralytics::{decode_ultralytics, ultralytics_anchor_count};
 pub use yolox::{Candidate, DecodeError, YOLOX_STRIDES, decode_yolox, yolox_anchor_count};

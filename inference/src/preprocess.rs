@@ -1,6 +1,7 @@
 //! Frames to model input: a batch of letterboxed BGR frames becomes one NCHW `f32` tensor in the
 //! model's colour order and normalisation ([`preprocess`]), and a decoded picture becomes a
-//! letterboxed frame ([`letterbox_image`], for `detect --image`). Pure: no I/O.
+//! letterboxed frame ([`letterbox_image`], for `detect --image`, resized as
+//! [`crate::resample`] says). Pure: no I/O.
 //!
 //! This is on the per-frame hot path. Each channel value is looked up in a 256-entry table built
 //! once per call (`(pixel - mean) / std`, exact), and rows are copied with slice iterators into
@@ -18,6 +19,7 @@ use sharpeyes_core::{CameraId, Frame, Letterbox, PixelFormat, UnixMillis};
 
 use crate::error::InferenceError;
 use crate::manifest::{ColourOrder, InputSpec, Normalisation};
+use crate::resample::{Channels, canvas, resize_linear};
 
 /// The NCHW tensor `[frames.len(), 3, input.height, input.width]` for `frames`.
 ///
@@ -204,8 +206,9 @@ fn check_frame(f: &Frame, input: &InputSpec) -> Result<(), InferenceError> {
     Ok(())
 }
 
-/// Letterboxes `img` into a `width x height` BGR frame: scaled keeping its aspect ratio (bilinear),
-/// centred as [`Letterbox::fit`] describes, borders filled with `pad`. The frame's camera is
+/// Letterboxes `img` into a `width x height` BGR frame: scaled keeping its aspect ratio with the
+/// crate's one resize ([`resize_linear`], OpenCV's `INTER_LINEAR`, what the models were trained
+/// on), centred as [`Letterbox::fit`] describes, borders filled with `pad`. The frame's camera is
 /// `image`, its `seq` 0 and its time 0.
 pub fn letterbox_image(
     img: &RgbImage,
@@ -226,31 +229,18 @@ pub fn letterbox_image(
     let letterbox = Letterbox::fit(img.width(), img.height(), width, height);
     let (inner_w, inner_h) = letterbox.inner_size();
     let (inner_w, inner_h) = (inner_w.min(width), inner_h.min(height));
-    let resized;
-    let inner: &RgbImage = if (inner_w, inner_h) == img.dimensions() {
-        img
-    } else {
-        resized =
-            image::imageops::resize(img, inner_w, inner_h, image::imageops::FilterType::Triangle);
-        &resized
-    };
 
     let stride = width as usize * 3;
-    let mut data = vec![pad; stride * height as usize];
-    let (x0, y0) = (letterbox.pad_x as usize, letterbox.pad_y as usize);
-    for (y, src_row) in inner
-        .as_raw()
-        .chunks_exact(inner_w as usize * 3)
-        .enumerate()
-    {
-        let start = (y0 + y) * stride + x0 * 3;
-        let dst_row = &mut data[start..start + src_row.len()];
-        for (d, s) in dst_row.chunks_exact_mut(3).zip(src_row.chunks_exact(3)) {
-            d[0] = s[2];
-            d[1] = s[1];
-            d[2] = s[0];
-        }
-    }
+    let mut data = canvas(stride * height as usize, pad);
+    let start = letterbox.pad_y as usize * stride + letterbox.pad_x as usize * 3;
+    // Same size: OpenCV copies, and so does `resize_linear` (every weight is 2048 and 0).
+    resize_linear(
+        img.as_raw(),
+        (img.width(), img.height(), img.width() as usize * 3),
+        &mut Arc::get_mut(&mut data).expect("a new Arc has one owner")[start..],
+        (inner_w, inner_h, stride),
+        Channels::SwapFirstAndThird,
+    );
 
     Ok(Frame {
         camera: CameraId::new("image").expect("\"image\" is a valid camera id"),
@@ -260,7 +250,7 @@ pub fn letterbox_image(
         height,
         stride,
         format: PixelFormat::Bgr24,
-        data: Arc::from(data),
+        data,
         letterbox,
     })
 }

@@ -4,7 +4,9 @@
 //!
 //! ONNX Runtime allows one environment per process, and `ort` only keeps a weak reference to it,
 //! so the environment lives in a static here for the life of the process. Its log messages are
-//! forwarded to `tracing` (target `ort`), warnings and above.
+//! forwarded to `tracing` (target `ort`), ONNX Runtime's warnings and above, at our levels
+//! (`tracing_level`): its warnings are mostly notes to model authors ("Removing initializer …
+//! should be removed from the model"), which an operator cannot act on, so they arrive at DEBUG.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -112,20 +114,75 @@ pub fn loaded_library() -> Option<&'static Path> {
     RUNTIME.get().map(|loaded| loaded.absolute.as_path())
 }
 
-fn forward_to_tracing(level: LogLevel, category: &str, id: &str, location: &str, message: &str) {
+/// ONNX Runtime warnings that an operator should see (at INFO), matched by a piece of their
+/// text. Kept short: a message belongs here only if it changes what someone running cameras
+/// would do or expect.
+/// - nodes assigned to the CPU although a GPU provider was asked for: the reason a GPU
+///   deployment runs slower than expected (said once per session, at start).
+const OPERATOR_WARNINGS: &[&str] = &["were not assigned to the preferred execution providers"];
+
+/// The `tracing` level for an ONNX Runtime message. ONNX Runtime's ERROR and FATAL stay ERROR
+/// (a model or provider failure someone must look at); its WARNING becomes DEBUG (graph
+/// optimiser notes, unused initialisers: facts about the model file, not about the running
+/// system), or INFO for the few in [`OPERATOR_WARNINGS`]; its INFO becomes DEBUG and VERBOSE
+/// TRACE. Pure.
+fn tracing_level(level: LogLevel, message: &str) -> tracing::Level {
     match level {
-        LogLevel::Verbose => tracing::trace!(target: "ort", category, id, location, "{message}"),
-        LogLevel::Info => tracing::debug!(target: "ort", category, id, location, "{message}"),
-        LogLevel::Warning => tracing::warn!(target: "ort", category, id, location, "{message}"),
-        LogLevel::Error | LogLevel::Fatal => {
+        LogLevel::Verbose => tracing::Level::TRACE,
+        LogLevel::Info => tracing::Level::DEBUG,
+        LogLevel::Warning if OPERATOR_WARNINGS.iter().any(|w| message.contains(w)) => {
+            tracing::Level::INFO
+        }
+        LogLevel::Warning => tracing::Level::DEBUG,
+        LogLevel::Error | LogLevel::Fatal => tracing::Level::ERROR,
+    }
+}
+
+fn forward_to_tracing(level: LogLevel, category: &str, id: &str, location: &str, message: &str) {
+    // `tracing`'s macros take the level as a constant, hence one call per level.
+    match tracing_level(level, message) {
+        tracing::Level::ERROR => {
             tracing::error!(target: "ort", category, id, location, "{message}")
         }
+        tracing::Level::INFO => tracing::info!(target: "ort", category, id, location, "{message}"),
+        tracing::Level::DEBUG => {
+            tracing::debug!(target: "ort", category, id, location, "{message}")
+        }
+        // TRACE; `tracing_level` never says WARN.
+        _ => tracing::trace!(target: "ort", category, id, location, "{message}"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn onnx_runtime_warnings_are_debug_except_the_operator_ones_and_errors_stay_errors() {
+        use tracing::Level;
+        let housekeeping = "Removing initializer 'output0_scale'. It is not used by any node and \
+                            should be removed from the model.";
+        let cpu_nodes = "Some nodes were not assigned to the preferred execution providers which \
+                         may or may not have an negative impact on performance.";
+        assert_eq!(tracing_level(LogLevel::Warning, housekeeping), Level::DEBUG);
+        assert_eq!(tracing_level(LogLevel::Warning, cpu_nodes), Level::INFO);
+        assert_eq!(tracing_level(LogLevel::Error, housekeeping), Level::ERROR);
+        assert_eq!(tracing_level(LogLevel::Fatal, "x"), Level::ERROR);
+        assert_eq!(tracing_level(LogLevel::Info, cpu_nodes), Level::DEBUG);
+        assert_eq!(tracing_level(LogLevel::Verbose, "x"), Level::TRACE);
+        // Nothing ONNX Runtime says arrives as a warning of ours.
+        for level in [
+            LogLevel::Verbose,
+            LogLevel::Info,
+            LogLevel::Warning,
+            LogLevel::Error,
+            LogLevel::Fatal,
+        ] {
+            for message in [housekeeping, cpu_nodes, ""] {
+                assert_ne!(tracing_level(level, message), Level::WARN);
+            }
+        }
+    }
 
     #[test]
     fn missing_library_file_is_a_clear_error_not_a_panic() {
