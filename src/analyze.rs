@@ -1,6 +1,6 @@
-//! The per-frame work shared by `demo` (live cameras) and `replay` (files): pick the frames due
-//! for detection, run the model on a batch, apply the rules, write snapshots. `RateSampler` is
-//! pure; `Analyzer` does I/O (ONNX Runtime, snapshot files). Alerts then go to
+//! The per-frame work shared by `demo` (live cameras) and `replay` (files): run the model on a
+//! batch of admitted frames (`live::admit`), apply each camera's rules (`sharpeyes_analytics`),
+//! write snapshots and the rule state. `Analyzer` does I/O (ONNX Runtime, files). Alerts then go to
 //! `crate::delivery`.
 
 use std::collections::HashMap;
@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sharpeyes_alerts::{Mark, SnapshotSweeper, SnapshotWriter};
-use sharpeyes_analytics::{
-    CLOCK_STEP_MS, CameraSpec, DwellSpec, InactivitySpec, PersonPresenceConfig, PersonPresenceRule,
-    Polygon, ZoneSpec,
-};
 pub use sharpeyes_analytics::{CameraAnalysis, RuleSettings, RuleTime, SavedCamera};
+use sharpeyes_analytics::{
+    CameraSpec, DwellSpec, InactivitySpec, PersonPresenceConfig, PersonPresenceRule, Polygon,
+    ZoneSpec,
+};
 use sharpeyes_core::{
     Alert, CameraId, CameraRef, Clock, Detector, Frame, Lifecycle, ModelRef, Severity, SystemClock,
     UnixMillis,
@@ -22,50 +22,6 @@ use sharpeyes_inference::{DetectorOptions, OrtDetector, PoseRun, PoseStage, crop
 use crate::cameras::{Rule, Zone};
 use crate::config::PipelineConfig;
 use crate::models::ModelStore;
-
-/// Lets through at most `fps` frames per second per camera, in the frames' own time (media time
-/// for files), evenly spaced. Pure.
-#[derive(Debug)]
-pub struct RateSampler {
-    interval_ms: i64,
-    next_due: HashMap<CameraId, i64>,
-}
-
-impl RateSampler {
-    pub fn new(fps: f64) -> Self {
-        Self {
-            interval_ms: (1000.0 / fps).round().max(1.0) as i64,
-            next_due: HashMap::new(),
-        }
-    }
-
-    /// Whether the frame of `camera` taken at `time` should be analysed.
-    pub fn take(&mut self, camera: &CameraId, time: UnixMillis) -> bool {
-        let t = time.0;
-        match self.next_due.get_mut(camera) {
-            None => {
-                self.next_due.insert(camera.clone(), t + self.interval_ms);
-                true
-            }
-            // The clock stepped back (NTP, an operator): start the grid again from here, or no
-            // frame would be analysed until the clock is back where it was.
-            Some(next) if t < *next - self.interval_ms - CLOCK_STEP_MS => {
-                *next = t + self.interval_ms;
-                true
-            }
-            Some(next) if t >= *next => {
-                // Stay on the grid unless we fell more than a period behind (a stall, a jump).
-                *next = if t - *next >= self.interval_ms {
-                    t + self.interval_ms
-                } else {
-                    *next + self.interval_ms
-                };
-                true
-            }
-            Some(_) => false,
-        }
-    }
-}
 
 /// Told each rule state written: (camera, JSON, urgent). See [`Analyzer::set_state_mirror`].
 pub type StateMirror = Box<dyn FnMut(&CameraId, &[u8], bool) + Send>;
@@ -589,44 +545,6 @@ mod tests {
     use super::*;
     use crate::cameras::Zone;
     use sharpeyes_analytics::{IncidentConfig, TrackerConfig};
-
-    #[test]
-    fn sampler_keeps_the_rate_per_camera() {
-        let mut s = RateSampler::new(5.0); // every 200 ms
-        let a = CameraId::new("a").expect("id");
-        let b = CameraId::new("b").expect("id");
-        // 30 fps for one second: 5 frames pass for each camera.
-        let taken_a = (0..30)
-            .filter(|i| s.take(&a, UnixMillis(i * 1000 / 30)))
-            .count();
-        let taken_b = (0..30)
-            .filter(|i| s.take(&b, UnixMillis(5000 + i * 1000 / 30)))
-            .count();
-        assert_eq!((taken_a, taken_b), (5, 5));
-    }
-
-    #[test]
-    fn sampler_resyncs_after_a_gap() {
-        let mut s = RateSampler::new(5.0);
-        let a = CameraId::new("a").expect("id");
-        assert!(s.take(&a, UnixMillis(0)));
-        assert!(s.take(&a, UnixMillis(10_000)));
-        assert!(!s.take(&a, UnixMillis(10_100)));
-        assert!(s.take(&a, UnixMillis(10_200)));
-    }
-
-    #[test]
-    fn sampler_goes_on_after_the_clock_steps_back() {
-        let mut s = RateSampler::new(5.0);
-        let a = CameraId::new("a").expect("id");
-        assert!(s.take(&a, UnixMillis(3_600_000)));
-        // The wall clock is set back an hour: frames are still analysed at the rate.
-        assert!(s.take(&a, UnixMillis(0)));
-        assert!(!s.take(&a, UnixMillis(100)));
-        assert!(s.take(&a, UnixMillis(200)));
-        // Arrival jitter of a few ms is not a step.
-        assert!(!s.take(&a, UnixMillis(190)));
-    }
 
     const H: i64 = 3_600_000;
 

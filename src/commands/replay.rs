@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sharpeyes::analyze::{Analyzer, RateSampler};
+use sharpeyes::analyze::Analyzer;
 use sharpeyes::delivery::Delivery;
+use sharpeyes::live::admit::{Admission, Admit};
 use sharpeyes::models::ModelStore;
 use sharpeyes_core::{CameraId, Clock, FrameSource, SourceItem, SystemClock, UnixMillis};
 
@@ -74,39 +75,37 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
         .as_ref()
         .map(sharpeyes_alerts::SnapshotWriter::new);
     let mut source = sharpeyes_ingest::FileSource::open(camera, input, w, h, start)?;
-    let mut sampler = RateSampler::new(config.detect_fps);
     let started = Instant::now();
     let mut frames = 0u64;
     let mut gated = 0u64;
-    // Motion gating in media time, exactly as a camera thread does it in wall time.
+    // The camera thread's admission, on media time instead of wall time (no adaptive decode:
+    // a file is decoded whole).
     let gate = sharpeyes_ingest::DecodeGate::new(false, motion_gating.unwrap_or_default());
-    let mut motion = sharpeyes_ingest::MotionDetector::default();
+    let mut admission = Admission::new(masks, config.detect_fps, false, motion_gating.is_some());
     loop {
         match source.next_frame(Duration::from_secs(30))? {
             SourceItem::Frame(mut f) => {
                 frames += 1;
-                sharpeyes_ingest::apply_privacy_masks(&mut f, &masks);
-                if motion_gating.is_some() && motion.update(&f) >= sharpeyes::live::MOTION_THRESHOLD
-                {
-                    gate.activity(f.time);
-                }
-                if sampler.take(&f.camera, f.time) {
-                    if motion_gating.is_some() && !gate.active(f.time) {
+                let time = f.time;
+                match admission.admit(&mut f, &gate, time) {
+                    Admit::NotDue => {}
+                    Admit::Gated => {
                         gated += 1;
                         let size = (f.letterbox.src_width, f.letterbox.src_height);
                         for a in analyzer.idle(&f.camera, f.time, Some(size)) {
                             delivery.deliver(a.into());
                         }
-                        continue;
                     }
-                    if let Some(w) = &frames_out {
-                        w.write(&format!("{:07}", f.time.0 - start.0), &f)?;
-                    }
-                    for a in analyzer.analyze(std::slice::from_ref(&f))? {
-                        delivery.deliver(a.into());
-                    }
-                    if !analyzer.active_cameras.is_empty() {
-                        gate.activity(f.time);
+                    Admit::Detect => {
+                        if let Some(w) = &frames_out {
+                            w.write(&format!("{:07}", f.time.0 - start.0), &f)?;
+                        }
+                        for a in analyzer.analyze(std::slice::from_ref(&f))? {
+                            delivery.deliver(a.into());
+                        }
+                        if !analyzer.active_cameras.is_empty() {
+                            gate.activity(f.time);
+                        }
                     }
                 }
             }

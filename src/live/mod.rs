@@ -18,6 +18,7 @@
 //! [`CameraHandle`] starts and stops one camera, the single mechanism that config hot reload
 //! and multi-machine assignment both use.
 
+pub mod admit;
 #[cfg(test)]
 mod pipeline_tests;
 pub mod streamer;

@@ -16,13 +16,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use sharpeyes_core::{CameraId, CameraState, Clock, SourceItem, StatusEvent, UnixMillis};
-use sharpeyes_ingest::{
-    DecodeGate, Health, IngestError, MotionDetector, ReconnectBackoff, StatusChange,
-    apply_privacy_masks,
-};
+use sharpeyes_ingest::{DecodeGate, Health, IngestError, ReconnectBackoff, StatusChange};
 
-use super::{CameraCounters, CameraOutputs, CameraSpec, MOTION_THRESHOLD};
-use crate::analyze::RateSampler;
+use super::admit::{Admission, Admit};
+use super::{CameraCounters, CameraOutputs, CameraSpec};
 
 /// One connection to a camera, as the [`Streamer`] reads it.
 pub trait CameraSource: Send {
@@ -255,8 +252,13 @@ impl Streamer<'_> {
     pub fn run(self) {
         let _span = tracing::info_span!("camera", camera = %self.spec.id).entered();
         let (spec, clock, counters) = (&self.spec, self.clock, &self.counters);
-        let mut motion = MotionDetector::default();
-        let mut sampler = RateSampler::new(spec.detect_fps);
+        // Motion is always measured: adaptive decode wakes on it even without motion gating.
+        let mut admission = Admission::new(
+            spec.privacy_masks.clone(),
+            spec.detect_fps,
+            true,
+            spec.motion_gate.is_some(),
+        );
         let mut health = Health::new();
         let mut backoff = ReconnectBackoff::new(spec.reconnect_max);
         let mut attempt = 0u64;
@@ -311,22 +313,20 @@ impl Streamer<'_> {
                 match src.next_frame(Duration::from_millis(200)) {
                     Ok(SourceItem::Frame(mut f)) => {
                         permit = None;
-                        apply_privacy_masks(&mut f, &spec.privacy_masks);
                         let now = clock.now();
+                        let admit = admission.admit(&mut f, &self.gate, now);
                         let change = health.on_frame(now);
                         counters.set_state(CameraState::Online);
                         self.emit(change);
                         counters.last_frame_ms.store(now.0, Ordering::Relaxed);
                         backoff.reset();
                         counters.frames_decoded.fetch_add(1, Ordering::Relaxed);
-                        if motion.update(&f) >= MOTION_THRESHOLD {
-                            self.gate.activity(now);
-                        }
-                        self.gate.update(now);
-                        if sampler.take(&f.camera, f.time) {
-                            if spec.motion_gate.is_some() && !self.gate.active(now) {
+                        match admit {
+                            Admit::NotDue => {}
+                            Admit::Gated => {
                                 counters.frames_gated.fetch_add(1, Ordering::Relaxed);
-                            } else {
+                            }
+                            Admit::Detect => {
                                 counters.frames_queued.fetch_add(1, Ordering::Relaxed);
                                 tracing::trace!(age_ms = now.0 - f.time.0, "frame to detection");
                                 let replaced = if src.waits_for_detection() {
