@@ -118,18 +118,34 @@ pub fn crop_frame(
     // The region in the frame's canvas pixels, stretched over the output's inner size as
     // `cv2.resize` would stretch a picture of that size: for a whole frame with no borders
     // (`region` None, identity letterbox) this is exactly `cv2.resize(frame, inner size)`.
-    let xs = Taps::new(
+    // One axis: `out` samples over the region's `from`..`from + len` (source pixels), the
+    // picture's `pic` pixels starting at `pad` in a canvas of `canvas`.
+    let axis = |out: u32, from: f32, len: u32, pad: f32, pic: u32, canvas: u32, edge: Edge| {
+        let scale = f64::from(lb.scale);
+        Taps::new(
+            out,
+            f64::from(from) * scale + f64::from(pad),
+            f64::from(len) * scale,
+            (pad as usize, last(pad, pic, canvas)),
+            edge,
+        )
+    };
+    let xs = axis(
         inner_w,
-        f64::from(x1) * f64::from(lb.scale) + f64::from(lb.pad_x),
-        f64::from(rw) * f64::from(lb.scale),
-        (lb.pad_x as usize, last(lb.pad_x, pic_w, frame.width)),
+        x1,
+        rw,
+        lb.pad_x,
+        pic_w,
+        frame.width,
         Edge::ZeroWeight,
     );
-    let ys = Taps::new(
+    let ys = axis(
         inner_h,
-        f64::from(y1) * f64::from(lb.scale) + f64::from(lb.pad_y),
-        f64::from(rh) * f64::from(lb.scale),
-        (lb.pad_y as usize, last(lb.pad_y, pic_h, frame.height)),
+        y1,
+        rh,
+        lb.pad_y,
+        pic_h,
+        frame.height,
         Edge::ClampRows,
     );
 
@@ -183,20 +199,10 @@ pub fn resize_linear(
     if dst_width == 0 || dst_height == 0 || src_width == 0 || src_height == 0 {
         return;
     }
-    let xs = Taps::new(
-        dst_width,
-        0.0,
-        f64::from(src_width),
-        (0, src_width as usize - 1),
-        Edge::ZeroWeight,
-    );
-    let ys = Taps::new(
-        dst_height,
-        0.0,
-        f64::from(src_height),
-        (0, src_height as usize - 1),
-        Edge::ClampRows,
-    );
+    let whole =
+        |dst: u32, src: u32, edge| Taps::new(dst, 0.0, f64::from(src), (0, src as usize - 1), edge);
+    let xs = whole(dst_width, src_width, Edge::ZeroWeight);
+    let ys = whole(dst_height, src_height, Edge::ClampRows);
     resize_taps(src, src_stride, &xs, &ys, dst, dst_stride, channels);
 }
 
