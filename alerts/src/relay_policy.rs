@@ -18,65 +18,16 @@ use std::time::Duration;
 
 use sharpeyes_core::UnixMillis;
 
-/// Bounded exponential backoff without jitter: `base`, doubling per failure, at most `cap`.
-/// (The relay is one client per process; there is no herd to spread out.)
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Backoff {
-    base: Duration,
-    cap: Duration,
-    failures: u32,
-}
-
-impl Backoff {
-    /// `cap` below `base` is raised to `base`.
-    pub fn new(base: Duration, cap: Duration) -> Self {
-        Self {
-            base,
-            cap: cap.max(base),
-            failures: 0,
-        }
-    }
-
-    /// The delay after `failures` failures before this one: `base * 2^failures`, at most `cap`.
-    pub fn delay(&self, failures: u32) -> Duration {
-        self.base
-            .saturating_mul(1u32 << failures.min(31))
-            .min(self.cap)
-    }
-
-    /// The delay before the next attempt; each call counts one more failure.
-    pub fn next_delay(&mut self) -> Duration {
-        let d = self.delay(self.failures);
-        self.failures = self.failures.saturating_add(1);
-        d
-    }
-
-    /// It worked: the next failure waits `base` again.
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-
-    /// Failures since the last [`Backoff::reset`].
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-}
+/// Without jitter: the relay is one client per process; there is no herd to spread out.
+pub use sharpeyes_core::Backoff;
 
 /// Connecting to Kafka: 1 s, doubling to 30 s.
-pub const CONNECT_BACKOFF: Backoff = Backoff {
-    base: Duration::from_secs(1),
-    cap: Duration::from_secs(30),
-    failures: 0,
-};
+pub const CONNECT_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
 
 /// Sending again an event the producer refused ([`DeliveryFailure::Refused`]), counted per
 /// event; also the wait before a rebuild after a second fatal error in a row: 1 s, doubling to
 /// 30 s.
-pub const RETRY_BACKOFF: Backoff = Backoff {
-    base: Duration::from_secs(1),
-    cap: Duration::from_secs(30),
-    failures: 0,
-};
+pub const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
 
 /// While every broker is down, how often the relay asks whether one is back.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);

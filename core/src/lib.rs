@@ -3,6 +3,7 @@
 //! tokio, GStreamer, ONNX Runtime or Kafka types appear in this crate.
 
 pub mod alert;
+pub mod backoff;
 pub mod clock;
 pub mod detection;
 pub mod frame;
@@ -16,6 +17,7 @@ pub use alert::{
     ALERT_SCHEMA_VERSION, Alert, AlertKind, CameraRef, Event, EventSink, FrameSize, Lifecycle,
     ModelRef, ObjectOut, STATUS_SCHEMA_VERSION, Severity, StatusEvent, StatusKind, new_event_id,
 };
+pub use backoff::Backoff;
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock, UnixMillis};

@@ -161,40 +161,8 @@ pub struct Stall {
     pub change: Option<StatusChange>,
 }
 
-/// Exponential backoff with jitter: `base`, doubling per failure up to `cap`, each delay
-/// scaled by a factor in [0.5, 1) from the jitter input so that cameras that failed together
-/// (a village's network coming back) do not reconnect in lockstep.
-#[derive(Clone, Debug)]
-pub struct Backoff {
-    base: Duration,
-    cap: Duration,
-    failures: u32,
-}
-
-impl Backoff {
-    pub fn new(base: Duration, cap: Duration) -> Self {
-        Self {
-            base,
-            cap: cap.max(base),
-            failures: 0,
-        }
-    }
-
-    /// The delay before the next attempt; `jitter` in [0, 1).
-    pub fn next_delay(&mut self, jitter: f64) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(1u32 << self.failures.min(20))
-            .min(self.cap);
-        self.failures = self.failures.saturating_add(1);
-        exp.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 0.999_999))
-    }
-
-    /// Frames flow again: the next failure starts from `base`.
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
+/// Camera reconnects use it jittered ([`Backoff::next_delay_jittered`]).
+pub use sharpeyes_core::Backoff;
 
 /// The reconnect delays of one camera: network trouble (refused, timed out, broken, dark) backs
 /// off from 0.5 s to the camera's `reconnect_max`; refused credentials back off on their own,
@@ -221,9 +189,9 @@ impl ReconnectBackoff {
     /// credentials (RTSP `401`), `jitter` in [0, 1).
     pub fn next_delay(&mut self, auth: bool, jitter: f64) -> Duration {
         if auth {
-            self.auth.next_delay(jitter)
+            self.auth.next_delay_jittered(jitter)
         } else {
-            self.network.next_delay(jitter)
+            self.network.next_delay_jittered(jitter)
         }
     }
 
@@ -307,11 +275,11 @@ mod tests {
     fn backoff_doubles_to_the_cap_with_jitter_and_resets() {
         let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(4));
         let full: Vec<u128> = (0..6)
-            .map(|_| b.next_delay(0.999_999).as_millis())
+            .map(|_| b.next_delay_jittered(0.999_999).as_millis())
             .collect();
         assert_eq!(full, vec![499, 999, 1999, 3999, 3999, 3999]);
         b.reset();
-        assert_eq!(b.next_delay(0.0), Duration::from_millis(250));
+        assert_eq!(b.next_delay_jittered(0.0), Duration::from_millis(250));
     }
 
     #[test]
