@@ -51,6 +51,17 @@ fn frames(text: &str, camera: &str) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// ONNX Runtime's library, or None after a SKIP line saying why.
+fn onnxruntime() -> Option<PathBuf> {
+    match sharpeyes::runtime::locate_onnxruntime() {
+        Ok(p) => Some(p.canonicalize().unwrap_or(p)),
+        Err(e) => {
+            eprintln!("SKIP: {e:#}");
+            None
+        }
+    }
+}
+
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + timeout;
     while Instant::now() < end {
@@ -86,12 +97,8 @@ fn run_follows_camera_files_live_and_never_shows_the_password() {
     let Some(clip) = asset("videos/people_walking_indoor_intel.mp4") else {
         return;
     };
-    let ort = match sharpeyes::runtime::locate_onnxruntime() {
-        Ok(p) => p.canonicalize().unwrap_or(p),
-        Err(e) => {
-            eprintln!("SKIP: {e:#}");
-            return;
-        }
+    let Some(ort) = onnxruntime() else {
+        return;
     };
     let open = SimServer::start(
         &[SimCamera::clip("a", clip.clone()), SimCamera::pattern("b")],
@@ -324,12 +331,8 @@ fn write_camera(dir: &Path, id: &str, text: &str) {
 
 #[test]
 fn a_nan_in_a_live_camera_file_is_rejected_and_the_last_good_config_keeps_running() {
-    let ort = match sharpeyes::runtime::locate_onnxruntime() {
-        Ok(p) => p.canonicalize().unwrap_or(p),
-        Err(e) => {
-            eprintln!("SKIP: {e:#}");
-            return;
-        }
+    let Some(ort) = onnxruntime() else {
+        return;
     };
     let server = SimServer::start(&[SimCamera::pattern("p")], 0).expect("server");
     let dir = scratch("run-hot-reload-nan");
@@ -500,12 +503,8 @@ fn kill_9_mid_incident_and_the_restarted_run_continues_it_under_the_same_id() {
     let Some(clip) = asset("videos/people_walking_indoor_intel.mp4") else {
         return;
     };
-    let ort = match sharpeyes::runtime::locate_onnxruntime() {
-        Ok(p) => p.canonicalize().unwrap_or(p),
-        Err(e) => {
-            eprintln!("SKIP: {e:#}");
-            return;
-        }
+    let Some(ort) = onnxruntime() else {
+        return;
     };
     let server = SimServer::start(&[SimCamera::clip("yard", clip)], 0).expect("server");
     let dir = scratch("run-restart-mid-incident");
