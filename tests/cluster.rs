@@ -1163,40 +1163,9 @@ fn cluster_simulate_300_cameras_on_20_workers_moves_only_the_killed_workers_came
     assert!(f("etcd_puts_assign") >= 300.0, "{r}");
 }
 
-/// The alerts (not status events) in `worker`'s outbox.
-fn outbox_alerts(c: &Cluster, worker: &str) -> Vec<serde_json::Value> {
-    let outbox = c.dir.join(format!("var/workers/{worker}/alerts.jsonl"));
-    std::fs::read_to_string(outbox)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("lifecycle").is_some() && v.get("incident").is_some())
-        .collect()
-}
-
-/// Incidents `worker` opened and has not ended: incident id → camera. (`person_detected` is
-/// a one-shot alert with a cooldown, not an incident: it never ends.)
-fn open_incidents(c: &Cluster, worker: &str) -> BTreeMap<String, String> {
-    let mut open = BTreeMap::new();
-    for a in outbox_alerts(c, worker) {
-        if a["kind"] == "person_detected" {
-            continue;
-        }
-        let id = a["incident"].as_str().unwrap_or_default().to_string();
-        match a["lifecycle"].as_str() {
-            Some("new") => {
-                open.insert(
-                    id,
-                    a["camera"]["id"].as_str().unwrap_or_default().to_string(),
-                );
-            }
-            Some("end") => {
-                open.remove(&id);
-            }
-            _ => {}
-        }
-    }
-    open
+/// `worker`'s outbox.
+fn outbox(c: &Cluster, worker: &str) -> PathBuf {
+    c.dir.join(format!("var/workers/{worker}/alerts.jsonl"))
 }
 
 #[test]
@@ -1209,10 +1178,10 @@ fn kill_9_mid_incident_the_next_worker_continues_it_from_the_state_in_etcd() {
     let mut victim = None;
     let found = wait_until(Duration::from_secs(90), || {
         for w in ["w1", "w2", "w3"] {
-            let open = open_incidents(&c, w);
+            let open = common::open_incidents(&outbox(&c, w));
             if !open.is_empty() {
                 std::thread::sleep(Duration::from_secs(2));
-                let still: BTreeMap<String, String> = open_incidents(&c, w)
+                let still: BTreeMap<String, String> = common::open_incidents(&outbox(&c, w))
                     .into_iter()
                     .filter(|(id, _)| open.contains_key(id))
                     .collect();
@@ -1244,7 +1213,7 @@ fn kill_9_mid_incident_the_next_worker_continues_it_from_the_state_in_etcd() {
     let continued = |id: &str| {
         others
             .iter()
-            .flat_map(|o| outbox_alerts(&c, o))
+            .flat_map(|o| common::incident_alerts(&outbox(&c, o)))
             .find(|a| a["incident"].as_str() == Some(id))
     };
     let done = wait_until(Duration::from_secs(90), || {

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use sharpeyes_core::testing::asset;
 use sharpeyes_ingest::{SimAuth, SimCamera, SimOptions, SimServer};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_sharpeyes");
 const PASSWORD: &str = "Zx9-pond-S3cret";
 
@@ -468,14 +470,10 @@ fn config_check_exits_0_for_the_shipped_files_and_2_listing_every_problem() {
     );
 }
 
-/// Incident alerts (not `person_detected`, a one-shot alert) in the outbox: (lifecycle,
-/// incident id), in order.
+/// (lifecycle, incident id) of the incident alerts in the outbox, in order.
 fn incident_alerts(outbox: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(outbox)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|a| a.get("incident").is_some() && a["kind"] != "person_detected")
+    common::incident_alerts(outbox)
+        .iter()
         .map(|a| {
             (
                 a["lifecycle"].as_str().unwrap_or_default().to_string(),
@@ -483,19 +481,6 @@ fn incident_alerts(outbox: &Path) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// Incident ids opened and not ended.
-fn open_incidents(outbox: &Path) -> Vec<String> {
-    let mut open = Vec::new();
-    for (lifecycle, id) in incident_alerts(outbox) {
-        match lifecycle.as_str() {
-            "new" => open.push(id),
-            "end" => open.retain(|o| *o != id),
-            _ => {}
-        }
-    }
-    open
 }
 
 #[test]
@@ -526,7 +511,7 @@ fn kill_9_mid_incident_and_the_restarted_run_continues_it_under_the_same_id() {
     // An incident open for 2 s (its state file is written when it opens).
     let mut open = Vec::new();
     wait_for("an open incident", Duration::from_secs(120), || {
-        let now = open_incidents(&outbox);
+        let now: Vec<String> = common::open_incidents(&outbox).into_keys().collect();
         let held: Vec<String> = open.iter().filter(|o| now.contains(o)).cloned().collect();
         if !held.is_empty() {
             open = held;

@@ -173,3 +173,39 @@ impl Drop for Kill {
         let _ = self.0.wait();
     }
 }
+
+/// The incident alerts in an outbox (every line with an `incident`, `person_detected` aside:
+/// a one-shot alert with a cooldown, never ended), in order.
+pub fn incident_alerts(outbox: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(outbox)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|a| {
+            a.get("lifecycle").is_some()
+                && a.get("incident").is_some()
+                && a["kind"] != "person_detected"
+        })
+        .collect()
+}
+
+/// Incidents opened in an outbox and not ended there: incident id → camera id.
+pub fn open_incidents(outbox: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut open = std::collections::BTreeMap::new();
+    for a in incident_alerts(outbox) {
+        let id = a["incident"].as_str().unwrap_or_default().to_string();
+        match a["lifecycle"].as_str() {
+            Some("new") => {
+                open.insert(
+                    id,
+                    a["camera"]["id"].as_str().unwrap_or_default().to_string(),
+                );
+            }
+            Some("end") => {
+                open.remove(&id);
+            }
+            _ => {}
+        }
+    }
+    open
+}
