@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use sharpeyes_alerts::{Mark, SnapshotSweeper, SnapshotWriter};
+use sharpeyes_delivery::{Mark, SnapshotSweeper, SnapshotWriter};
 pub use sharpeyes_analytics::{CameraAnalysis, RuleSettings, RuleTime, SavedCamera};
 use sharpeyes_analytics::{
     CameraSpec, DwellSpec, InactivitySpec, PersonPresenceConfig, PersonPresenceRule, Polygon,

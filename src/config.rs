@@ -20,7 +20,7 @@ struct RawConfig {
     output: RawOutput,
     /// Default: no brokers, no properties.
     #[serde(default)]
-    kafka: sharpeyes_alerts::KafkaSettings,
+    kafka: sharpeyes_delivery::KafkaSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,7 +208,7 @@ pub struct PipelineConfig {
     /// Topic of the alerts' pictures (JPEG, keyed by alert id), read by `serve`.
     pub snapshot_topic: String,
     /// `[kafka]`: brokers (a `--kafka` flag overrides them) and client properties (TLS, SASL).
-    pub kafka: sharpeyes_alerts::KafkaSettings,
+    pub kafka: sharpeyes_delivery::KafkaSettings,
 }
 
 /// `[pose]`: a pose model run where the detector found people.
@@ -516,7 +516,7 @@ mod tests {
             let path = entry.expect("entry").path();
             if path.file_name().is_some_and(|f| f == "guardians.toml") {
                 // The guardians' registry (sharpeyes notify), not a pipeline config.
-                sharpeyes_alerts::notify::Registry::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                sharpeyes_notify::Registry::load(&path).unwrap_or_else(|e| panic!("{e}"));
             } else if path.extension().is_some_and(|e| e == "toml") {
                 PipelineConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
                 n += 1;

@@ -1,6 +1,6 @@
 //! `sharpeyes config check [PATH]`: checks a config tree, a directory or one file, telling what
 //! each file is and checking it with its own parser: the pipeline config (`config.rs`), a camera
-//! file (`cameras/config.rs`) or the guardians' registry (`sharpeyes_alerts::notify`). Reads
+//! file (`cameras/config.rs`) or the guardians' registry (`sharpeyes_notify`). Reads
 //! the files (I/O); telling a file's kind from its keys ([`kind_of`]) and checking a file's text
 //! ([`check_text`]) are pure.
 //!
@@ -101,7 +101,7 @@ pub fn check_text(kind: Kind, text: &str, label: &str) -> Vec<String> {
             Ok(_) => Vec::new(),
             Err(e) => vec![e.to_string()],
         },
-        Kind::Registry => match sharpeyes_alerts::notify::Registry::parse(text, Path::new(label)) {
+        Kind::Registry => match sharpeyes_notify::Registry::parse(text, Path::new(label)) {
             Ok(_) => Vec::new(),
             Err(e) => e.0,
         },

@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use sharpeyes_alerts::{
+use sharpeyes_delivery::{
     JsonlOutbox, KafkaOptions, OutboxRelay, RelayOptions, SnapshotSource, StdoutSink,
 };
 use sharpeyes_core::{CameraId, Event, EventSink, StatusEvent, UnixMillis};
@@ -47,7 +47,7 @@ pub const MAX_HELD: usize = 100_000;
 /// hold-and-retry logic, which need a disk that fails on demand).
 trait Commit: Send {
     /// Every event on disk, or none (see [`JsonlOutbox::append_all`]).
-    fn append_all(&mut self, events: &[Event]) -> Result<(), sharpeyes_alerts::AlertsError>;
+    fn append_all(&mut self, events: &[Event]) -> Result<(), sharpeyes_delivery::DeliveryError>;
     /// The outbox file, to rotate once relayed.
     fn file(&mut self) -> Option<&mut JsonlOutbox> {
         None
@@ -55,7 +55,7 @@ trait Commit: Send {
 }
 
 impl Commit for JsonlOutbox {
-    fn append_all(&mut self, events: &[Event]) -> Result<(), sharpeyes_alerts::AlertsError> {
+    fn append_all(&mut self, events: &[Event]) -> Result<(), sharpeyes_delivery::DeliveryError> {
         JsonlOutbox::append_all(self, events)
     }
     fn file(&mut self) -> Option<&mut JsonlOutbox> {
@@ -95,7 +95,7 @@ enum Job {
 
 /// Where alerts go: the durable outbox first (an alert is accepted once it is there), then
 /// stdout; Kafka is fed from the outbox by the [`OutboxRelay`] (zero loss, at least once: see
-/// alerts/src/relay.rs); then the command center. Camera status events take the same path, to
+/// delivery/src/relay.rs); then the command center. Camera status events take the same path, to
 /// their own topic. See the module docs for the thread and the group commit.
 pub struct Delivery {
     tx: Option<SyncSender<Job>>,
@@ -150,7 +150,7 @@ impl Delivery {
         stdout: bool,
         kafka: Option<(KafkaOptions, String)>,
         max_pending: usize,
-        on_ack: Option<sharpeyes_alerts::AckObserver>,
+        on_ack: Option<sharpeyes_delivery::AckObserver>,
         snapshots: Option<SnapshotSource>,
     ) -> anyhow::Result<Self> {
         let outbox_file = JsonlOutbox::open(outbox)
@@ -391,7 +391,7 @@ impl WebSide {
                     match job {
                         WebJob::Event(event) => {
                             if let (Event::Alert(a), Some(dir)) = (&*event, &snapshots)
-                                && let Some(jpeg) = sharpeyes_alerts::read_snapshot(dir, a)
+                                && let Some(jpeg) = sharpeyes_delivery::read_snapshot(dir, a)
                             {
                                 feed.snapshot(&a.id, &jpeg);
                             }
@@ -635,7 +635,7 @@ mod tests {
             })
             .collect();
         d.sync();
-        let stored: Vec<String> = sharpeyes_alerts::outbox::read_all(&outbox)
+        let stored: Vec<String> = sharpeyes_delivery::outbox::read_all(&outbox)
             .expect("outbox")
             .iter()
             .map(|e| e.id().to_owned())
@@ -663,9 +663,9 @@ mod hold_tests {
     }
 
     impl Commit for Disk {
-        fn append_all(&mut self, events: &[Event]) -> Result<(), sharpeyes_alerts::AlertsError> {
+        fn append_all(&mut self, events: &[Event]) -> Result<(), sharpeyes_delivery::DeliveryError> {
             if self.full.load(Ordering::SeqCst) {
-                return Err(sharpeyes_alerts::AlertsError::Outbox {
+                return Err(sharpeyes_delivery::DeliveryError::Outbox {
                     path: "/full/outbox.jsonl".into(),
                     source: std::io::Error::from_raw_os_error(28),
                 });

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use sharpeyes_core::{Clock, SystemClock};
-use sharpeyes_ingest::{Activity, ActivityChange, EncodedClip, SimCamera, SimProgram, SimServer};
+use sharpeyes_sim::{Activity, ActivityChange, EncodedClip, SimCamera, SimProgram, SimServer};
 
 /// The clip the simulator plays when none is given: people walk into an empty room one by one
 /// (its first 6 s are empty, so its first frame is a clean empty scene).
@@ -71,7 +71,7 @@ pub fn mount(i: usize) -> String {
 /// activity changes.
 pub fn start(
     options: &SimulateOptions,
-    on_activity: Option<sharpeyes_ingest::ActivityObserver>,
+    on_activity: Option<sharpeyes_sim::ActivityObserver>,
 ) -> anyhow::Result<SimServer> {
     anyhow::ensure!(options.cameras >= 1, "--cameras must be at least 1");
     anyhow::ensure!(
@@ -128,7 +128,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let o = out.clone();
-    let observer: sharpeyes_ingest::ActivityObserver = Arc::new(move |c: &ActivityChange| {
+    let observer: sharpeyes_sim::ActivityObserver = Arc::new(move |c: &ActivityChange| {
         let line = serde_json::json!({
             "t_ms": SystemClock.now().0,
             "camera": c.mount,

@@ -128,7 +128,7 @@ fn bench_measures_every_number_and_writes_its_results() {
     if asset("videos/people_walking_indoor_intel.mp4").is_none() {
         return;
     }
-    if let Err(reason) = sharpeyes_alerts::testkit::find_tansu() {
+    if let Err(reason) = sharpeyes_sim::find_tansu() {
         println!("SKIP: {reason}");
         return;
     }

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use sharpeyes::live::{CameraHandle, CameraOutputs, CameraSpec};
 use sharpeyes_core::testing::asset;
 use sharpeyes_core::{CameraId, CameraState, StatusEvent, StatusKind};
-use sharpeyes_ingest::{
-    FrameSlots, RtspTransport, SimAuth, SimCamera, SimCodec, SimOptions, SimServer,
-};
+use sharpeyes_ingest::{FrameSlots, RtspTransport};
+use sharpeyes_sim::{SimAuth, SimCamera, SimCodec, SimOptions, SimServer};
 
 struct Rig {
     rt: tokio::runtime::Runtime,

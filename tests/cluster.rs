@@ -1036,7 +1036,7 @@ fn a_pushed_edit_restarts_only_its_camera_and_an_invalid_push_is_refused() {
 
 #[test]
 fn alerts_from_every_worker_reach_the_kafka_topic_deduplicated_by_id() {
-    use sharpeyes_alerts::testkit::{TansuBroker, consume_n};
+    use sharpeyes_sim::{TansuBroker, consume_n};
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let broker = match TansuBroker::start() {
         Ok(b) => b,

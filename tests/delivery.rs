@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use sharpeyes_alerts::testkit::{TansuBroker, TansuOptions, TansuStorage, consume_n};
+use sharpeyes_sim::{TansuBroker, TansuOptions, TansuStorage, consume_n};
 use sharpeyes_core::{Event, StatusKind};
 
 mod common;

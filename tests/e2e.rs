@@ -150,7 +150,7 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
     if asset("videos/people_walking_indoor_intel.mp4").is_none() {
         return;
     }
-    let broker = match sharpeyes_alerts::testkit::TansuBroker::start() {
+    let broker = match sharpeyes_sim::TansuBroker::start() {
         Ok(b) => b,
         Err(reason) => {
             eprintln!("SKIP: {reason}");
@@ -206,7 +206,7 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
     ] {
         let mut n = expected.len() + heartbeats;
         let (got, events) = loop {
-            let got = sharpeyes_alerts::testkit::consume_n(
+            let got = sharpeyes_sim::consume_n(
                 &broker.bootstrap(),
                 topic,
                 n,

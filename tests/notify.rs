@@ -7,13 +7,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sharpeyes_alerts::notify::{
+use sharpeyes_notify::{
     DLQ_AGE_MS, DLQ_ATTEMPTS, DLQ_GUARDIAN, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, REASON_STALE,
 };
-use sharpeyes_alerts::testkit::{
+use sharpeyes_sim::{
     HttpReceiver, ReceivedRequest, TansuBroker, consume_n, produce_raw,
 };
-use sharpeyes_alerts::{KafkaOptions, KafkaSink};
+use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{
     Alert, AlertKind, BBox, CameraId, CameraRef, Clock, Detection, Event, EventSink, Lifecycle,
     ModelRef, SystemClock, UnixMillis,
@@ -577,7 +577,7 @@ fn two_processes_in_one_group_push_each_alert_once_across_a_rebalance() {
     let broker = broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("notify-rebalance");
-    sharpeyes_alerts::ensure_topic(&bootstrap, ALERTS, 4, Duration::from_secs(20))
+    sharpeyes_delivery::ensure_topic(&bootstrap, ALERTS, 4, Duration::from_secs(20))
         .expect("alerts topic with 4 partitions");
     // Gateways that take a while: notifications are being sent and waiting when partitions
     // move.

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sharpeyes_alerts::testkit::{TansuBroker, consume_n};
+use sharpeyes_sim::{TansuBroker, consume_n};
 use sharpeyes_core::Event;
 
 mod common;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sharpeyes_core::testing::asset;
-use sharpeyes_ingest::{SimAuth, SimCamera, SimOptions, SimServer};
+use sharpeyes_sim::{SimAuth, SimCamera, SimOptions, SimServer};
 
 mod common;
 

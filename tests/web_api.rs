@@ -7,8 +7,8 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sharpeyes_alerts::testkit::TansuBroker;
-use sharpeyes_alerts::{KafkaOptions, KafkaSink};
+use sharpeyes_sim::TansuBroker;
+use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{
     AlertKind, CameraId, CameraRef, CameraState, Event, EventSink, StatusEvent, UnixMillis,
 };
@@ -437,7 +437,7 @@ fn demo_serves_the_command_center_fed_in_process() {
     let Some(mut cmd) = sharpeyes(&dir) else {
         return;
     };
-    let port = sharpeyes_alerts::testkit::free_port().unwrap();
+    let port = sharpeyes_sim::free_port().unwrap();
     let mut child = cmd
         .args([
             "demo",

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sharpeyes_alerts::testkit::TansuBroker;
-use sharpeyes_alerts::{KafkaOptions, KafkaSink};
+use sharpeyes_sim::TansuBroker;
+use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_core::testing::asset;
 use sharpeyes_core::{
     AlertKind, CameraId, CameraRef, CameraState, Event, EventSink, StatusEvent, UnixMillis,

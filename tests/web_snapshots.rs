@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use sharpeyes_alerts::testkit::TansuBroker;
-use sharpeyes_alerts::{KafkaOptions, KafkaSink};
+use sharpeyes_sim::TansuBroker;
+use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{AlertKind, Event, EventSink};
 
 mod common;

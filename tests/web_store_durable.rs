@@ -18,8 +18,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sharpeyes_alerts::testkit::{TansuBroker, consume_n};
-use sharpeyes_alerts::{KafkaOptions, KafkaSink};
+use sharpeyes_sim::{TansuBroker, consume_n};
+use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{Alert, AlertKind, Event, EventSink};
 
 mod common;

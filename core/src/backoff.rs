@@ -1,5 +1,5 @@
 //! Bounded exponential backoff, the one used by every retry loop: camera reconnects (with
-//! jitter, `ingest::health`), the Kafka relay's connects and re-sends (`alerts::relay_policy`).
+//! jitter, `ingest::health`), the Kafka relay's connects and re-sends (`delivery::relay_policy`).
 //! Pure: it says how long to wait, the caller waits.
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Camera to decoded frame. RTSP cameras are read with retina and decoded by GStreamer; files
 //! are read and decoded by GStreamer. Either way frames come out letterboxed to the detector's
-//! input size, in BGR, as `sharpeyes_core::Frame`. Also holds the simulated camera server used
-//! by the demo and the tests (a real gst-rtsp-server on loopback).
+//! input size, in BGR, as `sharpeyes_core::Frame`. (The simulated camera server the demo, the
+//! bench and the tests use is in `sharpeyes-sim`.)
 
 pub mod adaptive;
 pub mod decode;
@@ -13,8 +13,6 @@ pub mod onvif;
 pub mod queue;
 pub mod redact;
 pub mod rtsp;
-pub mod sim;
-pub mod sim_program;
 
 pub use adaptive::{
     AuAction, DEFAULT_PEEK, DecodeGate, GopKeeper, KeeperOptions, MotionDetector, Wake,
@@ -32,7 +30,3 @@ pub use mask::{MaskPolygon, apply_privacy_masks};
 pub use queue::{FrameQueue, FrameSlots, Popped, QueueStats};
 pub use redact::{redact_text, redact_url};
 pub use rtsp::{RtspOptions, RtspSource, RtspTransport};
-pub use sim::{SimAuth, SimCamera, SimCodec, SimOptions, SimServer};
-pub use sim_program::{
-    Activity, ActivityChange, ActivityObserver, EncodedClip, Schedule, Segment, SimProgram,
-};

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use sharpeyes_core::testing::asset;
 use sharpeyes_core::{CameraId, FrameSource, SourceItem, UnixMillis};
-use sharpeyes_ingest::{FileSource, RtspOptions, RtspSource, SimCamera, SimServer};
+use sharpeyes_ingest::{FileSource, RtspOptions, RtspSource};
+use sharpeyes_sim::{SimCamera, SimServer};
 
 #[test]
 fn rtsp_camera_yields_letterboxed_frames_from_a_real_server() {

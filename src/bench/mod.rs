@@ -429,13 +429,13 @@ impl Ctx<'_> {
             .to_owned();
         let acks: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
         let a = acks.clone();
-        let observer: sharpeyes_alerts::AckObserver = Arc::new(move |id: &str| {
+        let observer: sharpeyes_delivery::AckObserver = Arc::new(move |id: &str| {
             let now = SystemClock.now().0;
             a.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id.to_owned(), now);
         });
-        let kafka = sharpeyes_alerts::KafkaOptions::new(&self.brokers)
+        let kafka = sharpeyes_delivery::KafkaOptions::new(&self.brokers)
             .topic(&config.kafka_topic)
             .client_id("sharpeyes-bench");
         let mut delivery = Delivery::observed(
@@ -444,7 +444,7 @@ impl Ctx<'_> {
             Some((kafka, config.status_topic.clone())),
             config.outbox_max_pending,
             Some(observer),
-            Some(sharpeyes_alerts::SnapshotSource {
+            Some(sharpeyes_delivery::SnapshotSource {
                 dir: config.snapshots.clone(),
                 topic: config.snapshot_topic.clone(),
             }),
@@ -941,7 +941,7 @@ pub fn run(o: &BenchOptions, stop: Arc<AtomicBool>) -> anyhow::Result<BenchResul
         Some(b) => (None, b.clone()),
         None => {
             eprintln!("bench: starting a tansu broker");
-            let b = sharpeyes_alerts::local_broker::TansuBroker::start()
+            let b = sharpeyes_sim::TansuBroker::start()
                 .map_err(|e| anyhow::anyhow!("{e} (or give --kafka HOST:PORT)"))?;
             let s = b.bootstrap();
             (Some(b), s)

@@ -38,7 +38,7 @@ pub fn run(args: DemoArgs, store: &ModelStore) -> anyhow::Result<()> {
         ("cam-1", "people_walking_indoor_intel.mp4"),
         ("cam-2", "fall_staged_indoor_thanhnc58_Fall01.mp4"),
     ];
-    let sims: Vec<sharpeyes_ingest::SimCamera> = wanted
+    let sims: Vec<sharpeyes_sim::SimCamera> = wanted
         .iter()
         .map(|(mount, file)| {
             let clip = clips_dir.join(file);
@@ -49,14 +49,14 @@ pub fn run(args: DemoArgs, store: &ModelStore) -> anyhow::Result<()> {
                 None
             };
             match clip {
-                Some(c) => sharpeyes_ingest::SimCamera::clip(mount, c),
-                None => sharpeyes_ingest::SimCamera::pattern(mount),
+                Some(c) => sharpeyes_sim::SimCamera::clip(mount, c),
+                None => sharpeyes_sim::SimCamera::pattern(mount),
             }
         })
         .collect();
     let (stop, mut analyzer, delivery, outbox, _web) =
         live_parts(&config, store, outbox, kafka.as_deref(), &web)?;
-    let server = sharpeyes_ingest::SimServer::start(&sims, port)?;
+    let server = sharpeyes_sim::SimServer::start(&sims, port)?;
     eprintln!(
         "demo: cameras {} ; alerts to stdout and {}{} ; Ctrl-C stops",
         sims.iter()

@@ -50,7 +50,7 @@ fn live_parts(
     let outbox = outbox.unwrap_or_else(|| config.outbox.clone());
     let kafka = match kafka.or(config.kafka.brokers.as_deref()) {
         Some(brokers) => {
-            let mut options = sharpeyes_alerts::KafkaOptions::new(brokers)
+            let mut options = sharpeyes_delivery::KafkaOptions::new(brokers)
                 .topic(&config.kafka_topic)
                 .client_id("sharpeyes");
             options.extra = config.kafka.resolve().map_err(anyhow::Error::msg)?;
@@ -64,7 +64,7 @@ fn live_parts(
         kafka,
         config.outbox_max_pending,
         None,
-        Some(sharpeyes_alerts::SnapshotSource {
+        Some(sharpeyes_delivery::SnapshotSource {
             dir: config.snapshots.clone(),
             topic: config.snapshot_topic.clone(),
         }),

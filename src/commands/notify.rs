@@ -1,5 +1,5 @@
 //! `sharpeyes notify`: the guardians' push service. Loads and checks the registry, then runs
-//! `sharpeyes_alerts::notify` until Ctrl-C, SIGTERM or `--duration`.
+//! `sharpeyes_notify` until Ctrl-C, SIGTERM or `--duration`.
 //! (I/O: the registry file, Kafka, the guardians' gateways.)
 
 use std::sync::atomic::Ordering;
@@ -12,7 +12,7 @@ use crate::cli::NotifyArgs;
 
 /// `sharpeyes notify`.
 pub fn run(args: NotifyArgs) -> anyhow::Result<()> {
-    use sharpeyes_alerts::notify;
+    use sharpeyes_notify as notify;
     let NotifyArgs {
         registry: path,
         kafka,

@@ -73,7 +73,7 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
         .unwrap_or_else(|| SystemClock.now());
     let frames_out = frames_out
         .as_ref()
-        .map(sharpeyes_alerts::SnapshotWriter::new);
+        .map(sharpeyes_delivery::SnapshotWriter::new);
     let mut source = sharpeyes_ingest::FileSource::open(camera, input, w, h, start)?;
     let started = Instant::now();
     let mut frames = 0u64;

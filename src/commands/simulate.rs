@@ -19,10 +19,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         seed,
         duration,
     } = args;
-    let activity = match sharpeyes_ingest::Activity::parse(&activity)
+    let activity = match sharpeyes_sim::Activity::parse(&activity)
         .map_err(|e| anyhow::anyhow!("--activity: {e}"))?
     {
-        sharpeyes_ingest::Activity::Village { .. } => sharpeyes_ingest::Activity::Village {
+        sharpeyes_sim::Activity::Village { .. } => sharpeyes_sim::Activity::Village {
             idle_mean: Duration::from_secs_f64(idle_mean_s),
             active: Duration::from_secs_f64(active_s),
         },

@@ -120,7 +120,7 @@ fn heartbeats_carry_the_worker_and_skip_the_outbox() {
         (0, 0),
         "no Kafka here"
     );
-    let kinds: Vec<(StatusKind, Option<String>)> = sharpeyes_alerts::outbox::read_all(&outbox)
+    let kinds: Vec<(StatusKind, Option<String>)> = sharpeyes_delivery::outbox::read_all(&outbox)
         .expect("outbox")
         .into_iter()
         .map(|e| match e {

@@ -277,7 +277,7 @@ pub fn consume_kafka(
     std::thread::Builder::new()
         .name("web-kafka".into())
         .spawn(move || {
-            let config = sharpeyes_alerts::kafka::client(&brokers, "sharpeyes-web", &properties)
+            let config = sharpeyes_delivery::kafka::client(&brokers, "sharpeyes-web", &properties)
                 .set("group.id", &group)
                 .set("auto.offset.reset", "earliest")
                 // Offsets are committed (every 5 s) only for messages the store has: each one
@@ -288,17 +288,17 @@ pub fn consume_kafka(
                 .config();
             // The admin client gets the same properties (TLS, SASL) as the consumer.
             let topics: Vec<String> = topics.into_iter().chain(snapshot_topic.clone()).collect();
-            let admin: Vec<sharpeyes_alerts::KafkaOptions> = topics
+            let admin: Vec<sharpeyes_delivery::KafkaOptions> = topics
                 .iter()
                 .map(|t| {
-                    let mut o = sharpeyes_alerts::KafkaOptions::new(brokers.clone())
+                    let mut o = sharpeyes_delivery::KafkaOptions::new(brokers.clone())
                         .topic(t)
                         .client_id("sharpeyes-web");
                     o.extra = properties.clone();
                     o
                 })
                 .collect();
-            match sharpeyes_alerts::wait_for_topics(&admin, &stop) {
+            match sharpeyes_delivery::wait_for_topics(&admin, &stop) {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {

@@ -9,7 +9,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use sharpeyes_core::Event;
 
-#[path = "../../alerts/tests/common/alert_payload.rs"]
+#[path = "../../notify/tests/common/alert_payload.rs"]
 mod alert_payload;
 use alert_payload::payload;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sharpeyes_core::{Event, EventSink};
 
-use crate::error::AlertsError;
+use crate::error::DeliveryError;
 
 /// Writes each alert as one line of JSON to stdout. The stdout lock is held for the line and the
 /// line is flushed before `send` returns, so lines from several threads never interleave and a
@@ -22,34 +22,34 @@ impl StdoutSink {
 }
 
 impl EventSink for StdoutSink {
-    type Error = AlertsError;
+    type Error = DeliveryError;
 
     fn name(&self) -> &str {
         "stdout"
     }
 
-    fn send(&mut self, event: &Event) -> Result<(), AlertsError> {
+    fn send(&mut self, event: &Event) -> Result<(), DeliveryError> {
         write_line(&mut io::stdout().lock(), event)
     }
 
-    fn flush(&mut self, _timeout: Duration) -> Result<(), AlertsError> {
+    fn flush(&mut self, _timeout: Duration) -> Result<(), DeliveryError> {
         io::stdout()
             .lock()
             .flush()
-            .map_err(|source| AlertsError::Stdout { source })
+            .map_err(|source| DeliveryError::Stdout { source })
     }
 }
 
 /// Writes `event` as one JSON line to `out` and flushes it.
-fn write_line(out: &mut impl Write, event: &Event) -> Result<(), AlertsError> {
-    let mut line = serde_json::to_vec(event).map_err(|source| AlertsError::Encode {
+fn write_line(out: &mut impl Write, event: &Event) -> Result<(), DeliveryError> {
+    let mut line = serde_json::to_vec(event).map_err(|source| DeliveryError::Encode {
         alert_id: event.id().to_owned(),
         source,
     })?;
     line.push(b'\n');
     out.write_all(&line)
         .and_then(|()| out.flush())
-        .map_err(|source| AlertsError::Stdout { source })
+        .map_err(|source| DeliveryError::Stdout { source })
 }
 
 #[cfg(test)]

@@ -20,9 +20,9 @@ use gstreamer_app as gst_app;
 use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 
-use crate::decode::init_gstreamer;
-use crate::error::IngestError;
-use crate::sim_program::{SimProgram, untimed};
+use crate::program::{SimProgram, untimed};
+use sharpeyes_ingest::IngestError;
+use sharpeyes_ingest::init_gstreamer;
 
 /// Video codec a simulated camera sends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use image::RgbImage;
-use sharpeyes_alerts::testkit::TempDir;
-use sharpeyes_alerts::{Mark, SnapshotWriter};
+use sharpeyes_sim::TempDir;
+use sharpeyes_delivery::{Mark, SnapshotWriter};
 use sharpeyes_core::{BBox, CameraId, Frame, Letterbox, PixelFormat, UnixMillis};
 
 /// Background of the picture, as RGB: a dark blue-grey that is neither the tag's red nor the
@@ -92,7 +92,7 @@ const TEXT_ROWS: Range<u32> = 84..99;
 
 #[test]
 fn snapshot_of_a_labelled_box_shows_its_text_in_a_tag_above_the_box() {
-    let tmp = TempDir::new("snapshot-labels").expect("temp dir");
+    let tmp = TempDir::with_prefix("sharpeyes-snapshot-labels").expect("temp dir");
     let (_, img) = write(tmp.path(), "labelled", Some("person 87% #12"));
     let text = count(&img, TEXT_COLUMNS, TEXT_ROWS, white);
     let tag = count(&img, TEXT_COLUMNS, TEXT_ROWS, red);
@@ -111,7 +111,7 @@ fn snapshot_of_a_labelled_box_shows_its_text_in_a_tag_above_the_box() {
 
 #[test]
 fn snapshot_of_a_box_without_a_label_has_no_text_and_no_tag() {
-    let tmp = TempDir::new("snapshot-labels").expect("temp dir");
+    let tmp = TempDir::with_prefix("sharpeyes-snapshot-labels").expect("temp dir");
     let (_, img) = write(tmp.path(), "unlabelled", None);
     assert_eq!(count(&img, TEXT_COLUMNS, TEXT_ROWS, white), 0, "no text");
     assert_eq!(count(&img, TEXT_COLUMNS, TEXT_ROWS, red), 0, "no tag");
@@ -120,7 +120,7 @@ fn snapshot_of_a_box_without_a_label_has_no_text_and_no_tag() {
 
 #[test]
 fn snapshot_label_pixels_follow_the_text_and_are_the_same_every_time() {
-    let tmp = TempDir::new("snapshot-labels").expect("temp dir");
+    let tmp = TempDir::with_prefix("sharpeyes-snapshot-labels").expect("temp dir");
     let (first, img) = write(tmp.path(), "a-1", Some("person 87% #12"));
     let (again, _) = write(tmp.path(), "a-2", Some("person 87% #12"));
     assert!(first == again, "same marks, same JPEG bytes");

@@ -1,5 +1,5 @@
 //! The one error type of this crate, with the context (file, broker, topic, alert) each failure
-//! happened in, and [`AlertsError::is_transient`] for the retry loops in the binary. No I/O here.
+//! happened in, and [`DeliveryError::is_transient`] for the retry loops in the binary. No I/O here.
 
 use std::io;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use sharpeyes_core::CameraId;
 
 #[derive(Debug, thiserror::Error)]
-pub enum AlertsError {
+pub enum DeliveryError {
     /// Opening, appending to, syncing or reading the JSON-lines outbox failed.
     #[error("outbox {path}: {source}")]
     Outbox {
@@ -75,9 +75,9 @@ pub enum AlertsError {
     },
 }
 
-impl AlertsError {
+impl DeliveryError {
     pub(crate) fn kafka(brokers: &str, topic: &str, source: KafkaError) -> Self {
-        AlertsError::Kafka {
+        DeliveryError::Kafka {
             brokers: brokers.to_owned(),
             topic: topic.to_owned(),
             source: Box::new(source),
@@ -90,14 +90,14 @@ impl AlertsError {
     /// system errors (permissions, a full disk needs a person).
     pub fn is_transient(&self) -> bool {
         match self {
-            AlertsError::Outbox { source, .. }
-            | AlertsError::Snapshot { source, .. }
-            | AlertsError::SnapshotSweep { source, .. }
-            | AlertsError::Stdout { source } => io_is_transient(source),
-            AlertsError::Kafka { source, .. } => kafka_is_transient(source),
-            AlertsError::OutboxCorrupt { .. }
-            | AlertsError::SnapshotEncode { .. }
-            | AlertsError::Encode { .. } => false,
+            DeliveryError::Outbox { source, .. }
+            | DeliveryError::Snapshot { source, .. }
+            | DeliveryError::SnapshotSweep { source, .. }
+            | DeliveryError::Stdout { source } => io_is_transient(source),
+            DeliveryError::Kafka { source, .. } => kafka_is_transient(source),
+            DeliveryError::OutboxCorrupt { .. }
+            | DeliveryError::SnapshotEncode { .. }
+            | DeliveryError::Encode { .. } => false,
         }
     }
 }
@@ -146,8 +146,8 @@ fn code_is_transient(code: RDKafkaErrorCode) -> bool {
 mod tests {
     use super::*;
 
-    fn kafka(source: KafkaError) -> AlertsError {
-        AlertsError::kafka("b:9092", "t", source)
+    fn kafka(source: KafkaError) -> DeliveryError {
+        DeliveryError::kafka("b:9092", "t", source)
     }
 
     #[test]
@@ -167,7 +167,7 @@ mod tests {
             .is_transient()
         );
         let json_err = serde_json::from_str::<u32>("x").expect_err("not a number");
-        let e = AlertsError::OutboxCorrupt {
+        let e = DeliveryError::OutboxCorrupt {
             path: "a.jsonl".into(),
             line: 3,
             source: json_err,
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn interrupted_io_is_transient_permission_is_not() {
-        let e = |kind| AlertsError::Outbox {
+        let e = |kind| DeliveryError::Outbox {
             path: "o".into(),
             source: io::Error::from(kind),
         };

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use sharpeyes_core::{Event, EventSink};
 
-use crate::error::AlertsError;
+use crate::error::DeliveryError;
 
 /// An open outbox file. One writer per file: two processes appending to the same outbox is not
 /// supported.
@@ -33,9 +33,9 @@ pub struct JsonlOutbox {
 impl JsonlOutbox {
     /// Opens `path` for appending, creating it and its parent directories if needed. A torn last
     /// line left by a crash is truncated away (logged as a warning).
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, AlertsError> {
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, DeliveryError> {
         let path = path.into();
-        let err = |source| AlertsError::Outbox {
+        let err = |source| DeliveryError::Outbox {
             path: path.clone(),
             source,
         };
@@ -79,9 +79,9 @@ impl JsonlOutbox {
     /// writer (an operator's logrotate, a clean-up script) would otherwise take every later
     /// event where the relay never looks: a new file is started at the path instead, and
     /// the relay reads it from its start.
-    fn follow_path(&mut self) -> Result<(), AlertsError> {
+    fn follow_path(&mut self) -> Result<(), DeliveryError> {
         use std::os::unix::fs::MetadataExt;
-        let err = |source| AlertsError::Outbox {
+        let err = |source| DeliveryError::Outbox {
             path: self.path.clone(),
             source,
         };
@@ -123,8 +123,8 @@ impl JsonlOutbox {
     /// Moves the file to `<path>.1` (replacing the one rotated before) and goes on in a new,
     /// empty file. Only for an outbox whose every event is relayed: the relay decides
     /// ([`crate::OutboxRelay::rotate_outbox`]).
-    pub fn rotate(&mut self) -> Result<(), AlertsError> {
-        let err = |source| AlertsError::Outbox {
+    pub fn rotate(&mut self) -> Result<(), DeliveryError> {
+        let err = |source| DeliveryError::Outbox {
             path: self.path.clone(),
             source,
         };
@@ -143,21 +143,21 @@ impl JsonlOutbox {
     }
 
     /// Appends one alert and syncs it; see the module docs for the durability contract.
-    pub fn append(&mut self, event: &Event) -> Result<(), AlertsError> {
+    pub fn append(&mut self, event: &Event) -> Result<(), DeliveryError> {
         self.append_all(std::slice::from_ref(event))
     }
 
     /// Appends `events` in order and syncs once for all of them (group commit): when it
     /// returns `Ok`, every one is on disk; on an error none of them is committed (the file is
     /// cut back).
-    pub fn append_all(&mut self, events: &[Event]) -> Result<(), AlertsError> {
+    pub fn append_all(&mut self, events: &[Event]) -> Result<(), DeliveryError> {
         if events.is_empty() {
             return Ok(());
         }
         self.follow_path()?;
         let mut line = Vec::new();
         for event in events {
-            serde_json::to_writer(&mut line, event).map_err(|source| AlertsError::Encode {
+            serde_json::to_writer(&mut line, event).map_err(|source| DeliveryError::Encode {
                 alert_id: event.id().to_owned(),
                 source,
             })?;
@@ -172,7 +172,7 @@ impl JsonlOutbox {
             if let Err(e) = self.file.set_len(self.len) {
                 tracing::warn!(path = %self.path.display(), error = %e, "outbox: could not cut back a failed append");
             }
-            return Err(AlertsError::Outbox {
+            return Err(DeliveryError::Outbox {
                 path: self.path.clone(),
                 source,
             });
@@ -184,19 +184,19 @@ impl JsonlOutbox {
 }
 
 impl EventSink for JsonlOutbox {
-    type Error = AlertsError;
+    type Error = DeliveryError;
 
     fn name(&self) -> &str {
         "outbox"
     }
 
     /// Returns once the alert is on disk (written and `fdatasync`ed).
-    fn send(&mut self, event: &Event) -> Result<(), AlertsError> {
+    fn send(&mut self, event: &Event) -> Result<(), DeliveryError> {
         self.append(event)
     }
 
     /// Nothing to do: every `send` already synced.
-    fn flush(&mut self, _timeout: Duration) -> Result<(), AlertsError> {
+    fn flush(&mut self, _timeout: Duration) -> Result<(), DeliveryError> {
         Ok(())
     }
 }
@@ -212,15 +212,15 @@ pub struct OutboxContents {
 
 /// Reads every committed alert of the outbox at `path`, in file order. A torn last line is
 /// skipped with a `tracing` warning; use [`read_outbox`] to learn its size. A newline-terminated
-/// line that is not an alert is an error ([`AlertsError::OutboxCorrupt`]).
-pub fn read_all(path: impl AsRef<Path>) -> Result<Vec<Event>, AlertsError> {
+/// line that is not an alert is an error ([`DeliveryError::OutboxCorrupt`]).
+pub fn read_all(path: impl AsRef<Path>) -> Result<Vec<Event>, DeliveryError> {
     read_outbox(path).map(|c| c.alerts)
 }
 
 /// Like [`read_all`], also reporting the size of a skipped torn last line.
-pub fn read_outbox(path: impl AsRef<Path>) -> Result<OutboxContents, AlertsError> {
+pub fn read_outbox(path: impl AsRef<Path>) -> Result<OutboxContents, DeliveryError> {
     let path = path.as_ref();
-    let err = |source| AlertsError::Outbox {
+    let err = |source| DeliveryError::Outbox {
         path: path.to_owned(),
         source,
     };
@@ -249,7 +249,7 @@ pub fn read_outbox(path: impl AsRef<Path>) -> Result<OutboxContents, AlertsError
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let alert = serde_json::from_slice(text).map_err(|source| AlertsError::OutboxCorrupt {
+        let alert = serde_json::from_slice(text).map_err(|source| DeliveryError::OutboxCorrupt {
             path: path.to_owned(),
             line: number,
             source,
@@ -300,7 +300,7 @@ mod tests {
     use sharpeyes_core::{Alert, AlertKind, BBox, CameraId, Detection, UnixMillis};
 
     use super::*;
-    use crate::testkit::TempDir;
+    use tempfile::TempDir;
 
     /// The same event for the same arguments (a fixed id).
     fn alert(camera: &str, t: i64) -> Event {
@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn alerts_round_trip_through_the_file() {
-        let tmp = TempDir::new("outbox").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-outbox").expect("temp dir");
         let path = tmp.path().join("nested/dir/alerts.jsonl");
         let mut outbox = JsonlOutbox::open(&path).expect("opens");
         let sent = vec![alert("a", 1), alert("b", 2), alert("a", 3)];
@@ -349,7 +349,7 @@ mod tests {
 
     #[test]
     fn reopening_appends_after_existing_alerts() {
-        let tmp = TempDir::new("outbox").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-outbox").expect("temp dir");
         let path = tmp.path().join("alerts.jsonl");
         JsonlOutbox::open(&path)
             .expect("opens")
@@ -367,7 +367,7 @@ mod tests {
 
     #[test]
     fn a_file_moved_or_deleted_under_the_writer_is_followed_by_a_new_one_at_the_path() {
-        let tmp = TempDir::new("outbox").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-outbox").expect("temp dir");
         let path = tmp.path().join("alerts.jsonl");
         let mut outbox = JsonlOutbox::open(&path).expect("opens");
         outbox.send(&alert("a", 1)).expect("appended");
@@ -391,7 +391,7 @@ mod tests {
 
     #[test]
     fn torn_last_line_is_skipped_and_reported() {
-        let tmp = TempDir::new("outbox").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-outbox").expect("temp dir");
         let path = tmp.path().join("alerts.jsonl");
         JsonlOutbox::open(&path)
             .expect("opens")
@@ -412,7 +412,7 @@ mod tests {
 
     #[test]
     fn reopening_cuts_a_torn_line_before_appending() {
-        let tmp = TempDir::new("outbox").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-outbox").expect("temp dir");
         let path = tmp.path().join("alerts.jsonl");
         JsonlOutbox::open(&path)
             .expect("opens")
@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn a_file_that_is_only_a_torn_line_reopens_empty() {
-        let tmp = TempDir::new("outbox").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-outbox").expect("temp dir");
         let path = tmp.path().join("alerts.jsonl");
         fs::write(&path, "{\"sch").expect("writes");
         let mut outbox = JsonlOutbox::open(&path).expect("opens");
@@ -444,19 +444,19 @@ mod tests {
 
     #[test]
     fn corrupt_complete_line_is_an_error_naming_the_line() {
-        let tmp = TempDir::new("outbox").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-outbox").expect("temp dir");
         let path = tmp.path().join("alerts.jsonl");
         let good = serde_json::to_string(&alert("a", 1)).expect("encodes");
         fs::write(&path, format!("{good}\nnot json\n{good}\n")).expect("writes");
         match read_all(&path) {
-            Err(AlertsError::OutboxCorrupt { line, .. }) => assert_eq!(line, 2),
+            Err(DeliveryError::OutboxCorrupt { line, .. }) => assert_eq!(line, 2),
             other => panic!("expected OutboxCorrupt, got {other:?}"),
         }
     }
 
     #[test]
     fn committed_len_finds_the_last_newline_across_blocks() {
-        let tmp = TempDir::new("outbox").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-outbox").expect("temp dir");
         let path = tmp.path().join("big.jsonl");
         let mut content = vec![b'x'; 10_000];
         content[99] = b'\n';

@@ -55,7 +55,7 @@ use super::registry::{Guardian, Registry};
 use super::reload::{POLL_INTERVAL, RegistryWatch, Reload};
 use super::route::{Notification, notification_id, route, wants};
 use super::webhook::{Outcome, Webhook, backoff};
-use crate::kafka::{KafkaOptions, wait_for_topics};
+use sharpeyes_delivery::kafka::{KafkaOptions, wait_for_topics};
 
 /// Headers of a dead-letter message.
 pub const DLQ_REASON: &str = "sharpeyes-dlq-reason";
@@ -92,7 +92,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error(transparent)]
-    Kafka(#[from] crate::AlertsError),
+    Kafka(#[from] sharpeyes_delivery::DeliveryError),
     #[error("kafka consumer for {topic}: {source}")]
     Consumer {
         topic: String,
@@ -591,7 +591,7 @@ pub fn run(
         }
     })?;
 
-    let producer_config = crate::kafka::client(
+    let producer_config = sharpeyes_delivery::kafka::client(
         &options.brokers,
         "sharpeyes-notify-dlq",
         &options.kafka_properties,
@@ -645,7 +645,7 @@ pub fn run(
         topic: svc.alerts_topic.clone(),
     };
 
-    let consumer_config = crate::kafka::client(
+    let consumer_config = sharpeyes_delivery::kafka::client(
         &options.brokers,
         "sharpeyes-notify",
         &options.kafka_properties,

@@ -1,4 +1,5 @@
-//! Alerts' delivery. (The rules that make them are the `sharpeyes-analytics` crate.)
+//! Alerts' delivery. (The rules that make them are the `sharpeyes-analytics` crate; the guardians'
+//! service is `sharpeyes-notify`; the tests' broker is `sharpeyes-sim`.)
 //!
 //! - [`snapshot`]: JPEG of the frame that raised an alert, boxes, labels and skeletons drawn, and the
 //!   retention sweeper (file I/O).
@@ -10,31 +11,22 @@
 //!   I/O).
 //! - [`relay_policy`]: the relay's decisions (what to send again and when, producer rebuilds,
 //!   backoff, the `connected` gauge) as a state machine ([`RelayPolicy`]). No I/O.
-//! - [`notify`]: `sharpeyes notify`, the guardians' push service: registry, routing, rate limit,
-//!   webhooks with retries, dead-letter topic, offsets committed after delivery (network and
-//!   file I/O around pure parts).
-//! - [`local_broker`]: a tansu broker process on loopback (benchmarks; the tests through testkit).
-//! - [`testkit`] (feature `test-util`): a real tansu broker on loopback for tests.
 //!
-//! Every sink implements [`sharpeyes_core::EventSink`] with [`AlertsError`] as its error.
+//! Every sink implements [`sharpeyes_core::EventSink`] with [`DeliveryError`] as its error.
 //!
 //! [`Alert`]: sharpeyes_core::Alert
 
 pub mod ack_log;
 pub mod error;
 pub mod kafka;
-pub mod local_broker;
-pub mod notify;
 pub mod outbox;
 pub mod relay;
 pub mod relay_policy;
 pub mod snapshot;
 pub mod stdout;
-#[cfg(any(test, feature = "test-util"))]
-pub mod testkit;
 
 pub use ack_log::{AckLog, AckObserver};
-pub use error::AlertsError;
+pub use error::DeliveryError;
 pub use kafka::{
     ClientBuilder, DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSettings, KafkaSink, SCHEMA_HEADER,
     ensure_topic, ensure_topic_with, wait_for_topics,

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sharpeyes_alerts::testkit::{TansuBroker, TansuOptions, TansuStorage, consume_n, free_port};
-use sharpeyes_alerts::{KafkaOptions, KafkaSink, SCHEMA_HEADER, ensure_topic};
+use sharpeyes_sim::{TansuBroker, TansuOptions, TansuStorage, consume_n, free_port};
+use sharpeyes_delivery::{KafkaOptions, KafkaSink, SCHEMA_HEADER, ensure_topic};
 use sharpeyes_core::{
     ALERT_SCHEMA_VERSION, Alert, AlertKind, BBox, CameraId, Detection, Event, EventSink, UnixMillis,
 };
@@ -112,7 +112,7 @@ fn ensure_topic_accepts_an_existing_topic() {
 #[test]
 fn connecting_to_an_absent_broker_fails_transiently() {
     // Needs no broker at all, but skip along with the others for a consistent picture.
-    if let Err(reason) = sharpeyes_alerts::testkit::find_tansu() {
+    if let Err(reason) = sharpeyes_sim::find_tansu() {
         println!("SKIP: {reason}");
         return;
     }

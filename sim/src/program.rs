@@ -13,8 +13,8 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use crate::decode::init_gstreamer;
-use crate::error::IngestError;
+use sharpeyes_ingest::IngestError;
+use sharpeyes_ingest::init_gstreamer;
 
 /// A clip encoded once: `background` is its first frame held still for one GOP (an empty scene
 /// when the clip starts empty), `gops` the clip itself, each GOP starting with an IDR frame.

@@ -1,5 +1,5 @@
 //! Hostile alert payloads for the property tests of the two readers of the alerts topic:
-//! `notify` (alerts/tests/fuzz_alert_json.rs) and `serve` (web/tests/fuzz_alert_json.rs, which
+//! `notify` (notify/tests/fuzz_alert_json.rs) and `serve` (web/tests/fuzz_alert_json.rs, which
 //! includes this file by path). Valid events with values replaced by hostile ones, and
 //! byte-level edits.
 

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use sharpeyes_core::{AlertKind, CameraId, Lifecycle};
 
 use super::freshness::DEFAULT_MAX_AGE;
-use crate::kafka::KafkaSettings;
+use sharpeyes_delivery::kafka::KafkaSettings;
 
 /// Largest `service.max_age_s`: a week.
 const MAX_AGE_LIMIT_S: f64 = 604_800.0;
@@ -196,7 +196,7 @@ impl Registry {
                 .filter(|t| (1.0..=MAX_AGE_LIMIT_S).contains(t))
                 .map_or(DEFAULT_MAX_AGE, Duration::from_secs_f64),
             group_id: non_empty(s.group_id, "sharpeyes-notify"),
-            alerts_topic: non_empty(s.alerts_topic, crate::kafka::DEFAULT_ALERT_TOPIC),
+            alerts_topic: non_empty(s.alerts_topic, sharpeyes_delivery::kafka::DEFAULT_ALERT_TOPIC),
             dead_letter_topic: non_empty(s.dead_letter_topic, "sharpeyes.alerts.dlq"),
             state_dir: s.state_dir.unwrap_or_else(|| "var/notify".into()),
             max_attempts: s.max_attempts.unwrap_or(6),

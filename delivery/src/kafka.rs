@@ -33,7 +33,7 @@ use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use sharpeyes_core::{Event, EventSink};
 
-use crate::error::AlertsError;
+use crate::error::DeliveryError;
 use crate::relay_policy::{CONNECT_BACKOFF, DeliveryFailure};
 
 /// Topic alerts go to unless configured otherwise.
@@ -257,7 +257,7 @@ pub fn ensure_topic(
     topic: &str,
     partitions: i32,
     timeout: Duration,
-) -> Result<(), AlertsError> {
+) -> Result<(), DeliveryError> {
     ensure_topic_with(
         &KafkaOptions::new(brokers)
             .topic(topic)
@@ -308,9 +308,9 @@ impl ClientBuilder {
 /// [`ensure_topic`] for `options.topic` with `options.partitions`, waiting up to
 /// `options.admin_timeout`, with `options.extra` applied to the admin client (so TLS and SASL
 /// settings reach it too).
-pub fn ensure_topic_with(options: &KafkaOptions) -> Result<(), AlertsError> {
+pub fn ensure_topic_with(options: &KafkaOptions) -> Result<(), DeliveryError> {
     let (brokers, topic) = (options.brokers.as_str(), options.topic.as_str());
-    let err = |source| AlertsError::kafka(brokers, topic, source);
+    let err = |source| DeliveryError::kafka(brokers, topic, source);
     let timeout = options.admin_timeout;
     let config = options
         .client()
@@ -354,7 +354,7 @@ pub fn ensure_topic_with(options: &KafkaOptions) -> Result<(), AlertsError> {
 pub fn wait_for_topics(
     topics: &[KafkaOptions],
     stop: &std::sync::atomic::AtomicBool,
-) -> Result<bool, AlertsError> {
+) -> Result<bool, DeliveryError> {
     let mut backoff = CONNECT_BACKOFF;
     loop {
         match topics.iter().try_for_each(ensure_topic_with) {
@@ -398,7 +398,7 @@ impl std::fmt::Debug for KafkaSink {
 impl KafkaSink {
     /// Makes sure the topic exists ([`ensure_topic`], blocking up to `admin_timeout`), then
     /// starts the idempotent producer. Fails (transiently) when the broker does not answer.
-    pub fn connect(options: KafkaOptions) -> Result<Self, AlertsError> {
+    pub fn connect(options: KafkaOptions) -> Result<Self, DeliveryError> {
         Self::connect_with_acks(options, None)
     }
 
@@ -407,7 +407,7 @@ impl KafkaSink {
     pub fn connect_with_acks(
         options: KafkaOptions,
         acks: Option<std::sync::Arc<crate::ack_log::AckLog>>,
-    ) -> Result<Self, AlertsError> {
+    ) -> Result<Self, DeliveryError> {
         Self::build(options, acks, None)
     }
 
@@ -418,7 +418,7 @@ impl KafkaSink {
     pub fn connect_best_effort(
         options: KafkaOptions,
         message_timeout: Duration,
-    ) -> Result<Self, AlertsError> {
+    ) -> Result<Self, DeliveryError> {
         Self::build(options, None, Some(message_timeout))
     }
 
@@ -427,7 +427,7 @@ impl KafkaSink {
         options: KafkaOptions,
         acks: Option<std::sync::Arc<crate::ack_log::AckLog>>,
         best_effort: Option<Duration>,
-    ) -> Result<Self, AlertsError> {
+    ) -> Result<Self, DeliveryError> {
         ensure_topic_with(&options)?;
         // Alerts are small JSON; batches of them compress well. lz4 is built into the bundled
         // librdkafka (no system library), and tansu reads it.
@@ -462,7 +462,7 @@ impl KafkaSink {
         };
         let producer = config
             .create_with_context(context)
-            .map_err(|source| AlertsError::kafka(&options.brokers, &options.topic, source))?;
+            .map_err(|source| DeliveryError::kafka(&options.brokers, &options.topic, source))?;
         tracing::info!(brokers = %options.brokers, topic = %options.topic, best_effort = best_effort.is_some(), "kafka sink connected");
         Ok(Self {
             producer,
@@ -503,7 +503,7 @@ impl KafkaSink {
 
     /// Queues `payload` keyed by `key` (an alert's snapshot, keyed by the alert id) and returns
     /// at once, like [`EventSink::send`].
-    pub fn send_keyed(&mut self, key: &str, payload: &[u8]) -> Result<(), AlertsError> {
+    pub fn send_keyed(&mut self, key: &str, payload: &[u8]) -> Result<(), DeliveryError> {
         let record = BaseRecord::with_opaque_to(&self.topic, Box::new(key.to_owned()))
             .key(key)
             .payload(payload);
@@ -537,13 +537,13 @@ impl KafkaSink {
         ok
     }
 
-    fn err(&self, source: KafkaError) -> AlertsError {
-        AlertsError::kafka(&self.brokers, &self.topic, source)
+    fn err(&self, source: KafkaError) -> DeliveryError {
+        DeliveryError::kafka(&self.brokers, &self.topic, source)
     }
 }
 
 impl EventSink for KafkaSink {
-    type Error = AlertsError;
+    type Error = DeliveryError;
 
     fn name(&self) -> &str {
         "kafka"
@@ -551,8 +551,8 @@ impl EventSink for KafkaSink {
 
     /// Queues the alert in librdkafka and returns at once; never blocks on the network. Fails
     /// only when the queue is full (transient) or the producer is dead (fatal error).
-    fn send(&mut self, event: &Event) -> Result<(), AlertsError> {
-        let payload = serde_json::to_vec(event).map_err(|source| AlertsError::Encode {
+    fn send(&mut self, event: &Event) -> Result<(), DeliveryError> {
+        let payload = serde_json::to_vec(event).map_err(|source| DeliveryError::Encode {
             alert_id: event.id().to_owned(),
             source,
         })?;
@@ -574,7 +574,7 @@ impl EventSink for KafkaSink {
 
     /// Waits up to `timeout` until every queued alert is acknowledged by the broker. On timeout
     /// the alerts stay queued (transient error); nothing is lost.
-    fn flush(&mut self, timeout: Duration) -> Result<(), AlertsError> {
+    fn flush(&mut self, timeout: Duration) -> Result<(), DeliveryError> {
         self.producer
             .flush(timeout)
             .map_err(|source| self.err(source))

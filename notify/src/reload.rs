@@ -153,7 +153,7 @@ impl RegistryWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::TempDir;
+    use tempfile::TempDir;
 
     const ONE: &str = "[[guardians]]\nid = \"a\"\nname = \"A\"\nwebhook = \"http://h/a\"\n\
                        [[guardians.watch]]\ncamera = \"cam-a\"\n";
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn edits_apply_broken_ones_are_reported_once_and_change_nothing() {
-        let dir = TempDir::new("registry-watch").unwrap();
+        let dir = TempDir::with_prefix("sharpeyes-registry-watch").unwrap();
         let path = dir.path().join("guardians.toml");
         std::fs::write(&path, ONE).unwrap();
         let first = Registry::load(&path).unwrap();
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn restart_only_settings_keep_their_running_values() {
-        let dir = TempDir::new("registry-watch-restart").unwrap();
+        let dir = TempDir::with_prefix("sharpeyes-registry-watch-restart").unwrap();
         let path = dir.path().join("guardians.toml");
         std::fs::write(&path, ONE).unwrap();
         let first = Registry::load(&path).unwrap();

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use sharpeyes_core::{Clock, Event, EventSink, UnixMillis};
 
 use crate::ack_log::{AckLog, AckObserver};
-use crate::error::AlertsError;
+use crate::error::DeliveryError;
 use crate::kafka::{KafkaOptions, KafkaSink};
 use crate::relay_policy::RelayPolicy;
 
@@ -276,7 +276,7 @@ impl OutboxRelay {
     /// Rotates `outbox` ([`JsonlOutbox::rotate`]) and empties the ack log when the relay has
     /// read every line of it and the broker has acknowledged every event read; true if it did.
     /// Called by the outbox's writer, which appends nothing meanwhile.
-    pub fn rotate_outbox(&self, outbox: &mut crate::JsonlOutbox) -> Result<bool, AlertsError> {
+    pub fn rotate_outbox(&self, outbox: &mut crate::JsonlOutbox) -> Result<bool, DeliveryError> {
         let mut offset = self
             .shared
             .tail_offset
@@ -661,7 +661,7 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared, clock: &dy
 fn connect(
     options: &RelayOptions,
     acks: Option<Arc<AckLog>>,
-) -> Result<((KafkaSink, KafkaSink), KafkaSink, Option<KafkaSink>), AlertsError> {
+) -> Result<((KafkaSink, KafkaSink), KafkaSink, Option<KafkaSink>), DeliveryError> {
     let alerts = options
         .alerts
         .clone()
@@ -686,11 +686,11 @@ fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::TempDir;
+    use tempfile::TempDir;
 
     #[test]
     fn tail_reads_complete_lines_and_restarts_after_truncation() {
-        let dir = TempDir::new("tail").unwrap();
+        let dir = TempDir::with_prefix("sharpeyes-tail").unwrap();
         let path = dir.path().join("alerts.jsonl");
         let alert = |id: &str| {
             let mut a = sharpeyes_core::StatusEvent::new(

@@ -1,8 +1,8 @@
 //! A Kafka-protocol broker process on loopback (tansu): started and stopped by `sharpeyes bench`
-//! (which measures capture → acknowledged by Kafka) and by the tests (through `testkit`). I/O:
+//! (which measures capture → acknowledged by Kafka) and by the tests (through this crate's root). I/O:
 //! a child process, sockets, a scratch directory.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -35,30 +35,8 @@ pub(crate) fn unique_suffix() -> String {
     )
 }
 
-/// A directory under the system temp dir, removed with everything in it on drop.
-#[derive(Debug)]
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    /// Creates `<tmp>/sharpeyes-<prefix>-<unique>`.
-    pub fn new(prefix: &str) -> io::Result<Self> {
-        let path = std::env::temp_dir().join(format!("sharpeyes-{prefix}-{}", unique_suffix()));
-        fs::create_dir_all(&path)?;
-        Ok(Self { path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
+/// A directory removed with everything in it on drop (`tempfile`'s; re-exported for the tests).
+pub use tempfile::TempDir;
 
 /// Finds the tansu binary: `$TANSU_BIN`, else `$HOME/.cache/sharpeyes/tansu-0.6.0/bin/tansu`,
 /// else `tansu` on `PATH`. Err(reason) when none exists.
@@ -149,7 +127,8 @@ impl TansuBroker {
     /// A broker with the given storage and port; returns once it answers metadata requests.
     pub fn start_with(options: TansuOptions) -> Result<Self, String> {
         let bin = find_tansu()?;
-        let dir = TempDir::new("tansu").map_err(|e| format!("temp dir for tansu: {e}"))?;
+        let dir = TempDir::with_prefix("sharpeyes-tansu")
+            .map_err(|e| format!("temp dir for tansu: {e}"))?;
         let port = match options.port {
             Some(p) => p,
             None => free_port().map_err(|e| format!("no free loopback port: {e}"))?,
@@ -258,10 +237,11 @@ impl TansuBroker {
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + self.ready_timeout;
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let probe: BaseConsumer = crate::kafka::client(&self.bootstrap(), "sharpeyes-probe", &[])
-            .config()
-            .create()
-            .map_err(|e| format!("metadata probe client: {e}"))?;
+        let probe: BaseConsumer =
+            sharpeyes_delivery::kafka::client(&self.bootstrap(), "sharpeyes-probe", &[])
+                .config()
+                .create()
+                .map_err(|e| format!("metadata probe client: {e}"))?;
         let mut last_error = String::from("port not open");
         while Instant::now() < deadline {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {

@@ -26,7 +26,7 @@ use imageproc::drawing::{BresenhamLineIter, draw_filled_rect_mut, draw_text_mut,
 use imageproc::rect::Rect;
 use sharpeyes_core::{BBox, Detection, Frame, Keypoint, PixelFormat, coco};
 
-use crate::error::AlertsError;
+use crate::error::DeliveryError;
 
 /// JPEG quality (1-100) of snapshots: small files, faces and clothing still recognisable.
 pub const SNAPSHOT_JPEG_QUALITY: u8 = 80;
@@ -125,7 +125,7 @@ impl SnapshotWriter {
     ///
     /// `alert_id` must be a plain file name (no `/`, `\`, not starting with `.`); alert ids made
     /// by `Alert::new` always are.
-    pub fn write(&self, alert_id: &str, frame: &Frame) -> Result<PathBuf, AlertsError> {
+    pub fn write(&self, alert_id: &str, frame: &Frame) -> Result<PathBuf, DeliveryError> {
         self.write_annotated(alert_id, frame, &[])
     }
 
@@ -142,11 +142,11 @@ impl SnapshotWriter {
         alert_id: &str,
         frame: &Frame,
         marks: &[Mark],
-    ) -> Result<PathBuf, AlertsError> {
+    ) -> Result<PathBuf, DeliveryError> {
         let path = self.path_for(&frame.camera, alert_id);
         if alert_id.is_empty() || alert_id.starts_with('.') || alert_id.contains(['/', '\\', '\0'])
         {
-            return Err(AlertsError::Snapshot {
+            return Err(DeliveryError::Snapshot {
                 path,
                 source: io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -155,7 +155,7 @@ impl SnapshotWriter {
             });
         }
         let (mut rgb, width, height) =
-            picture_rgb(frame).map_err(|reason| AlertsError::SnapshotEncode {
+            picture_rgb(frame).map_err(|reason| DeliveryError::SnapshotEncode {
                 camera: frame.camera.clone(),
                 reason,
             })?;
@@ -163,11 +163,11 @@ impl SnapshotWriter {
         let mut jpeg = Vec::with_capacity(rgb.len() / 8);
         JpegEncoder::new_with_quality(&mut jpeg, SNAPSHOT_JPEG_QUALITY)
             .encode(&rgb, width, height, ExtendedColorType::Rgb8)
-            .map_err(|e| AlertsError::SnapshotEncode {
+            .map_err(|e| DeliveryError::SnapshotEncode {
                 camera: frame.camera.clone(),
                 reason: e.to_string(),
             })?;
-        write_atomically(&path, &jpeg).map_err(|source| AlertsError::Snapshot {
+        write_atomically(&path, &jpeg).map_err(|source| DeliveryError::Snapshot {
             path: path.clone(),
             source,
         })?;
@@ -567,7 +567,7 @@ pub fn sweep_snapshots(
     dir: &Path,
     max_age: Duration,
     now: SystemTime,
-) -> Result<SweepReport, AlertsError> {
+) -> Result<SweepReport, DeliveryError> {
     Sweep {
         cutoff: now.checked_sub(max_age),
         stop: &|| false,
@@ -586,13 +586,13 @@ struct Sweep<'a> {
 }
 
 impl Sweep<'_> {
-    fn run(&self, dir: &Path) -> Result<SweepReport, AlertsError> {
+    fn run(&self, dir: &Path) -> Result<SweepReport, DeliveryError> {
         let mut report = SweepReport::default();
         let cameras = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
             Err(source) => {
-                return Err(AlertsError::SnapshotSweep {
+                return Err(DeliveryError::SnapshotSweep {
                     path: dir.to_owned(),
                     source,
                 });
@@ -769,7 +769,7 @@ impl SnapshotSweeper {
         dir: impl Into<PathBuf>,
         max_age: Duration,
         interval: Duration,
-    ) -> Result<Self, AlertsError> {
+    ) -> Result<Self, DeliveryError> {
         let dir = dir.into();
         let interval = interval.max(Self::MIN_INTERVAL);
         let signal = Arc::new(StopSignal::default());
@@ -778,7 +778,7 @@ impl SnapshotSweeper {
         let thread = thread::Builder::new()
             .name("snapshot-sweeper".into())
             .spawn(move || sweep_loop(&thread_dir, max_age, interval, &thread_signal))
-            .map_err(|source| AlertsError::SnapshotSweep { path: dir, source })?;
+            .map_err(|source| DeliveryError::SnapshotSweep { path: dir, source })?;
         Ok(Self {
             signal,
             thread: Some(thread),
@@ -832,7 +832,7 @@ mod tests {
     use sharpeyes_core::{CameraId, Letterbox, UnixMillis};
 
     use super::*;
-    use crate::testkit::TempDir;
+    use tempfile::TempDir;
 
     /// A 416x416 canvas holding a 768x432 picture (416x234 at y=91): borders black, picture
     /// left half red, right half blue. Rows padded to a stride wider than the width.
@@ -879,7 +879,7 @@ mod tests {
 
     #[test]
     fn writes_a_decodable_jpeg_of_the_inner_size() {
-        let tmp = TempDir::new("snapshot").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-snapshot").expect("temp dir");
         let writer = SnapshotWriter::new(tmp.path().join("snaps"));
         let f = letterboxed_frame();
         let path = writer
@@ -906,12 +906,12 @@ mod tests {
 
     #[test]
     fn rejects_alert_ids_that_are_not_file_names() {
-        let tmp = TempDir::new("snapshot").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-snapshot").expect("temp dir");
         let writer = SnapshotWriter::new(tmp.path());
         let f = letterboxed_frame();
         for bad in ["", "../escape", "a/b", ".hidden"] {
             let e = writer.write(bad, &f).expect_err("rejected");
-            assert!(matches!(e, AlertsError::Snapshot { .. }), "{bad:?}: {e}");
+            assert!(matches!(e, DeliveryError::Snapshot { .. }), "{bad:?}: {e}");
         }
     }
 
@@ -919,11 +919,11 @@ mod tests {
     fn short_buffer_is_an_error_not_a_panic() {
         let mut f = letterboxed_frame();
         f.data = Arc::from(vec![0u8; 100]);
-        let tmp = TempDir::new("snapshot").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-snapshot").expect("temp dir");
         let e = SnapshotWriter::new(tmp.path())
             .write("x", &f)
             .expect_err("too small");
-        assert!(matches!(e, AlertsError::SnapshotEncode { .. }), "{e}");
+        assert!(matches!(e, DeliveryError::SnapshotEncode { .. }), "{e}");
     }
 
     // --- drawing -------------------------------------------------------------------------
@@ -1359,7 +1359,7 @@ mod tests {
 
     #[test]
     fn annotated_snapshot_shows_the_box_over_the_picture() {
-        let tmp = TempDir::new("snapshot").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-snapshot").expect("temp dir");
         let writer = SnapshotWriter::new(tmp.path());
         let f = letterboxed_frame();
         // Source 768x432 at scale 416/768: source (100,100)-(300,300) is about (54,54)-(163,163).
@@ -1407,7 +1407,7 @@ mod tests {
 
     #[test]
     fn sweep_deletes_old_snapshots_only_and_removes_emptied_camera_dirs() {
-        let tmp = TempDir::new("sweep").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
         let dir = tmp.path();
         let now = SystemTime::now();
         let old = now - 2 * HOUR;
@@ -1447,7 +1447,7 @@ mod tests {
 
     #[test]
     fn sweep_keeps_a_file_exactly_max_age_old() {
-        let tmp = TempDir::new("sweep").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
         let path = file_at(tmp.path(), "cam/x.jpg", 1, SystemTime::now() - 2 * HOUR);
         // The time as the file system stored it (it may round what was set).
         let mtime = fs::metadata(&path)
@@ -1463,21 +1463,21 @@ mod tests {
 
     #[test]
     fn sweep_of_a_missing_dir_is_empty_and_a_file_as_dir_is_an_error() {
-        let tmp = TempDir::new("sweep").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
         let report = sweep_snapshots(&tmp.path().join("never-written"), HOUR, SystemTime::now())
             .expect("ok");
         assert_eq!(report, SweepReport::default());
         let file = file_at(tmp.path(), "plain-file", 1, SystemTime::now());
         let e = sweep_snapshots(&file, HOUR, SystemTime::now()).expect_err("not a directory");
         assert!(
-            matches!(e, AlertsError::SnapshotSweep { ref path, .. } if *path == file),
+            matches!(e, DeliveryError::SnapshotSweep { ref path, .. } if *path == file),
             "{e}"
         );
     }
 
     #[test]
     fn sweep_counts_a_file_it_cannot_delete_and_goes_on() {
-        let tmp = TempDir::new("sweep").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
         let now = SystemTime::now();
         let stuck = file_at(tmp.path(), "cam/stuck.jpg", 7, now - 2 * HOUR);
         let fine = file_at(tmp.path(), "cam/fine.jpg", 11, now - 2 * HOUR);
@@ -1511,7 +1511,7 @@ mod tests {
 
     #[test]
     fn sweep_stops_early_when_asked() {
-        let tmp = TempDir::new("sweep").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
         let now = SystemTime::now();
         let path = file_at(tmp.path(), "cam/x.jpg", 1, now - 2 * HOUR);
         let sweep = Sweep {
@@ -1525,7 +1525,7 @@ mod tests {
 
     #[test]
     fn sweep_removes_a_stale_empty_camera_dir_but_not_a_new_one() {
-        let tmp = TempDir::new("sweep").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
         let stale = tmp.path().join("stale");
         let fresh = tmp.path().join("fresh");
         fs::create_dir_all(&stale).expect("mkdir");
@@ -1543,7 +1543,7 @@ mod tests {
     #[test]
     fn sweep_never_follows_links_out_of_the_dir() {
         use std::os::unix::fs::symlink;
-        let tmp = TempDir::new("sweep").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
         let old = SystemTime::now() - 2 * HOUR;
         let outside = tmp.path().join("outside");
         let target = file_at(&outside, "cam/victim.jpg", 5, old);
@@ -1560,7 +1560,7 @@ mod tests {
 
     #[test]
     fn writer_writes_again_after_the_sweep_removed_its_camera_dir() {
-        let tmp = TempDir::new("sweep").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
         let writer = SnapshotWriter::new(tmp.path());
         let f = letterboxed_frame();
         let first = writer.write("a-1", &f).expect("written");
@@ -1590,7 +1590,7 @@ mod tests {
 
     #[test]
     fn sweeper_sweeps_at_start_and_stops_promptly_on_drop() {
-        let tmp = TempDir::new("sweep").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
         let old = file_at(tmp.path(), "cam/old.jpg", 3, SystemTime::now() - 2 * HOUR);
         let young = file_at(tmp.path(), "cam/young.jpg", 3, SystemTime::now());
         // An hour between sweeps: only the first one runs during this test, and drop must not
@@ -1613,7 +1613,7 @@ mod tests {
 
     #[test]
     fn sweeper_sweeps_again_every_interval() {
-        let tmp = TempDir::new("sweep").expect("temp dir");
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
         let sweeper =
             SnapshotSweeper::start(tmp.path(), HOUR, Duration::from_millis(20)).expect("starts");
         // Created after the first sweep may have run: a later sweep deletes it.

@@ -7,8 +7,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use sharpeyes_alerts::testkit::{TansuBroker, TansuOptions, TansuStorage, TempDir, consume_n};
-use sharpeyes_alerts::{JsonlOutbox, KafkaOptions, OutboxRelay, RelayOptions};
+use sharpeyes_sim::{TansuBroker, TansuOptions, TansuStorage, TempDir, consume_n};
+use sharpeyes_delivery::{JsonlOutbox, KafkaOptions, OutboxRelay, RelayOptions};
 use sharpeyes_core::{CameraId, CameraRef, CameraState, Event, StatusEvent, UnixMillis};
 
 const STATUS_TOPIC: &str = "sharpeyes.camera-status";
@@ -48,7 +48,7 @@ fn every_alert_arrives_through_repeated_broker_kills_and_the_outbox_rotates_once
         }
     };
     let bootstrap = broker.bootstrap();
-    let dir = TempDir::new("relay-restarts").unwrap();
+    let dir = TempDir::with_prefix("sharpeyes-relay-restarts").unwrap();
     let path = dir.path().join("outbox.jsonl");
     let mut outbox = JsonlOutbox::open(&path).unwrap();
     let mut options = RelayOptions::new(KafkaOptions::new(&bootstrap), STATUS_TOPIC);
@@ -134,7 +134,7 @@ fn every_alert_arrives_through_repeated_broker_kills_and_the_outbox_rotates_once
     });
     assert!(outbox.is_empty() && outbox.rotated_path().exists());
     assert_eq!(
-        std::fs::metadata(sharpeyes_alerts::AckLog::path_for(&path))
+        std::fs::metadata(sharpeyes_delivery::AckLog::path_for(&path))
             .unwrap()
             .len(),
         0,
@@ -147,7 +147,7 @@ fn every_alert_arrives_through_repeated_broker_kills_and_the_outbox_rotates_once
         Duration::from_secs(30),
         || {
             relay.pending() == 0
-                && std::fs::read_to_string(sharpeyes_alerts::AckLog::path_for(&path))
+                && std::fs::read_to_string(sharpeyes_delivery::AckLog::path_for(&path))
                     .unwrap()
                     .lines()
                     .count()
@@ -155,7 +155,7 @@ fn every_alert_arrives_through_repeated_broker_kills_and_the_outbox_rotates_once
         },
     );
     let acked: HashSet<String> =
-        sharpeyes_alerts::AckLog::read_ids(&sharpeyes_alerts::AckLog::path_for(&path)).unwrap();
+        sharpeyes_delivery::AckLog::read_ids(&sharpeyes_delivery::AckLog::path_for(&path)).unwrap();
     assert!(after.iter().all(|id| acked.contains(id)));
     println!(
         "{} alerts through 4 broker kills, all arrived ({} messages read); {} more after rotation",

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::error::AlertsError;
+use crate::error::DeliveryError;
 use crate::relay_policy::DeliveryFailure;
 
 /// The ids the broker acknowledged, one per line, appended as acknowledgements arrive (written
@@ -48,13 +48,13 @@ impl AckLog {
         PathBuf::from(name)
     }
 
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, AlertsError> {
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, DeliveryError> {
         let path = path.into();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|source| AlertsError::Outbox {
+            .map_err(|source| DeliveryError::Outbox {
                 path: path.clone(),
                 source,
             })?;
@@ -125,12 +125,12 @@ impl AckLog {
 
     /// The ids in the ack log at `path` (none when it does not exist). A torn last line is
     /// ignored (that alert is sent again).
-    pub fn read_ids(path: &Path) -> Result<HashSet<String>, AlertsError> {
+    pub fn read_ids(path: &Path) -> Result<HashSet<String>, DeliveryError> {
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
             Err(source) => {
-                return Err(AlertsError::Outbox {
+                return Err(DeliveryError::Outbox {
                     path: path.to_owned(),
                     source,
                 });
@@ -143,7 +143,7 @@ impl AckLog {
             line.clear();
             let n = reader
                 .read_line(&mut line)
-                .map_err(|source| AlertsError::Outbox {
+                .map_err(|source| DeliveryError::Outbox {
                     path: path.to_owned(),
                     source,
                 })?;
@@ -158,11 +158,11 @@ impl AckLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::TempDir;
+    use tempfile::TempDir;
 
     #[test]
     fn ack_log_reads_back_complete_lines_only() {
-        let dir = TempDir::new("acklog").unwrap();
+        let dir = TempDir::with_prefix("sharpeyes-acklog").unwrap();
         let path = AckLog::path_for(&dir.path().join("alerts.jsonl"));
         assert!(path.ends_with("alerts.jsonl.acked"));
         assert!(AckLog::read_ids(&path).unwrap().is_empty());

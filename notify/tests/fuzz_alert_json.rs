@@ -14,7 +14,7 @@ proptest! {
 
     #[test]
     fn any_payload_is_an_alert_or_a_reason(p in payload()) {
-        if let Ok(a) = sharpeyes_alerts::notify::service::parse(&p) {
+        if let Ok(a) = sharpeyes_notify::service::parse(&p) {
             let _ = serde_json::to_string(&a).expect("an alert read encodes again");
             let _ = a.event_millis();
         }

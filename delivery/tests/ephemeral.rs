@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use sharpeyes_alerts::testkit::{TansuBroker, TempDir, consume_n, find_tansu, free_port};
-use sharpeyes_alerts::{AckLog, KafkaOptions, OutboxRelay, RelayOptions, SCHEMA_HEADER};
+use sharpeyes_sim::{TansuBroker, TempDir, consume_n, find_tansu, free_port};
+use sharpeyes_delivery::{AckLog, KafkaOptions, OutboxRelay, RelayOptions, SCHEMA_HEADER};
 use sharpeyes_core::{CameraId, CameraRef, CameraState, Event, StatusEvent, UnixMillis};
 
 const STATUS_TOPIC: &str = "sharpeyes.camera-status";
@@ -40,7 +40,7 @@ fn heartbeats_reach_the_status_topic_without_the_outbox() {
             return;
         }
     };
-    let dir = TempDir::new("ephemeral").expect("temp dir");
+    let dir = TempDir::with_prefix("sharpeyes-ephemeral").expect("temp dir");
     let outbox = dir.path().join("outbox.jsonl");
     let relay = OutboxRelay::start(
         &outbox,
@@ -86,7 +86,7 @@ fn heartbeats_are_dropped_while_the_relay_is_not_connected() {
         println!("SKIP: {reason}");
         return;
     }
-    let dir = TempDir::new("ephemeral-down").expect("temp dir");
+    let dir = TempDir::with_prefix("sharpeyes-ephemeral-down").expect("temp dir");
     let port = free_port().expect("free port");
     let relay = OutboxRelay::start(
         dir.path().join("outbox.jsonl"),

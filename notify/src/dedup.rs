@@ -236,7 +236,7 @@ fn ends_torn(path: &Path) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::TempDir;
+    use tempfile::TempDir;
 
     const T0: UnixMillis = UnixMillis(1_795_459_860_000);
 
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn delivered_ids_survive_a_reopen_and_a_torn_line_is_skipped() {
-        let dir = TempDir::new("delivered").unwrap();
+        let dir = TempDir::with_prefix("sharpeyes-delivered").unwrap();
         let log = DeliveredLog::open(dir.path(), T0).unwrap();
         assert!(!log.contains("a/g1"));
         log.record("a/g1", T0).unwrap();
@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_log_stays_bounded_as_time_goes_by() {
-        let dir = TempDir::new("delivered-bounded").unwrap();
+        let dir = TempDir::with_prefix("sharpeyes-delivered-bounded").unwrap();
         let log = DeliveredLog::open(dir.path(), T0).unwrap();
         let keep = 75 * 60_000; // max_age 15 min + an hour
         // Two days of 2 deliveries a minute, pruned once a minute as the service does.
@@ -315,7 +315,7 @@ mod tests {
 
     #[test]
     fn two_processes_sharing_the_directory_see_each_others_deliveries() {
-        let dir = TempDir::new("delivered-shared").unwrap();
+        let dir = TempDir::with_prefix("sharpeyes-delivered-shared").unwrap();
         let a = DeliveredLog::open(dir.path(), T0).unwrap();
         let b = DeliveredLog::open(dir.path(), T0).unwrap();
         a.record("x/g", T0).unwrap();
@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn an_old_single_file_log_is_taken_over() {
-        let dir = TempDir::new("delivered-legacy").unwrap();
+        let dir = TempDir::with_prefix("sharpeyes-delivered-legacy").unwrap();
         std::fs::write(dir.path().join("delivered.log"), "a/g1\nb/g2\nc/g").unwrap();
         let log = DeliveredLog::open(dir.path(), T0).unwrap();
         assert!(log.contains("a/g1") && log.contains("b/g2") && !log.contains("c/g"));

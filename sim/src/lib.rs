@@ -1,11 +1,13 @@
-//! Test helpers (cargo feature `test-util`): a real Kafka-protocol broker (tansu) on loopback,
-//! a consumer that reads a topic back, and a self-deleting temporary directory. Does I/O
-//! (child processes, sockets, files). For tests only.
+//! Dev-only parts, for the demo, the tests and the bench: simulated RTSP cameras serving clips
+//! on a schedule ([`cameras`], [`program`]: a real gst-rtsp-server on loopback), a real
+//! Kafka-protocol broker (tansu) on loopback ([`broker`]), a consumer that reads a topic back, a producer of raw bytes, a webhook receiver,
+//! and a self-deleting temporary directory. Does I/O (child processes, sockets, files). Never
+//! used by `run`, `serve` or `notify`.
 //!
 //! Tests that need a broker should skip, with a printed reason, when tansu is not installed:
 //!
 //! ```no_run
-//! use sharpeyes_alerts::testkit::TansuBroker;
+//! use sharpeyes_sim::TansuBroker;
 //! let broker = match TansuBroker::start() {
 //!     Ok(b) => b,
 //!     Err(reason) => {
@@ -24,8 +26,17 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::local_broker::unique_suffix;
-pub use crate::local_broker::*;
+pub mod broker;
+pub mod cameras;
+pub mod program;
+
+pub use cameras::{SimAuth, SimCamera, SimCodec, SimOptions, SimServer};
+pub use program::{
+    Activity, ActivityChange, ActivityObserver, EncodedClip, Schedule, Segment, SimProgram,
+};
+
+use crate::broker::unique_suffix;
+pub use crate::broker::*;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -59,14 +70,15 @@ pub fn consume_n(
     timeout: Duration,
 ) -> Result<Vec<ConsumedMessage>, String> {
     let deadline = Instant::now() + timeout;
-    let consumer: BaseConsumer = crate::kafka::client(bootstrap, "sharpeyes-testkit", &[])
-        .set("group.id", format!("sharpeyes-testkit-{}", unique_suffix()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .config()
-        .create()
-        .map_err(|e| format!("consumer: {e}"))?;
+    let consumer: BaseConsumer =
+        sharpeyes_delivery::kafka::client(bootstrap, "sharpeyes-testkit", &[])
+            .set("group.id", format!("sharpeyes-testkit-{}", unique_suffix()))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .config()
+            .create()
+            .map_err(|e| format!("consumer: {e}"))?;
     let partitions = topic_partitions(&consumer, topic, deadline)?;
     {
         // Assign instead of subscribe: no group join round trips. The list must be gone before
@@ -151,12 +163,13 @@ pub fn produce_raw(
     payload: &[u8],
 ) -> Result<(), String> {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    crate::kafka::ensure_topic(bootstrap, topic, 1, Duration::from_secs(10))
+    sharpeyes_delivery::kafka::ensure_topic(bootstrap, topic, 1, Duration::from_secs(10))
         .map_err(|e| e.to_string())?;
-    let producer: BaseProducer = crate::kafka::client(bootstrap, "sharpeyes-testkit", &[])
-        .config()
-        .create()
-        .map_err(|e| format!("producer: {e}"))?;
+    let producer: BaseProducer =
+        sharpeyes_delivery::kafka::client(bootstrap, "sharpeyes-testkit", &[])
+            .config()
+            .create()
+            .map_err(|e| format!("producer: {e}"))?;
     let mut record = BaseRecord::<str, [u8]>::to(topic).payload(payload);
     if let Some(k) = key {
         record = record.key(k);
