@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use sharpeyes_delivery::{Mark, SnapshotSweeper, SnapshotWriter};
 pub use sharpeyes_analytics::{CameraAnalysis, RuleSettings, RuleTime, SavedCamera};
 use sharpeyes_analytics::{
     CameraSpec, DwellSpec, InactivitySpec, PersonPresenceConfig, PersonPresenceRule, Polygon,
@@ -17,6 +16,7 @@ use sharpeyes_core::{
     Alert, CameraId, CameraRef, Clock, Detector, Frame, Lifecycle, ModelRef, Severity, SystemClock,
     UnixMillis,
 };
+use sharpeyes_delivery::{Mark, SnapshotSweeper, SnapshotWriter};
 use sharpeyes_inference::{DetectorOptions, OrtDetector, PoseRun, PoseStage, crop_frame};
 
 use crate::cameras::{Rule, Zone};
@@ -100,12 +100,19 @@ pub struct Analyzer {
     /// States to take up when the camera's analysis is next created (a hot reload's).
     carried: HashMap<CameraId, SavedCamera>,
     pub frames_analysed: u64,
-    /// Cameras whose frames in the last batch had any detection (adaptive decode keeps them
-    /// in full decode).
-    pub active_cameras: Vec<CameraId>,
-    /// Cameras whose frames in the last batch had a person at the tracker's high score (the
-    /// bench times appearances with it).
-    pub persons_seen: Vec<CameraId>,
+}
+
+/// What [`Analyzer::analyze`] found in one batch of frames.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    /// The alerts raised, in frame order.
+    pub alerts: Vec<Alert>,
+    /// Cameras whose frames had a confident detection or an open incident (adaptive decode
+    /// keeps them in full decode).
+    pub active: Vec<CameraId>,
+    /// Cameras whose frames had a person at the tracker's high score (the bench times
+    /// appearances with it).
+    pub persons: Vec<CameraId>,
 }
 
 impl Analyzer {
@@ -188,8 +195,6 @@ impl Analyzer {
             mirror: None,
             carried: HashMap::new(),
             frames_analysed: 0,
-            active_cameras: Vec::new(),
-            persons_seen: Vec::new(),
         })
     }
 
@@ -213,7 +218,7 @@ impl Analyzer {
     }
 
     /// Runs the batch and returns the alerts it raised, snapshots written.
-    pub fn analyze(&mut self, frames: &[Frame]) -> anyhow::Result<Vec<Alert>> {
+    pub fn analyze(&mut self, frames: &[Frame]) -> anyhow::Result<Analysis> {
         let (w, h) = self.detector.input_size();
         let mut detections = if frames.iter().all(|f| (f.width, f.height) == (w, h)) {
             self.detector.detect(frames)?
@@ -233,19 +238,19 @@ impl Analyzer {
             self.pose_runs.matched += run.matched;
         }
         self.frames_analysed += frames.len() as u64;
-        self.active_cameras.clear();
-        self.persons_seen.clear();
+        let mut active = Vec::new();
+        let mut persons = Vec::new();
         let confident = self.rules.tracker.high_score;
         let manifest = self.detector.manifest();
         for (frame, dets) in frames.iter().zip(&detections) {
             if dets.iter().any(|d| d.score >= confident) {
-                self.active_cameras.push(frame.camera.clone());
+                active.push(frame.camera.clone());
             }
             if dets
                 .iter()
                 .any(|d| d.score >= confident && manifest.is_person(d.class_id))
             {
-                self.persons_seen.push(frame.camera.clone());
+                persons.push(frame.camera.clone());
             }
         }
         let mut alerts = Vec::new();
@@ -288,15 +293,19 @@ impl Analyzer {
                 self.stamp(&mut out.alert);
                 alerts.push(out.alert);
             }
-            if busy && !self.active_cameras.contains(&frame.camera) {
-                self.active_cameras.push(frame.camera.clone());
+            if busy && !active.contains(&frame.camera) {
+                active.push(frame.camera.clone());
             }
         }
         let stepped: Vec<CameraId> = frames.iter().map(|f| f.camera.clone()).collect();
         for camera in stepped {
             self.save(&camera, false);
         }
-        Ok(alerts)
+        Ok(Analysis {
+            alerts,
+            active,
+            persons,
+        })
     }
 
     /// Saves every camera's rule state to `dir` (`<dir>/<camera>.json`) from now on, and

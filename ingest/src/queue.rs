@@ -151,7 +151,9 @@ mod tests {
 
 /// The newest due frame of each camera, for detection: bounded (one frame per camera), fair (a
 /// busy camera cannot crowd out a quiet one), drop-oldest per camera (a replaced frame is
-/// counted), and a take returns one frame per waiting camera: a ready-made batch.
+/// counted), and a take returns one frame per waiting camera: a ready-made batch. Beside the
+/// frames, the cameras whose due frame was skipped because nothing moved ([`FrameSlots::put_idle`]):
+/// their rules still advance with no detections.
 #[derive(Debug, Default)]
 pub struct FrameSlots {
     inner: Mutex<SlotsInner>,
@@ -163,6 +165,9 @@ pub struct FrameSlots {
 #[derive(Debug, Default)]
 struct SlotsInner {
     slots: std::collections::BTreeMap<sharpeyes_core::CameraId, sharpeyes_core::Frame>,
+    /// Cameras with an idle frame (motion gating skipped it) not yet taken; at most one entry
+    /// per camera.
+    idle: std::collections::BTreeSet<sharpeyes_core::CameraId>,
     replaced: u64,
 }
 
@@ -255,13 +260,28 @@ impl FrameSlots {
         batch
     }
 
-    /// Drops a camera's waiting frame (the camera was stopped).
+    /// Marks that `camera` had a due frame that nothing moved in (motion gating skipped it).
+    /// Bounded like the frames: one mark per camera until [`FrameSlots::take_idle`]. Wakes no
+    /// one: the analysis loop takes the marks at its next round.
+    pub fn put_idle(&self, camera: &sharpeyes_core::CameraId) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if !g.idle.contains(camera) {
+            g.idle.insert(camera.clone());
+        }
+    }
+
+    /// Takes the cameras marked idle since the last call, in id order.
+    pub fn take_idle(&self) -> Vec<sharpeyes_core::CameraId> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut g.idle).into_iter().collect()
+    }
+
+    /// Drops a camera's waiting frame and idle mark (the camera was stopped).
     pub fn clear(&self, camera: &sharpeyes_core::CameraId) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .slots
-            .remove(camera);
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.slots.remove(camera);
+        g.idle.remove(camera);
+        drop(g);
         self.taken.notify_all();
     }
 
@@ -280,11 +300,36 @@ mod slot_tests {
 
     use super::*;
 
+    fn camera_id(id: &str) -> sharpeyes_core::CameraId {
+        sharpeyes_core::CameraId::new(id).expect("id")
+    }
+
     fn frame(cam: &str, t: i64) -> Frame {
         let mut f = sharpeyes_core::testing::grey_frame(cam, (1, 1), (1, 1), |_, _| 0);
         f.seq = t as u64;
         f.time = UnixMillis(t);
         f
+    }
+
+    #[test]
+    fn idle_marks_are_one_per_camera_taken_once_and_cleared_with_the_camera() {
+        let s = FrameSlots::new();
+        let (a, b) = (camera_id("a"), camera_id("b"));
+        s.put_idle(&b);
+        s.put_idle(&a);
+        s.put_idle(&b);
+        assert_eq!(s.take_idle(), vec![a.clone(), b.clone()]);
+        assert!(s.take_idle().is_empty());
+        s.put_idle(&a);
+        s.clear(&a);
+        assert!(
+            s.take_idle().is_empty(),
+            "a stopped camera's mark goes with it"
+        );
+        assert!(
+            s.take(8, Duration::ZERO).is_empty(),
+            "idle marks are not frames"
+        );
     }
 
     #[test]

@@ -100,10 +100,11 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
                         if let Some(w) = &frames_out {
                             w.write(&format!("{:07}", f.time.0 - start.0), &f)?;
                         }
-                        for a in analyzer.analyze(std::slice::from_ref(&f))? {
+                        let found = analyzer.analyze(std::slice::from_ref(&f))?;
+                        for a in found.alerts {
                             delivery.deliver(a.into());
                         }
-                        if !analyzer.active_cameras.is_empty() {
+                        if !found.active.is_empty() {
                             gate.activity(f.time);
                         }
                     }

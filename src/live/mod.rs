@@ -25,7 +25,7 @@ pub mod streamer;
 #[cfg(test)]
 mod streamer_tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -39,7 +39,7 @@ use sharpeyes_ingest::{
     RtspTransport,
 };
 
-use crate::analyze::Analyzer;
+use crate::analyze::{Analysis, Analyzer};
 use crate::delivery::Delivery;
 pub use streamer::{CameraSource, ConnectLimiter, Opener, Streamer};
 
@@ -418,8 +418,6 @@ pub struct LivePipeline {
     max_batch: usize,
     /// How long to wait, after the first frame, for other cameras' frames to fill the batch.
     max_wait: Duration,
-    /// Per camera: `frames_gated` at the last `tick_gated`.
-    gated_seen: HashMap<CameraId, u64>,
     /// When the command center (if any) was last told the cameras' fps and last frames.
     live_told: Instant,
     /// Named in every status event of this pipeline ([`LivePipeline::set_worker`]).
@@ -479,7 +477,6 @@ impl LivePipeline {
             cameras: BTreeMap::new(),
             max_batch: 8,
             max_wait: Duration::ZERO,
-            gated_seen: HashMap::new(),
             live_told: Instant::now(),
             worker: None,
             heartbeat: Some(DEFAULT_HEARTBEAT),
@@ -578,17 +575,21 @@ impl LivePipeline {
         if let Some(r) = &mut self.recording {
             r.waits.extend(ages(taken));
         }
-        match analyzer.analyze(&batch) {
-            Ok(alerts) => alerts.into_iter().for_each(|a| delivery.deliver(a.into())),
-            Err(e) => tracing::error!(error = %format!("{e:#}"), "detection failed"),
-        }
+        let found = analyzer.analyze(&batch).unwrap_or_else(|e| {
+            tracing::error!(error = %format!("{e:#}"), "detection failed");
+            Analysis::default()
+        });
+        found
+            .alerts
+            .into_iter()
+            .for_each(|a| delivery.deliver(a.into()));
         let now = SystemClock.now();
         if let Some(r) = &mut self.recording {
             r.latencies.extend(ages(now));
             r.persons
-                .extend(analyzer.persons_seen.iter().map(|c| (c.clone(), now.0)));
+                .extend(found.persons.iter().map(|c| (c.clone(), now.0)));
         }
-        for id in &analyzer.active_cameras {
+        for id in &found.active {
             if let Some(h) = self.cameras.get(id) {
                 h.gate.activity(now);
             }
@@ -635,16 +636,14 @@ impl LivePipeline {
             .collect()
     }
 
-    /// Cameras whose frames motion gating skipped since the last call get their rules run with
-    /// no detections (nothing moved), so time-based rules such as inactivity advance.
+    /// Cameras whose camera thread marked a frame idle (motion gating skipped it) since the
+    /// last call get their rules run with no detections (nothing moved), so time-based rules
+    /// such as inactivity advance.
     fn tick_gated(&mut self, analyzer: &mut Analyzer, delivery: &mut Delivery) {
         let now = SystemClock.now();
-        for (id, h) in &self.cameras {
-            let gated = h.counters.frames_gated.load(Ordering::Relaxed);
-            let last = self.gated_seen.entry(id.clone()).or_insert(0);
-            if gated != *last {
-                *last = gated;
-                for a in analyzer.idle(id, now, None) {
+        for id in self.frames.take_idle() {
+            if self.cameras.contains_key(&id) {
+                for a in analyzer.idle(&id, now, None) {
                     delivery.deliver(a.into());
                 }
             }

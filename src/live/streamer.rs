@@ -325,6 +325,7 @@ impl Streamer<'_> {
                             Admit::NotDue => {}
                             Admit::Gated => {
                                 counters.frames_gated.fetch_add(1, Ordering::Relaxed);
+                                self.out.frames.put_idle(&f.camera);
                             }
                             Admit::Detect => {
                                 counters.frames_queued.fetch_add(1, Ordering::Relaxed);

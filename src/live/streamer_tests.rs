@@ -522,3 +522,30 @@ fn a_ready_connect_lets_the_next_one_in_before_its_first_frame() {
     a.stop();
     b.stop();
 }
+
+#[test]
+fn a_still_scene_under_motion_gating_marks_its_camera_idle_instead_of_queueing_frames() {
+    let clock = sim_clock();
+    let opener = Arc::new(ScriptedOpener::new(clock.clone(), vec![], Step::Frame));
+    let frames = Arc::new(FrameSlots::new());
+    let mut s = spec("still");
+    s.motion_gate = Some(Duration::from_secs(10));
+    let counters = Arc::new(CameraCounters::default());
+    let r = start_counted(
+        s,
+        clock.clone(),
+        opener,
+        ConnectLimiter::new(4, Duration::from_secs(3)),
+        frames.clone(),
+        counters.clone(),
+    );
+    r.wait_for("a gated frame", || {
+        counters.frames_gated.load(Ordering::Relaxed) > 0
+    });
+    r.stop();
+    // The gated frames reached the analysis loop as one idle mark (not one per frame), so the
+    // camera's rules advance with no detections; nothing moved, so no frame waits for detection.
+    let idle = frames.take_idle();
+    assert_eq!(idle, vec![CameraId::new("still").expect("id")]);
+    assert!(frames.take_idle().is_empty(), "a mark is taken once");
+}
