@@ -1,16 +1,15 @@
-//! Prometheus metrics: rendering the text exposition format (pure) and a minimal HTTP endpoint
-//! serving it on `GET /metrics` (I/O: a listening socket and a thread).
+//! Prometheus metrics: rendering the text exposition format (pure) and the endpoint serving it
+//! on `GET /metrics` (I/O: axum on a thread of its own, the same server as the command
+//! center's, `sharpeyes_web::Background`).
 //!
 //! Names follow `sharpeyes_<crate>_<what>_<unit>`; labels are `camera` (and `state`, `kind`):
 //! bounded sets, never a track id.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use sharpeyes_core::{CameraId, CameraState};
 
@@ -273,58 +272,32 @@ pub fn render(src: &MetricsSource) -> String {
 /// Serves `GET /metrics` on `addr` until dropped.
 pub struct MetricsServer {
     pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: sharpeyes_web::Background,
 }
 
 impl MetricsServer {
     pub fn start(addr: &str, source: Arc<Mutex<MetricsSource>>) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(addr)
+        use axum::http::header::CONTENT_TYPE;
+        let app = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let text = render(&source.lock().unwrap_or_else(|p| p.into_inner()));
+                    async move { ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+                }),
+            )
+            .fallback(|| async {
+                (
+                    axum::http::StatusCode::NOT_FOUND,
+                    "not found: try GET /metrics\n",
+                )
+            });
+        let server = sharpeyes_web::Background::start("metrics", addr, 1, app)
             .map_err(|e| anyhow::anyhow!("metrics: cannot listen on {addr}: {e}"))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::Builder::new().name("metrics".into()).spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut conn, _)) => {
-                        let _ = conn.set_nonblocking(false);
-                        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-                        let mut buf = [0u8; 2048];
-                        let n = conn.read(&mut buf).unwrap_or(0);
-                        let req = String::from_utf8_lossy(&buf[..n]);
-                        let (status, body) = if req.starts_with("GET /metrics ") {
-                            let text = render(&source.lock().unwrap_or_else(|p| p.into_inner()));
-                            ("200 OK", text)
-                        } else {
-                            ("404 Not Found", "not found: try GET /metrics\n".to_string())
-                        };
-                        let _ = write!(
-                            conn,
-                            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(50)),
-                    Err(e) => tracing::warn!(error = %e, "metrics accept"),
-                }
-            }
-        })?;
         Ok(Self {
-            addr,
-            stop,
-            thread: Some(thread),
+            addr: server.addr,
+            _server: server,
         })
-    }
-}
-
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -39,7 +39,7 @@ fn camera_file(dir: &Path, id: &str, url: &str, extra: &str) {
 
 fn metrics(addr: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("request");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("request");
     let mut body = String::new();
     s.read_to_string(&mut body).expect("response");
     assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");

@@ -31,17 +31,13 @@ pub use store::{DeadLetter, Store, StoreError};
 pub struct WebServer {
     pub addr: SocketAddr,
     pub feed: Feed,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
 }
 
 impl WebServer {
     /// Binds `listen` (port 0: any free port) and serves on a thread of its own (a small tokio
     /// runtime), so the synchronous pipeline can embed it.
     pub fn start(listen: &str, store: Arc<Store>, options: WebOptions) -> std::io::Result<Self> {
-        let listener = std::net::TcpListener::bind(listen)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let feed = Feed::new(store.clone());
         let state = AppState {
             store,
@@ -53,12 +49,45 @@ impl WebServer {
                 ..WebStats::default()
             }),
         };
+        let server = Background::start("web", listen, 2, router(state))?;
+        let addr = server.addr;
+        tracing::info!(%addr, "command center at http://{addr}/");
+        Ok(Self {
+            addr,
+            feed,
+            _server: server,
+        })
+    }
+}
+
+/// An axum router served on a thread of its own (a small tokio runtime), so synchronous code
+/// can embed it: the command center and the pipeline's `/metrics` endpoint. Stops when dropped.
+pub struct Background {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Binds `listen` (port 0: any free port) and serves `app` on `worker_threads` threads.
+    /// Handlers see the client's address (`ConnectInfo<SocketAddr>`).
+    pub fn start(
+        name: &str,
+        listen: &str,
+        worker_threads: usize,
+        app: axum::Router,
+    ) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let label = name.to_string();
         let thread = std::thread::Builder::new()
-            .name("web".into())
+            .name(name.into())
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
+                    .worker_threads(worker_threads.max(1))
+                    .thread_name(format!("{label}-rt"))
                     .enable_all()
                     .build()
                     .expect("a tokio runtime");
@@ -66,18 +95,17 @@ impl WebServer {
                     let listener = match tokio::net::TcpListener::from_std(listener) {
                         Ok(l) => l,
                         Err(e) => {
-                            tracing::error!(error = %e, "web: listener");
+                            tracing::error!(server = %label, error = %e, "listener");
                             return;
                         }
                     };
-                    // Connect info: sign-in limits are per client address.
-                    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+                    let app = app.into_make_service_with_connect_info::<SocketAddr>();
                     // Not a graceful shutdown: live-feed connections never end by themselves;
                     // dropping the runtime closes them.
                     tokio::select! {
                         r = axum::serve(listener, app) => {
                             if let Err(e) = r {
-                                tracing::error!(error = %e, "web server stopped");
+                                tracing::error!(server = %label, error = %e, "server stopped");
                             }
                         }
                         _ = rx => {}
@@ -85,17 +113,15 @@ impl WebServer {
                 });
                 rt.shutdown_timeout(std::time::Duration::from_millis(500));
             })?;
-        tracing::info!(%addr, "command center at http://{addr}/");
         Ok(Self {
             addr,
-            feed,
             shutdown: Some(tx),
             thread: Some(thread),
         })
     }
 }
 
-impl Drop for WebServer {
+impl Drop for Background {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
