@@ -3,6 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since 1970-01-01T00:00:00Z.
@@ -15,95 +16,53 @@ impl UnixMillis {
         Self(self.0 + ms)
     }
 
-    /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-23T18:51:00.123Z`.
+    /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-23T18:51:00.123Z`, written by
+    /// jiff. Instants beyond jiff's range (-9999-01-02T01:59:59Z to 9999-12-30T22:00:00.999Z,
+    /// about what RFC 3339's four-digit years can write anyway) are clamped to its ends.
     pub fn to_rfc3339(self) -> String {
-        let ms = self.0.rem_euclid(1000);
-        let secs = self.0.div_euclid(1000);
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        let t = Timestamp::from_millisecond(self.0).unwrap_or(if self.0 < 0 {
+            Timestamp::MIN
+        } else {
+            Timestamp::MAX
+        });
+        format!("{t:.3}")
     }
-}
 
-impl UnixMillis {
     /// Parses RFC 3339 (`2026-11-23T18:51:00.123Z`, `2026-11-24T02:51:00+08:00`; fractions of a
-    /// second beyond milliseconds are truncated). `None` when `s` is not RFC 3339.
+    /// second beyond milliseconds are truncated). `None` when `s` is not RFC 3339 or names a day
+    /// that does not exist. jiff reads it; a leap second (`:60`) is read as `:59`, as jiff does.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
-        let b = s.as_bytes();
-        let num = |r: std::ops::Range<usize>| -> Option<i64> {
-            let t = s.get(r)?;
-            t.bytes()
-                .all(|c| c.is_ascii_digit())
-                .then(|| t.parse().ok())?
-        };
-        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        if !has_rfc3339_shape(s) {
             return None;
         }
-        if b[13] != b':' || b[16] != b':' {
-            return None;
-        }
-        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-            return None;
-        }
-        let mut i = 19;
-        let mut ms = 0i64;
-        if b[i] == b'.' {
-            let start = i + 1;
-            i = start;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i == start {
-                return None;
-            }
-            let frac = &s[start..i.min(start + 3)];
-            ms = frac.parse::<i64>().ok()? * 10i64.pow(3 - frac.len() as u32);
-        }
-        let offset_min = match b.get(i)? {
-            b'Z' | b'z' if i + 1 == b.len() => 0,
-            c @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-                let m = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
-                if *c == b'-' { -m } else { m }
-            }
-            _ => return None,
-        };
-        let days = days_from_civil(y, mo as u32, d as u32);
-        let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-        Some(Self(secs * 1000 + ms))
+        let t: Timestamp = s.parse().ok()?;
+        // Whole milliseconds towards the past, before 1970 too (`as_millisecond` would round
+        // those towards 1970).
+        i64::try_from(t.as_nanosecond().div_euclid(1_000_000))
+            .ok()
+            .map(Self)
     }
 }
 
-/// (year, month, day) to days since 1970-01-01, proleptic Gregorian (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// Whether `s` has the shape of RFC 3339's `date-time` (§5.6): `YYYY-MM-DD`, `T` (or `t`, or a
+/// space), `HH:MM:SS`, an optional fraction, then `Z` (or `z`) or `±HH:MM`. jiff parses the
+/// Temporal grammar, a superset of RFC 3339 that also takes ISO 8601's basic format
+/// (`20261123T185100Z`), offsets without a colon or minutes (`+0800`, `+08`), no seconds, a
+/// comma before the fraction and `[...]` annotations; this turns those away and leaves the
+/// digits and values to jiff.
+fn has_rfc3339_shape(s: &str) -> bool {
+    let b = s.as_bytes();
+    let offset = match b.last() {
+        Some(b'Z' | b'z') => true,
+        _ => b.len() >= 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':',
+    };
+    b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[13] == b':'
+        && b[16] == b':'
+        && !s.contains([',', '['])
+        && offset
 }
 
 /// Source of "now". Pure logic takes times as arguments; only the edges ask a clock.
@@ -199,6 +158,14 @@ mod tests {
             UnixMillis::parse_rfc3339("2026-11-23T18:51:00.5Z"),
             Some(UnixMillis(1_795_459_860_500))
         );
+        assert_eq!(
+            UnixMillis::parse_rfc3339("1969-12-31t23:59:59.9999z"),
+            Some(UnixMillis(-1))
+        );
+        assert_eq!(
+            UnixMillis::parse_rfc3339("2026-11-23 18:51:00-00:30"),
+            Some(UnixMillis(1_795_461_660_000))
+        );
         for bad in [
             "",
             "2026-11-23",
@@ -208,6 +175,13 @@ mod tests {
             "2026-11-23T18:51:00+0800",
             "2026-11-23T18:51:00Zjunk",
             "2026-11-23T1x:51:00Z",
+            // RFC 3339 is stricter than the Temporal grammar jiff reads.
+            "20261123T185100Z",
+            "2026-11-23T18:51Z",
+            "2026-11-23T18:51:00+08",
+            "2026-11-23T18:51:00,5Z",
+            "2026-11-23T18:51:00Z[UTC]",
+            "2026-02-30T18:51:00Z",
         ] {
             assert_eq!(UnixMillis::parse_rfc3339(bad), None, "{bad:?}");
         }

@@ -234,8 +234,9 @@ impl FrameSource for RtspSource {
 fn rtsp_err(o: &RtspOptions, e: retina::Error) -> IngestError {
     // retina's messages quote the request URL: a password in its query must not follow.
     let message = redact_text(&e.to_string());
-    // retina reports a 401 after trying the credentials as an RTSP error with status 401.
-    let auth = message.contains("401") || message.to_ascii_lowercase().contains("unauthorized");
+    // retina reports every 401 (credentials refused, none given, a challenge it cannot answer)
+    // as an RTSP response error carrying the status.
+    let auth = e.status_code() == Some(401);
     IngestError::Rtsp {
         camera: o.camera.clone(),
         url: redact_url(o.url.as_str()),

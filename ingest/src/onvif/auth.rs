@@ -1,20 +1,27 @@
 //! Credentials for ONVIF: the WS-Security UsernameToken put in the SOAP header and the HTTP
-//! Digest / Basic answers to a `401` challenge. Pure: nonces, client nonces and times are passed
-//! in; `random_bytes` is the only function with I/O (it reads the OS random source).
+//! Digest / Basic answers to a `401` challenge. Pure but for randomness: UsernameToken nonces and
+//! times are passed in; `random_bytes` reads the OS random source, and http-auth draws each HTTP
+//! Digest client nonce itself (`rand`).
 //!
 //! - UsernameToken with PasswordDigest: ONVIF Core §5.12 (user authentication, "Username token
 //!   profile") and OASIS WS-Security UsernameToken Profile 1.0 §3.1:
-//!   `PasswordDigest = Base64(SHA-1(nonce + created + password))`, the nonce as raw bytes.
-//! - HTTP Digest: RFC 7616 (MD5, MD5-sess, SHA-256, SHA-256-sess; qop `auth` or `auth-int`, and
-//!   the RFC 2069 form without qop), RFC 2617 for older cameras. HTTP Basic: RFC 7617.
+//!   `PasswordDigest = Base64(SHA-1(nonce + created + password))`, the nonce as raw bytes. ONVIF's
+//!   own, not HTTP's: written here.
+//! - HTTP Digest: RFC 7616 (MD5, SHA-256, SHA-512-256 and their `-sess` forms; qop `auth`, and
+//!   the RFC 2069 form without qop), RFC 2617 for older cameras. HTTP Basic: RFC 7617. Challenges
+//!   are parsed and answered by `http-auth`, the crate retina answers RTSP cameras with; this
+//!   module picks what to answer and how (see [`DigestChallenge::respond`]).
+//! - Times (`wsu:Created`, the camera's clock) are read and written by `jiff`, in UTC.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use md5::Md5;
+use http_auth::digest::Qop;
+use http_auth::{ChallengeParser, ChallengeRef, DigestClient, ParamValue, PasswordParams};
+use jiff::Timestamp;
+use jiff::civil::DateTime;
 use sha1::{Digest as _, Sha1};
-use sha2::Sha256;
 
 /// A camera password. `Debug` and `Display` print `***`; the text is reachable only through
 /// [`Password::expose`], which callers use to hash it or hand it to the RTSP client.
@@ -124,21 +131,20 @@ pub fn username_token_header(
 }
 
 /// Unix milliseconds → `YYYY-MM-DDTHH:MM:SSZ` (xs:dateTime in UTC, whole seconds: some cameras
-/// reject fractional seconds in `wsu:Created`).
+/// reject fractional seconds in `wsu:Created`). Written by jiff (`{:.0}` drops the fraction,
+/// rounding towards the past); instants beyond jiff's range (-9999-01-02T01:59:59Z to
+/// 9999-12-30T22:00:00.999999999Z) are clamped to its ends.
 pub fn format_utc(unix_ms: i64) -> String {
-    let secs = unix_ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    let t = Timestamp::from_millisecond(unix_ms).unwrap_or(if unix_ms < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    });
+    format!("{t:.0}")
 }
 
-/// Calendar date and time of day (UTC) → Unix milliseconds; `None` when a field is out of range.
+/// Calendar date and time of day (UTC) → Unix milliseconds; `None` when a field is out of range
+/// or the day is not in the month (jiff checks the calendar).
 pub fn unix_ms_from_utc(
     year: i64,
     month: u32,
@@ -147,298 +153,179 @@ pub fn unix_ms_from_utc(
     minute: u32,
     second: u32,
 ) -> Option<i64> {
-    // 60 allows a leap second as cameras may report one. Years beyond xs:dateTime's four
-    // digits would overflow the arithmetic below (a wrapped, made-up time in release builds).
-    if !(1..=9999).contains(&year)
-        || !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    // Years beyond xs:dateTime's four digits are refused (jiff would take years down to -9999,
+    // and 0). 60 allows a leap second as cameras may report one: jiff has no leap seconds, so it
+    // is read as the first second of the next minute.
+    if !(1..=9999).contains(&year) || second > 60 {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    Some(((days * 86_400) + i64::from(hour * 3600 + minute * 60 + second)) * 1000)
+    let leap = second == 60;
+    let dt = DateTime::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+        i8::try_from(hour).ok()?,
+        i8::try_from(minute).ok()?,
+        i8::try_from(if leap { 59 } else { second }).ok()?,
+        0,
+    )
+    .ok()?;
+    // Civil arithmetic, not a `Timestamp`: jiff's timestamps stop a day short of year 9999's
+    // end (room for any UTC offset).
+    let ms = i64::try_from(dt.duration_since(UNIX_EPOCH).as_millis()).ok()?;
+    Some(ms + if leap { 1000 } else { 0 })
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant, "chrono-Compatible Low-Level
-/// Date Algorithms").
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+/// 1970-01-01T00:00:00 in UTC, as a civil time.
+const UNIX_EPOCH: DateTime = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
 
 /// One challenge from a `WWW-Authenticate` header (RFC 7235 §4.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Challenge {
     Digest(DigestChallenge),
     Basic {
         realm: Option<String>,
     },
-    /// A scheme this client does not speak (Bearer, Negotiate, ...), lower-cased.
+    /// A scheme this client does not speak (Bearer, Negotiate, ...), lower-cased; also a
+    /// `digest` challenge http-auth cannot answer (an unknown algorithm, no realm or nonce).
     Other(String),
 }
 
-/// The parameters of a `Digest` challenge (RFC 7616 §3.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `Digest` challenge (RFC 7616 §3.3) and the state of answering it: http-auth's client,
+/// which counts the requests sent with the challenge's nonce (`nc`, from 1). Keep it for as
+/// long as the camera accepts the nonce.
+#[derive(Debug, PartialEq, Eq)]
 pub struct DigestChallenge {
-    pub realm: String,
-    pub nonce: String,
-    pub opaque: Option<String>,
-    /// As sent, upper-cased; `MD5` when the camera named none (RFC 7616 §3.3).
-    pub algorithm: String,
-    /// The qop options offered, lower-cased; empty for an RFC 2069 challenge.
-    pub qop: Vec<String>,
-    /// The server says the nonce is stale, not the password wrong (RFC 7616 §3.3).
-    pub stale: bool,
+    client: DigestClient,
 }
 
 /// Every challenge in the `WWW-Authenticate` header values of one response, in order. Several
-/// challenges may share one header value, separated by commas (RFC 7235 §4.1).
+/// challenges may share one header value, separated by commas (RFC 7235 §4.1). http-auth's
+/// parser reads each value up to its first syntax error (e.g. non-ASCII text, which `ureq`
+/// does not hand over anyway); the challenges before the error still count.
 pub fn parse_challenges<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Challenge> {
     let mut out = Vec::new();
     for value in values {
-        let mut current: Option<(String, Vec<(String, String)>)> = None;
-        for item in split_params(value) {
-            let item = item.trim();
-            if item.is_empty() {
-                continue;
-            }
-            // "Digest realm=x" starts a challenge; "realm=x" continues one; "Basic" alone is a
-            // challenge without parameters.
-            let (scheme, rest) = match item.split_once(char::is_whitespace) {
-                Some((s, r)) if !s.contains('=') => (Some(s), r.trim()),
-                _ if !item.contains('=') => (Some(item), ""),
-                _ => (None, item),
-            };
-            if let Some(scheme) = scheme {
-                if let Some(c) = current.take() {
-                    out.push(build_challenge(c));
+        for parsed in ChallengeParser::new(value) {
+            let Ok(mut c) = parsed else { break };
+            out.push(if c.scheme.eq_ignore_ascii_case("Digest") {
+                canonical_algorithm(&mut c);
+                match DigestClient::try_from(&c) {
+                    Ok(client) => Challenge::Digest(DigestChallenge { client }),
+                    Err(_) => Challenge::Other("digest".to_string()),
                 }
-                current = Some((scheme.to_ascii_lowercase(), Vec::new()));
-            }
-            if let (Some((k, v)), Some((_, params))) = (rest.split_once('='), current.as_mut()) {
-                params.push((k.trim().to_ascii_lowercase(), unquote(v.trim())));
-            }
-        }
-        if let Some(c) = current.take() {
-            out.push(build_challenge(c));
+            } else if c.scheme.eq_ignore_ascii_case("Basic") {
+                let realm = c
+                    .params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("realm"));
+                Challenge::Basic {
+                    realm: realm.map(|(_, v)| v.to_unescaped()),
+                }
+            } else {
+                Challenge::Other(c.scheme.to_ascii_lowercase())
+            });
         }
     }
     out
 }
 
-fn build_challenge((scheme, params): (String, Vec<(String, String)>)) -> Challenge {
-    let get = |k: &str| {
-        params
+/// http-auth matches `algorithm` case-sensitively, as the IANA registry spells it (`MD5-sess`);
+/// cameras also write `md5` or `MD5-SESS`, which this client has always answered. Rewrites a
+/// known name to the registry's spelling; an unknown one is left for http-auth to refuse.
+fn canonical_algorithm(c: &mut ChallengeRef<'_>) {
+    const KNOWN: [&str; 6] = [
+        "MD5",
+        "MD5-sess",
+        "SHA-256",
+        "SHA-256-sess",
+        "SHA-512-256",
+        "SHA-512-256-sess",
+    ];
+    for (k, v) in &mut c.params {
+        if !k.eq_ignore_ascii_case("algorithm") {
+            continue;
+        }
+        let known = KNOWN
             .iter()
-            .find(|(pk, _)| pk == k)
-            .map(|(_, v)| v.clone())
-    };
-    match scheme.as_str() {
-        "digest" => Challenge::Digest(DigestChallenge {
-            realm: get("realm").unwrap_or_default(),
-            nonce: get("nonce").unwrap_or_default(),
-            opaque: get("opaque"),
-            algorithm: get("algorithm")
-                .map(|a| a.to_ascii_uppercase())
-                .unwrap_or_else(|| "MD5".to_string()),
-            qop: get("qop")
-                .map(|q| {
-                    q.split(',')
-                        .map(|s| s.trim().to_ascii_lowercase())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            stale: get("stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
-        }),
-        "basic" => Challenge::Basic {
-            realm: get("realm"),
-        },
-        other => Challenge::Other(other.to_string()),
-    }
-}
-
-/// Splits on commas outside double quotes.
-fn split_params(s: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, c) in s.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                parts.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
+            .find(|n| n.eq_ignore_ascii_case(v.as_escaped()));
+        if let Some(canonical) = known.and_then(|n| ParamValue::try_from_escaped(n).ok()) {
+            *v = canonical;
         }
-    }
-    parts.push(&s[start..]);
-    parts
-}
-
-fn unquote(v: &str) -> String {
-    match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-        Some(inner) => {
-            let mut out = String::with_capacity(inner.len());
-            let mut chars = inner.chars();
-            while let Some(c) = chars.next() {
-                if c == '\\' {
-                    if let Some(n) = chars.next() {
-                        out.push(n);
-                    }
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        }
-        None => v.to_string(),
     }
 }
 
 impl DigestChallenge {
-    /// Whether this client can compute a response for the challenge's algorithm.
+    /// http-auth's client: realm, nonce, opaque, algorithm, qop, stale, nonce count.
+    pub fn client(&self) -> &DigestClient {
+        &self.client
+    }
+
+    /// Whether this client can answer: with qop `auth`, or without qop (RFC 2069). A challenge
+    /// offering only `auth-int` is not answered (see [`respond`](Self::respond)).
     pub fn is_supported(&self) -> bool {
-        matches!(
-            self.algorithm.as_str(),
-            "MD5" | "MD5-SESS" | "SHA-256" | "SHA-256-SESS"
-        )
+        self.client.qop() & Qop::Auth
     }
 
-    fn hash(&self, data: &str) -> String {
-        self.hash_bytes(data.as_bytes())
-    }
-
-    fn hash_bytes(&self, data: &[u8]) -> String {
-        if self.algorithm.starts_with("SHA-256") {
-            hex(&Sha256::digest(data))
-        } else {
-            hex(&Md5::digest(data))
-        }
-    }
-
-    /// The qop this client answers with: `auth` when offered, else `auth-int`, else none
-    /// (RFC 2069 compatibility, RFC 2617 §3.2.2.1).
-    pub fn chosen_qop(&self) -> Option<&'static str> {
-        if self.qop.iter().any(|q| q == "auth") {
-            Some("auth")
-        } else if self.qop.iter().any(|q| q == "auth-int") {
-            Some("auth-int")
-        } else {
-            None
-        }
-    }
-
-    /// The `response` value (RFC 7616 §3.4.1): `KD(H(A1), nonce:nc:cnonce:qop:H(A2))`, or
-    /// `KD(H(A1), nonce:H(A2))` without qop. `nc` is the nonce count for this nonce, from 1;
-    /// `body` is hashed only for `auth-int`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn response(
-        &self,
+    /// The `Authorization` header value for the next request (RFC 7616 §3.4), with a fresh
+    /// random client nonce and the nonce count one higher than the last answer's. Errors when
+    /// a value cannot be written in the header (e.g. a non-ASCII realm) or the challenge offers
+    /// only `auth-int`.
+    pub fn respond(
+        &mut self,
         username: &str,
         password: &str,
         method: &str,
         uri: &str,
-        nc: u32,
-        cnonce: &str,
-        body: &[u8],
-    ) -> String {
-        let mut ha1 = self.hash(&format!("{username}:{}:{password}", self.realm));
-        if self.algorithm.ends_with("-SESS") {
-            ha1 = self.hash(&format!("{ha1}:{}:{cnonce}", self.nonce));
-        }
-        let qop = self.chosen_qop();
-        let a2 = if qop == Some("auth-int") {
-            format!("{method}:{uri}:{}", self.hash_bytes(body))
-        } else {
-            format!("{method}:{uri}")
-        };
-        let ha2 = self.hash(&a2);
-        match qop {
-            Some(qop) => self.hash(&format!(
-                "{ha1}:{}:{nc:08x}:{cnonce}:{qop}:{ha2}",
-                self.nonce
-            )),
-            None => self.hash(&format!("{ha1}:{}:{ha2}", self.nonce)),
-        }
+    ) -> Result<String, String> {
+        self.client
+            .respond(&params(username, password, method, uri))
     }
 
-    /// The `Authorization` header value answering this challenge (RFC 7616 §3.4).
-    #[allow(clippy::too_many_arguments)]
-    pub fn authorization(
-        &self,
+    /// [`respond`](Self::respond) with a given client nonce, for known-answer tests.
+    #[cfg(test)]
+    fn respond_with_cnonce(
+        &mut self,
         username: &str,
         password: &str,
         method: &str,
         uri: &str,
-        nc: u32,
         cnonce: &str,
-        body: &[u8],
-    ) -> String {
-        let response = self.response(username, password, method, uri, nc, cnonce, body);
-        let mut h = format!(
-            r#"Digest username="{}", realm="{}", nonce="{}", uri="{}", algorithm={}, response="{}""#,
-            quote_escape(username),
-            quote_escape(&self.realm),
-            quote_escape(&self.nonce),
-            quote_escape(uri),
-            self.algorithm,
-            response
-        );
-        if let Some(opaque) = &self.opaque {
-            h.push_str(&format!(r#", opaque="{}""#, quote_escape(opaque)));
-        }
-        if let Some(qop) = self.chosen_qop() {
-            h.push_str(&format!(r#", qop={qop}, nc={nc:08x}, cnonce="{cnonce}""#));
-        }
-        h
+    ) -> Result<String, String> {
+        self.client
+            .respond_with_testing_cnonce(&params(username, password, method, uri), cnonce)
     }
 }
 
-/// `Basic base64(user:password)` (RFC 7617 §2).
+/// What http-auth needs for an answer. No body: given one, http-auth (0.1.10) answers with qop
+/// `auth-int` whenever offered, and puts the body itself into A2 where RFC 7616 §3.4.3 wants
+/// its hash. Without one it answers with `auth`; a challenge offering only `auth-int` is left
+/// unanswered ([`DigestChallenge::is_supported`] is false: the client falls back to Basic if
+/// offered, else reports no usable authentication).
+fn params<'a>(
+    username: &'a str,
+    password: &'a str,
+    method: &'a str,
+    uri: &'a str,
+) -> PasswordParams<'a> {
+    PasswordParams {
+        username,
+        password,
+        uri,
+        method,
+        body: None,
+    }
+}
+
+/// `Basic base64(user:password)` (RFC 7617 §2), by http-auth.
 pub fn basic_authorization(username: &str, password: &str) -> String {
-    format!("Basic {}", BASE64.encode(format!("{username}:{password}")))
-}
-
-fn quote_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    http_auth::basic::encode_credentials(username, password)
 }
 
 #[cfg(test)]
 mod tests {
+    use http_auth::digest::Algorithm;
+
     use super::*;
 
     #[test]
@@ -478,60 +365,78 @@ mod tests {
         assert_eq!(format_utc(ms), "2024-02-29T23:59:59Z");
         assert_eq!(unix_ms_from_utc(2024, 13, 1, 0, 0, 0), None);
         assert_eq!(format_utc(-1000), "1969-12-31T23:59:59Z");
+        assert_eq!(format_utc(-1), "1969-12-31T23:59:59Z");
+        // A leap second is the next minute's first; a day the month lacks is refused.
+        assert_eq!(
+            unix_ms_from_utc(2016, 12, 31, 23, 59, 60),
+            unix_ms_from_utc(2017, 1, 1, 0, 0, 0)
+        );
+        assert_eq!(unix_ms_from_utc(2023, 2, 29, 0, 0, 0), None);
+        // The last second xs:dateTime can write.
+        assert_eq!(
+            unix_ms_from_utc(9999, 12, 31, 23, 59, 59),
+            Some(253_402_300_799_000)
+        );
+    }
+
+    /// The one `Digest` challenge in `header`.
+    fn digest(header: &str) -> DigestChallenge {
+        match parse_challenges([header]).pop() {
+            Some(Challenge::Digest(d)) => d,
+            other => panic!("not digest: {other:?}"),
+        }
     }
 
     #[test]
     fn digest_response_matches_rfc_2617_example() {
         // RFC 2617 §3.5.
-        let c = DigestChallenge {
-            realm: "testrealm@host.com".into(),
-            nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093".into(),
-            opaque: Some("5ccc069c403ebaf9f0171e9517f40e41".into()),
-            algorithm: "MD5".into(),
-            qop: vec!["auth".into(), "auth-int".into()],
-            stale: false,
-        };
-        let r = c.response(
-            "Mufasa",
-            "Circle Of Life",
-            "GET",
-            "/dir/index.html",
-            1,
-            "0a4f113b",
-            b"",
+        let mut c = digest(concat!(
+            r#"Digest realm="testrealm@host.com", qop="auth,auth-int", "#,
+            r#"nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", "#,
+            r#"opaque="5ccc069c403ebaf9f0171e9517f40e41""#
+        ));
+        let h = c
+            .respond_with_cnonce(
+                "Mufasa",
+                "Circle Of Life",
+                "GET",
+                "/dir/index.html",
+                "0a4f113b",
+            )
+            .expect("answerable");
+        assert!(
+            h.contains(r#"response="6629fae49393a05397450978507c4ef1""#),
+            "{h}"
         );
-        assert_eq!(r, "6629fae49393a05397450978507c4ef1");
     }
 
     #[test]
     fn digest_response_matches_rfc_7616_examples_for_md5_and_sha256() {
         // RFC 7616 §3.9.1.
-        let mut c = DigestChallenge {
-            realm: "http-auth@example.org".into(),
-            nonce: "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v".into(),
-            opaque: Some("FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS".into()),
-            algorithm: "MD5".into(),
-            qop: vec!["auth".into(), "auth-int".into()],
-            stale: false,
+        let challenge = |algorithm: &str| {
+            digest(&format!(
+                concat!(
+                    r#"Digest realm="http-auth@example.org", qop="auth, auth-int", "#,
+                    r#"algorithm={}, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", "#,
+                    r#"opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#
+                ),
+                algorithm
+            ))
         };
         let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
-        let args = (
-            "Mufasa",
-            "Circle of Life",
-            "GET",
-            "/dir/index.html",
-            1,
-            cnonce,
-        );
-        assert_eq!(
-            c.response(args.0, args.1, args.2, args.3, args.4, args.5, b""),
-            "8ca523f5e9506fed4657c9700eebdbec"
-        );
-        c.algorithm = "SHA-256".into();
-        assert_eq!(
-            c.response(args.0, args.1, args.2, args.3, args.4, args.5, b""),
-            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
-        );
+        let args = ("Mufasa", "Circle of Life", "GET", "/dir/index.html", cnonce);
+        for (algorithm, response) in [
+            ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+            (
+                "SHA-256",
+                "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+            ),
+        ] {
+            let h = challenge(algorithm)
+                .respond_with_cnonce(args.0, args.1, args.2, args.3, args.4)
+                .expect("answerable");
+            assert!(h.contains(&format!(r#"response="{response}""#)), "{h}");
+        }
     }
 
     #[test]
@@ -543,12 +448,13 @@ mod tests {
         assert_eq!(cs.len(), 2, "{cs:?}");
         match &cs[0] {
             Challenge::Digest(d) => {
-                assert_eq!(d.realm, "IP Camera(C2133)");
-                assert_eq!(d.nonce, "4e4455784e324a6d4f54673a3335");
-                assert_eq!(d.opaque.as_deref(), Some("x,y"));
-                assert_eq!(d.algorithm, "MD5");
-                assert_eq!(d.qop, vec!["auth"]);
-                assert!(!d.stale);
+                let d = d.client();
+                assert_eq!(d.realm(), "IP Camera(C2133)");
+                assert_eq!(d.nonce(), "4e4455784e324a6d4f54673a3335");
+                assert_eq!(d.opaque(), Some("x,y"));
+                assert_eq!((d.algorithm(), d.session()), (Algorithm::Md5, false));
+                assert!(d.qop() & Qop::Auth && !(d.qop() & Qop::AuthInt));
+                assert!(!d.stale());
             }
             other => panic!("not digest: {other:?}"),
         }
@@ -562,22 +468,43 @@ mod tests {
             parse_challenges([r#"Basic realm="a", Digest realm="b", nonce="n", stale=true"#]);
         assert!(matches!(&both[0], Challenge::Basic { .. }), "{both:?}");
         assert!(
-            matches!(&both[1], Challenge::Digest(d) if d.realm == "b" && d.stale),
+            matches!(&both[1], Challenge::Digest(d) if d.client().realm() == "b" && d.client().stale()),
             "{both:?}"
         );
     }
 
     #[test]
+    fn algorithm_names_are_read_in_any_case_and_auth_int_alone_is_not_answered() {
+        let d = digest(r#"Digest realm="r", nonce="n", algorithm=sha-256-SESS, qop="auth""#);
+        assert_eq!(
+            (d.client().algorithm(), d.client().session()),
+            (Algorithm::Sha256, true)
+        );
+        assert!(d.is_supported());
+        assert!(!digest(r#"Digest realm="r", nonce="n", qop="auth-int""#).is_supported());
+        // RFC 2069: no qop, answered without nc and cnonce.
+        let mut old = digest(r#"Digest realm="r", nonce="n""#);
+        assert!(old.is_supported());
+        let h = old.respond("u", "p", "GET", "/").expect("answerable");
+        assert!(!h.contains("nc=") && !h.contains("cnonce="), "{h}");
+        assert_eq!(
+            parse_challenges([r#"Digest realm="r", nonce="n", algorithm=SHA-1"#]),
+            [Challenge::Other("digest".into())]
+        );
+    }
+
+    #[test]
     fn digest_authorization_header_names_every_field_the_server_checks() {
-        let c = DigestChallenge {
-            realm: "r".into(),
-            nonce: "n".into(),
-            opaque: Some("o".into()),
-            algorithm: "MD5".into(),
-            qop: vec!["auth".into()],
-            stale: false,
-        };
-        let h = c.authorization("admin", "pw", "POST", "/onvif/device_service", 2, "c", b"");
+        let mut c = digest(r#"Digest realm="r", nonce="n", opaque="o", qop="auth""#);
+        let uri = "/onvif/device_service";
+        let first = c
+            .respond_with_cnonce("admin", "pw", "POST", uri, "c")
+            .expect("answerable");
+        assert!(first.contains("nc=00000001"), "{first}");
+        // The nonce count grows with each answer to the same nonce.
+        let h = c
+            .respond_with_cnonce("admin", "pw", "POST", uri, "c")
+            .expect("answerable");
         for part in [
             r#"username="admin""#,
             r#"realm="r""#,
@@ -591,6 +518,7 @@ mod tests {
             assert!(h.contains(part), "{part} missing from {h}");
         }
         assert!(!h.contains("pw\""), "{h}");
+        assert_eq!(c.client().nonce_count(), 2);
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! Authentication (ONVIF Core §5.12): every authenticated request carries a WS-Security
 //! UsernameToken with a PasswordDigest whose `Created` is corrected by the camera's clock offset
 //! (Core §5.12.2). If the HTTP layer answers `401` with a `Digest` challenge (RFC 7616) or a
-//! `Basic` one (RFC 7617), the request is sent again with the answer, and later requests reuse the
-//! digest nonce with a growing nonce count until the camera calls it stale. Cameras differ: some
+//! `Basic` one (RFC 7617), the request is sent again with the answer (computed by `http-auth`,
+//! see [`super::auth`]), and later requests reuse the digest nonce with a growing nonce count
+//! until the camera calls it stale. Cameras differ: some
 //! check only the token, some only HTTP Digest, some both; this client satisfies all three.
 //!
 //! HTTP Basic over plain `http` is refused ([`OnvifError::BasicOverHttp`]) before the password
@@ -47,7 +48,8 @@ pub struct CameraClock {
 
 /// The HTTP authentication learned from the last `401`.
 enum HttpAuth {
-    Digest { challenge: DigestChallenge, nc: u32 },
+    /// Answered by http-auth, which counts the requests sent with the nonce.
+    Digest(DigestChallenge),
     Basic,
 }
 
@@ -362,7 +364,16 @@ impl OnvifClient {
                 _ => String::new(),
             };
             let envelope = soap::envelope(&security, body);
-            let authorization = self.http_authorization(&request_target, envelope.as_bytes());
+            let authorization =
+                self.http_authorization(&request_target)
+                    .map_err(|e| OnvifError::Auth {
+                        action,
+                        url: shown_url.clone(),
+                        reason: format!(
+                            "cannot answer the camera's HTTP Digest challenge: {}",
+                            scrub(&e, self.password.as_ref())
+                        ),
+                    })?;
             let mut req = self.agent.post(url).header("Content-Type", &content_type);
             if let Some(a) = &authorization {
                 req = req.header("Authorization", a);
@@ -387,17 +398,22 @@ impl OnvifClient {
                 if password.is_none() {
                     return Err(auth_err("the camera wants a user name and password"));
                 }
-                let digest = challenges.iter().find_map(|c| match c {
-                    Challenge::Digest(d) if d.is_supported() => Some(d.clone()),
-                    _ => None,
-                });
+                let offered = !challenges.is_empty();
                 let basic = challenges
                     .iter()
                     .any(|c| matches!(c, Challenge::Basic { .. }));
+                // The first Digest challenge this client can answer (RFC 7616 §3.7), preferred
+                // to Basic. Chosen here rather than by http-auth's `PasswordClient`, which takes
+                // the first Digest even when it offers only `auth-int`, wants a realm on Basic
+                // and does not tell "no challenge" from "none this client speaks".
+                let digest = challenges.into_iter().find_map(|c| match c {
+                    Challenge::Digest(d) if d.is_supported() => Some(d),
+                    _ => None,
+                });
                 let retry = match (&digest, basic) {
-                    (Some(d), _) => !fresh_challenge || d.stale,
+                    (Some(d), _) => !fresh_challenge || d.client().stale(),
                     (None, true) => !fresh_challenge,
-                    (None, false) if challenges.is_empty() => false,
+                    (None, false) if !offered => false,
                     (None, false) => {
                         return Err(auth_err(
                             "the camera offers no HTTP authentication this client speaks",
@@ -414,7 +430,7 @@ impl OnvifClient {
                     });
                 }
                 *lock(&self.http_auth) = Some(match digest {
-                    Some(challenge) => HttpAuth::Digest { challenge, nc: 0 },
+                    Some(challenge) => HttpAuth::Digest(challenge),
                     None => HttpAuth::Basic,
                 });
                 fresh_challenge = true;
@@ -456,25 +472,18 @@ impl OnvifClient {
         })
     }
 
-    /// The `Authorization` header for the next request, from the last challenge, if any.
-    fn http_authorization(&self, request_target: &str, body: &[u8]) -> Option<String> {
-        let password = self.password.as_ref()?.expose();
-        let mut guard = lock(&self.http_auth);
-        match guard.as_mut()? {
-            HttpAuth::Basic => Some(basic_authorization(&self.username, password)),
-            HttpAuth::Digest { challenge, nc } => {
-                *nc += 1;
-                let cnonce = hex16(random_bytes::<16>());
-                Some(challenge.authorization(
-                    &self.username,
-                    password,
-                    "POST",
-                    request_target,
-                    *nc,
-                    &cnonce,
-                    body,
-                ))
-            }
+    /// The `Authorization` header for the next request, from the last challenge, if any. An
+    /// error when http-auth cannot write the Digest answer (a value it cannot quote).
+    fn http_authorization(&self, request_target: &str) -> Result<Option<String>, String> {
+        let Some(password) = self.password.as_ref().map(Password::expose) else {
+            return Ok(None);
+        };
+        match lock(&self.http_auth).as_mut() {
+            None => Ok(None),
+            Some(HttpAuth::Basic) => Ok(Some(basic_authorization(&self.username, password))),
+            Some(HttpAuth::Digest(challenge)) => challenge
+                .respond(&self.username, password, "POST", request_target)
+                .map(Some),
         }
     }
 
@@ -545,10 +554,6 @@ fn now_unix_ms() -> i64 {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
     }
-}
-
-fn hex16(bytes: [u8; 16]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `%XX` escapes → bytes, then UTF-8 (lossy); invalid escapes are kept as they are. Used for

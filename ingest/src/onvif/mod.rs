@@ -15,9 +15,9 @@
 //! still moves. What we need fits in a few hundred lines we can read, test on loopback and fix
 //! for odd cameras: five SOAP calls written as `format!` templates, replies read with `roxmltree`
 //! (read-only, no dependencies of its own), a UsernameToken (`sha1` + `base64` + `getrandom` 0.2),
-//! HTTP Digest (`md-5`, `sha2` for SHA-256) and a UDP socket for WS-Discovery. Of these only
-//! `roxmltree` and `sha1` were new to the lock file; the rest were already built for retina, ureq
-//! and the binary.
+//! HTTP Digest and Basic with `WWW-Authenticate` parsing (`http-auth`, by retina's author), times
+//! with `jiff`, and a UDP socket for WS-Discovery. Of these only `roxmltree` and `sha1` were new
+//! to the lock file; the rest were already built for retina, ureq and the binary.
 //!
 //! # Protocol references
 //!
