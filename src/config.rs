@@ -227,18 +227,12 @@ pub struct PersonRuleConfig {
     pub cooldown_ms: i64,
 }
 
-/// A config problem: where (file and field) and what.
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{file}: {field}: {message}")]
-pub struct ConfigError {
-    pub file: String,
-    pub field: String,
-    pub message: String,
-}
+/// A config problem: where (file and field) and what (the one shape of every config file's).
+pub use sharpeyes_core::ConfigIssue;
 
 impl PipelineConfig {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    pub fn load(path: &Path) -> Result<Self, ConfigIssue> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigIssue {
             file: path.display().to_string(),
             field: "-".into(),
             message: format!("cannot read: {e}"),
@@ -252,21 +246,19 @@ impl PipelineConfig {
     }
 
     /// Parses and validates; `file` names the source in errors.
-    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let err = |field: &str, message: String| ConfigError {
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigIssue> {
+        let err = |field: &str, message: String| ConfigIssue {
             file: file.into(),
             field: field.into(),
             message,
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let field = match e.span() {
-                Some(span) => {
-                    let (line, col) = crate::cameras::config::line_col(text.as_bytes(), span.start);
-                    format!("line {line}, column {col}")
-                }
-                None => "-".into(),
-            };
-            err(&field, e.message().trim_end().to_string())
+            ConfigIssue::at(
+                file,
+                text.as_bytes(),
+                e.span().map(|s| s.start),
+                e.message().trim_end(),
+            )
         })?;
         if raw.detect.model.trim().is_empty() {
             return Err(err(

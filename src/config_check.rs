@@ -103,7 +103,7 @@ pub fn check_text(kind: Kind, text: &str, label: &str) -> Vec<String> {
         },
         Kind::Registry => match sharpeyes_notify::Registry::parse(text, Path::new(label)) {
             Ok(_) => Vec::new(),
-            Err(e) => e.0,
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
         },
         Kind::Camera => match CameraConfig::parse(text, label) {
             Ok(_) => Vec::new(),

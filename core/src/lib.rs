@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod backoff;
 pub mod clock;
+pub mod config_issue;
 pub mod detection;
 pub mod frame;
 pub mod geometry;
@@ -21,6 +22,7 @@ pub use backoff::Backoff;
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock, UnixMillis};
+pub use config_issue::{ConfigIssue, ConfigIssues};
 pub use detection::{Detection, Detector, Keypoint, coco};
 pub use frame::{CameraId, Frame, FrameSource, InvalidCameraId, PixelFormat, SourceItem};
 pub use geometry::{BBox, Letterbox};

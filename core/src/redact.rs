@@ -121,7 +121,7 @@ pub fn redact_webhook_url(url: &str) -> String {
 }
 
 /// `text` with every URL in it (a run of characters without spaces or quotes around a `://`)
-/// passed through [`redact_url`]: for messages copied from lower layers (an RTSP client's or an
+/// that holds a secret passed through [`redact_url`] (the others as written): for messages copied from lower layers (an RTSP client's or an
 /// HTTP client's error text), which may quote the URL they were given.
 pub fn redact_text(text: &str) -> String {
     let is_scheme = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.');
@@ -146,7 +146,14 @@ pub fn redact_text(text: &str) -> String {
         // A URL quoted at the end of a sentence or in brackets keeps its punctuation.
         let token = &rest[start..end];
         let trimmed = token.trim_end_matches([',', ';', ')', ']', '.', ':']);
-        out.push_str(&redact_url(trimmed));
+        // A URL with nothing to hide is quoted as written (not as `url` would re-serialise it:
+        // `ftp://x` stays `ftp://x`, not `ftp://x/`), so a message still shows what was given.
+        let redacted = redact_url(trimmed);
+        if redacted.matches(MASK).count() > trimmed.matches(MASK).count() {
+            out.push_str(&redacted);
+        } else {
+            out.push_str(trimmed);
+        }
         out.push_str(&token[trimmed.len()..]);
         rest = &rest[end..];
     }

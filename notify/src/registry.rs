@@ -163,16 +163,21 @@ struct RawWatch {
     zones: Vec<String>,
 }
 
-/// Every problem of a registry file, each `file: field: message`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{}", .0.join("\n"))]
-pub struct RegistryErrors(pub Vec<String>);
+use sharpeyes_core::ConfigIssue;
+/// Every problem of a registry file, each `file: field: message` (the one shape of every config
+/// file's problems).
+pub use sharpeyes_core::ConfigIssues as RegistryErrors;
 
 impl Registry {
     /// Reads and checks the registry at `path`.
     pub fn load(path: &Path) -> Result<Self, RegistryErrors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| RegistryErrors(vec![format!("{}: {e}", path.display())]))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            RegistryErrors::from(ConfigIssue::new(
+                &path.display().to_string(),
+                "-",
+                format!("cannot read: {e}"),
+            ))
+        })?;
         Self::parse(&text, path)
     }
 
@@ -180,13 +185,15 @@ impl Registry {
     pub fn parse(text: &str, path: &Path) -> Result<Self, RegistryErrors> {
         let file = path.display().to_string();
         let raw: RawRegistry = toml::from_str(text).map_err(|e| {
-            RegistryErrors(vec![format!(
-                "{file}: {}",
-                e.to_string().trim_end().replace('\n', " ")
-            )])
+            RegistryErrors::from(ConfigIssue::at(
+                &file,
+                text.as_bytes(),
+                e.span().map(|s| s.start),
+                e.message().trim_end(),
+            ))
         })?;
-        let mut problems: Vec<String> = Vec::new();
-        let mut bad = |field: &str, msg: String| problems.push(format!("{file}: {field}: {msg}"));
+        let mut problems: Vec<ConfigIssue> = Vec::new();
+        let mut bad = |field: &str, msg: String| problems.push(ConfigIssue::new(&file, field, msg));
 
         let s = raw.service;
         let non_empty = |v: Option<String>, default: &str| v.unwrap_or_else(|| default.into());
@@ -196,7 +203,10 @@ impl Registry {
                 .filter(|t| (1.0..=MAX_AGE_LIMIT_S).contains(t))
                 .map_or(DEFAULT_MAX_AGE, Duration::from_secs_f64),
             group_id: non_empty(s.group_id, "sharpeyes-notify"),
-            alerts_topic: non_empty(s.alerts_topic, sharpeyes_delivery::kafka::DEFAULT_ALERT_TOPIC),
+            alerts_topic: non_empty(
+                s.alerts_topic,
+                sharpeyes_delivery::kafka::DEFAULT_ALERT_TOPIC,
+            ),
             dead_letter_topic: non_empty(s.dead_letter_topic, "sharpeyes.alerts.dlq"),
             state_dir: s.state_dir.unwrap_or_else(|| "var/notify".into()),
             max_attempts: s.max_attempts.unwrap_or(6),
@@ -509,7 +519,12 @@ gateway = "push"
 [[guardians.watch]]
 camera = "bad id"
 "#;
-        let e = parse(text).expect_err("invalid").0;
+        let e: Vec<String> = parse(text)
+            .expect_err("invalid")
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let want = [
             "guardians.toml: service.dead_letter_topic: must differ",
             "guardians.toml: service.max_attempts: must be 1 to 100, got 0",
@@ -538,10 +553,11 @@ camera = "bad id"
         let e =
             parse("[[guardians]]\nid = \"a\"\nname = \"A\"\nwebhok = \"x\"\n").expect_err("typo");
         assert!(
-            e.0[0].starts_with("guardians.toml: ") && e.0[0].contains("webhok"),
+            e.0[0].file == "guardians.toml" && e.0[0].message.contains("webhok"),
             "{e}"
         );
         let e = parse("[[guardians]\n").expect_err("bad toml");
-        assert!(e.0[0].starts_with("guardians.toml: "), "{e}");
+        assert_eq!(e.0[0].file, "guardians.toml", "{e}");
+        assert!(e.0[0].field.starts_with("line 1, column "), "{e}");
     }
 }

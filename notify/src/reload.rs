@@ -66,7 +66,11 @@ pub fn live_part(running: &Registry, mut next: Registry) -> (Registry, Vec<&'sta
 
 /// One `file: gateways.NAME.bearer_token_env: ...` per token variable a guardian's endpoint
 /// needs and `is_set` says is missing.
-pub fn token_problems(reg: &Registry, file: &Path, is_set: impl Fn(&str) -> bool) -> Vec<String> {
+pub fn token_problems(
+    reg: &Registry,
+    file: &Path,
+    is_set: impl Fn(&str) -> bool,
+) -> Vec<sharpeyes_core::ConfigIssue> {
     let mut out = Vec::new();
     for (name, gw) in &reg.gateways {
         if let Some(var) = &gw.bearer_token_env
@@ -76,9 +80,10 @@ pub fn token_problems(reg: &Registry, file: &Path, is_set: impl Fn(&str) -> bool
                 .iter()
                 .any(|g| matches!(&g.endpoint, super::Endpoint::Gateway(n) if n == name))
         {
-            out.push(format!(
-                "{}: gateways.{name}.bearer_token_env: environment variable {var} is not set",
-                file.display()
+            out.push(sharpeyes_core::ConfigIssue::new(
+                &file.display().to_string(),
+                format!("gateways.{name}.bearer_token_env"),
+                format!("environment variable {var} is not set"),
             ));
         }
     }
@@ -197,11 +202,11 @@ mod tests {
             panic!("a broken edit is rejected")
         };
         assert_eq!(
-            e.0,
-            vec![format!(
+            e.to_string(),
+            (format!(
                 "{}: guardians[1] (b).max_per_hour: must be 1 to 3600, got 0",
                 path.display()
-            )]
+            ))
         );
         assert_eq!(w.poll(), None, "reported once");
         std::fs::remove_file(&path).unwrap();
@@ -252,7 +257,10 @@ mod tests {
                     [[guardians.watch]]\ncamera = \"c\"\n";
         let reg = Registry::parse(text, Path::new("g.toml")).unwrap();
         assert_eq!(
-            token_problems(&reg, Path::new("g.toml"), |_| false),
+            token_problems(&reg, Path::new("g.toml"), |_| false)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             vec![
                 "g.toml: gateways.sms.bearer_token_env: environment variable NO_SUCH_VAR is not set"
             ]

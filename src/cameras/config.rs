@@ -380,67 +380,7 @@ impl Default for HealthConfig {
     }
 }
 
-/// One problem in a camera file: which file, which field, what. Display is
-/// `file: field: message`, e.g.
-/// `configs/cameras/gate-east.toml: detect.fps: must be between 0.1 and 30, got 0`.
-/// The message never holds a password.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigIssue {
-    pub file: String,
-    /// Dotted path of the field (`stream.url`, `zones[1].name`), `line L, column C` for a TOML
-    /// error, or `-` for the file as a whole.
-    pub field: String,
-    pub message: String,
-}
-
-impl ConfigIssue {
-    /// Builds an issue; any `scheme://user:password@` in the message is masked.
-    pub fn new(file: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            file: file.to_string(),
-            field: field.into(),
-            message: mask_passwords(&message.into()),
-        }
-    }
-}
-
-impl fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.file, self.field, self.message)
-    }
-}
-
-impl std::error::Error for ConfigIssue {}
-
-/// Masks the password of every `scheme://user:password@` in free text (serde messages can echo
-/// a value; an id or name may be a pasted URL).
-fn mask_passwords(text: &str) -> String {
-    if !text.contains("://") {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(s) = rest.find("://") {
-        let (head, tail) = rest.split_at(s + 3);
-        out.push_str(head);
-        // The authority ends at the first '/', whitespace, quote or backquote.
-        let end = tail
-            .find(|c: char| c == '/' || c.is_whitespace() || matches!(c, '"' | '\'' | '`'))
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..colon]);
-                out.push_str(":***");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
+pub use sharpeyes_core::ConfigIssue;
 
 // ---------------------------------------------------------------------------------------------
 // Parsing and validation.
@@ -512,21 +452,7 @@ impl CameraConfig {
     }
 }
 
-/// 1-based line and column (in characters) of byte offset `at`.
-pub(crate) fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
-    let at = at.min(bytes.len());
-    let before = &bytes[..at];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    let col = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
-    (line, col)
-}
+pub(crate) use sharpeyes_core::config_issue::line_col;
 
 /// The unit of a config number that becomes a [`Duration`], and how its messages name it.
 #[derive(Clone, Copy)]
