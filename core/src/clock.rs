@@ -76,6 +76,32 @@ pub trait Clock: Send + Sync {
     }
 }
 
+/// Sleeps up to `d` on `clock` in steps of at most 50 ms, so that an interruption is seen
+/// quickly; true if `interrupted()` said so (before, during or at the end of the wait). The one
+/// interruptible sleep of the blocking loops (camera reconnects, the guardians' retries); on a
+/// simulated clock it returns at once. (The relay's wait is a condition variable, woken by new
+/// alerts; the cluster member's is a tokio `select!`.)
+pub fn sleep_unless(
+    clock: &dyn Clock,
+    d: std::time::Duration,
+    interrupted: impl Fn() -> bool,
+) -> bool {
+    let end = clock
+        .now()
+        .0
+        .saturating_add(d.as_millis().min(i64::MAX as u128) as i64);
+    loop {
+        if interrupted() {
+            return true;
+        }
+        let left = end - clock.now().0;
+        if left <= 0 {
+            return false;
+        }
+        clock.sleep(std::time::Duration::from_millis(left.min(50) as u64));
+    }
+}
+
 /// The wall clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
@@ -120,6 +146,27 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sleep_unless_waits_out_the_time_or_stops_at_the_interruption() {
+        let clock = ManualClock::new(UnixMillis(1_000));
+        assert!(!sleep_unless(
+            &clock,
+            std::time::Duration::from_secs(2),
+            || false
+        ));
+        assert_eq!(clock.now(), UnixMillis(3_000));
+        let asked = std::sync::atomic::AtomicU32::new(0);
+        let interrupted = sleep_unless(&clock, std::time::Duration::from_secs(10), || {
+            asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3
+        });
+        assert!(interrupted);
+        assert_eq!(
+            clock.now(),
+            UnixMillis(3_150),
+            "three 50 ms steps, then stopped"
+        );
+    }
 
     #[test]
     fn formats_rfc3339() {

@@ -21,7 +21,7 @@ pub use alert::{
 pub use backoff::Backoff;
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
-pub use clock::{Clock, SystemClock, UnixMillis};
+pub use clock::{Clock, SystemClock, UnixMillis, sleep_unless};
 pub use config_issue::{ConfigIssue, ConfigIssues};
 pub use detection::{Detection, Detector, Keypoint, coco};
 pub use frame::{CameraId, Frame, FrameSource, InvalidCameraId, PixelFormat, SourceItem};

@@ -45,7 +45,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sharpeyes_core::{ALERT_SCHEMA_VERSION, Alert, Clock, SystemClock, UnixMillis};
+use sharpeyes_core::{ALERT_SCHEMA_VERSION, Alert, Clock, SystemClock, UnixMillis, sleep_unless};
 
 use super::dedup::DeliveredLog;
 use super::freshness::{alert_time, keep_from, stale};
@@ -411,24 +411,12 @@ fn write_dead_letters(
             continue;
         }
         tracing::warn!(topic = %topic, failed = failed.len(), error = %last_error, retry_in_ms = delay.as_millis() as u64, "dead-letter writes failed; retrying");
-        if sleep_unless(delay, || stop.load(Ordering::Relaxed)) {
+        if sleep_unless(&SystemClock, delay, || stop.load(Ordering::Relaxed)) {
             return;
         }
         delay = (delay * 2).min(Duration::from_secs(30));
         retry = failed;
     }
-}
-
-/// Sleeps `d` in short steps; `true` when `interrupt` said so meanwhile.
-fn sleep_unless(d: Duration, interrupt: impl Fn() -> bool) -> bool {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if interrupt() {
-            return true;
-        }
-        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
-    }
-    interrupt()
 }
 
 /// The offset tracker and the finished messages it has not counted yet.
@@ -1077,7 +1065,7 @@ impl Worker {
                         "rate limit reached; notifications wait"
                     );
                 }
-                if sleep_unless(wait.min(Duration::from_millis(500)), || {
+                if sleep_unless(&SystemClock, wait.min(Duration::from_millis(500)), || {
                     stop.load(Ordering::Relaxed)
                 }) {
                     return;
@@ -1187,7 +1175,7 @@ impl Worker {
                     let wait = backoff(attempt, svc.backoff_initial, svc.backoff_max);
                     shared.counters.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(alert = %job.alert.id, attempt, error = %r, retry_in_ms = wait.as_millis() as u64, "notification failed; retrying");
-                    if sleep_unless(wait, || {
+                    if sleep_unless(&SystemClock, wait, || {
                         shared.stop.load(Ordering::Relaxed) || shared.revoked(job)
                     }) {
                         if shared.stop.load(Ordering::Relaxed) {

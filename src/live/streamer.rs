@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use sharpeyes_core::{CameraId, CameraState, Clock, SourceItem, StatusEvent, UnixMillis};
+use sharpeyes_core::{
+    CameraId, CameraState, Clock, SourceItem, StatusEvent, UnixMillis, sleep_unless,
+};
 use sharpeyes_ingest::{DecodeGate, Health, IngestError, ReconnectBackoff, StatusChange};
 
 use super::admit::{Admission, Admit};
@@ -162,22 +164,6 @@ impl ConnectLimiter {
     }
 }
 
-/// Sleeps up to `d` on `clock`, in steps of at most 50 ms so a stop is seen quickly; returns
-/// false if stopping.
-pub fn sleep_unless_stopped(clock: &dyn Clock, d: Duration, stop: &AtomicBool) -> bool {
-    let end = clock.now().0 + d.as_millis() as i64;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        let left = end - clock.now().0;
-        if left <= 0 {
-            return true;
-        }
-        clock.sleep(Duration::from_millis(left.min(50) as u64));
-    }
-}
-
 /// A value in [0, 1) that differs between cameras and attempts (no RNG dependency).
 pub fn jitter(camera: &CameraId, attempt: u64, now: UnixMillis) -> f64 {
     use std::hash::{Hash, Hasher};
@@ -282,7 +268,7 @@ impl Streamer<'_> {
             }
         };
         let spread = START_SPREAD.mul_f64(jitter(&spec.id, 0, clock.now()));
-        if !sleep_unless_stopped(clock, spread, &self.stop) {
+        if sleep_unless(clock, spread, || self.stop.load(Ordering::Relaxed)) {
             return;
         }
         while !self.stop.load(Ordering::Relaxed) {
@@ -404,7 +390,7 @@ impl Streamer<'_> {
             } else {
                 tracing::debug!(retry_in_ms = delay.as_millis() as u64, "reconnecting");
             }
-            if !sleep_unless_stopped(clock, delay, &self.stop) {
+            if sleep_unless(clock, delay, || self.stop.load(Ordering::Relaxed)) {
                 return;
             }
         }
