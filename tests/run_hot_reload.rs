@@ -2,7 +2,7 @@
 //! camera config directory: files added, broken, removed while it runs. Observed through its
 //! Prometheus endpoint (real HTTP) and its output. The camera password never shows anywhere.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -38,12 +38,7 @@ fn camera_file(dir: &Path, id: &str, url: &str, extra: &str) {
 }
 
 fn metrics(addr: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("request");
-    let mut body = String::new();
-    s.read_to_string(&mut body).expect("response");
-    assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
-    body
+    common::metrics(addr).unwrap_or_else(|| panic!("GET http://{addr}/metrics did not answer 200"))
 }
 
 fn frames(text: &str, camera: &str) -> Option<u64> {

@@ -2,7 +2,6 @@
 //! models, assets and ONNX Runtime, in a scratch directory.
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -127,11 +126,13 @@ pub fn summary_field(summary: &str, key: &str) -> u64 {
 
 /// `GET /metrics` of a `--metrics` endpoint (real HTTP); None when it does not answer 200.
 pub fn metrics(addr: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    body.starts_with("HTTP/1.1 200 OK").then_some(body)
+    let mut response = ureq::get(format!("http://{addr}/metrics"))
+        .config()
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .call()
+        .ok()?;
+    response.body_mut().read_to_string().ok()
 }
 
 /// `name{camera="id"} value` → value, per camera.
