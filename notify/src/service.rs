@@ -45,7 +45,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sharpeyes_core::{ALERT_SCHEMA_VERSION, Alert, Clock, SystemClock, UnixMillis, sleep_unless};
+use sharpeyes_core::{ALERT_SCHEMA_VERSION, Alert, Clock, UnixMillis, sleep_unless};
 
 use super::dedup::DeliveredLog;
 use super::freshness::{alert_time, keep_from, stale};
@@ -151,7 +151,7 @@ impl NotifyCounters {
 }
 
 /// Everything `run` needs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NotifyOptions {
     pub brokers: String,
     pub registry: Registry,
@@ -161,6 +161,21 @@ pub struct NotifyOptions {
     pub max_age: Option<Duration>,
     /// librdkafka properties for every client (TLS, SASL), already resolved.
     pub kafka_properties: Vec<(String, String)>,
+    /// "Now" for freshness, the delivered log and the waits between retries (`SystemClock`;
+    /// tests may pass a simulated one). Rate limits keep to the monotonic clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for NotifyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyOptions")
+            .field("brokers", &self.brokers)
+            .field("registry", &self.registry)
+            .field("registry_path", &self.registry_path)
+            .field("max_age", &self.max_age)
+            .field("kafka_properties", &self.kafka_properties)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A message's work is done (for the offset tracker), in the assignment `generation` of its
@@ -250,6 +265,7 @@ struct Shared {
     dead_letters: Sender<DeadLetter>,
     counters: Arc<NotifyCounters>,
     stop: Arc<AtomicBool>,
+    clock: Arc<dyn Clock>,
     /// Partition -> assignment generation, raised when the partition is revoked: a job read in
     /// an older generation is no longer this process's to send.
     generations: Mutex<HashMap<i32, u64>>,
@@ -342,6 +358,7 @@ fn write_dead_letters(
     topic: String,
     counters: Arc<NotifyCounters>,
     stop: Arc<AtomicBool>,
+    clock: Arc<dyn Clock>,
 ) {
     let mut retry: Vec<DeadLetter> = Vec::new();
     let mut delay = Duration::from_millis(500);
@@ -411,7 +428,7 @@ fn write_dead_letters(
             continue;
         }
         tracing::warn!(topic = %topic, failed = failed.len(), error = %last_error, retry_in_ms = delay.as_millis() as u64, "dead-letter writes failed; retrying");
-        if sleep_unless(&SystemClock, delay, || stop.load(Ordering::Relaxed)) {
+        if sleep_unless(clock.as_ref(), delay, || stop.load(Ordering::Relaxed)) {
             return;
         }
         delay = (delay * 2).min(Duration::from_secs(30));
@@ -572,7 +589,7 @@ pub fn run(
             return Err(NotifyError::Token { url, var });
         }
     }
-    let delivered = DeliveredLog::open(&svc.state_dir, SystemClock.now()).map_err(|source| {
+    let delivered = DeliveredLog::open(&svc.state_dir, options.clock.now()).map_err(|source| {
         NotifyError::State {
             path: svc.state_dir.clone(),
             source,
@@ -598,14 +615,15 @@ pub fn run(
             })?;
     let (dlq_tx, dlq_rx) = std::sync::mpsc::channel();
     let dlq_writer = {
-        let (topic, counters, stop) = (
+        let (topic, counters, stop, clock) = (
             svc.dead_letter_topic.clone(),
             counters.clone(),
             stop.clone(),
+            options.clock.clone(),
         );
         std::thread::Builder::new()
             .name("notify-dlq".into())
-            .spawn(move || write_dead_letters(dlq_rx, producer, topic, counters, stop))
+            .spawn(move || write_dead_letters(dlq_rx, producer, topic, counters, stop, clock))
             .expect("spawn the dead-letter writer")
     };
 
@@ -619,6 +637,7 @@ pub fn run(
         dead_letters: dlq_tx,
         counters: counters.clone(),
         stop: stop.clone(),
+        clock: options.clock.clone(),
         generations: Mutex::new(HashMap::new()),
     });
     let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
@@ -714,7 +733,8 @@ pub fn run(
         if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             last_prune = Some(Instant::now());
             let max_age = shared.registry().service.max_age;
-            let cutoff = SystemClock
+            let cutoff = shared
+                .clock
                 .now()
                 .plus_ms(-((max_age + DEDUP_SLACK).as_millis() as i64));
             if let Err(e) = shared.delivered.prune(cutoff) {
@@ -876,7 +896,7 @@ fn take(
     }
     let at = alert_time(&alert);
     let max_age = reg.service.max_age;
-    let too_old = stale(at, SystemClock.now(), max_age);
+    let too_old = stale(at, shared.clock.now(), max_age);
     let job = Job {
         alert,
         at,
@@ -1065,9 +1085,11 @@ impl Worker {
                         "rate limit reached; notifications wait"
                     );
                 }
-                if sleep_unless(&SystemClock, wait.min(Duration::from_millis(500)), || {
-                    stop.load(Ordering::Relaxed)
-                }) {
+                if sleep_unless(
+                    self.shared.clock.as_ref(),
+                    wait.min(Duration::from_millis(500)),
+                    || stop.load(Ordering::Relaxed),
+                ) {
                     return;
                 }
                 continue;
@@ -1110,7 +1132,7 @@ impl Worker {
     /// alerts the guardian no longer wants after a registry edit (finished, not sent), and jobs
     /// of revoked partitions (dropped).
     fn sweep(&self, reg: &Registry, g: &Guardian) {
-        let now = SystemClock.now();
+        let now = self.shared.clock.now();
         let max_age = reg.service.max_age;
         let out = self.lane.lock().queue.extract_if(|j| {
             self.shared.revoked(j) || stale(j.at, now, max_age).is_some() || !wants(g, &j.alert)
@@ -1154,7 +1176,7 @@ impl Worker {
             if shared.revoked(job) {
                 return Sent::Abandoned;
             }
-            let now = SystemClock.now();
+            let now = self.shared.clock.now();
             if let Some(age) = stale(job.at, now, svc.max_age) {
                 shared.dead_letter_stale(job, &g.id, age, svc.max_age, attempt);
                 return Sent::DeadLettered;
@@ -1175,7 +1197,7 @@ impl Worker {
                     let wait = backoff(attempt, svc.backoff_initial, svc.backoff_max);
                     shared.counters.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(alert = %job.alert.id, attempt, error = %r, retry_in_ms = wait.as_millis() as u64, "notification failed; retrying");
-                    if sleep_unless(&SystemClock, wait, || {
+                    if sleep_unless(self.shared.clock.as_ref(), wait, || {
                         shared.stop.load(Ordering::Relaxed) || shared.revoked(job)
                     }) {
                         if shared.stop.load(Ordering::Relaxed) {

@@ -68,6 +68,7 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<()> {
             registry_path: Some(path),
             max_age: max_age.map(Duration::from_secs_f64),
             kafka_properties,
+            clock: std::sync::Arc::new(sharpeyes_core::SystemClock),
         },
         stop,
     )?;
