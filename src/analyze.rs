@@ -590,45 +590,23 @@ mod tests {
         (id, settings, rules)
     }
 
-    /// Steps `cam` every minute of wall time in `from..=to` (ms) with nobody in view.
-    fn empty_minutes(
-        cam: &mut CameraAnalysis,
-        from: i64,
-        to: i64,
-    ) -> Vec<(i64, Lifecycle, String)> {
-        (from..=to)
-            .step_by(60_000)
-            .flat_map(|t| {
-                cam.step(UnixMillis(t), (640, 480), &[])
-                    .into_iter()
-                    .map(move |o| (t, o.alert.lifecycle, o.alert.incident))
-            })
-            .collect()
-    }
-
+    /// The doorway camera, built from its camera file's rules, after an hour with nobody in
+    /// view: its inactivity incident is open. (How a restored camera continues the incident is
+    /// `sharpeyes_analytics::camera`'s test; this one is the file it is saved in.)
     #[test]
-    fn a_saved_camera_continues_its_incident_after_a_restart() {
+    fn a_camera_file_s_rules_open_an_incident_and_its_saved_state_reads_back_the_same() {
         let (id, settings, rules) = doorway_camera();
         let mut cam = CameraAnalysis::new(&id, &settings, &camera_spec(Some(&rules)));
         let day = 20_000 * 24 * H;
-        let first = empty_minutes(&mut cam, day, day + H);
-        assert_eq!(first[0].1, Lifecycle::New);
-        let dir = std::env::temp_dir().join(format!("sharpeyes-state-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = state_path(&dir, &id);
+        let opened: Vec<_> = (day..=day + H)
+            .step_by(60_000)
+            .flat_map(|t| cam.step(UnixMillis(t), (640, 480), &[]))
+            .map(|o| o.alert.lifecycle)
+            .collect();
+        assert_eq!(opened.first(), Some(&Lifecycle::New), "{opened:?}");
+        let dir = tempfile::TempDir::with_prefix("sharpeyes-state").expect("temp dir");
+        let path = state_path(dir.path(), &id);
         write_atomic(&path, &serde_json::to_vec(&cam.state()).expect("json")).expect("written");
-
-        // A restart 10 minutes later: the doorway is still empty.
-        let mut cam = CameraAnalysis::new(&id, &settings, &camera_spec(Some(&rules)));
-        cam.restore(load_state(&dir, &id).expect("saved state"));
-        let after = empty_minutes(&mut cam, day + H + 10 * 60_000, day + 3 * H);
-        std::fs::remove_dir_all(&dir).ok();
-        assert!(!after.is_empty());
-        assert!(
-            after
-                .iter()
-                .all(|a| a.1 == Lifecycle::Update && a.2 == first[0].2),
-            "{after:?}"
-        );
+        assert_eq!(load_state(dir.path(), &id), Some(cam.state()));
     }
 }

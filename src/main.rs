@@ -13,6 +13,8 @@ use sharpeyes::models::ModelStore;
 use cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
+    // Before any thread: see its docs (resident memory over hours with many cameras).
+    sharpeyes::runtime::limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -1020,6 +1020,7 @@ pub fn run(o: &BenchOptions, stop: Arc<AtomicBool>) -> anyhow::Result<BenchResul
             "detect_fps": ctx.config.detect_fps,
             "intra_op_threads": ctx.config.intra_op_threads,
             "pose": ctx.config.pose.is_some(),
+            "malloc_arena_max": crate::runtime::malloc_arenas(),
             "kafka": if broker.is_some() { "tansu 0.6.0 on loopback (memory storage)" } else { "--kafka" },
         }),
         trials,
