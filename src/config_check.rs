@@ -182,12 +182,11 @@ fn read(path: &Path) -> Read {
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            let (line, col) =
-                crate::cameras::config::line_col(e.as_bytes(), e.utf8_error().valid_up_to());
             return Read::Broken(
-                ConfigIssue::new(
+                ConfigIssue::at(
                     &label,
-                    format!("line {line}, column {col}"),
+                    e.as_bytes(),
+                    Some(e.utf8_error().valid_up_to()),
                     "not UTF-8 text (a config file must be UTF-8 TOML)",
                 )
                 .to_string(),
@@ -196,16 +195,15 @@ fn read(path: &Path) -> Read {
     };
     match text.parse::<toml::Table>() {
         Ok(table) => Read::Text(text, table),
-        Err(e) => {
-            let field = match e.span() {
-                Some(span) => {
-                    let (line, col) = crate::cameras::config::line_col(text.as_bytes(), span.start);
-                    format!("line {line}, column {col}")
-                }
-                None => "-".to_string(),
-            };
-            Read::Broken(ConfigIssue::new(&label, field, e.message().trim_end()).to_string())
-        }
+        Err(e) => Read::Broken(
+            ConfigIssue::at(
+                &label,
+                text.as_bytes(),
+                e.span().map(|s| s.start),
+                e.message().trim_end(),
+            )
+            .to_string(),
+        ),
     }
 }
 

@@ -75,7 +75,7 @@ impl From<ConfigIssue> for ConfigIssues {
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
-pub fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
+fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
     let at = at.min(bytes.len());
     let before = &bytes[..at];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;

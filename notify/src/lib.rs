@@ -12,7 +12,7 @@ pub mod service;
 pub mod webhook;
 
 pub use freshness::DEFAULT_MAX_AGE;
-pub use registry::{Endpoint, Gateway, Guardian, Registry, RegistryErrors, ServiceSettings, Watch};
+pub use registry::{Endpoint, Gateway, Guardian, Registry, ServiceSettings, Watch};
 pub use route::{NOTIFICATION_SCHEMA_VERSION, Notification, route, text_of};
 pub use service::{
     DLQ_AGE_MS, DLQ_ATTEMPTS, DLQ_GUARDIAN, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, LANE_CAPACITY,

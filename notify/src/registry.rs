@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use sharpeyes_core::{AlertKind, CameraId, Lifecycle};
+use sharpeyes_core::{AlertKind, CameraId, ConfigIssue, ConfigIssues, Lifecycle};
 
 use super::freshness::DEFAULT_MAX_AGE;
 use sharpeyes_delivery::kafka::KafkaSettings;
@@ -163,16 +163,12 @@ struct RawWatch {
     zones: Vec<String>,
 }
 
-use sharpeyes_core::ConfigIssue;
-/// Every problem of a registry file, each `file: field: message` (the one shape of every config
-/// file's problems).
-pub use sharpeyes_core::ConfigIssues as RegistryErrors;
-
 impl Registry {
-    /// Reads and checks the registry at `path`.
-    pub fn load(path: &Path) -> Result<Self, RegistryErrors> {
+    /// Reads and checks the registry at `path`. Every problem comes back, each
+    /// `file: field: message` (the shape of every config file's problems).
+    pub fn load(path: &Path) -> Result<Self, ConfigIssues> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            RegistryErrors::from(ConfigIssue::new(
+            ConfigIssues::from(ConfigIssue::new(
                 &path.display().to_string(),
                 "-",
                 format!("cannot read: {e}"),
@@ -182,10 +178,10 @@ impl Registry {
     }
 
     /// Parses and checks `text`; `path` only names the file in messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Self, RegistryErrors> {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigIssues> {
         let file = path.display().to_string();
         let raw: RawRegistry = toml::from_str(text).map_err(|e| {
-            RegistryErrors::from(ConfigIssue::at(
+            ConfigIssues::from(ConfigIssue::at(
                 &file,
                 text.as_bytes(),
                 e.span().map(|s| s.start),
@@ -403,7 +399,7 @@ impl Registry {
                 guardians,
             })
         } else {
-            Err(RegistryErrors(problems))
+            Err(ConfigIssues(problems))
         }
     }
 
@@ -467,7 +463,7 @@ camera = "pond-cam"
 zones = ["pond"]
 "#;
 
-    fn parse(text: &str) -> Result<Registry, RegistryErrors> {
+    fn parse(text: &str) -> Result<Registry, ConfigIssues> {
         Registry::parse(text, Path::new("guardians.toml"))
     }
 

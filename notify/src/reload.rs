@@ -18,7 +18,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::registry::{Registry, RegistryErrors};
+use sharpeyes_core::ConfigIssues;
+
+use super::registry::Registry;
 
 /// How often `notify` reads the registry file again.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -33,7 +35,7 @@ pub enum Reload {
         restart_needed: Vec<&'static str>,
     },
     /// The file is broken; the last good registry keeps running.
-    Rejected(RegistryErrors),
+    Rejected(ConfigIssues),
 }
 
 /// `next` with the settings only a restart can change taken from `running`, and the names of
@@ -97,7 +99,7 @@ pub struct RegistryWatch {
     running: Registry,
     /// `--max-age`, applied over every version of the file.
     max_age: Option<Duration>,
-    reported: Option<RegistryErrors>,
+    reported: Option<ConfigIssues>,
     reported_restart: Vec<&'static str>,
 }
 
@@ -124,7 +126,7 @@ impl RegistryWatch {
             if missing.is_empty() {
                 Ok(r)
             } else {
-                Err(RegistryErrors(missing))
+                Err(ConfigIssues(missing))
             }
         });
         match loaded {

@@ -390,14 +390,12 @@ impl CameraConfig {
     pub fn parse_bytes(bytes: &[u8], file_label: &str) -> Result<CameraConfig, Vec<ConfigIssue>> {
         match std::str::from_utf8(bytes) {
             Ok(text) => Self::parse(text, file_label),
-            Err(e) => {
-                let (line, col) = line_col(bytes, e.valid_up_to());
-                Err(vec![ConfigIssue::new(
-                    file_label,
-                    format!("line {line}, column {col}"),
-                    "not UTF-8 text (a camera file must be UTF-8 TOML)",
-                )])
-            }
+            Err(e) => Err(vec![ConfigIssue::at(
+                file_label,
+                bytes,
+                Some(e.valid_up_to()),
+                "not UTF-8 text (a camera file must be UTF-8 TOML)",
+            )]),
         }
     }
 
@@ -407,14 +405,12 @@ impl CameraConfig {
     /// does); once the file deserializes, every semantic problem is collected.
     pub fn parse(text: &str, file_label: &str) -> Result<CameraConfig, Vec<ConfigIssue>> {
         let raw: RawCamera = toml::from_str(text).map_err(|e| {
-            let field = match e.span() {
-                Some(span) => {
-                    let (line, col) = line_col(text.as_bytes(), span.start);
-                    format!("line {line}, column {col}")
-                }
-                None => "-".to_string(),
-            };
-            vec![ConfigIssue::new(file_label, field, e.message().trim_end())]
+            vec![ConfigIssue::at(
+                file_label,
+                text.as_bytes(),
+                e.span().map(|s| s.start),
+                e.message().trim_end(),
+            )]
         })?;
         let mut v = Validator {
             file: file_label,
@@ -451,8 +447,6 @@ impl CameraConfig {
         }
     }
 }
-
-pub(crate) use sharpeyes_core::config_issue::line_col;
 
 /// The unit of a config number that becomes a [`Duration`], and how its messages name it.
 #[derive(Clone, Copy)]
