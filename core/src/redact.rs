@@ -54,18 +54,30 @@ fn mask_query(query: &str) -> Option<String> {
 /// masked, the user and everything else kept so the URL still says which camera it is. Strings
 /// that do not parse as URLs are masked the same way by their text.
 pub fn redact_url(url: &str) -> String {
+    redact(url).0
+}
+
+/// [`redact_url`]'s answer, and whether it hid anything.
+fn redact(url: &str) -> (String, bool) {
     match url::Url::parse(url) {
         Ok(mut u) => {
-            if u.password().is_some() {
+            let password = u.password().is_some();
+            if password {
                 // Only fails for cannot-be-a-base URLs, which have no password.
                 let _ = u.set_password(Some(MASK));
             }
-            if let Some(q) = u.query().and_then(mask_query) {
+            let query = u.query().and_then(mask_query);
+            let hid = password || query.is_some();
+            if let Some(q) = query {
                 u.set_query(Some(&q));
             }
-            u.to_string()
+            (u.to_string(), hid)
         }
-        Err(_) => redact_unparsed(url),
+        Err(_) => {
+            let shown = redact_unparsed(url);
+            let hid = shown != url;
+            (shown, hid)
+        }
     }
 }
 
@@ -121,8 +133,9 @@ pub fn redact_webhook_url(url: &str) -> String {
 }
 
 /// `text` with every URL in it (a run of characters without spaces or quotes around a `://`)
-/// that holds a secret passed through [`redact_url`] (the others as written): for messages copied from lower layers (an RTSP client's or an
-/// HTTP client's error text), which may quote the URL they were given.
+/// that holds a secret passed through [`redact_url`], the others as written: for messages
+/// copied from lower layers (an RTSP client's or an HTTP client's error text), which may quote
+/// the URL they were given.
 pub fn redact_text(text: &str) -> String {
     let is_scheme = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.');
     let ends = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`');
@@ -148,11 +161,9 @@ pub fn redact_text(text: &str) -> String {
         let trimmed = token.trim_end_matches([',', ';', ')', ']', '.', ':']);
         // A URL with nothing to hide is quoted as written (not as `url` would re-serialise it:
         // `ftp://x` stays `ftp://x`, not `ftp://x/`), so a message still shows what was given.
-        let redacted = redact_url(trimmed);
-        if redacted.matches(MASK).count() > trimmed.matches(MASK).count() {
-            out.push_str(&redacted);
-        } else {
-            out.push_str(trimmed);
+        match redact(trimmed) {
+            (shown, true) => out.push_str(&shown),
+            (_, false) => out.push_str(trimmed),
         }
         out.push_str(&token[trimmed.len()..]);
         rest = &rest[end..];
