@@ -20,8 +20,7 @@ fn decode_all(
     let mut src = FileSource::open(
         CameraId::new("bench").expect("id"),
         clip,
-        size.0,
-        size.1,
+        sharpeyes_core::Canvas::new(size.0, size.1, 114),
         UnixMillis(0),
     )
     .expect("open clip");

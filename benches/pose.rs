@@ -33,8 +33,7 @@ fn sampled_frames(clip: &std::path::Path) -> Vec<Frame> {
     let mut src = FileSource::open(
         CameraId::new("bench").expect("id"),
         clip,
-        640,
-        640,
+        sharpeyes_core::Canvas::new(640, 640, 114),
         UnixMillis(0),
     )
     .expect("open clip");

@@ -13,7 +13,7 @@ use sharpeyes_analytics::{
     ZoneSpec,
 };
 use sharpeyes_core::{
-    Alert, CameraId, CameraRef, Clock, Detector, Frame, Lifecycle, ModelRef, Severity, SystemClock,
+    Alert, CameraId, CameraRef, Canvas, Clock, Detector, Frame, Lifecycle, ModelRef, Severity, SystemClock,
     UnixMillis,
 };
 use sharpeyes_delivery::{Mark, SnapshotSweeper, SnapshotWriter};
@@ -203,17 +203,19 @@ impl Analyzer {
         &mut self.detector
     }
 
-    /// (width, height) frames should be decoded to: the larger of the detector's and the pose
-    /// model's inputs, so neither sees a picture upscaled from a smaller one. A model whose input
+    /// The canvas frames should be letterboxed into as they are decoded: the detector's input,
+    /// padded as the detector was trained, or the larger of the detector's and the pose model's
+    /// inputs, so neither sees a picture upscaled from a smaller one. A model whose input
     /// differs gets the frame resampled (`crop_frame`, ~1 ms).
-    pub fn canvas_size(&self) -> (u32, u32) {
+    pub fn canvas(&self) -> Canvas {
         let (w, h) = self.detector.input_size();
+        let pad = self.detector.manifest().input.pad_value;
         match &self.pose {
             Some(p) => {
                 let (pw, ph) = p.detector().input_size();
-                (w.max(pw), h.max(ph))
+                Canvas::new(w.max(pw), h.max(ph), pad)
             }
-            None => (w, h),
+            None => Canvas::new(w, h, pad),
         }
     }
 

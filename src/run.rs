@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sharpeyes_core::Canvas;
+
 use crate::analyze::{Analyzer, CameraRules};
 use crate::cameras::{CameraConfig, Change, Reloader, scan_dir};
 use crate::cluster::{Desired, Member, MemberOptions};
@@ -53,11 +55,11 @@ fn cluster_scan(cameras: &std::collections::BTreeMap<String, String>) -> crate::
 
 /// The spec of one camera from its config, the password resolved now. A `file://` camera
 /// plays its file in real time, looping.
-fn spec_for(cfg: &CameraConfig, size: (u32, u32)) -> anyhow::Result<CameraSpec> {
+fn spec_for(cfg: &CameraConfig, canvas: Canvas) -> anyhow::Result<CameraSpec> {
     let mut s = if cfg.file_path().is_some() {
         CameraSpec::new(cfg.id.clone(), cfg.stream.url.clone(), cfg.detect.fps)
     } else {
-        let o = cfg.rtsp_options(size.0, size.1)?;
+        let o = cfg.rtsp_options(canvas)?;
         let mut s = CameraSpec::new(cfg.id.clone(), o.url, cfg.detect.fps);
         s.credentials = o.credentials;
         s.transport = o.transport;
@@ -80,8 +82,8 @@ pub fn run(
     mut delivery: Delivery,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
-    let size = analyzer.canvas_size();
-    let mut pipeline = LivePipeline::new(size)?;
+    let canvas = analyzer.canvas();
+    let mut pipeline = LivePipeline::new(canvas)?;
     pipeline.set_batching(options.batching.0, options.batching.1);
     // Status events name the worker that runs the camera (None outside a cluster).
     pipeline.set_worker(options.cluster.as_ref().map(|c| c.member.worker_id.clone()));
@@ -169,7 +171,7 @@ pub fn run(
                     };
                     if !*assign_only {
                         for change in reloader.apply(cluster_scan(&cams)) {
-                            apply(&mut pipeline, &mut analyzer, &mut delivery, change, size);
+                            apply(&mut pipeline, &mut analyzer, &mut delivery, change, canvas);
                         }
                     }
                 }
@@ -179,7 +181,7 @@ pub fn run(
             match scan_dir(&options.cameras_dir) {
                 Ok(scan) => {
                     for change in reloader.apply(scan) {
-                        apply(&mut pipeline, &mut analyzer, &mut delivery, change, size);
+                        apply(&mut pipeline, &mut analyzer, &mut delivery, change, canvas);
                     }
                 }
                 Err(e) => {
@@ -283,10 +285,10 @@ fn apply(
     analyzer: &mut Analyzer,
     delivery: &mut Delivery,
     change: Change,
-    size: (u32, u32),
+    canvas: Canvas,
 ) {
     match change {
-        Change::Start(cfg) | Change::Restart(cfg) => match spec_for(&cfg, size) {
+        Change::Start(cfg) | Change::Restart(cfg) => match spec_for(&cfg, canvas) {
             Ok(spec) => {
                 analyzer.set_camera(&cfg.id, CameraRules::from_config(&cfg));
                 pipeline.start_camera(spec)

@@ -72,7 +72,11 @@ fn simulate_serves_every_camera_and_reports_its_activity() {
         let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/{mount}")).expect("url");
         let mut src = RtspSource::start(
             rt.handle(),
-            RtspOptions::new(CameraId::new(mount.clone()).expect("id"), url, 640, 360),
+            RtspOptions::new(
+                CameraId::new(mount.clone()).expect("id"),
+                url,
+                sharpeyes_core::Canvas::new(640, 360, 114),
+            ),
         );
         let end = Instant::now() + Duration::from_secs(20);
         let mut n = 0;

@@ -42,7 +42,12 @@ impl Rig {
             frames: self.frames.clone(),
             status: self.status_tx.clone(),
         };
-        CameraHandle::start(spec, self.rt.handle().clone(), out, (416, 416))
+        CameraHandle::start(
+            spec,
+            self.rt.handle().clone(),
+            out,
+            sharpeyes_core::Canvas::new(416, 416, 114),
+        )
     }
 
     /// Waits for the next status event, up to `timeout`.

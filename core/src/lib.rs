@@ -11,6 +11,7 @@ pub mod frame;
 pub mod geometry;
 pub mod health;
 pub mod redact;
+pub mod resize;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
@@ -26,4 +27,5 @@ pub use config_issue::{ConfigIssue, ConfigIssues};
 pub use detection::{Detection, Detector, Keypoint, coco};
 pub use frame::{CameraId, Frame, FrameSource, InvalidCameraId, PixelFormat, SourceItem};
 pub use geometry::{BBox, Letterbox};
+pub use resize::Canvas;
 pub use health::CameraState;

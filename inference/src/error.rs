@@ -105,3 +105,13 @@ pub enum InferenceError {
     #[error("model {model}: unexpected output: {message}")]
     Output { model: String, message: String },
 }
+
+impl From<sharpeyes_core::resize::ResizeError> for InferenceError {
+    fn from(e: sharpeyes_core::resize::ResizeError) -> Self {
+        InferenceError::InvalidFrame {
+            camera: e.camera,
+            seq: e.seq,
+            message: e.message,
+        }
+    }
+}

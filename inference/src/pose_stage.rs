@@ -13,7 +13,7 @@ use sharpeyes_core::{BBox, Detection, Detector, Frame};
 
 use crate::detector::OrtDetector;
 use crate::error::InferenceError;
-use crate::resample::{Crop, crop_frame};
+use sharpeyes_core::resize::{Crop, crop_frame};
 
 /// Where the pose model looks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

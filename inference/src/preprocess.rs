@@ -1,7 +1,7 @@
 //! Frames to model input: a batch of letterboxed BGR frames becomes one NCHW `f32` tensor in the
 //! model's colour order and normalisation ([`preprocess`]), and a decoded picture becomes a
 //! letterboxed frame ([`letterbox_image`], for `detect --image`, resized as
-//! [`crate::resample`] says). Pure: no I/O.
+//! [`sharpeyes_core::resize`] says). Pure: no I/O.
 //!
 //! This is on the per-frame hot path. Each channel value is looked up in a 256-entry table built
 //! once per call (`(pixel - mean) / std`, exact), and rows are copied with slice iterators into
@@ -10,16 +10,14 @@
 //! thread: see `parallel`); each value is computed the same way whichever thread does it, so the
 //! tensor is the same bit for bit.
 
-use std::sync::Arc;
-
 use image::RgbImage;
 use ndarray::Array4;
 use rayon::prelude::*;
-use sharpeyes_core::{CameraId, Frame, Letterbox, PixelFormat, UnixMillis};
+use sharpeyes_core::resize::{Canvas, Channels, letterbox};
+use sharpeyes_core::{CameraId, Frame, PixelFormat, UnixMillis};
 
 use crate::error::InferenceError;
 use crate::manifest::{ColourOrder, InputSpec, Normalisation};
-use crate::resample::{Channels, canvas, resize_linear};
 
 /// The NCHW tensor `[frames.len(), 3, input.height, input.width]` for `frames`.
 ///
@@ -226,29 +224,19 @@ pub fn letterbox_image(
             message: format!("canvas is {width}x{height}"),
         });
     }
-    let letterbox = Letterbox::fit(img.width(), img.height(), width, height);
-    let (inner_w, inner_h) = letterbox.inner_size();
-    let (inner_w, inner_h) = (inner_w.min(width), inner_h.min(height));
-
-    let stride = width as usize * 3;
-    let mut data = canvas(stride * height as usize, pad);
-    let start = letterbox.pad_y as usize * stride + letterbox.pad_x as usize * 3;
-    // Same size: OpenCV copies, and so does `resize_linear` (every weight is 2048 and 0).
-    resize_linear(
+    let (data, letterbox) = letterbox(
         img.as_raw(),
         (img.width(), img.height(), img.width() as usize * 3),
-        &mut Arc::get_mut(&mut data).expect("a new Arc has one owner")[start..],
-        (inner_w, inner_h, stride),
+        Canvas::new(width, height, pad),
         Channels::SwapFirstAndThird,
     );
-
     Ok(Frame {
         camera: CameraId::new("image").expect("\"image\" is a valid camera id"),
         seq: 0,
         time: UnixMillis(0),
         width,
         height,
-        stride,
+        stride: width as usize * 3,
         format: PixelFormat::Bgr24,
         data,
         letterbox,
@@ -257,7 +245,51 @@ pub fn letterbox_image(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use sharpeyes_core::Letterbox;
+
     use super::*;
+
+    /// The random 62x46 picture of core's `INTER_LINEAR` check.
+    const OPENCV_SOURCE: &[u8] =
+        include_bytes!("../../core/testdata/inter_linear/source_62x46.bin");
+
+    #[test]
+    fn a_whole_frame_is_resized_as_a_picture_is() {
+        // A camera frame at its own size (no borders) into a model input goes the same way, to
+        // the byte, as the same picture does for `detect --image`.
+        let (w, h) = (62u32, 46u32);
+        let rgb = image::RgbImage::from_raw(w, h, OPENCV_SOURCE.to_vec()).expect("62x46x3");
+        let bgr: Vec<u8> = OPENCV_SOURCE
+            .chunks(3)
+            .flat_map(|p| [p[2], p[1], p[0]])
+            .collect();
+        let frame = Frame {
+            width: w,
+            height: h,
+            stride: w as usize * 3,
+            data: Arc::from(bgr),
+            letterbox: Letterbox::fit(w, h, w, h),
+            camera: CameraId::new("c").unwrap(),
+            seq: 3,
+            time: UnixMillis(5),
+            format: PixelFormat::Bgr24,
+        };
+        for (cw, ch) in [(41, 41), (64, 64), (30, 17)] {
+            let want = letterbox_image(&rgb, cw, ch, 114).unwrap();
+            let got = sharpeyes_core::resize::crop_frame(&frame, None, cw, ch, 114)
+                .unwrap()
+                .frame;
+            assert_eq!(got.letterbox, want.letterbox, "{cw}x{ch}");
+            let first_difference = got
+                .data
+                .iter()
+                .zip(&want.data[..])
+                .position(|(a, b)| a != b);
+            assert_eq!(first_difference, None, "{cw}x{ch}: first differing byte");
+        }
+    }
 
     /// A 2x2 BGR frame with one padding byte per row (stride 7); the padding must be ignored.
     fn frame_2x2() -> Frame {

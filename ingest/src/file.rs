@@ -1,4 +1,4 @@
-//! Video files as a frame source (I/O): `filesrc → decodebin → scale tail → appsink`, as fast as
+//! Video files as a frame source (I/O): `filesrc → decodebin → convert tail → appsink`, as fast as
 //! the machine allows (no pacing) and without dropping frames, for replay and benchmarks.
 
 use std::path::{Path, PathBuf};
@@ -7,9 +7,9 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use sharpeyes_core::{CameraId, FrameSource, SourceItem, UnixMillis};
+use sharpeyes_core::{CameraId, Canvas, FrameSource, SourceItem, UnixMillis};
 
-use crate::decode::{FrameBuilder, bus_error, init_gstreamer, scale_tail};
+use crate::decode::{FrameBuilder, bus_error, convert_tail, init_gstreamer};
 use crate::error::IngestError;
 
 /// Decodes a file (any container and codec GStreamer has plugins for).
@@ -23,16 +23,15 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Opens `path`, scaling to `width x height`, as fast as it decodes. Frame times are
-    /// `start` + media time.
+    /// Opens `path`, its pictures letterboxed into `canvas`, as fast as it decodes. Frame times
+    /// are `start` + media time.
     pub fn open(
         camera: CameraId,
         path: &Path,
-        width: u32,
-        height: u32,
+        canvas: Canvas,
         start: UnixMillis,
     ) -> Result<Self, IngestError> {
-        Self::open_with(camera, path, width, height, start, false)
+        Self::open_with(camera, path, canvas, start, false)
     }
 
     /// Like [`FileSource::open`]; `paced` plays the file at its own frame rate, as a camera
@@ -40,8 +39,7 @@ impl FileSource {
     pub fn open_with(
         camera: CameraId,
         path: &Path,
-        width: u32,
-        height: u32,
+        canvas: Canvas,
         start: UnixMillis,
         paced: bool,
     ) -> Result<Self, IngestError> {
@@ -72,7 +70,7 @@ impl FileSource {
             .build();
         pipeline.add_many([&src, &decodebin]).map_err(|e| pe(&e))?;
         src.link(&decodebin).map_err(|e| pe(&e))?;
-        let scale = scale_tail(&camera, &pipeline, width, height, appsink.clone())?;
+        let scale = convert_tail(&camera, &pipeline, appsink.clone())?;
         let scale_sink = scale
             .static_pad("sink")
             .ok_or_else(|| pe(&"videoscale has no sink pad"))?;
@@ -92,7 +90,7 @@ impl FileSource {
             .set_state(gst::State::Playing)
             .map_err(|e| pe(&e))?;
         Ok(Self {
-            builder: FrameBuilder::new(camera.clone(), scale),
+            builder: FrameBuilder::new(camera.clone(), canvas),
             camera,
             path: path.to_path_buf(),
             pipeline,

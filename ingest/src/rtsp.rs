@@ -15,7 +15,7 @@ use retina::client::{
     PlayOptions, SessionOptions, SetupOptions, TcpTransportOptions, Transport, UdpTransportOptions,
 };
 use retina::codec::{CodecItem, ParametersRef, VideoParametersCodec};
-use sharpeyes_core::{CameraId, Frame, FrameSource, SourceItem};
+use sharpeyes_core::{CameraId, Canvas, Frame, FrameSource, SourceItem};
 
 use crate::adaptive::{AuAction, DecodeGate, GopKeeper, KeeperOptions};
 use crate::decode::{AuDecoder, InputDrops, VideoCodec};
@@ -41,9 +41,8 @@ pub struct RtspOptions {
     /// (user, password), used if the camera asks for Basic or Digest auth.
     pub credentials: Option<(String, String)>,
     pub transport: RtspTransport,
-    /// Detector input size the frames are letterboxed to.
-    pub width: u32,
-    pub height: u32,
+    /// The model's canvas the frames are letterboxed into.
+    pub canvas: Canvas,
     /// Timeout for each RTSP request. Default 10 s.
     pub connect_timeout: Duration,
     /// The first access unit (any frame, not only a keyframe) is due this long after PLAY.
@@ -68,20 +67,19 @@ impl std::fmt::Debug for RtspOptions {
             .field("url", &redact_url(self.url.as_str()))
             .field("user", &self.credentials.as_ref().map(|c| &c.0))
             .field("transport", &self.transport)
-            .field("size", &(self.width, self.height))
+            .field("canvas", &self.canvas)
             .finish()
     }
 }
 
 impl RtspOptions {
-    pub fn new(camera: CameraId, url: url::Url, width: u32, height: u32) -> Self {
+    pub fn new(camera: CameraId, url: url::Url, canvas: Canvas) -> Self {
         Self {
             camera,
             url,
             credentials: None,
             transport: RtspTransport::Tcp,
-            width,
-            height,
+            canvas,
             connect_timeout: Duration::from_secs(10),
             first_frame_timeout: Duration::from_secs(3),
             queue_capacity: 4,
@@ -356,14 +354,14 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
             drop(decoder.take()); // the old decoder is torn down (off this thread) first
             // Building a GStreamer pipeline and setting it PLAYING blocks (plugin loading, state
             // changes, thread starts): done on the blocking pool, never on the network threads.
-            let (camera, extra, size, s) = (
+            let (camera, extra, canvas, s) = (
                 o.camera.clone(),
                 params.extra_data().to_vec(),
-                (o.width, o.height),
+                o.canvas,
                 shared.clone(),
             );
             let built = tokio::task::spawn_blocking(move || {
-                AuDecoder::new(&camera, codec, &extra, size.0, size.1, move |f| match f {
+                AuDecoder::new(&camera, codec, &extra, canvas, move |f| match f {
                     Ok(f) => {
                         s.queue.push(f);
                     }

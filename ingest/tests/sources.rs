@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use sharpeyes_core::testing::asset;
-use sharpeyes_core::{CameraId, FrameSource, SourceItem, UnixMillis};
+use sharpeyes_core::{CameraId, Canvas, FrameSource, SourceItem, UnixMillis};
 use sharpeyes_ingest::{FileSource, RtspOptions, RtspSource};
 use sharpeyes_sim::{SimCamera, SimServer};
 
@@ -22,7 +22,11 @@ fn rtsp_camera_yields_letterboxed_frames_from_a_real_server() {
     let url = url::Url::parse(&server.url("cam-1")).expect("url");
     let mut src = RtspSource::start(
         rt.handle(),
-        RtspOptions::new(CameraId::new("cam-1").expect("id"), url, 416, 416),
+        RtspOptions::new(
+            CameraId::new("cam-1").expect("id"),
+            url,
+            Canvas::new(416, 416, 114),
+        ),
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut frames = Vec::new();
@@ -41,8 +45,8 @@ fn rtsp_camera_yields_letterboxed_frames_from_a_real_server() {
     assert_eq!((f.width, f.height), (416, 416));
     assert_eq!((f.letterbox.src_width, f.letterbox.src_height), (768, 432));
     assert_eq!(f.letterbox.pad_y, 91.0);
-    // The border rows are black, the picture rows are not all black.
-    assert_eq!(f.bgr_at(208, 10), [0, 0, 0]);
+    // The border rows carry the model's pad, the picture rows are not all black.
+    assert_eq!(f.bgr_at(208, 10), [114, 114, 114]);
     let mid_row_sum: u32 = (0..416)
         .map(|x| f.bgr_at(x, 208).iter().map(|&v| v as u32).sum::<u32>())
         .sum();
@@ -65,7 +69,11 @@ fn rtsp_to_a_closed_port_fails_with_a_transient_error() {
     let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/x")).expect("url");
     let mut src = RtspSource::start(
         rt.handle(),
-        RtspOptions::new(CameraId::new("gone").expect("id"), url, 416, 416),
+        RtspOptions::new(
+            CameraId::new("gone").expect("id"),
+            url,
+            Canvas::new(416, 416, 114),
+        ),
     );
     let err = loop {
         match src.next_frame(Duration::from_millis(500)) {
@@ -89,8 +97,7 @@ fn file_source_decodes_every_frame_then_ends() {
     let mut src = FileSource::open(
         CameraId::new("file").expect("id"),
         &clip,
-        416,
-        416,
+        Canvas::new(416, 416, 114),
         UnixMillis(1_000_000),
     )
     .expect("open");
@@ -115,6 +122,67 @@ fn file_source_decodes_every_frame_then_ends() {
     );
 }
 
+/// Every decoded frame reaches the model as the project's one resize makes it: the canvas is,
+/// byte for byte, `sharpeyes_core::resize::letterbox` (OpenCV's `INTER_LINEAR`, the models'
+/// training pre-processing) of the camera's own picture as GStreamer decoded it. Before, GStreamer
+/// scaled live frames itself with another filter and black borders.
+#[test]
+fn frames_are_the_models_letterbox_of_the_decoded_picture() {
+    let Some(clip) = asset("videos/vehicles_parking_overhead_intel.mp4") else {
+        return;
+    };
+    let open = |canvas| {
+        FileSource::open(
+            CameraId::new("file").expect("id"),
+            &clip,
+            canvas,
+            UnixMillis(0),
+        )
+        .expect("open")
+    };
+    let frames = |src: &mut FileSource, n: usize| {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match src.next_frame(Duration::from_secs(10)).expect("decode") {
+                SourceItem::Frame(f) => out.push(f),
+                other => panic!("expected a frame, got {other:?}"),
+            }
+        }
+        out
+    };
+    let canvas = Canvas::new(416, 416, 114);
+    let modelled = frames(&mut open(canvas), 5);
+    let (w, h) = (
+        modelled[0].letterbox.src_width,
+        modelled[0].letterbox.src_height,
+    );
+    assert!(
+        w > 416 && h != w,
+        "a picture that must shrink and be padded: {w}x{h}"
+    );
+    // The same file at its own size: the resize is then a plain copy of the decoded picture.
+    let own = frames(&mut open(Canvas::new(w, h, 0)), 5);
+    for (m, o) in modelled.iter().zip(&own) {
+        assert_eq!(
+            (o.width, o.height, o.letterbox.pad_x, o.letterbox.pad_y),
+            (w, h, 0.0, 0.0)
+        );
+        let (want, lb) = sharpeyes_core::resize::letterbox(
+            &o.data,
+            (w, h, o.stride),
+            canvas,
+            sharpeyes_core::resize::Channels::Same,
+        );
+        assert_eq!(m.letterbox, lb, "frame {}", m.seq);
+        let first_difference = m.data.iter().zip(&want[..]).position(|(a, b)| a != b);
+        assert_eq!(
+            first_difference, None,
+            "frame {}: first differing byte",
+            m.seq
+        );
+    }
+}
+
 #[test]
 fn garbage_on_the_rtsp_port_is_a_clear_error_not_a_panic() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -137,7 +205,11 @@ fn garbage_on_the_rtsp_port_is_a_clear_error_not_a_panic() {
         .build()
         .expect("runtime");
     let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/x")).expect("url");
-    let mut options = RtspOptions::new(CameraId::new("junk").expect("id"), url, 416, 416);
+    let mut options = RtspOptions::new(
+        CameraId::new("junk").expect("id"),
+        url,
+        Canvas::new(416, 416, 114),
+    );
     options.connect_timeout = Duration::from_secs(3);
     let mut src = RtspSource::start(rt.handle(), options);
     let err = loop {
@@ -213,8 +285,7 @@ fn a_decoder_that_falls_behind_drops_and_counts_instead_of_growing() {
         &CameraId::new("slow").expect("id"),
         VideoCodec::H264,
         &codec_data,
-        416,
-        416,
+        Canvas::new(416, 416, 114),
         move |_| {
             while !held.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(5));

@@ -449,7 +449,7 @@ impl Ctx<'_> {
                 topic: config.snapshot_topic.clone(),
             }),
         )?;
-        let mut pipeline = LivePipeline::new(analyzer.canvas_size())?;
+        let mut pipeline = LivePipeline::new(analyzer.canvas())?;
         pipeline.set_batching(config.max_batch, config.max_wait);
         let rss_before = system::rss_mib("self");
         for i in 0..cameras {
@@ -678,12 +678,10 @@ impl Ctx<'_> {
         let mut analyzer = Analyzer::new(&config, &self.store)?;
         // (a) the ceiling: the same session, its input prepared once.
         let frames: Vec<sharpeyes_core::Frame> = {
-            let (w, h) = analyzer.canvas_size();
             let mut src = sharpeyes_ingest::FileSource::open(
                 CameraId::new("ceiling")?,
                 clip,
-                w,
-                h,
+                analyzer.canvas(),
                 SystemClock.now(),
             )?;
             let mut out = Vec::new();
@@ -702,7 +700,7 @@ impl Ctx<'_> {
         let raw1 = analyzer.detector().raw_throughput(&frames, d / 4)?;
         // The pipeline: decode thread + analysis loop, every frame analysed.
         let mut delivery = Delivery::new(&config.outbox, false, None, config.outbox_max_pending)?;
-        let mut pipeline = LivePipeline::new(analyzer.canvas_size())?;
+        let mut pipeline = LivePipeline::new(analyzer.canvas())?;
         let url = url::Url::from_file_path(std::fs::canonicalize(clip)?)
             .map_err(|_| anyhow::anyhow!("{}: not a file path", clip.display()))?;
         let mut spec = CameraSpec::new(CameraId::new("saturated")?, url, 1000.0);
@@ -760,10 +758,14 @@ fn first_person_ms(
     let mut config = config.clone();
     config.snapshots = tmp.join("first-person").join("snapshots");
     let mut analyzer = Analyzer::new(&config, store)?;
-    let (w, h) = analyzer.canvas_size();
     let start = sharpeyes_core::UnixMillis(0);
-    let mut src =
-        sharpeyes_ingest::FileSource::open_with(CameraId::new("clip")?, clip, w, h, start, false)?;
+    let mut src = sharpeyes_ingest::FileSource::open_with(
+        CameraId::new("clip")?,
+        clip,
+        analyzer.canvas(),
+        start,
+        false,
+    )?;
     let high = config.tracker.high_score;
     loop {
         match sharpeyes_core::FrameSource::next_frame(&mut src, Duration::from_secs(5))? {

@@ -1,7 +1,7 @@
 //! Turns a [`CameraConfig`] into the ingest crate's [`RtspOptions`] (I/O: resolves the password
 //! from the environment or its file, at the moment of connecting).
 
-use sharpeyes_core::CameraId;
+use sharpeyes_core::{CameraId, Canvas};
 use sharpeyes_ingest::{RtspOptions, RtspTransport};
 
 use super::config::{CameraConfig, Transport};
@@ -39,9 +39,9 @@ pub fn rtsp_transport(t: Transport) -> RtspTransport {
 
 impl CameraConfig {
     /// Options for connecting the detector to this camera: the substream when configured (else
-    /// the main stream), frames letterboxed to `width`×`height`, the password resolved now.
+    /// the main stream), frames letterboxed into `canvas`, the password resolved now.
     /// Timeouts and queue size keep `RtspOptions::new`'s defaults.
-    pub fn rtsp_options(&self, width: u32, height: u32) -> Result<RtspOptions, ConnectError> {
+    pub fn rtsp_options(&self, canvas: Canvas) -> Result<RtspOptions, ConnectError> {
         let camera = self.id.clone();
         let url = self
             .rtsp_url_for_detection()
@@ -51,7 +51,7 @@ impl CameraConfig {
         if url.scheme() == "rtsps" {
             return Err(ConnectError::TlsUnsupported { camera });
         }
-        let mut o = RtspOptions::new(camera.clone(), url.clone(), width, height);
+        let mut o = RtspOptions::new(camera.clone(), url.clone(), canvas);
         o.transport = rtsp_transport(self.stream.transport);
         if let Some(c) = &self.stream.credentials {
             let password = match &c.secret {
@@ -80,7 +80,9 @@ mod tests {
         let c = camera(
             "url = \"rtsp://admin@10.0.0.5/main\"\nsubstream_url = \"rtsp://10.0.0.5/sub\"\ntransport = \"udp\"",
         );
-        let o = c.rtsp_options(416, 416).expect("no secret needed");
+        let o = c
+            .rtsp_options(Canvas::new(416, 416, 114))
+            .expect("no secret needed");
         assert_eq!(o.url.as_str(), "rtsp://10.0.0.5/sub");
         assert_eq!(o.credentials, Some(("admin".into(), String::new())));
         assert_eq!(o.transport, RtspTransport::Udp);
@@ -90,7 +92,7 @@ mod tests {
     fn auto_transport_maps_to_tcp() {
         assert_eq!(rtsp_transport(Transport::Auto), RtspTransport::Tcp);
         let o = camera("url = \"rtsp://h/x\"\ntransport = \"auto\"")
-            .rtsp_options(32, 32)
+            .rtsp_options(Canvas::new(32, 32, 0))
             .expect("ok");
         assert_eq!(o.transport, RtspTransport::Tcp);
         assert_eq!(o.credentials, None);
@@ -106,7 +108,7 @@ mod tests {
             "url = \"rtsp://h/x\"\nusername = \"op\"\npassword_file = {:?}",
             pw.display().to_string()
         ));
-        let o = c.rtsp_options(32, 32).expect("readable");
+        let o = c.rtsp_options(Canvas::new(32, 32, 0)).expect("readable");
         assert_eq!(o.credentials, Some(("op".into(), "s3cret".into())));
         assert!(!format!("{o:?}").contains("s3cret"));
     }
@@ -116,7 +118,7 @@ mod tests {
         let c = camera(
             "url = \"rtsp://h/x\"\nusername = \"op\"\npassword_env = \"SHARPEYES_TEST_SURELY_UNSET_PW\"",
         );
-        let e = c.rtsp_options(32, 32).unwrap_err();
+        let e = c.rtsp_options(Canvas::new(32, 32, 0)).unwrap_err();
         assert!(e.is_transient());
         assert_eq!(
             e.to_string(),
@@ -126,9 +128,9 @@ mod tests {
 
     #[test]
     fn file_and_rtsps_sources_have_no_rtsp_options() {
-        let e = camera("url = \"file:///var/rec/a.mp4\"").rtsp_options(32, 32);
+        let e = camera("url = \"file:///var/rec/a.mp4\"").rtsp_options(Canvas::new(32, 32, 0));
         assert!(matches!(e, Err(ConnectError::NotRtsp { .. })));
-        let e = camera("url = \"rtsps://h/x\"").rtsp_options(32, 32);
+        let e = camera("url = \"rtsps://h/x\"").rtsp_options(Canvas::new(32, 32, 0));
         assert!(matches!(e, Err(ConnectError::TlsUnsupported { .. })));
     }
 }

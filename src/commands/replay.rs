@@ -46,7 +46,7 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
             .with_context(|| format!("replacing {}", alerts_out.display()))?;
     }
     let mut delivery = Delivery::new(alerts_out, false, None, config.outbox_max_pending)?;
-    let (w, h) = analyzer.canvas_size();
+    let canvas = analyzer.canvas();
     let camera = CameraId::new(
         input
             .file_stem()
@@ -74,7 +74,7 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
     let frames_out = frames_out
         .as_ref()
         .map(sharpeyes_delivery::SnapshotWriter::new);
-    let mut source = sharpeyes_ingest::FileSource::open(camera, input, w, h, start)?;
+    let mut source = sharpeyes_ingest::FileSource::open(camera, input, canvas, start)?;
     let started = Instant::now();
     let mut frames = 0u64;
     let mut gated = 0u64;

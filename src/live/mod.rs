@@ -32,7 +32,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sharpeyes_core::{
-    CameraId, CameraRef, CameraState, Clock, FrameSource, SourceItem, StatusEvent, SystemClock,
+    CameraId, CameraRef, Canvas, CameraState, Clock, FrameSource, SourceItem, StatusEvent, SystemClock,
 };
 use sharpeyes_ingest::{
     DecodeGate, FileSource, FrameSlots, IngestError, MaskPolygon, RtspOptions, RtspSource,
@@ -190,15 +190,15 @@ pub struct CameraOutputs {
 }
 
 impl CameraHandle {
-    /// Starts `spec` on its own connection limiter, its frames letterboxed to `size` (tests
+    /// Starts `spec` on its own connection limiter, its frames letterboxed into `canvas` (tests
     /// and single cameras; a pipeline shares one limiter, see [`CameraHandle::start_with`]).
     pub fn start(
         spec: CameraSpec,
         rt: tokio::runtime::Handle,
         out: CameraOutputs,
-        size: (u32, u32),
+        canvas: Canvas,
     ) -> Self {
-        let opener = Arc::new(MediaOpener { rt, size });
+        let opener = Arc::new(MediaOpener { rt, canvas });
         let limiter = ConnectLimiter::new(
             streamer::DEFAULT_CONNECTS_IN_FLIGHT,
             streamer::DEFAULT_PERMIT_HOLD,
@@ -282,10 +282,10 @@ enum Source {
 }
 
 /// The real [`Opener`]: RTSP sessions on the network runtime, files through GStreamer; frames
-/// letterboxed to `size` (the detector's input).
+/// letterboxed into `canvas` (the models' input).
 pub struct MediaOpener {
     pub rt: tokio::runtime::Handle,
-    pub size: (u32, u32),
+    pub canvas: Canvas,
 }
 
 impl Opener for MediaOpener {
@@ -294,7 +294,7 @@ impl Opener for MediaOpener {
         spec: &CameraSpec,
         gate: &Arc<DecodeGate>,
     ) -> Result<Box<dyn CameraSource>, IngestError> {
-        let size = self.size;
+        let canvas = self.canvas;
         if spec.url.scheme() == "file" {
             let path = spec
                 .url
@@ -306,8 +306,7 @@ impl Opener for MediaOpener {
             return FileSource::open_with(
                 spec.id.clone(),
                 &path,
-                size.0,
-                size.1,
+                canvas,
                 SystemClock.now(),
                 spec.file_paced,
             )
@@ -318,7 +317,7 @@ impl Opener for MediaOpener {
                 }) as Box<dyn CameraSource>
             });
         }
-        let mut options = RtspOptions::new(spec.id.clone(), spec.url.clone(), size.0, size.1);
+        let mut options = RtspOptions::new(spec.id.clone(), spec.url.clone(), canvas);
         options.credentials = spec.credentials.clone();
         options.transport = spec.transport;
         options.gate = Some(gate.clone());
@@ -452,8 +451,8 @@ impl LivePipeline {
         self.heartbeat = every;
     }
 
-    /// Frames will be letterboxed to `size` (the detector's input).
-    pub fn new(size: (u32, u32)) -> anyhow::Result<Self> {
+    /// Frames will be letterboxed into `canvas` (the models' input).
+    pub fn new(canvas: Canvas) -> anyhow::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(NETWORK_THREADS)
             .enable_all()
@@ -462,7 +461,7 @@ impl LivePipeline {
         let (status_tx, status_rx) = std::sync::mpsc::channel();
         let opener = Arc::new(MediaOpener {
             rt: rt.handle().clone(),
-            size,
+            canvas,
         });
         Ok(Self {
             rt,
@@ -696,7 +695,7 @@ pub fn run_live(
     duration: Option<Duration>,
     batching: (usize, Duration),
 ) -> anyhow::Result<LiveSummary> {
-    let mut pipeline = LivePipeline::new(analyzer.canvas_size())?;
+    let mut pipeline = LivePipeline::new(analyzer.canvas())?;
     pipeline.set_batching(batching.0, batching.1);
     let started = Instant::now();
     cameras.into_iter().for_each(|c| pipeline.start_camera(c));

@@ -61,7 +61,7 @@ fn heartbeats_carry_the_worker_and_skip_the_outbox() {
     let feed = sharpeyes_web::Feed::new(store.clone());
     delivery.attach_web(feed, None);
 
-    let mut p = LivePipeline::new((32, 32)).expect("pipeline");
+    let mut p = LivePipeline::new(sharpeyes_core::Canvas::new(32, 32, 0)).expect("pipeline");
     p.opener = Arc::new(SteadyOpener);
     // Only heartbeats may bring fps to the store in this test (not the in-process 2 s path).
     p.live_told = Instant::now() + Duration::from_secs(3600);

@@ -1,7 +1,9 @@
-//! The crate's one way to resize a picture: OpenCV's `INTER_LINEAR` ([`resize_linear`]), used
-//! by [`letterbox_image`](crate::letterbox_image) for `detect --image` and by [`crop_frame`] for
-//! frames (a second model's input from the frame decoded for the first, a person crop for a pose
-//! model, or a whole frame decoded at another size). Pure: no I/O.
+//! The project's one way to resize a picture: OpenCV's `INTER_LINEAR` ([`resize_linear`]), used
+//! by `sharpeyes_inference::letterbox_image` for `detect --image`, by the decoder's frame builder
+//! for every live and replayed frame (a camera's picture at its own size into the model's canvas),
+//! and by [`crop_frame`] for a second model's input from the frame decoded for the first or a
+//! person crop for a pose model. Pure: no I/O. It lives in core because both `ingest` and
+//! `inference` need it and neither should depend on the other.
 //!
 //! Why OpenCV's bilinear and not a better filter: the models were trained on pictures that
 //! Ultralytics' and YOLOX's loaders shrank with `cv2.resize(…, INTER_LINEAR)`, which samples two
@@ -22,9 +24,16 @@
 
 use std::sync::Arc;
 
-use sharpeyes_core::{BBox, Detection, Frame, Letterbox, PixelFormat};
+use crate::{BBox, CameraId, Detection, Frame, Letterbox, PixelFormat};
 
-use crate::error::InferenceError;
+/// A frame [`crop_frame`] cannot resample (its size, stride or buffer), or an empty canvas.
+#[derive(Debug, thiserror::Error)]
+#[error("camera {camera}, frame {seq}: {message}")]
+pub struct ResizeError {
+    pub camera: CameraId,
+    pub seq: u64,
+    pub message: String,
+}
 
 /// A frame made from a region of another frame's picture.
 #[derive(Clone, Debug)]
@@ -63,8 +72,8 @@ pub fn crop_frame(
     width: u32,
     height: u32,
     pad: u8,
-) -> Result<Crop, InferenceError> {
-    let invalid = |message: String| InferenceError::InvalidFrame {
+) -> Result<Crop, ResizeError> {
+    let invalid = |message: String| ResizeError {
         camera: frame.camera.clone(),
         seq: frame.seq,
         message,
@@ -177,9 +186,55 @@ pub fn crop_frame(
     })
 }
 
+/// What a model takes in: a `width x height` canvas of packed BGR pixels, the picture
+/// letterboxed into it ([`Letterbox::fit`]) and the borders filled with `pad` (114 for YOLOX,
+/// YOLO11 and RTMDet, 0 for NanoDet: what each model's training code padded with).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Canvas {
+    pub width: u32,
+    pub height: u32,
+    pub pad: u8,
+}
+
+impl Canvas {
+    pub fn new(width: u32, height: u32, pad: u8) -> Self {
+        Self { width, height, pad }
+    }
+}
+
+/// `src`, packed 3-byte pixels `src_width x src_height` with rows `src_stride` bytes apart,
+/// letterboxed into `canvas` as the models' training code did it: [`Letterbox::fit`]'s
+/// placement, [`resize_linear`] inside it (a copy when the sizes agree), `canvas.pad` around it.
+/// Returns the canvas's pixels (rows `canvas.width * 3` bytes apart) and its letterbox. `channels`
+/// as for [`resize_linear`]. Panics if `src` is too short for its sizes, or a size is 0.
+pub fn letterbox(
+    src: &[u8],
+    (src_width, src_height, src_stride): (u32, u32, usize),
+    canvas: Canvas,
+    channels: Channels,
+) -> (Arc<[u8]>, Letterbox) {
+    let Canvas { width, height, pad } = canvas;
+    assert!(src_width > 0 && src_height > 0 && width > 0 && height > 0);
+    let letterbox = Letterbox::fit(src_width, src_height, width, height);
+    let (inner_w, inner_h) = letterbox.inner_size();
+    let (inner_w, inner_h) = (inner_w.min(width), inner_h.min(height));
+    let stride = width as usize * 3;
+    let mut data = self::canvas(stride * height as usize, pad);
+    let start = letterbox.pad_y as usize * stride + letterbox.pad_x as usize * 3;
+    // Same size: OpenCV copies, and so does `resize_linear` (every weight is 2048 and 0).
+    resize_linear(
+        src,
+        (src_width, src_height, src_stride),
+        &mut Arc::get_mut(&mut data).expect("a new Arc has one owner")[start..],
+        (inner_w, inner_h, stride),
+        channels,
+    );
+    (data, letterbox)
+}
+
 /// `len` bytes of `pad`, written straight into shared memory (a frame's pixels) so that filling
 /// it in place and handing it over copies nothing.
-pub(crate) fn canvas(len: usize, pad: u8) -> Arc<[u8]> {
+pub fn canvas(len: usize, pad: u8) -> Arc<[u8]> {
     std::iter::repeat_n(pad, len).collect()
 }
 
@@ -358,7 +413,7 @@ fn vertical_row(r0: &[u16], r1: &[u16], w0: u16, w1: u16, out: &mut [u8]) {
 
 #[cfg(test)]
 mod tests {
-    use sharpeyes_core::{CameraId, Keypoint, UnixMillis};
+    use crate::{Keypoint, UnixMillis};
 
     use super::*;
 
@@ -449,37 +504,6 @@ mod tests {
             for (got, want) in swapped.chunks(3).zip(expected.chunks(3)) {
                 assert_eq!(got, [want[2], want[1], want[0]], "{w}x{h}, swapped");
             }
-        }
-    }
-
-    #[test]
-    fn a_whole_frame_is_resized_as_a_picture_is() {
-        // A camera frame at its own size (no borders) into a model input goes the same way, to
-        // the byte, as the same picture does for `detect --image`.
-        let (w, h) = (62u32, 46u32);
-        let rgb = image::RgbImage::from_raw(w, h, OPENCV_SOURCE.to_vec()).expect("62x46x3");
-        let bgr: Vec<u8> = OPENCV_SOURCE
-            .chunks(3)
-            .flat_map(|p| [p[2], p[1], p[0]])
-            .collect();
-        let frame = Frame {
-            width: w,
-            height: h,
-            stride: w as usize * 3,
-            data: Arc::from(bgr),
-            letterbox: Letterbox::fit(w, h, w, h),
-            ..gradient()
-        };
-        for (cw, ch) in [(41, 41), (64, 64), (30, 17)] {
-            let want = crate::letterbox_image(&rgb, cw, ch, 114).unwrap();
-            let got = crop_frame(&frame, None, cw, ch, 114).unwrap().frame;
-            assert_eq!(got.letterbox, want.letterbox, "{cw}x{ch}");
-            let first_difference = got
-                .data
-                .iter()
-                .zip(&want.data[..])
-                .position(|(a, b)| a != b);
-            assert_eq!(first_difference, None, "{cw}x{ch}: first differing byte");
         }
     }
 

@@ -6,7 +6,7 @@ difference in sample positions, weights or rounding shows.
 
 Generated once with opencv-python-headless 4.10.0.84 (numpy 2.4) on x86_64:
     .venv/bin/pip install opencv-python-headless==4.10.0.84
-    .venv/bin/python inference/testdata/inter_linear/generate.py
+    .venv/bin/python core/testdata/inter_linear/generate.py
 """
 
 import pathlib
