@@ -99,6 +99,11 @@ pub struct DemoArgs {
     /// Outbox file (default: the config's output.outbox).
     #[arg(long)]
     pub outbox: Option<PathBuf>,
+    /// Without the command center. By default the demo serves it (at 127.0.0.1:8080, or any
+    /// free port when 8080 is taken, unless --web says where) with a `demo` admin whose
+    /// one-time password it prints.
+    #[arg(long, conflicts_with = "web")]
+    pub no_web: bool,
     #[command(flatten)]
     pub web: WebArgs,
 }

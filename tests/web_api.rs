@@ -7,11 +7,11 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sharpeyes_sim::TansuBroker;
-use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{
     AlertKind, CameraId, CameraRef, CameraState, Event, EventSink, StatusEvent, UnixMillis,
 };
+use sharpeyes_delivery::{KafkaOptions, KafkaSink};
+use sharpeyes_sim::TansuBroker;
 
 mod common;
 use common::web::{
@@ -496,6 +496,77 @@ fn demo_serves_the_command_center_fed_in_process() {
     assert!(other.json("/api/cameras").as_array().unwrap().is_empty());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `demo` with no web flags serves the command center anyway, prints its URL and a one-time
+/// password of a `demo` admin, and that admin sees the demo's alerts and snapshots; when the
+/// demo stops, the password opens nothing any more.
+#[test]
+fn demo_serves_the_command_center_by_default_with_a_one_time_admin() {
+    if sharpeyes_core::testing::asset("videos/people_walking_indoor_intel.mp4").is_none() {
+        return;
+    }
+    let dir = scratch("web-demo-default");
+    let Some(mut cmd) = sharpeyes(&dir) else {
+        return;
+    };
+    let mut child = cmd
+        .args(["demo", "--port", "0", "--duration", "40"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start demo");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (base, password) = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).expect("read stderr") == 0 {
+            panic!("demo ended without printing the command center's URL and password");
+        }
+        // "demo: command center http://ADDR/ : sign in as demo with the one-time password PW …"
+        if let Some(rest) = line.strip_prefix("demo: command center ") {
+            let url = rest.split_whitespace().next().expect("the URL");
+            let password = rest
+                .split("one-time password ")
+                .nth(1)
+                .and_then(|p| p.split_whitespace().next())
+                .expect("the password");
+            break (url.trim_end_matches('/').to_string(), password.to_string());
+        }
+    };
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    assert!(password.len() >= 16, "a real password: {password:?}");
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        while stderr.read_line(&mut rest).map(|n| n > 0).unwrap_or(false) {}
+    });
+    let admin = login(&base, "demo", &password).expect("the printed password signs in");
+    assert_eq!(
+        try_login(&base, "demo", "not-the-password").0,
+        401,
+        "only the printed password"
+    );
+    wait_for("a person alert of the demo in the browser's API", || {
+        admin
+            .json("/api/incidents?kind=person_detected")
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    });
+    let rows = admin.json("/api/incidents?kind=person_detected");
+    let id = rows.as_array().unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for("the alert's snapshot", || {
+        admin.get(&format!("/api/incidents/{id}/snapshot")).0 == 200
+    });
+    assert!(child.wait().expect("demo ends").success());
+    drain.join().unwrap();
+    let store = sharpeyes_web::Store::open(&dir.join("var/command-center.db")).expect("db");
+    let (_, hash) = store.user("demo").expect("read").expect("the demo admin");
+    assert!(
+        !sharpeyes_web::auth::verify_password(&password, &hash),
+        "the one-time password is retired when the demo stops"
+    );
 }
 
 /// A sign-in as it was answered: status, `Retry-After` (seconds) and body.

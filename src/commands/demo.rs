@@ -1,6 +1,8 @@
 //! `sharpeyes demo`: two simulated RTSP cameras on 127.0.0.1 playing the test clips (or a test
 //! pattern), run live through the whole pipeline until Ctrl-C or `--duration`, then a summary
-//! on stderr. (I/O: the RTSP server, the outbox, Kafka, the web server.)
+//! on stderr. The command center is served too (unless `--no-web`), with a `demo` admin whose
+//! one-time password is printed with the URL, so the first command shows alerts, snapshots
+//! and clips arriving in a browser. (I/O: the RTSP server, the outbox, Kafka, the web server.)
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,8 +25,12 @@ pub fn run(args: DemoArgs, store: &ModelStore) -> anyhow::Result<()> {
         port,
         duration,
         outbox,
-        web,
+        no_web,
+        mut web,
     } = args;
+    if web.web.is_none() && !no_web {
+        web.web = Some(default_listen());
+    }
     let duration = duration.map(Duration::from_secs_f64);
     let config = match config {
         Some(p) => PipelineConfig::load(&p)?,
@@ -56,6 +62,10 @@ pub fn run(args: DemoArgs, store: &ModelStore) -> anyhow::Result<()> {
         .collect();
     let (stop, mut analyzer, delivery, outbox, _web) =
         live_parts(&config, store, outbox, kafka.as_deref(), &web)?;
+    let admin = match &_web {
+        Some(server) => Some(DemoAdmin::create(&web.db, server.addr)?),
+        None => None,
+    };
     let server = sharpeyes_sim::SimServer::start(&sims, port)?;
     eprintln!(
         "demo: cameras {} ; alerts to stdout and {}{} ; Ctrl-C stops",
@@ -94,6 +104,9 @@ pub fn run(args: DemoArgs, store: &ModelStore) -> anyhow::Result<()> {
         (config.max_batch, config.max_wait),
     )?;
     drop(server);
+    if let Some(admin) = admin {
+        admin.retire();
+    }
     eprintln!(
         "summary: cameras={} seconds={:.1} frames_decoded={} decode_fps={:.1} frames_analysed={} analyse_fps={:.1} alerts: {}",
         sims.len(),
@@ -105,4 +118,55 @@ pub fn run(args: DemoArgs, store: &ModelStore) -> anyhow::Result<()> {
         summary.alerts
     );
     Ok(())
+}
+
+/// The demo's command center address: 127.0.0.1:8080 when it is free, else any free port (the
+/// URL is printed either way).
+fn default_listen() -> String {
+    const PREFERRED: &str = "127.0.0.1:8080";
+    match std::net::TcpListener::bind(PREFERRED) {
+        Ok(_) => PREFERRED.into(),
+        Err(_) => "127.0.0.1:0".into(),
+    }
+}
+
+/// The demo's admin, `demo`, with a password made for this run: printed once, stored only as an
+/// argon2id hash, and replaced by an unknown one when the demo stops (its sessions end then too),
+/// so it opens this run's command center and nothing later.
+struct DemoAdmin {
+    store: sharpeyes_web::Store,
+}
+
+impl DemoAdmin {
+    const USERNAME: &str = "demo";
+
+    fn create(db: &std::path::Path, addr: std::net::SocketAddr) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        use sharpeyes_core::{Clock, SystemClock};
+        let store = sharpeyes_web::Store::open(db)
+            .with_context(|| format!("opening {} for the demo admin", db.display()))?;
+        let password = sharpeyes_web::auth::new_password();
+        let now = SystemClock.now();
+        store.put_user(
+            Self::USERNAME,
+            &sharpeyes_web::auth::hash_password(&password),
+            sharpeyes_web::Role::Admin,
+            &Default::default(),
+            now,
+        )?;
+        store.audit(now, "demo", "user_add", Self::USERNAME, "admin")?;
+        eprintln!(
+            "demo: command center http://{addr}/ : sign in as {} with the one-time password {password} (valid until this demo stops)",
+            Self::USERNAME
+        );
+        Ok(Self { store })
+    }
+
+    /// Replaces the password with one nobody knows, ending the admin's sessions.
+    fn retire(self) {
+        let unknown = sharpeyes_web::auth::hash_password(&sharpeyes_web::auth::new_password());
+        if let Err(e) = self.store.set_password(Self::USERNAME, &unknown) {
+            tracing::warn!(error = %e, "demo: the demo admin's password was not retired");
+        }
+    }
 }

@@ -50,6 +50,17 @@ pub fn user_tag(name: &str) -> String {
     format!("user-{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3])
 }
 
+/// A password for people to type: 16 characters from 32 that are hard to confuse (no 0/O, 1/l/I),
+/// 80 random bits.
+pub fn new_password() -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).expect("the OS has randomness");
+    b.iter()
+        .map(|x| ALPHABET[usize::from(x % 32)] as char)
+        .collect()
+}
+
 /// 32 random bytes as 64 hex digits.
 pub fn new_token() -> String {
     let mut b = [0u8; 32];
