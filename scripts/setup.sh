@@ -8,6 +8,8 @@
 #        them); protobuf-compiler and libprotobuf-dev (the etcd-client crate compiles etcd's
 #        protos with protoc and needs Google's well-known .proto files); etcd-server (3.4, the
 #        cluster's coordination engine: `sharpeyes run --cluster` and tests/cluster.rs start it)
+#        gstreamer1.0-plugins-base-apps: gst-discoverer-1.0, which the clip tests
+#        (tests/clips.rs, ingest/tests/clips.rs) check the event clips' duration with
 #   .venv/: the PyPI onnxruntime wheel (with its dependencies), numpy (for
 #        scripts/reference_decode.py), opencv-python-headless (the reference resize of
 #        inference/tests/resize_reference.rs) and jsonschema (scripts/validate_events.py, the tests'
@@ -27,7 +29,8 @@ broker=1
 
 APT_PACKAGES=(make pkgconf libssl-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-  gstreamer1.0-libav protobuf-compiler libprotobuf-dev etcd-server)
+  gstreamer1.0-libav protobuf-compiler libprotobuf-dev etcd-server
+  gstreamer1.0-plugins-base-apps)
 # apt_install WHY PACKAGE...: installs those not installed yet, one at a time (a failure names
 # the package), with sudo unless root.
 apt_install() {

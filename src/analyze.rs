@@ -13,8 +13,8 @@ use sharpeyes_analytics::{
     ZoneSpec,
 };
 use sharpeyes_core::{
-    Alert, CameraId, CameraRef, Canvas, Clock, Detector, Frame, Lifecycle, ModelRef, Severity, SystemClock,
-    UnixMillis,
+    Alert, CameraId, CameraRef, Canvas, Clock, Detector, Frame, Lifecycle, ModelRef, Severity,
+    SystemClock, UnixMillis,
 };
 use sharpeyes_delivery::{Mark, SnapshotSweeper, SnapshotWriter};
 use sharpeyes_inference::{DetectorOptions, OrtDetector, PoseRun, PoseStage, crop_frame};
@@ -84,6 +84,8 @@ pub struct Analyzer {
     snapshots: SnapshotWriter,
     /// Deletes snapshots older than `output.snapshot_retention_days`, hourly, while it lives.
     _sweeper: Option<SnapshotSweeper>,
+    /// Event clips (`[clips]`): a `new` alert of a camera with a ring starts its clip.
+    clips: Option<std::sync::Arc<crate::clips::LiveClips>>,
     rules: RuleSettings,
     /// Per camera: tracker, rules, open incidents. Created at a camera's first frame.
     cameras: HashMap<CameraId, CameraAnalysis>,
@@ -179,6 +181,13 @@ impl Analyzer {
                 ),
                 None => None,
             },
+            clips: match &config.clips {
+                Some(c) => Some(std::sync::Arc::new(
+                    crate::clips::LiveClips::start(c, config.snapshot_retention)
+                        .context("starting the clip writer")?,
+                )),
+                None => None,
+            },
             rules: RuleSettings {
                 fall: config.fall.clone(),
                 incidents: config.incidents.clone(),
@@ -196,6 +205,12 @@ impl Analyzer {
             carried: HashMap::new(),
             frames_analysed: 0,
         })
+    }
+
+    /// The event clips (None when `clips.enabled = false`): the live pipeline gives each camera
+    /// its ring from them, delivery subscribes to their [`sharpeyes_core::ClipReady`]s.
+    pub fn clips(&self) -> Option<std::sync::Arc<crate::clips::LiveClips>> {
+        self.clips.clone()
     }
 
     /// The person and vehicle detector (benchmarks measure its raw ceiling on the same session).
@@ -272,6 +287,9 @@ impl Analyzer {
                     .map(|d| Mark::from_detection(d, colour_of(alert.severity)))
                     .collect();
                 alert.snapshot = snapshot(&self.snapshots, &alert.id, frame, &marks);
+                if let Some(clips) = &self.clips {
+                    clips.on_alert(&mut alert);
+                }
                 self.stamp(&mut alert);
                 alerts.push(alert);
             }
@@ -291,6 +309,9 @@ impl Analyzer {
                         })
                         .collect();
                     out.alert.snapshot = snapshot(&self.snapshots, &out.alert.id, frame, &marks);
+                }
+                if let Some(clips) = &self.clips {
+                    clips.on_alert(&mut out.alert);
                 }
                 self.stamp(&mut out.alert);
                 alerts.push(out.alert);
@@ -504,6 +525,8 @@ pub struct CameraRules {
     pub camera: CameraRef,
     pub rules: Vec<Rule>,
     pub zones: Vec<Zone>,
+    /// `detect.long_lie_min`; None: the pipeline's.
+    pub long_lie: Option<Duration>,
 }
 
 impl CameraRules {
@@ -516,6 +539,7 @@ impl CameraRules {
             },
             rules: c.detect.rules.clone(),
             zones: c.zones.clone(),
+            long_lie: c.detect.long_lie,
         }
     }
 }
@@ -525,6 +549,7 @@ impl CameraRules {
 fn camera_spec(spec: Option<&CameraRules>) -> CameraSpec {
     let on = |r: Rule| spec.is_none_or(|c| c.rules.contains(&r));
     CameraSpec {
+        long_lie_ms: spec.and_then(|c| c.long_lie).map(|d| d.as_millis() as i64),
         fall: on(Rule::Fall),
         zones: spec
             .filter(|_| on(Rule::Zones))
@@ -576,6 +601,7 @@ mod tests {
                 village: "v".into(),
             },
             rules: vec![Rule::Zones],
+            long_lie: None,
             zones: vec![Zone {
                 name: "door".into(),
                 points: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],

@@ -196,6 +196,11 @@ pub struct ReplayArgs {
     /// ground truth by eye, or to see what the model saw).
     #[arg(long)]
     pub frames_out: Option<PathBuf>,
+    /// Also write each `new` alert's event clip (MP4: `clips.pre_s` before the event to
+    /// `clips.post_s` after, cut from the file's stream; re-encoded with the camera file's
+    /// privacy masks blacked out) as DIR/<camera>/<alert id>.mp4; the alert's `clip` names it.
+    #[arg(long)]
+    pub clips_out: Option<PathBuf>,
 }
 
 /// `sharpeyes notify`.
@@ -479,6 +484,9 @@ pub struct WebArgs {
     /// The command center's database (SQLite; created if missing).
     #[arg(long, default_value = "var/command-center.db")]
     pub db: PathBuf,
+    /// Not a flag: `demo`'s default address may fall back to any free port when it is taken.
+    #[arg(skip)]
+    pub any_port_if_taken: bool,
 }
 
 /// How long `serve` keeps what it stores (swept at start and hourly).

@@ -18,6 +18,9 @@ struct RawConfig {
     #[serde(default)]
     rules: RawRules,
     output: RawOutput,
+    /// Event clips; default on (see `crate::clips::RawClips`).
+    #[serde(default)]
+    clips: crate::clips::RawClips,
     /// Default: no brokers, no properties.
     #[serde(default)]
     kafka: sharpeyes_delivery::KafkaSettings,
@@ -114,6 +117,7 @@ struct RawIncidents {
     update_every_s: Option<f64>,
     end_after_s: Option<f64>,
     cooldown_s: Option<f64>,
+    long_lie_s: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +154,15 @@ struct RawOutput {
     /// Default "sharpeyes.snapshots".
     #[serde(default = "default_snapshot_topic")]
     snapshot_topic: String,
+    /// Default "sharpeyes.clips".
+    #[serde(default = "default_clip_topic")]
+    clip_topic: String,
+    /// Default 60; 1..=3600.
+    clip_wait_s: Option<f64>,
+}
+
+fn default_clip_topic() -> String {
+    "sharpeyes.clips".into()
 }
 
 fn default_snapshot_topic() -> String {
@@ -194,6 +207,9 @@ pub struct PipelineConfig {
     pub utc_offset_min: i32,
     pub outbox: PathBuf,
     pub snapshots: PathBuf,
+    /// Event clips (`[clips]`); None when `clips.enabled = false`. Swept with
+    /// `snapshot_retention`.
+    pub clips: Option<crate::clips::ClipsConfig>,
     /// Snapshots older than this are deleted (hourly sweep); None keeps them forever.
     pub snapshot_retention: Option<std::time::Duration>,
     /// Warn (and show in `sharpeyes_alerts_kafka_pending`) past this many alerts waiting for
@@ -207,6 +223,11 @@ pub struct PipelineConfig {
     pub status_topic: String,
     /// Topic of the alerts' pictures (JPEG, keyed by alert id), read by `serve`.
     pub snapshot_topic: String,
+    /// Topic of the alerts' event clips (MP4, keyed by alert id), read by `serve`.
+    pub clip_topic: String,
+    /// A clip not complete this long after its alert's `emitted_time` is given up (it is
+    /// written `post` seconds after the alert).
+    pub clip_wait: std::time::Duration,
     /// `[kafka]`: brokers (a `--kafka` flag overrides them) and client properties (TLS, SASL).
     pub kafka: sharpeyes_delivery::KafkaSettings,
 }
@@ -404,6 +425,12 @@ impl PipelineConfig {
                 d.cooldown_ms,
                 86_400.0,
             )?,
+            long_lie_ms: seconds(
+                "rules.incidents.long_lie_s",
+                i.long_lie_s,
+                d.long_lie_ms,
+                86_400.0,
+            )?,
         };
         let utc_offset_min = match raw.rules.utc_offset.as_deref() {
             None => 0,
@@ -445,10 +472,18 @@ impl PipelineConfig {
             ("output.kafka_topic", &raw.output.kafka_topic),
             ("output.status_topic", &raw.output.status_topic),
             ("output.snapshot_topic", &raw.output.snapshot_topic),
+            ("output.clip_topic", &raw.output.clip_topic),
         ] {
             if topic.is_empty() {
                 return Err(err(field, "must not be empty".into()));
             }
+        }
+        let clip_wait_s = raw.output.clip_wait_s.unwrap_or(60.0);
+        if !(clip_wait_s.is_finite() && (1.0..=3600.0).contains(&clip_wait_s)) {
+            return Err(err(
+                "output.clip_wait_s",
+                format!("must be between 1 and 3600, got {clip_wait_s}"),
+            ));
         }
         if let Some((field, message)) = raw.kafka.problems().into_iter().next() {
             return Err(err(&format!("kafka.{field}"), message));
@@ -470,12 +505,15 @@ impl PipelineConfig {
             utc_offset_min,
             outbox: raw.output.outbox,
             snapshots: raw.output.snapshots,
+            clips: raw.clips.validate().map_err(|(field, m)| err(&field, m))?,
             snapshot_retention,
             outbox_max_pending,
             outbox_rotate_bytes: (rotate_mb * 1_048_576.0) as u64,
             kafka_topic: raw.output.kafka_topic,
             status_topic: raw.output.status_topic,
             snapshot_topic: raw.output.snapshot_topic,
+            clip_topic: raw.output.clip_topic,
+            clip_wait: std::time::Duration::from_secs_f64(clip_wait_s),
             kafka: raw.kafka,
         })
     }

@@ -20,6 +20,11 @@
 //! Camera heartbeats ([`Delivery::heartbeat`]) are best effort and skip all of that: not in the
 //! outbox, not on stdout; the thread hands them to the command center (if attached) and to the
 //! relay's best-effort producer ([`OutboxRelay::send_ephemeral`]). A full queue drops them.
+//!
+//! Event clips ([`Delivery::ship_clips`]) complete `post` seconds after their alert: once an
+//! alert naming one is on disk the thread hands it to the [`ClipShipper`] (never waiting), whose
+//! own thread sends the clip to Kafka and the command center when the file is complete (see
+//! delivery/src/clips.rs).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,10 +34,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use sharpeyes_delivery::{
-    JsonlOutbox, KafkaOptions, OutboxRelay, RelayOptions, SnapshotSource, StdoutSink,
-};
 use sharpeyes_core::{CameraId, Event, EventSink, StatusEvent, UnixMillis};
+use sharpeyes_delivery::{
+    ClipShipper, ClipSource, JsonlOutbox, KafkaOptions, OutboxRelay, RelayOptions, SnapshotSource,
+    StdoutSink,
+};
 
 /// Events waiting for the delivery thread before `deliver` waits (the disk is that far behind).
 const QUEUE: usize = 4096;
@@ -91,6 +97,8 @@ enum Job {
     Web(sharpeyes_web::Feed, Option<PathBuf>),
     /// Answered once everything sent before is delivered.
     Sync(std::sync::mpsc::Sender<()>),
+    /// From now on alerts naming a clip go to this shipper.
+    Clips(Arc<ClipShipper>),
 }
 
 /// Where alerts go: the durable outbox first (an alert is accepted once it is there), then
@@ -111,6 +119,10 @@ pub struct Delivery {
     heartbeats: u64,
     /// Groups committed and events in them (group commit at work), shared with the thread.
     stats: Arc<Mutex<GroupStats>>,
+    /// The event clips' shipper ([`Delivery::ship_clips`]).
+    clips: Option<Arc<ClipShipper>>,
+    /// The command center in this process, for the clips' shipper.
+    web_feed: Option<sharpeyes_web::Feed>,
 }
 
 /// Heartbeats: handed to [`Delivery::heartbeat`], queued for Kafka, dropped by the relay (not
@@ -185,6 +197,7 @@ impl Delivery {
             relay: relay.clone(),
             web: None,
             stats: stats.clone(),
+            clips: None,
         };
         let thread = std::thread::Builder::new()
             .name("delivery".into())
@@ -199,7 +212,41 @@ impl Delivery {
             rotate_at,
             heartbeats: 0,
             stats,
+            clips: None,
+            web_feed: None,
         })
+    }
+
+    /// Sends the alerts' event clips from `source` to `kafka` (brokers and client properties;
+    /// the topic is `source.topic`) and to the command center attached ([`Delivery::attach_web`],
+    /// before or after) once each is complete, on a thread of its own; takes up the clips of
+    /// the outbox not sent before a restart. See delivery/src/clips.rs.
+    pub fn ship_clips(&mut self, source: ClipSource, kafka: Option<KafkaOptions>, outbox: &Path) {
+        let shipper = Arc::new(ClipShipper::start(source, kafka, outbox));
+        if let Some(feed) = &self.web_feed {
+            shipper.set_local(clip_observer(feed.clone()));
+        }
+        self.clips = Some(shipper.clone());
+        self.send(Job::Clips(shipper));
+    }
+
+    /// The clip writer says a clip is complete: the shipper looks now.
+    pub fn clip_ready(&self) {
+        if let Some(c) = &self.clips {
+            c.ready();
+        }
+    }
+
+    /// [`Delivery::clip_ready`] for another thread (the clip writer's); None without
+    /// [`Delivery::ship_clips`].
+    pub fn clip_waker(&self) -> Option<impl Fn() + Send + Sync + 'static> {
+        let c = self.clips.clone()?;
+        Some(move || c.ready())
+    }
+
+    /// Event clips: (awaited or unacknowledged, stats); None without [`Delivery::ship_clips`].
+    pub fn clip_state(&self) -> Option<(u64, sharpeyes_delivery::ClipStats)> {
+        self.clips.as_ref().map(|c| (c.waiting(), c.stats()))
     }
 
     fn send(&self, job: Job) {
@@ -276,6 +323,10 @@ impl Delivery {
     /// read from elsewhere.
     pub fn attach_web(&mut self, feed: sharpeyes_web::Feed, snapshots: Option<PathBuf>) {
         self.web = true;
+        if let Some(c) = &self.clips {
+            c.set_local(clip_observer(feed.clone()));
+        }
+        self.web_feed = Some(feed.clone());
         self.send(Job::Web(feed, snapshots));
     }
 
@@ -361,6 +412,13 @@ struct Worker {
     relay: Option<Arc<OutboxRelay>>,
     web: Option<WebSide>,
     stats: Arc<Mutex<GroupStats>>,
+    clips: Option<Arc<ClipShipper>>,
+}
+
+/// Clips found by the shipper go to the command center in this process (its own thread: the
+/// store's lock never holds up delivery).
+fn clip_observer(feed: sharpeyes_web::Feed) -> sharpeyes_delivery::ClipObserver {
+    Arc::new(move |alert: &str, mp4: &[u8]| feed.clip(alert, mp4))
 }
 
 /// The command center in this process, fed by a thread of its own: its store's lock (a page's
@@ -496,6 +554,9 @@ impl Worker {
                 Job::Web(feed, snapshots) => {
                     self.web = Some(WebSide::start(feed, snapshots));
                 }
+                Job::Clips(shipper) => {
+                    self.clips = Some(shipper);
+                }
                 Job::Heartbeat(event) => {
                     if let Some(r) = &self.relay {
                         r.send_ephemeral(&event);
@@ -531,11 +592,22 @@ impl Worker {
     fn rotate_if_relayed(&mut self) {
         self.last_rotate_check = std::time::Instant::now();
         let at = self.rotate_at.load(std::sync::atomic::Ordering::Relaxed);
+        // A clip still awaited needs its alert in the outbox after a restart.
+        if self.clips.as_ref().is_some_and(|c| c.waiting() > 0) {
+            return;
+        }
         if let (Some(relay), Some(file)) = (&self.relay, self.outbox.file())
             && file.len() >= at
-            && let Err(e) = relay.rotate_outbox(file)
         {
-            tracing::warn!(error = %e, "outbox rotation failed; it goes on growing");
+            match relay.rotate_outbox(file) {
+                Ok(true) => {
+                    if let Some(c) = &self.clips {
+                        c.forget_done();
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox rotation failed; it goes on growing"),
+            }
         }
     }
 
@@ -591,6 +663,13 @@ impl Worker {
         }
         if let Some(r) = &self.relay {
             r.notify();
+        }
+        if let Some(c) = &self.clips {
+            for event in events {
+                if let Event::Alert(a) = event {
+                    c.expect(a);
+                }
+            }
         }
         if let Some(w) = &self.web {
             for event in events {
@@ -663,7 +742,10 @@ mod hold_tests {
     }
 
     impl Commit for Disk {
-        fn append_all(&mut self, events: &[Event]) -> Result<(), sharpeyes_delivery::DeliveryError> {
+        fn append_all(
+            &mut self,
+            events: &[Event],
+        ) -> Result<(), sharpeyes_delivery::DeliveryError> {
             if self.full.load(Ordering::SeqCst) {
                 return Err(sharpeyes_delivery::DeliveryError::Outbox {
                     path: "/full/outbox.jsonl".into(),

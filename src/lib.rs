@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod bench;
 pub mod camera_cmd;
+pub mod clips;
 pub mod cameras;
 pub mod cluster;
 pub mod config;

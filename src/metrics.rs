@@ -142,6 +142,45 @@ pub fn render(src: &MetricsSource) -> String {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP sharpeyes_analytics_camera_tampered Tampering now (1) per camera and reason.\n# TYPE sharpeyes_analytics_camera_tampered gauge"
+    );
+    for (id, c) in &src.cameras {
+        let bits = c.tampered.load(Ordering::Relaxed);
+        for r in sharpeyes_analytics::TamperReason::ALL {
+            let on = bits >> crate::live::tamper::reason_bit(r) & 1;
+            let _ = writeln!(
+                out,
+                "sharpeyes_analytics_camera_tampered{{camera=\"{id}\",reason=\"{}\"}} {on}",
+                r.as_str()
+            );
+        }
+    }
+    counter(
+        &mut out,
+        "sharpeyes_analytics_tamper_events_total",
+        "camera_tampered events raised (any reason).",
+        &|c| c.tamper_events.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "sharpeyes_analytics_tamper_samples_total",
+        "Pictures the tamper watch looked at (one per 2 s at most).",
+        &|c| c.tamper_samples.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP sharpeyes_analytics_tamper_seconds_total CPU time of the tamper watch.\n# TYPE sharpeyes_analytics_tamper_seconds_total counter"
+    );
+    for (id, c) in &src.cameras {
+        let ns = c.tamper_nanos.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "sharpeyes_analytics_tamper_seconds_total{{camera=\"{id}\"}} {:.6}",
+            ns as f64 / 1e9
+        );
+    }
     let gauges: [Gauge; 2] = [
         (
             "sharpeyes_ingest_fps_in",
@@ -351,6 +390,27 @@ mod tests {
             !text.contains("sharpeyes_cluster"),
             "no cluster series outside a cluster"
         );
+    }
+
+    #[test]
+    fn tampering_is_a_gauge_per_reason_with_its_events_and_cost() {
+        let c = Arc::new(CameraCounters::default());
+        let frozen = crate::live::tamper::reason_bit(sharpeyes_analytics::TamperReason::Frozen);
+        c.tampered.store(1 << frozen, Ordering::Relaxed);
+        c.tamper_events.store(2, Ordering::Relaxed);
+        c.tamper_nanos.store(1_500_000, Ordering::Relaxed);
+        let text = render(&MetricsSource {
+            cameras: vec![(CameraId::new("gate").expect("id"), c)],
+            ..MetricsSource::default()
+        });
+        for line in [
+            "sharpeyes_analytics_camera_tampered{camera=\"gate\",reason=\"frozen\"} 1\n",
+            "sharpeyes_analytics_camera_tampered{camera=\"gate\",reason=\"covered\"} 0\n",
+            "sharpeyes_analytics_tamper_events_total{camera=\"gate\"} 2\n",
+            "sharpeyes_analytics_tamper_seconds_total{camera=\"gate\"} 0.001500\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]

@@ -73,6 +73,8 @@ fn spec_for(cfg: &CameraConfig, canvas: Canvas) -> anyhow::Result<CameraSpec> {
     s.adaptive_peek = cfg.detect.adaptive_peek;
     s.motion_gate = cfg.effective_motion_gate();
     s.privacy_masks = cfg.privacy_masks.clone();
+    s.clip_pre_ms = cfg.clips.pre_ms;
+    s.clip_post_ms = cfg.clips.post_ms;
     Ok(s)
 }
 
@@ -85,6 +87,7 @@ pub fn run(
     let canvas = analyzer.canvas();
     let mut pipeline = LivePipeline::new(canvas)?;
     pipeline.set_batching(options.batching.0, options.batching.1);
+    pipeline.set_clips(analyzer.clips());
     // Status events name the worker that runs the camera (None outside a cluster).
     pipeline.set_worker(options.cluster.as_ref().map(|c| c.member.worker_id.clone()));
     let mut reloader = Reloader::new();

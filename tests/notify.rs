@@ -7,23 +7,22 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sharpeyes_core::{
+    Alert, AlertKind, BBox, CameraId, CameraRef, CameraState, Clock, Detection, Event, EventSink,
+    Lifecycle, ModelRef, StatusEvent, SystemClock, UnixMillis,
+};
+use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_notify::{
     DLQ_AGE_MS, DLQ_ATTEMPTS, DLQ_GUARDIAN, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, REASON_STALE,
 };
-use sharpeyes_sim::{
-    HttpReceiver, ReceivedRequest, TansuBroker, consume_n, produce_raw,
-};
-use sharpeyes_delivery::{KafkaOptions, KafkaSink};
-use sharpeyes_core::{
-    Alert, AlertKind, BBox, CameraId, CameraRef, Clock, Detection, Event, EventSink, Lifecycle,
-    ModelRef, SystemClock, UnixMillis,
-};
+use sharpeyes_sim::{HttpReceiver, ReceivedRequest, TansuBroker, consume_n, produce_raw};
 
 mod common;
 use common::{BIN, scratch, validate_json};
 
 const ALERTS: &str = "sharpeyes.alerts";
 const DLQ: &str = "sharpeyes.alerts.dlq";
+const STATUS: &str = "sharpeyes.camera-status";
 
 /// An alert taken `t` ms after half a minute ago (fresh: notify pushes only alerts younger than
 /// its max_age, 15 min by default).
@@ -751,6 +750,150 @@ fn an_edited_registry_applies_without_a_restart_and_a_broken_edit_keeps_the_last
     );
     assert!(
         summary(&log).ends_with("registry_reloads=2 registry_rejected=1"),
+        "{}",
+        summary(&log)
+    );
+}
+
+/// Camera status events on the status topic, as the pipeline's Kafka sink writes them.
+fn produce_status(bootstrap: &str, events: &[StatusEvent]) {
+    let mut sink = KafkaSink::connect(KafkaOptions::new(bootstrap).topic(STATUS))
+        .expect("connect the producer");
+    for e in events {
+        sink.send(&Event::from(e.clone())).expect("queued");
+    }
+    sink.flush(Duration::from_secs(20)).expect("acknowledged");
+}
+
+fn gate_camera(id: &str) -> CameraRef {
+    CameraRef {
+        id: CameraId::new(id).unwrap(),
+        name: "East gate".into(),
+        village: "Xiaohe".into(),
+    }
+}
+
+#[test]
+fn camera_tamper_events_reach_maintenance_staff_and_nobody_else() {
+    let broker = broker_or_skip!();
+    let bootstrap = broker.bootstrap();
+    let dir = scratch("notify-tamper");
+    let rm = HttpReceiver::start(|_| 200).unwrap();
+    let rf = HttpReceiver::start(|_| 200).unwrap();
+    let registry = dir.join("guardians.toml");
+    std::fs::write(
+        &registry,
+        format!(
+            "[service]\ngroup_id = \"notify-tamper\"\nstate_dir = \"state\"\n{}{}",
+            guardian(
+                "maintenance",
+                &rm.url("/m"),
+                &["cam-gate"],
+                "kinds = [\"camera_tampered\", \"camera_restored\"]"
+            ),
+            guardian("family", &rf.url("/f"), &["cam-gate"], "kinds = [\"fall\"]"),
+        ),
+    )
+    .unwrap();
+    let now = SystemClock.now();
+    let status = |camera: &str, t: i64, tampered: bool| {
+        StatusEvent::tamper(
+            gate_camera(camera),
+            now.plus_ms(-30_000 + t),
+            CameraState::Online,
+            tampered,
+            "covered",
+        )
+    };
+    let heartbeat = StatusEvent::heartbeat(
+        gate_camera("cam-gate"),
+        now.plus_ms(-31_000),
+        CameraState::Online,
+        5.0,
+        Some(now.plus_ms(-31_000)),
+    );
+    let tampered = status("cam-gate", 0, true);
+    let restored = status("cam-gate", 60_000, false);
+    let elsewhere = status("cam-other", 1_000, true);
+    let fall = alert(AlertKind::Fall, "cam-gate", None, 2_000);
+    produce_status(
+        &bootstrap,
+        &[heartbeat, tampered.clone(), elsewhere, restored.clone()],
+    );
+    produce(&bootstrap, std::slice::from_ref(&fall));
+
+    let child = start_notify(&dir, &registry, &bootstrap, 1);
+    let t = Duration::from_secs(60);
+    assert!(rm.wait_for(2, t), "maintenance: {:?}", rm.requests());
+    assert!(rf.wait_for(1, t), "family: {:?}", rf.requests());
+    std::thread::sleep(Duration::from_secs(2));
+    let log = stop_notify(child, &dir, 1);
+    println!("{}", summary(&log));
+
+    // Maintenance: the tampering of their camera and its end, once each; no fall, nothing of
+    // another camera.
+    let (m, f) = (rm.requests(), rf.requests());
+    let bodies: Vec<serde_json::Value> = m
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).expect("JSON body"))
+        .collect();
+    let mut got: Vec<(&str, &str)> = bodies
+        .iter()
+        .map(|v| {
+            (
+                v["status"]["id"].as_str().expect("status.id"),
+                v["text"].as_str().expect("text"),
+            )
+        })
+        .collect();
+    got.sort();
+    let when = |e: &StatusEvent| format!("{} UTC", e.event_time[..16].replacen('T', " ", 1));
+    let mut want = vec![
+        (
+            tampered.id.as_str(),
+            format!(
+                "camera tampered (covered) at East gate (Xiaohe), {}",
+                when(&tampered)
+            ),
+        ),
+        (
+            restored.id.as_str(),
+            format!(
+                "camera restored (covered) at East gate (Xiaohe), {}",
+                when(&restored)
+            ),
+        ),
+    ];
+    want.sort();
+    let want: Vec<(&str, &str)> = want.iter().map(|(i, t)| (*i, t.as_str())).collect();
+    assert_eq!(got, want);
+    for (r, v) in m.iter().zip(&bodies) {
+        assert!(v.get("alert").is_none(), "{v}");
+        assert_eq!(v["status"]["reason"], "covered");
+        assert_eq!(v["status"]["camera"]["id"], "cam-gate");
+        assert_eq!(
+            r.header("idempotency-key"),
+            Some(format!("{}/maintenance", v["status"]["id"].as_str().unwrap()).as_str())
+        );
+    }
+    // The family, who want falls only: the fall, no camera status.
+    assert_eq!(alert_ids(&f), vec![fall.id.clone()]);
+    // Every body is a valid notification (its status event a valid camera status event).
+    let all: Vec<String> = m.iter().chain(&f).map(|r| r.body.clone()).collect();
+    validate_json("tamper notification bodies", &all);
+    let line = summary(&log);
+    assert!(line.starts_with("summary: messages=5 "), "{line}");
+    assert!(line.contains(" delivered=3 "), "{line}");
+    assert!(line.contains(" malformed=0 "), "{line}");
+    assert!(line.contains(" status_skipped=1 "), "the heartbeat: {line}");
+
+    // Restart with the same group: the status topic's offsets were committed too.
+    let child = start_notify(&dir, &registry, &bootstrap, 2);
+    std::thread::sleep(Duration::from_secs(6));
+    let log = stop_notify(child, &dir, 2);
+    assert_eq!((rm.requests().len(), rf.requests().len()), (2, 1));
+    assert!(
+        summary(&log).starts_with("summary: messages=0 "),
         "{}",
         summary(&log)
     );

@@ -2,7 +2,9 @@
 //! default config): each fall clip gives exactly one fall incident, started no earlier than the
 //! person is on the ground and no later than 3 s after (ground truth in testdata/falls.toml,
 //! judged by eye, pinned by sha256); the crouch and walking clips give none; the car park with a
-//! no-parking bay drawn over it (testdata/cameras/carpark-bay.toml) gives vehicle_in_zone.
+//! no-parking bay drawn over it (testdata/cameras/carpark-bay.toml) gives vehicle_in_zone; a
+//! person who stays down past the camera's long lie escalates the fall once
+//! (testdata/cameras/elder-long-lie.toml).
 
 use std::path::Path;
 
@@ -206,4 +208,51 @@ fn car_park_bay_gives_vehicle_in_zone() {
     );
     // The camera file runs only the zone rules: no falls, no person alerts.
     assert!(alerts.iter().all(|a| a.kind == AlertKind::VehicleInZone));
+}
+
+/// The staged fall with its last frame held 10 s (the person stays down) against a camera whose
+/// long lie is 3 s: the fall incident is escalated exactly once, by an `urgent` update of the
+/// same incident 3 s or more after it began; with the default long lie (5 min) it is not.
+#[test]
+fn a_person_still_down_past_the_long_lie_escalates_the_fall_once() {
+    let file = "videos/fall_staged_indoor_thanhnc58_Fall01_padded.mp4";
+    let camera = repo().join("testdata/cameras/elder-long-lie.toml");
+    let camera = camera.to_str().expect("utf-8 path");
+    let Some(alerts) = replay(file, &["--camera", camera]) else {
+        return;
+    };
+    let start = alerts
+        .iter()
+        .find(|a| a.kind == AlertKind::Fall && a.lifecycle == Lifecycle::New)
+        .unwrap_or_else(|| panic!("no fall: {alerts:#?}"));
+    assert!(!start.urgent, "the fall itself is not the escalation");
+    let urgent: Vec<&Alert> = alerts.iter().filter(|a| a.urgent).collect();
+    assert_eq!(urgent.len(), 1, "exactly one escalation: {alerts:#?}");
+    let u = urgent[0];
+    assert_eq!(
+        (u.kind, u.lifecycle, u.incident.as_str()),
+        (AlertKind::Fall, Lifecycle::Update, start.id.as_str())
+    );
+    let after = u.event_millis().unwrap().0 - start.event_millis().unwrap().0;
+    assert!(
+        (3_000..4_000).contains(&after),
+        "escalated {after} ms after the fall alert"
+    );
+    assert!(
+        u.message
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("long lie: still down"),
+        "{:?}",
+        u.message
+    );
+    println!("  escalated {after} ms after the fall: {:?}", u.message);
+
+    let Some(default) = replay(file, &[]) else {
+        return;
+    };
+    assert!(
+        default.iter().any(|a| a.kind == AlertKind::Fall) && !default.iter().any(|a| a.urgent),
+        "the default long lie (5 min) is not reached in 17 s"
+    );
 }

@@ -48,6 +48,14 @@ fn written() -> Vec<StatusEvent> {
         ]
         .map(|s| StatusEvent::new(gate(), T, s, None)),
     );
+    for reason in sharpeyes_core::TAMPER_REASONS {
+        for tampered in [true, false] {
+            out.push(
+                StatusEvent::tamper(gate(), T, CameraState::Online, tampered, reason)
+                    .with_worker(w()),
+            );
+        }
+    }
     out
 }
 
@@ -97,6 +105,13 @@ fn the_v2_schema_refuses_what_its_rules_forbid() {
     let heartbeat = base(written()[3].clone());
     let online = base(StatusEvent::new(gate(), T, CameraState::Online, None));
     let unassigned = base(StatusEvent::unassigned(gate(), T, None));
+    let tampered = base(StatusEvent::tamper(
+        gate(),
+        T,
+        CameraState::Online,
+        true,
+        "covered",
+    ));
     let bad: Vec<(&str, serde_json::Value)> = vec![
         ("heartbeat without fps", {
             let mut v = heartbeat.clone();
@@ -137,6 +152,17 @@ fn the_v2_schema_refuses_what_its_rules_forbid() {
         ("unassigned kind, online state", {
             let mut v = unassigned.clone();
             v["state"] = "online".into();
+            v
+        }),
+        ("tampered without a reason", {
+            let mut v = tampered.clone();
+            v.as_object_mut().unwrap().remove("reason");
+            v
+        }),
+        ("restored for an unknown reason", {
+            let mut v = tampered.clone();
+            v["kind"] = "camera_restored".into();
+            v["reason"] = "stolen".into();
             v
         }),
         ("a worker id with a space", {

@@ -499,8 +499,8 @@ fn demo_serves_the_command_center_fed_in_process() {
 }
 
 /// `demo` with no web flags serves the command center anyway, prints its URL and a one-time
-/// password of a `demo` admin, and that admin sees the demo's alerts and snapshots; when the
-/// demo stops, the password opens nothing any more.
+/// password of a `demo` admin, and that admin sees the demo's alerts, snapshots and clips; when
+/// the demo stops, the password opens nothing any more.
 #[test]
 fn demo_serves_the_command_center_by_default_with_a_one_time_admin() {
     if sharpeyes_core::testing::asset("videos/people_walking_indoor_intel.mp4").is_none() {
@@ -511,7 +511,7 @@ fn demo_serves_the_command_center_by_default_with_a_one_time_admin() {
         return;
     };
     let mut child = cmd
-        .args(["demo", "--port", "0", "--duration", "40"])
+        .args(["demo", "--port", "0", "--duration", "90"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -559,6 +559,21 @@ fn demo_serves_the_command_center_by_default_with_a_one_time_admin() {
     wait_for("the alert's snapshot", || {
         admin.get(&format!("/api/incidents/{id}/snapshot")).0 == 200
     });
+    // The live camera's event clip: cut from its ring of access units, written `post` (10 s)
+    // after the alert, handed to the command center in this process.
+    // Up to a minute: on a loaded 2-core machine the writer may queue behind the analysis.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while admin.json(&format!("/api/incidents/{id}"))["clip"] != "ready" {
+        assert!(Instant::now() < deadline, "no event clip within 60 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(admin.get(&format!("/api/incidents/{id}/clip")).0, 200);
+    // Ctrl-C: the demo stops as an operator would stop it.
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
     assert!(child.wait().expect("demo ends").success());
     drain.join().unwrap();
     let store = sharpeyes_web::Store::open(&dir.join("var/command-center.db")).expect("db");

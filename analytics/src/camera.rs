@@ -102,6 +102,8 @@ pub struct RuleSettings {
 pub struct CameraSpec {
     pub fall: bool,
     pub zones: Vec<ZoneSpec>,
+    /// This camera's long lie (see [`IncidentConfig::long_lie_ms`]); None: the settings'.
+    pub long_lie_ms: Option<i64>,
 }
 
 /// One camera's tracker, rules and open incidents.
@@ -136,7 +138,13 @@ impl CameraAnalysis {
                     s.vehicles.clone(),
                 )
             }),
-            incidents: Incidents::new(camera.clone(), s.incidents.clone()),
+            incidents: Incidents::new(
+                camera.clone(),
+                IncidentConfig {
+                    long_lie_ms: spec.long_lie_ms.unwrap_or(s.incidents.long_lie_ms),
+                    ..s.incidents.clone()
+                },
+            ),
         }
     }
 
@@ -248,6 +256,7 @@ mod tests {
         };
         let spec = CameraSpec {
             fall: false,
+            long_lie_ms: None,
             zones: vec![ZoneSpec {
                 name: "door".into(),
                 polygon: Polygon::new(vec![(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]),

@@ -23,6 +23,10 @@ pub struct IncidentConfig {
     pub end_after_ms: i64,
     /// After an end, the same camera / zone / kind starts no new incident for this long. 30000.
     pub cooldown_ms: i64,
+    /// A fall incident whose rule still reports the person down this long after it began is
+    /// escalated once: an `update` at once, flagged `urgent`, saying so. 0: never. 300000
+    /// (5 min; per camera: `detect.long_lie_min`).
+    pub long_lie_ms: i64,
 }
 
 impl Default for IncidentConfig {
@@ -31,6 +35,7 @@ impl Default for IncidentConfig {
             update_every_ms: 60_000,
             end_after_ms: 5_000,
             cooldown_ms: 30_000,
+            long_lie_ms: 300_000,
         }
     }
 }
@@ -51,6 +56,8 @@ struct Open {
     last_seen: UnixMillis,
     last_sent: UnixMillis,
     finding: Finding,
+    /// The long-lie escalation was sent.
+    escalated: bool,
 }
 
 /// The open incidents of one camera.
@@ -88,6 +95,9 @@ pub struct OpenState {
     pub last_sent: UnixMillis,
     /// The finding's last message (its tracks are not kept: track ids do not survive).
     pub message: String,
+    /// The long-lie escalation was sent (absent in states saved before it existed).
+    #[serde(default)]
+    pub escalated: bool,
 }
 
 /// When a key's last incident ended, in an [`IncidentsState`].
@@ -133,6 +143,7 @@ impl Incidents {
                     last_seen: o.last_seen,
                     last_sent: o.last_sent,
                     message: o.finding.message.clone(),
+                    escalated: o.escalated,
                 })
                 .collect(),
             ended,
@@ -160,6 +171,7 @@ impl Incidents {
                     last_seen: o.last_seen,
                     last_sent: o.last_sent,
                     finding,
+                    escalated: o.escalated,
                 };
                 ((o.kind, o.zone), open)
             })
@@ -224,6 +236,33 @@ impl Incidents {
             if let Some(open) = self.open.get_mut(&key) {
                 open.last_seen = now;
                 open.finding = finding;
+                let down_ms = now.0 - open.started.0;
+                if key.0 == AlertKind::Fall
+                    && c.long_lie_ms > 0
+                    && !open.escalated
+                    && down_ms >= c.long_lie_ms
+                {
+                    open.escalated = true;
+                    open.last_sent = now;
+                    let mut alert = self.alert(now, frame_size, &key, Lifecycle::Update);
+                    let open = &self.open[&key];
+                    alert.incident = open.incident.clone();
+                    alert.urgent = true;
+                    let down = if down_ms < 120_000 {
+                        format!("{:.0} s", down_ms as f64 / 1000.0)
+                    } else {
+                        format!("{:.0} min", down_ms as f64 / 60_000.0)
+                    };
+                    alert.message = Some(format!(
+                        "long lie: still down {down} after the fall alert: {}",
+                        open.finding.message
+                    ));
+                    out.push(IncidentAlert {
+                        alert,
+                        tracks: open.finding.tracks.clone(),
+                    });
+                    continue;
+                }
                 if now.0 - open.last_sent.0 >= c.update_every_ms {
                     open.last_sent = now;
                     let mut alert = self.alert(now, frame_size, &key, Lifecycle::Update);
@@ -251,6 +290,7 @@ impl Incidents {
                     last_seen: now,
                     last_sent: now,
                     finding,
+                    escalated: false,
                 },
             );
             let alert = self.alert(now, frame_size, &key, Lifecycle::New);
@@ -358,6 +398,108 @@ mod tests {
 
     fn incidents() -> Incidents {
         Incidents::new(CameraId::new("cam").unwrap(), IncidentConfig::default())
+    }
+
+    /// Every alert of a run of `holds(t)` every second from 0 to `end` s.
+    fn alerts(inc: &mut Incidents, end: i64, holds: impl Fn(i64) -> Vec<Finding>) -> Vec<Alert> {
+        (0..=end)
+            .flat_map(|s| inc.step(UnixMillis(s * 1000), (640, 480), holds(s)))
+            .map(|a| a.alert)
+            .collect()
+    }
+
+    #[test]
+    fn a_person_still_down_after_the_long_lie_escalates_the_incident_once() {
+        let mut inc = incidents();
+        let down = |_| vec![finding(AlertKind::Fall, None, &[1])];
+        let out = alerts(&mut inc, 700, down);
+        let urgent: Vec<&Alert> = out.iter().filter(|a| a.urgent).collect();
+        assert_eq!(urgent.len(), 1, "exactly one escalation");
+        let u = urgent[0];
+        assert_eq!(u.lifecycle, Lifecycle::Update);
+        assert_eq!(u.incident, out[0].id, "the fall incident's update");
+        assert_eq!(u.event_time, UnixMillis(300_000).to_rfc3339(), "at 5 min");
+        assert!(
+            u.message
+                .as_deref()
+                .unwrap()
+                .starts_with("long lie: still down 5 min after the fall alert"),
+            "{:?}",
+            u.message
+        );
+        assert_eq!(u.objects.len(), 1, "the person lying is on it");
+        // Regular updates go on, unflagged; the escalation took the place of the 300 s one.
+        let updates: Vec<i64> = out
+            .iter()
+            .filter(|a| a.lifecycle == Lifecycle::Update && !a.urgent)
+            .map(|a| a.event_millis().unwrap().0 / 1000)
+            .collect();
+        assert_eq!(updates, [60, 120, 180, 240, 360, 420, 480, 540, 600, 660]);
+        let json = serde_json::to_value(u).unwrap();
+        assert_eq!(json["urgent"], true);
+        assert!(
+            serde_json::to_value(&out[0])
+                .unwrap()
+                .get("urgent")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn no_long_lie_for_a_person_who_got_up_another_kind_or_when_off() {
+        let mut inc = incidents();
+        let got_up = |s| {
+            if s < 200 {
+                vec![finding(AlertKind::Fall, None, &[1])]
+            } else {
+                vec![]
+            }
+        };
+        assert!(!alerts(&mut inc, 700, got_up).iter().any(|a| a.urgent));
+        let mut inc = incidents();
+        let pond = |_| vec![finding(AlertKind::PersonInZone, Some("pond"), &[1])];
+        assert!(!alerts(&mut inc, 700, pond).iter().any(|a| a.urgent));
+        let mut inc = Incidents::new(
+            CameraId::new("cam").unwrap(),
+            IncidentConfig {
+                long_lie_ms: 0,
+                ..IncidentConfig::default()
+            },
+        );
+        let down = |_| vec![finding(AlertKind::Fall, None, &[1])];
+        assert!(!alerts(&mut inc, 700, down).iter().any(|a| a.urgent));
+    }
+
+    #[test]
+    fn the_escalation_is_not_repeated_after_a_restart() {
+        let mut inc = incidents();
+        let down = |_| vec![finding(AlertKind::Fall, None, &[1])];
+        assert_eq!(
+            alerts(&mut inc, 320, down)
+                .iter()
+                .filter(|a| a.urgent)
+                .count(),
+            1
+        );
+        let saved = serde_json::to_string(&inc.state()).unwrap();
+        let mut again = incidents();
+        again.restore(serde_json::from_str(&saved).unwrap());
+        let later: Vec<Alert> = (321..=400)
+            .flat_map(|s| again.step(UnixMillis(s * 1000), (640, 480), down(s)))
+            .map(|a| a.alert)
+            .collect();
+        assert!(!later.is_empty() && !later.iter().any(|a| a.urgent));
+        // A state saved before the field existed reads as not escalated.
+        let old = saved.replace(",\"escalated\":true", "");
+        assert!(!old.contains("escalated"));
+        let mut old_inc = incidents();
+        old_inc.restore(serde_json::from_str(&old).unwrap());
+        let s = 330;
+        assert!(
+            old_inc.step(UnixMillis(s * 1000), (640, 480), down(s))[0]
+                .alert
+                .urgent
+        );
     }
 
     /// Runs `holds(t)` every second from 0 to `end` s; returns (t, phase, id, incident).

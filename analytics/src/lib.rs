@@ -8,6 +8,8 @@
 //! - [`zone_rules`]: person_in_zone, loitering, vehicle_in_zone, inactivity ([`ZoneRules`]).
 //! - [`incident`]: findings to start / update / end alerts with cooldown ([`Incidents`]).
 //! - [`rules`]: the one-shot person-presence alert with a cooldown ([`PersonPresenceRule`]).
+//! - [`tamper`]: camera tampering (covered, defocused, moved, frozen) from thumbnails
+//!   ([`TamperDetector`]).
 //! - [`camera`]: one camera's chain, tracker → rules → incidents, with its saved state
 //!   ([`CameraAnalysis`]).
 
@@ -15,6 +17,7 @@ pub mod camera;
 pub mod fall;
 pub mod incident;
 pub mod rules;
+pub mod tamper;
 pub mod track;
 pub mod zone;
 pub mod zone_rules;
@@ -23,6 +26,9 @@ pub use camera::{CLOCK_STEP_MS, CameraAnalysis, CameraSpec, RuleSettings, RuleTi
 pub use fall::{FallConfig, FallRule, Posture};
 pub use incident::{IncidentAlert, IncidentConfig, Incidents, IncidentsState};
 pub use rules::{PersonPresenceConfig, PersonPresenceRule};
+pub use tamper::{
+    TamperChange, TamperConfig, TamperDetector, TamperMeasure, TamperReason, Thumbnail,
+};
 pub use track::{Track, TrackState, Tracker, TrackerConfig};
 pub use zone::{DailyWindow, Finding, Polygon};
 pub use zone_rules::{DwellSpec, InactivitySpec, ZoneRules, ZoneRulesState, ZoneSpec};

@@ -91,6 +91,7 @@ impl Scene {
 fn pond() -> CameraSpec {
     CameraSpec {
         fall: false,
+        long_lie_ms: None,
         zones: vec![ZoneSpec {
             name: "pond".into(),
             // The lower half of the picture.
@@ -139,6 +140,7 @@ fn a_child_at_the_pond_is_one_incident_from_start_to_end() {
 fn a_car_in_a_no_vehicle_zone_and_a_person_there_are_told_apart() {
     let spec = CameraSpec {
         fall: false,
+        long_lie_ms: None,
         zones: vec![ZoneSpec {
             name: "footbridge".into(),
             polygon: Polygon::new(vec![(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]),
@@ -194,6 +196,7 @@ fn fall_only() -> CameraSpec {
     CameraSpec {
         fall: true,
         zones: Vec::new(),
+        long_lie_ms: None,
     }
 }
 

@@ -253,6 +253,17 @@ pub struct Alert {
     /// The annotated JPEG, relative to the output directory (`snapshots/<camera>/<id>.jpg`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
+    /// `new` alerts only: the event clip (MP4, H.264, `pre` seconds before `event_time` to
+    /// `post` after), named like the snapshot under the clips directory
+    /// (`clips/<camera>/<id>.mp4`). Written after the alert, once `post` has passed: a reader
+    /// may find no file yet, never half of one (see [`ClipReady`](crate::ClipReady)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<String>,
+    /// Escalated: act now, whatever the lifecycle. Set on the one `update` of a fall incident
+    /// whose person is still down `long_lie` after the fall (a long lie harms elders most); the
+    /// guardians' service sends it to everyone watching the kind, first. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub urgent: bool,
 }
 
 impl Alert {
@@ -293,6 +304,8 @@ impl Alert {
             model: ModelRef::default(),
             pose_model: None,
             snapshot: None,
+            clip: None,
+            urgent: false,
         }
     }
 
@@ -303,7 +316,7 @@ impl Alert {
 }
 
 /// What a [`StatusEvent`] says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusKind {
     /// The camera delivers frames again (or for the first time).
@@ -316,7 +329,15 @@ pub enum StatusKind {
     /// Schema v2: the cluster leader has no worker for the camera (over total capacity); state
     /// [`CameraState::Unassigned`].
     CameraUnassigned,
+    /// Schema v2: the camera's picture is tampered with; `reason` is `covered`, `defocused`,
+    /// `moved` or `frozen` ([`TAMPER_REASONS`]); state: the camera's state now (online).
+    CameraTampered,
+    /// Schema v2: the tampering named in `reason` has cleared.
+    CameraRestored,
 }
+
+/// The `reason` of `camera_tampered` and `camera_restored` events.
+pub const TAMPER_REASONS: [&str; 4] = ["covered", "defocused", "moved", "frozen"];
 
 impl StatusKind {
     pub fn as_str(self) -> &'static str {
@@ -325,6 +346,8 @@ impl StatusKind {
             StatusKind::CameraOffline => "camera_offline",
             StatusKind::CameraHeartbeat => "camera_heartbeat",
             StatusKind::CameraUnassigned => "camera_unassigned",
+            StatusKind::CameraTampered => "camera_tampered",
+            StatusKind::CameraRestored => "camera_restored",
         }
     }
 }
@@ -431,6 +454,24 @@ impl StatusEvent {
             CameraState::Unassigned,
             reason,
         )
+    }
+
+    /// A `camera_tampered` (`tampered`) or `camera_restored` event for `reason` (one of
+    /// [`TAMPER_REASONS`], the bare word, so consumers can route and mark on it), the camera
+    /// being in `state`.
+    pub fn tamper(
+        camera: CameraRef,
+        time: UnixMillis,
+        state: CameraState,
+        tampered: bool,
+        reason: &str,
+    ) -> Self {
+        let kind = if tampered {
+            StatusKind::CameraTampered
+        } else {
+            StatusKind::CameraRestored
+        };
+        Self::of_kind(kind, camera, time, state, Some(reason.to_owned()))
     }
 
     /// The same event, naming `worker` as the process that runs the camera.

@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod backoff;
+pub mod clip;
 pub mod clock;
 pub mod config_issue;
 pub mod detection;
@@ -17,9 +18,11 @@ pub mod testing;
 
 pub use alert::{
     ALERT_SCHEMA_VERSION, Alert, AlertKind, CameraRef, Event, EventSink, FrameSize, Lifecycle,
-    ModelRef, ObjectOut, STATUS_SCHEMA_VERSION, Severity, StatusEvent, StatusKind, new_event_id,
+    ModelRef, ObjectOut, STATUS_SCHEMA_VERSION, Severity, StatusEvent, StatusKind, TAMPER_REASONS,
+    new_event_id,
 };
 pub use backoff::Backoff;
+pub use clip::{ClipReady, clip_file_name};
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock, UnixMillis, sleep_unless};
@@ -27,5 +30,5 @@ pub use config_issue::{ConfigIssue, ConfigIssues};
 pub use detection::{Detection, Detector, Keypoint, coco};
 pub use frame::{CameraId, Frame, FrameSource, InvalidCameraId, PixelFormat, SourceItem};
 pub use geometry::{BBox, Letterbox};
-pub use resize::Canvas;
 pub use health::CameraState;
+pub use resize::Canvas;

@@ -42,6 +42,14 @@ pub const DEFAULT_ALERT_TOPIC: &str = "sharpeyes.alerts";
 /// Name of the message header carrying the event's `schema_version`.
 pub const SCHEMA_HEADER: &str = "schema";
 
+/// `message.max.bytes` of every client (librdkafka's default is 1,000,000): room for an event
+/// clip ([`crate::clips::MAX_CLIP_MESSAGE`], 15 MiB) with its framing. Consumers accept it with
+/// librdkafka's defaults (`fetch.max.bytes` 50 MiB, `receive.message.max.bytes` 100 MB). A
+/// Kafka broker also limits a message (its `message.max.bytes`, 1 MiB by default): the clips
+/// topic is created with `max.message.bytes` set to this; a clips topic made by hand needs the
+/// same. tansu does not limit message size.
+pub const MESSAGE_MAX_BYTES: usize = 16 << 20;
+
 /// Builder-style settings of [`KafkaSink::connect`]. `Debug` shows the keys of `extra` but not
 /// their values (they may hold SASL passwords).
 #[derive(Clone)]
@@ -59,6 +67,9 @@ pub struct KafkaOptions {
     /// Further librdkafka producer properties (TLS, SASL, tuning), applied after ours, so they
     /// can also override them.
     pub extra: Vec<(String, String)>,
+    /// Topic configs set when `connect` creates the topic (`max.message.bytes` of the clips
+    /// topic); an existing topic is left as it is. Default: none.
+    pub topic_config: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for KafkaOptions {
@@ -71,6 +82,7 @@ impl std::fmt::Debug for KafkaOptions {
             .field("partitions", &self.partitions)
             .field("admin_timeout", &self.admin_timeout)
             .field("extra_keys", &extra_keys)
+            .field("topic_config", &self.topic_config)
             .finish()
     }
 }
@@ -91,6 +103,7 @@ impl KafkaOptions {
             partitions: 1,
             admin_timeout: Duration::from_secs(10),
             extra: Vec::new(),
+            topic_config: Vec::new(),
         }
     }
 
@@ -111,6 +124,13 @@ impl KafkaOptions {
 
     pub fn admin_timeout(mut self, timeout: Duration) -> Self {
         self.admin_timeout = timeout;
+        self
+    }
+
+    /// Adds one config of the topic, for when it is created (see
+    /// [`KafkaOptions::topic_config`]).
+    pub fn topic_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.topic_config.push((key.into(), value.into()));
         self
     }
 
@@ -275,7 +295,9 @@ pub fn client(brokers: &str, client_id: &str, properties: &[(String, String)]) -
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
-        .set("client.id", client_id);
+        .set("client.id", client_id)
+        // Event clips are messages of a few MB (see MESSAGE_MAX_BYTES).
+        .set("message.max.bytes", MESSAGE_MAX_BYTES.to_string());
     ClientBuilder {
         config,
         properties: properties.to_vec(),
@@ -320,7 +342,10 @@ pub fn ensure_topic_with(options: &KafkaOptions) -> Result<(), DeliveryError> {
         )
         .config();
     let admin: AdminClient<DefaultClientContext> = config.create().map_err(err)?;
-    let new_topic = NewTopic::new(topic, options.partitions, TopicReplication::Fixed(-1));
+    let mut new_topic = NewTopic::new(topic, options.partitions, TopicReplication::Fixed(-1));
+    for (key, value) in &options.topic_config {
+        new_topic = new_topic.set(key, value);
+    }
     let admin_options = AdminOptions::new()
         .request_timeout(Some(timeout))
         .operation_timeout(Some(timeout));

@@ -5,6 +5,8 @@
 //!   retention sweeper (file I/O).
 //! - [`outbox`]: the durable JSON-lines file every alert is appended to first (file I/O).
 //! - [`stdout`]: one JSON line per alert on stdout.
+//! - [`clips`]: the alerts' event clips to Kafka and the command center once complete (file and
+//!   network I/O, a thread of its own).
 //! - [`kafka`]: alerts to a Kafka topic through librdkafka (network I/O).
 //! - [`ack_log`]: the ids the broker acknowledged, beside the outbox (file I/O).
 //! - [`relay`]: the outbox → Kafka relay: zero loss, at least once, ack log (file and network
@@ -17,6 +19,7 @@
 //! [`Alert`]: sharpeyes_core::Alert
 
 pub mod ack_log;
+pub mod clips;
 pub mod error;
 pub mod kafka;
 pub mod outbox;
@@ -24,12 +27,16 @@ pub mod relay;
 pub mod relay_policy;
 pub mod snapshot;
 pub mod stdout;
+mod wake;
 
 pub use ack_log::{AckLog, AckObserver};
+pub use clips::{
+    ClipFile, ClipObserver, ClipShipper, ClipSource, ClipStats, MAX_CLIP_MESSAGE, read_clip,
+};
 pub use error::DeliveryError;
 pub use kafka::{
-    ClientBuilder, DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSettings, KafkaSink, SCHEMA_HEADER,
-    ensure_topic, ensure_topic_with, wait_for_topics,
+    ClientBuilder, DEFAULT_ALERT_TOPIC, KafkaOptions, KafkaSettings, KafkaSink, MESSAGE_MAX_BYTES,
+    SCHEMA_HEADER, ensure_topic, ensure_topic_with, wait_for_topics,
 };
 pub use outbox::{JsonlOutbox, OutboxContents, read_all, read_outbox};
 pub use relay::{

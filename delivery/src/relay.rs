@@ -33,7 +33,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,7 @@ use crate::ack_log::{AckLog, AckObserver};
 use crate::error::DeliveryError;
 use crate::kafka::{KafkaOptions, KafkaSink};
 use crate::relay_policy::RelayPolicy;
+use crate::wake::Wake;
 
 /// How long librdkafka keeps an ephemeral event (a heartbeat) the broker has not taken; one
 /// heartbeat interval, after which the next one says more.
@@ -154,9 +155,7 @@ pub struct EphemeralStats {
 /// Shared between the relay thread and its handle.
 #[derive(Debug, Default)]
 struct Shared {
-    stop: AtomicBool,
-    wake: Mutex<bool>,
-    cv: Condvar,
+    wake: Wake,
     /// Alerts read from the outbox and not yet acknowledged by the broker (queued here or in
     /// librdkafka).
     pending: AtomicU64,
@@ -172,22 +171,6 @@ struct Shared {
     tail_offset: Mutex<u64>,
     /// The ack log, once open (emptied with a rotation).
     acks: Mutex<Option<Arc<AckLog>>>,
-}
-
-impl Shared {
-    fn wake(&self) {
-        *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.cv.notify_all();
-    }
-
-    fn sleep(&self, d: Duration) {
-        let guard = self.wake.lock().unwrap_or_else(|p| p.into_inner());
-        let (mut woken, _) = self
-            .cv
-            .wait_timeout_while(guard, d, |w| !*w && !self.stop.load(Ordering::Relaxed))
-            .unwrap_or_else(|p| p.into_inner());
-        *woken = false;
-    }
 }
 
 /// The thread that moves alerts from the outbox to Kafka; see the module docs. Stops (and
@@ -216,7 +199,7 @@ impl OutboxRelay {
 
     /// Tells the relay the outbox has grown (it also looks every 200 ms by itself).
     pub fn notify(&self) {
-        self.shared.wake();
+        self.shared.wake.wake();
     }
 
     /// Alerts read from the outbox that the broker has not acknowledged yet.
@@ -313,8 +296,7 @@ impl OutboxRelay {
 
 impl Drop for OutboxRelay {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.wake();
+        self.shared.wake.stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -505,7 +487,7 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared, clock: &dy
     let mut pictures: Option<KafkaSink> = None;
     let mut warned = false;
     let mut sent = 0u64;
-    while !shared.stop.load(Ordering::Relaxed) {
+    while !shared.wake.stopped() {
         // What the broker answered: done with the acknowledged, again with the failed (before
         // counting what is pending, so a failed event is never counted as done).
         report_outcomes(acks.as_deref(), &mut policy, clock.now());
@@ -632,7 +614,7 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared, clock: &dy
         } else if pending <= options.max_pending {
             warned = false;
         }
-        shared.sleep(Duration::from_millis(200));
+        shared.wake.sleep(Duration::from_millis(200));
     }
     if let Some(mut p) = pictures {
         let _ = p.flush(Duration::from_millis(500));

@@ -700,10 +700,14 @@ impl Sweep<'_> {
     }
 }
 
-/// `*.jpg` (a snapshot) or `*.jpg.tmp` (a write that did not finish).
+/// `*.jpg` (a snapshot) or `*.jpg.tmp` (a write that did not finish); the same for event clips,
+/// which the pipeline sweeps with this same code and retention: `*.mp4` and `*.mp4.part`.
 fn is_snapshot_name(name: &OsStr) -> bool {
-    name.to_str()
-        .is_some_and(|n| n.ends_with(".jpg") || n.ends_with(".jpg.tmp"))
+    name.to_str().is_some_and(|n| {
+        [".jpg", ".jpg.tmp", ".mp4", ".mp4.part"]
+            .iter()
+            .any(|end| n.ends_with(end))
+    })
 }
 
 fn failed(report: &mut SweepReport, path: &Path, doing: &str, error: &io::Error) {
@@ -1443,6 +1447,21 @@ mod tests {
 
         let again = sweep_snapshots(dir, HOUR, now).expect("sweeps");
         assert_eq!((again.deleted, again.kept), (0, 2), "nothing more to do");
+    }
+
+    #[test]
+    fn sweep_deletes_old_event_clips_and_their_unfinished_parts_too() {
+        let tmp = TempDir::with_prefix("sharpeyes-sweep").expect("temp dir");
+        let dir = tmp.path();
+        let now = SystemTime::now();
+        let old_clip = file_at(dir, "cam-a/1.mp4", 100, now - 2 * HOUR);
+        let old_part = file_at(dir, "cam-a/2.mp4.part", 50, now - 2 * HOUR);
+        let young = file_at(dir, "cam-a/3.mp4", 10, now - HOUR / 6);
+        let other = file_at(dir, "cam-a/4.mkv", 10, now - 2 * HOUR);
+        let report = sweep_snapshots(dir, HOUR, now).expect("sweeps");
+        assert_eq!((report.deleted, report.bytes_freed, report.kept), (2, 150, 1));
+        assert!(!old_clip.exists() && !old_part.exists());
+        assert!(young.exists() && other.exists());
     }
 
     #[test]

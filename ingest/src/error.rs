@@ -52,6 +52,13 @@ pub enum IngestError {
 
     #[error("camera {camera}: the source stopped")]
     Closed { camera: CameraId },
+
+    #[error("camera {camera}: clip {path}: {message}")]
+    Clip {
+        camera: CameraId,
+        path: PathBuf,
+        message: String,
+    },
 }
 
 impl IngestError {
@@ -67,7 +74,8 @@ impl IngestError {
             IngestError::GstInit(_)
             | IngestError::Pipeline { .. }
             | IngestError::MissingElement { .. }
-            | IngestError::FileNotFound { .. } => false,
+            | IngestError::FileNotFound { .. }
+            | IngestError::Clip { .. } => false,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! bench and the tests use is in `sharpeyes-sim`.)
 
 pub mod adaptive;
+pub mod clip_ring;
+pub mod clip_writer;
 pub mod decode;
 pub mod error;
 pub mod file;
@@ -26,7 +28,7 @@ pub use file::FileSource;
 pub use health::{
     AUTH_BACKOFF_BASE, AUTH_BACKOFF_MAX, Backoff, Health, ReconnectBackoff, Stall, StatusChange,
 };
-pub use mask::{MaskPolygon, apply_privacy_masks};
+pub use mask::{MaskPolygon, apply_privacy_masks, fill_masked_plane};
 pub use queue::{FrameQueue, FrameSlots, Popped, QueueStats};
 pub use redact::{redact_text, redact_url};
 pub use rtsp::{RtspOptions, RtspSource, RtspTransport};

@@ -76,6 +76,43 @@ pub fn apply_privacy_masks(frame: &mut Frame, masks: &[MaskPolygon]) {
     }
 }
 
+/// Sets every sample of one picture plane (`width x height` samples, rows `stride` bytes apart)
+/// whose centre lies inside one of `masks` (normalised to the whole plane) to `value`. The
+/// event clips' re-encode uses it on each plane of a decoded I420 picture (luma 16 and chroma
+/// 128: black), before the encoder sees it.
+pub fn fill_masked_plane(
+    plane: &mut [u8],
+    width: u32,
+    height: u32,
+    stride: usize,
+    masks: &[MaskPolygon],
+    value: u8,
+) {
+    for m in masks.iter().filter(|m| m.len() >= 3) {
+        let poly: Vec<[f32; 2]> = m
+            .iter()
+            .map(|p| [p[0] * width as f32, p[1] * height as f32])
+            .collect();
+        let bound = |axis: usize, f: fn(f32, f32) -> f32, init: f32| {
+            poly.iter().map(|p| p[axis]).fold(init, f)
+        };
+        let x0 = bound(0, f32::min, f32::INFINITY).floor().max(0.0) as u32;
+        let x1 = (bound(0, f32::max, f32::NEG_INFINITY).ceil().max(0.0) as u32).min(width);
+        let y0 = bound(1, f32::min, f32::INFINITY).floor().max(0.0) as u32;
+        let y1 = (bound(1, f32::max, f32::NEG_INFINITY).ceil().max(0.0) as u32).min(height);
+        for y in y0..y1 {
+            let row = y as usize * stride;
+            for x in x0..x1 {
+                if inside(&poly, x as f32 + 0.5, y as f32 + 0.5)
+                    && let Some(v) = plane.get_mut(row + x as usize)
+                {
+                    *v = value;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +158,25 @@ mod tests {
         apply_privacy_masks(&mut f, &[vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]]);
         assert!(other.iter().all(|&v| v == 255));
         assert_eq!(f.bgr_at(39, 0), [0, 0, 0]);
+    }
+
+    #[test]
+    fn fills_the_masked_samples_of_a_plane_only() {
+        // 8x4 plane with 2 bytes of row padding; mask the right half.
+        let mut plane = vec![200u8; 10 * 4];
+        fill_masked_plane(
+            &mut plane,
+            8,
+            4,
+            10,
+            &[vec![[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]],
+            16,
+        );
+        for y in 0..4 {
+            let row = &plane[y * 10..y * 10 + 10];
+            assert_eq!(&row[..4], &[200; 4], "left half kept");
+            assert_eq!(&row[4..8], &[16; 4], "right half masked");
+            assert_eq!(&row[8..], &[200; 2], "padding untouched");
+        }
     }
 }

@@ -58,6 +58,9 @@ pub struct RtspOptions {
     /// While the gate says keyframes only, a peek at least this often (see [`GopKeeper`]);
     /// zero: none. Default [`crate::adaptive::DEFAULT_PEEK`].
     pub peek: Duration,
+    /// The camera's pre-event ring for event clips: every access unit received goes in
+    /// (decoded or not), with its receive time. Default None (no clips).
+    pub clip_tap: Option<Arc<crate::clip_writer::ClipTap>>,
 }
 
 impl std::fmt::Debug for RtspOptions {
@@ -85,6 +88,7 @@ impl RtspOptions {
             queue_capacity: 4,
             gate: None,
             peek: crate::adaptive::DEFAULT_PEEK,
+            clip_tap: None,
         }
     }
 }
@@ -306,7 +310,7 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
         peek_ms: o.peek.as_millis() as i64,
         ..KeeperOptions::default()
     };
-    let mut keeper: GopKeeper<Vec<u8>> = GopKeeper::new(keeper_options);
+    let mut keeper: GopKeeper<bytes::Bytes> = GopKeeper::new(keeper_options);
     let mut first = true;
     // A push was refused (the decoder's input queue full): deltas until the next keyframe are
     // dropped too, and counted as such, not as adaptive decode's skips.
@@ -351,6 +355,12 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
             };
             let (w, h) = params.pixel_dimensions();
             tracing::info!(camera = %o.camera, ?codec, width = w, height = h, "stream parameters");
+            if let Some(tap) = &o.clip_tap {
+                tap.restart(crate::clip_ring::StreamFormat {
+                    codec,
+                    codec_data: bytes::Bytes::copy_from_slice(params.extra_data()),
+                });
+            }
             drop(decoder.take()); // the old decoder is torn down (off this thread) first
             // Building a GStreamer pipeline and setting it PLAYING blocks (plugin loading, state
             // changes, thread starts): done on the blocking pool, never on the network threads.
@@ -382,9 +392,20 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
         };
         let keyframe = frame.is_random_access_point();
         let keyframes_only = o.gate.as_ref().is_some_and(|g| g.keyframes_only());
-        let data = frame.into_data();
+        let media_time = frame.timestamp();
+        // Shared, not copied, by the clip ring and the decoder's queue.
+        let data = bytes::Bytes::from(frame.into_data());
         let size = data.len();
         let now = sharpeyes_core::Clock::now(&sharpeyes_core::SystemClock);
+        if let Some(tap) = &o.clip_tap {
+            tap.push(crate::clip_ring::RingAu {
+                time_ms: now.0,
+                pts_ns: media_ns(media_time),
+                dts_ns: None,
+                keyframe,
+                data: data.clone(),
+            });
+        }
         let (catch_up, current) = match keeper.admit(data, size, keyframe, keyframes_only, now.0) {
             AuAction::Skip if behind => {
                 shared.input_drop(size);
@@ -430,6 +451,14 @@ async fn run_session(o: RtspOptions, shared: Arc<Shared>) -> Result<(), IngestEr
             tracing::debug!(camera = %o.camera, "decoder queue full: skipping to the next keyframe");
         }
     }
+}
+
+/// An RTP timestamp as ns since the session's first (clips' media time). Taken as the decode
+/// time too: RTP carries presentation times only, and IP cameras' streams have no B-frames
+/// (a stream with them would give clips with misordered timestamps).
+fn media_ns(t: retina::Timestamp) -> u64 {
+    let ticks = t.elapsed().max(0) as u128;
+    (ticks * 1_000_000_000 / u128::from(t.clock_rate().get())) as u64
 }
 
 /// Owns a decoder; dropping it tears the GStreamer pipeline down on the blocking pool (a state

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use sharpeyes_core::{Alert, UnixMillis};
+use sharpeyes_core::{Alert, Event, UnixMillis};
 
 /// `service.max_age_s` when the registry does not set it: 15 minutes.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(15 * 60);
@@ -19,6 +19,16 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(15 * 60);
 pub fn alert_time(alert: &Alert) -> Option<UnixMillis> {
     UnixMillis::parse_rfc3339(&alert.event_time)
         .or_else(|| UnixMillis::parse_rfc3339(&alert.emitted_time))
+}
+
+/// When the event happened: [`alert_time`] of an alert; a status event's `event_time`, else
+/// its `emitted_time`.
+pub fn event_at(event: &Event) -> Option<UnixMillis> {
+    match event {
+        Event::Alert(a) => alert_time(a),
+        Event::Status(s) => UnixMillis::parse_rfc3339(&s.event_time)
+            .or_else(|| UnixMillis::parse_rfc3339(&s.emitted_time)),
+    }
 }
 
 /// How old an alert of time `at` is at `now`; zero for an alert dated ahead of `now` (a camera

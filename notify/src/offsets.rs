@@ -3,27 +3,38 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Per-partition tracking of messages taken from the topic and finished.
-#[derive(Debug, Default)]
-pub struct OffsetTracker {
+/// Per-partition tracking of messages taken and finished. `P` names a partition: its number
+/// (one topic), or a topic and number (several topics read by one consumer).
+#[derive(Debug)]
+pub struct OffsetTracker<P = i32> {
     /// partition -> offsets taken and not yet finished.
-    open: BTreeMap<i32, BTreeSet<i64>>,
+    open: BTreeMap<P, BTreeSet<i64>>,
     /// partition -> highest offset taken.
-    taken: BTreeMap<i32, i64>,
+    taken: BTreeMap<P, i64>,
     /// partition -> offset last committed (the next offset to read).
-    committed: BTreeMap<i32, i64>,
+    committed: BTreeMap<P, i64>,
 }
 
-impl OffsetTracker {
+impl<P> Default for OffsetTracker<P> {
+    fn default() -> Self {
+        Self {
+            open: BTreeMap::new(),
+            taken: BTreeMap::new(),
+            committed: BTreeMap::new(),
+        }
+    }
+}
+
+impl<P: Ord + Copy> OffsetTracker<P> {
     /// A message was read and its work begins.
-    pub fn take(&mut self, partition: i32, offset: i64) {
+    pub fn take(&mut self, partition: P, offset: i64) {
         self.open.entry(partition).or_default().insert(offset);
         let t = self.taken.entry(partition).or_insert(offset);
         *t = (*t).max(offset);
     }
 
     /// Every delivery of the message is finished.
-    pub fn finish(&mut self, partition: i32, offset: i64) {
+    pub fn finish(&mut self, partition: P, offset: i64) {
         if let Some(s) = self.open.get_mut(&partition) {
             s.remove(&offset);
         }
@@ -36,7 +47,7 @@ impl OffsetTracker {
 
     /// (partition, next offset to read) for each partition whose committable position moved
     /// since the last call: the first unfinished offset, or one past the highest taken.
-    pub fn to_commit(&mut self) -> Vec<(i32, i64)> {
+    pub fn to_commit(&mut self) -> Vec<(P, i64)> {
         let mut out = Vec::new();
         for (&p, &high) in &self.taken {
             let next = self
@@ -54,7 +65,7 @@ impl OffsetTracker {
 
     /// Forgets a partition (revoked in a rebalance): its unfinished messages will be read
     /// again by whoever gets it.
-    pub fn forget(&mut self, partition: i32) {
+    pub fn forget(&mut self, partition: P) {
         self.open.remove(&partition);
         self.taken.remove(&partition);
         self.committed.remove(&partition);
@@ -67,7 +78,7 @@ mod tests {
 
     #[test]
     fn commits_stop_at_the_first_unfinished_message() {
-        let mut t = OffsetTracker::default();
+        let mut t = OffsetTracker::<i32>::default();
         for o in 10..15 {
             t.take(0, o);
         }
@@ -88,7 +99,7 @@ mod tests {
 
     #[test]
     fn a_forgotten_partition_commits_nothing() {
-        let mut t = OffsetTracker::default();
+        let mut t = OffsetTracker::<i32>::default();
         t.take(2, 7);
         t.forget(2);
         t.finish(2, 7);

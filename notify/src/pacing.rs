@@ -50,14 +50,15 @@ impl RateLimit {
     }
 }
 
-/// One guardian's waiting notifications: highest severity first, then oldest first.
+/// One guardian's waiting notifications: urgent ones (a long lie) first, then highest severity,
+/// then oldest.
 #[derive(Debug)]
 pub struct PriorityQueue<T> {
-    heap: BinaryHeap<(Severity, Reverse<u64>, Slot<T>)>,
+    heap: BinaryHeap<(bool, Severity, Reverse<u64>, Slot<T>)>,
     seq: u64,
 }
 
-/// Wraps the payload so the heap orders by (severity, sequence) only.
+/// Wraps the payload so the heap orders by (urgent, severity, sequence) only.
 #[derive(Debug)]
 struct Slot<T>(T);
 
@@ -89,12 +90,18 @@ impl<T> Default for PriorityQueue<T> {
 
 impl<T> PriorityQueue<T> {
     pub fn push(&mut self, severity: Severity, item: T) {
+        self.push_with(false, severity, item);
+    }
+
+    /// Like [`Self::push`]; an `urgent` item goes ahead of every item that is not.
+    pub fn push_with(&mut self, urgent: bool, severity: Severity, item: T) {
         self.seq += 1;
-        self.heap.push((severity, Reverse(self.seq), Slot(item)));
+        self.heap
+            .push((urgent, severity, Reverse(self.seq), Slot(item)));
     }
 
     pub fn pop(&mut self) -> Option<T> {
-        self.heap.pop().map(|(_, _, Slot(t))| t)
+        self.heap.pop().map(|(_, _, _, Slot(t))| t)
     }
 
     pub fn len(&self) -> usize {
@@ -111,10 +118,10 @@ impl<T> PriorityQueue<T> {
         let (mut out, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.heap)
             .into_vec()
             .into_iter()
-            .partition(|(_, _, Slot(t))| pred(t));
+            .partition(|(_, _, _, Slot(t))| pred(t));
         self.heap = keep.into();
         out.sort_unstable_by(|a, b| b.cmp(a));
-        out.into_iter().map(|(_, _, Slot(t))| t).collect()
+        out.into_iter().map(|(_, _, _, Slot(t))| t).collect()
     }
 }
 
@@ -150,6 +157,16 @@ mod tests {
         let mut r = RateLimit::new(2, t0);
         assert_eq!((r.take(t0), r.take(t0).is_err()), (Ok(()), false));
         assert!(r.take(t0).is_err());
+    }
+
+    #[test]
+    fn urgent_goes_ahead_of_everything_else() {
+        let mut q = PriorityQueue::default();
+        q.push(Severity::Critical, "fall-1");
+        q.push_with(true, Severity::Critical, "long-lie-2");
+        q.push(Severity::Critical, "pond-3");
+        let order: Vec<&str> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, vec!["long-lie-2", "fall-1", "pond-3"]);
     }
 
     #[test]

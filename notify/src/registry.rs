@@ -4,20 +4,35 @@
 //!
 //! A guardian receives an alert only when its camera is one of theirs (and, when their entry
 //! names zones, its zone is one of them): nobody is ever sent an alert from a camera not
-//! assigned to them.
+//! assigned to them. The same holds for the camera status events a guardian may ask for
+//! ([`ROUTED_STATUS_KINDS`]: tampering and outages, for maintenance staff); those concern the
+//! whole picture, so a watch's zones do not limit them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use sharpeyes_core::{AlertKind, CameraId, ConfigIssue, ConfigIssues, Lifecycle};
+use sharpeyes_core::{AlertKind, CameraId, ConfigIssue, ConfigIssues, Lifecycle, StatusKind};
 
 use super::freshness::DEFAULT_MAX_AGE;
 use sharpeyes_delivery::kafka::KafkaSettings;
 
 /// Largest `service.max_age_s`: a week.
 const MAX_AGE_LIMIT_S: f64 = 604_800.0;
+
+/// `service.status_topic` when the registry does not set it: the pipeline's
+/// `output.status_topic` default.
+pub const DEFAULT_STATUS_TOPIC: &str = "sharpeyes.camera-status";
+
+/// The camera status kinds a guardian's `kinds` may name (maintenance staff): tampering and
+/// its end, outages and their end. Heartbeats and `camera_unassigned` are never pushed.
+pub const ROUTED_STATUS_KINDS: [StatusKind; 4] = [
+    StatusKind::CameraTampered,
+    StatusKind::CameraRestored,
+    StatusKind::CameraOffline,
+    StatusKind::CameraOnline,
+];
 
 /// A checked registry.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +51,10 @@ pub struct ServiceSettings {
     pub group_id: String,
     /// Default `sharpeyes.alerts`.
     pub alerts_topic: String,
+    /// Camera status events (the pipeline's `output.status_topic`); only the kinds some
+    /// guardian may want ([`ROUTED_STATUS_KINDS`]) are looked at. Default
+    /// `sharpeyes.camera-status`.
+    pub status_topic: String,
     /// Where malformed messages and permanently failed deliveries go. Default
     /// `sharpeyes.alerts.dlq`.
     pub dead_letter_topic: String,
@@ -89,8 +108,12 @@ pub struct Guardian {
     pub contact: Option<String>,
     pub endpoint: Endpoint,
     pub watch: Vec<Watch>,
-    /// Which kinds they are told about. Default: fall, person_in_zone, inactivity, loitering.
+    /// Which alert kinds they are told about (the alert names of `kinds`). Default: fall,
+    /// person_in_zone, inactivity, loitering.
     pub kinds: BTreeSet<AlertKind>,
+    /// Which camera status kinds they are told about (the status names of `kinds`, of
+    /// [`ROUTED_STATUS_KINDS`]). Default: none.
+    pub status_kinds: BTreeSet<StatusKind>,
     /// Which stages of an incident. Default: `new` only.
     pub lifecycles: BTreeSet<Lifecycle>,
     /// At most this many notifications per hour (a burst of up to 5 at once); further ones
@@ -124,6 +147,7 @@ struct RawRegistry {
 struct RawService {
     group_id: Option<String>,
     alerts_topic: Option<String>,
+    status_topic: Option<String>,
     dead_letter_topic: Option<String>,
     state_dir: Option<PathBuf>,
     max_attempts: Option<u32>,
@@ -203,6 +227,7 @@ impl Registry {
                 s.alerts_topic,
                 sharpeyes_delivery::kafka::DEFAULT_ALERT_TOPIC,
             ),
+            status_topic: non_empty(s.status_topic, DEFAULT_STATUS_TOPIC),
             dead_letter_topic: non_empty(s.dead_letter_topic, "sharpeyes.alerts.dlq"),
             state_dir: s.state_dir.unwrap_or_else(|| "var/notify".into()),
             max_attempts: s.max_attempts.unwrap_or(6),
@@ -217,6 +242,7 @@ impl Registry {
         for (field, v) in [
             ("service.group_id", &service.group_id),
             ("service.alerts_topic", &service.alerts_topic),
+            ("service.status_topic", &service.status_topic),
             ("service.dead_letter_topic", &service.dead_letter_topic),
         ] {
             if v.trim().is_empty() {
@@ -227,6 +253,14 @@ impl Registry {
             bad(
                 "service.dead_letter_topic",
                 "must differ from service.alerts_topic".into(),
+            );
+        }
+        if service.status_topic == service.alerts_topic
+            || service.status_topic == service.dead_letter_topic
+        {
+            bad(
+                "service.status_topic",
+                "must differ from service.alerts_topic and service.dead_letter_topic".into(),
             );
         }
         if !(1..=100).contains(&service.max_attempts) {
@@ -336,24 +370,33 @@ impl Registry {
                     Err(e) => bad(&format!("{field}.watch[{j}].camera"), e.to_string()),
                 }
             }
-            let kinds = match g.kinds {
-                None => DEFAULT_GUARDIAN_KINDS.into_iter().collect(),
-                Some(names) => names
-                    .iter()
-                    .filter_map(|n| {
-                        let k = AlertKind::ALL.into_iter().find(|k| k.as_str() == n);
-                        if k.is_none() {
-                            bad(
+            let (kinds, status_kinds) = match g.kinds {
+                None => (
+                    DEFAULT_GUARDIAN_KINDS.into_iter().collect(),
+                    BTreeSet::new(),
+                ),
+                Some(names) => {
+                    let (mut kinds, mut status_kinds) = (BTreeSet::new(), BTreeSet::new());
+                    for n in &names {
+                        match parse_kind(n) {
+                            Some(Kind::Alert(k)) => {
+                                kinds.insert(k);
+                            }
+                            Some(Kind::Status(k)) => {
+                                status_kinds.insert(k);
+                            }
+                            None => bad(
                                 &format!("{field}.kinds"),
                                 format!(
-                                    "unknown kind {n:?}; known: {}",
-                                    AlertKind::ALL.map(AlertKind::as_str).join(", ")
+                                    "unknown kind {n:?}; known: {}, {}",
+                                    AlertKind::ALL.map(AlertKind::as_str).join(", "),
+                                    ROUTED_STATUS_KINDS.map(StatusKind::as_str).join(", ")
                                 ),
-                            );
+                            ),
                         }
-                        k
-                    })
-                    .collect(),
+                    }
+                    (kinds, status_kinds)
+                }
             };
             let lifecycles = match g.lifecycles {
                 None => [Lifecycle::New].into_iter().collect(),
@@ -387,6 +430,7 @@ impl Registry {
                 endpoint,
                 watch,
                 kinds,
+                status_kinds,
                 lifecycles,
                 max_per_hour,
             });
@@ -418,6 +462,25 @@ impl Registry {
             }
         }
     }
+}
+
+/// A name of a guardian's `kinds`.
+enum Kind {
+    Alert(AlertKind),
+    Status(StatusKind),
+}
+
+fn parse_kind(name: &str) -> Option<Kind> {
+    AlertKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == name)
+        .map(Kind::Alert)
+        .or_else(|| {
+            ROUTED_STATUS_KINDS
+                .into_iter()
+                .find(|k| k.as_str() == name)
+                .map(Kind::Status)
+        })
 }
 
 fn check_url(url: &str) -> Result<(), String> {
@@ -475,8 +538,10 @@ zones = ["pond"]
         assert_eq!(r.service.max_attempts, 3);
         assert_eq!(r.service.backoff_initial, Duration::from_millis(10));
         assert_eq!(r.service.max_age, Duration::from_secs(15 * 60));
+        assert_eq!(r.service.status_topic, "sharpeyes.camera-status");
         let wang = &r.guardians[0];
         assert_eq!(wang.kinds, DEFAULT_GUARDIAN_KINDS.into_iter().collect());
+        assert!(wang.status_kinds.is_empty(), "no camera status by default");
         assert_eq!(wang.lifecycles, [Lifecycle::New].into_iter().collect());
         assert_eq!(wang.max_per_hour, 30);
         assert_eq!(
@@ -489,6 +554,48 @@ zones = ["pond"]
             ["pond".to_string()].into_iter().collect()
         );
         assert_eq!(r.endpoint_of(chen).0, "http://127.0.0.1:9/hook");
+    }
+
+    #[test]
+    fn kinds_may_name_camera_status_kinds_for_maintenance_staff() {
+        let r = parse(
+            r#"
+[[guardians]]
+id = "li-tech"
+name = "Li (maintenance)"
+webhook = "http://h/m"
+kinds = ["camera_tampered", "camera_restored", "fall"]
+[[guardians.watch]]
+camera = "gate-east"
+"#,
+        )
+        .expect("valid");
+        let li = &r.guardians[0];
+        assert_eq!(li.kinds, [AlertKind::Fall].into_iter().collect());
+        assert_eq!(
+            li.status_kinds,
+            [StatusKind::CameraTampered, StatusKind::CameraRestored]
+                .into_iter()
+                .collect()
+        );
+        let e = parse(
+            "[service]\nstatus_topic = \"sharpeyes.alerts\"\n[[guardians]]\nid = \"a\"\nname = \"A\"\n\
+             webhook = \"http://h/a\"\nkinds = [\"camera_heartbeat\"]\n\
+             [[guardians.watch]]\ncamera = \"c\"\n",
+        )
+        .expect_err("a heartbeat is not routed");
+        let e: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(
+            e[0].starts_with("guardians.toml: service.status_topic: must differ"),
+            "{e:#?}"
+        );
+        assert!(
+            e[1].starts_with(
+                "guardians.toml: guardians[0] (a).kinds: unknown kind \"camera_heartbeat\""
+            ) && e[1].ends_with("camera_tampered, camera_restored, camera_offline, camera_online"),
+            "{e:#?}"
+        );
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub fn live_part(running: &Registry, mut next: Registry) -> (Registry, Vec<&'sta
         kept.push("service.alerts_topic");
         n.alerts_topic.clone_from(&r.alerts_topic);
     }
+    if r.status_topic != n.status_topic {
+        kept.push("service.status_topic");
+        n.status_topic.clone_from(&r.status_topic);
+    }
     if r.dead_letter_topic != n.dead_letter_topic {
         kept.push("service.dead_letter_topic");
         n.dead_letter_topic.clone_from(&r.dead_letter_topic);

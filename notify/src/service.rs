@@ -1,5 +1,9 @@
 //! `sharpeyes notify`: a Kafka consumer-group service that reads the alerts topic and POSTs each
-//! alert to the guardians it concerns. Network and file I/O; the decisions are in the pure
+//! alert to the guardians it concerns. It reads the camera status topic too, and pushes the
+//! status events guardians asked for (`camera_tampered`, `camera_restored`, ...: maintenance
+//! staff) the same way; every other status event (heartbeats) is skipped after a glance at its
+//! `kind`. The status topic has a consumer of its own, in group `<group_id>.status`
+//! ([`status_group`]). Everything below holds for both; "alert" stands for either. Network and file I/O; the decisions are in the pure
 //! modules ([`super::route`], [`super::freshness`], [`super::pacing`], [`super::offsets`],
 //! [`super::webhook`], [`super::reload`]).
 //!
@@ -45,15 +49,18 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sharpeyes_core::{ALERT_SCHEMA_VERSION, Alert, Clock, UnixMillis, sleep_unless};
+use sharpeyes_core::{
+    ALERT_SCHEMA_VERSION, Alert, Clock, Event, STATUS_SCHEMA_VERSION, StatusEvent, UnixMillis,
+    sleep_unless,
+};
 
 use super::dedup::DeliveredLog;
-use super::freshness::{alert_time, keep_from, stale};
+use super::freshness::{event_at, keep_from, stale};
 use super::offsets::OffsetTracker;
 use super::pacing::{PriorityQueue, RateLimit};
-use super::registry::{Guardian, Registry};
+use super::registry::{Guardian, ROUTED_STATUS_KINDS, Registry};
 use super::reload::{POLL_INTERVAL, RegistryWatch, Reload};
-use super::route::{Notification, notification_id, route, wants};
+use super::route::{Notification, notification_id, priority, route, wants};
 use super::webhook::{Outcome, Webhook, backoff};
 use sharpeyes_delivery::kafka::{KafkaOptions, wait_for_topics};
 
@@ -81,6 +88,9 @@ pub const LANE_CAPACITY: usize = 1000;
 /// Memory backstop: most messages read and not finished; past it reading pauses. Reached only
 /// when many guardians' queues are full at once.
 const MAX_IN_FLIGHT: usize = 100_000;
+
+/// Most status messages read between two polls of the alerts topic.
+const STATUS_BATCH: usize = 1000;
 
 /// A delivered-log entry is kept this long past `max_age` (cameras' clocks differ from ours).
 const DEDUP_SLACK: Duration = Duration::from_secs(3600);
@@ -123,6 +133,8 @@ pub struct NotifyCounters {
     pub stale: AtomicU64,
     /// Notifications dead-lettered because their guardian's queue was full.
     pub backlog: AtomicU64,
+    /// Status events no guardian is ever sent (heartbeats, ...), skipped.
+    pub status_skipped: AtomicU64,
     /// Registry edits applied.
     pub registry_reloads: AtomicU64,
     /// Broken registry edits (each distinct set of problems once).
@@ -134,7 +146,7 @@ impl NotifyCounters {
     pub fn line(&self) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "messages={} delivered={} retries={} dead_lettered={} malformed={} duplicates_skipped={} commits={} stale={} backlog={} registry_reloads={} registry_rejected={}",
+            "messages={} delivered={} retries={} dead_lettered={} malformed={} duplicates_skipped={} commits={} stale={} backlog={} status_skipped={} registry_reloads={} registry_rejected={}",
             g(&self.messages),
             g(&self.delivered),
             g(&self.retries),
@@ -144,6 +156,7 @@ impl NotifyCounters {
             g(&self.commits),
             g(&self.stale),
             g(&self.backlog),
+            g(&self.status_skipped),
             g(&self.registry_reloads),
             g(&self.registry_rejected)
         )
@@ -178,17 +191,31 @@ impl std::fmt::Debug for NotifyOptions {
     }
 }
 
+/// Which of the topics read a message came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Source {
+    Alerts,
+    Status,
+}
+
+/// A partition of one of the topics read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Part {
+    source: Source,
+    partition: i32,
+}
+
 /// A message's work is done (for the offset tracker), in the assignment `generation` of its
 /// partition it was read in.
 struct Finished {
-    partition: i32,
+    part: Part,
     offset: i64,
     generation: u64,
 }
 
 /// Where a finished message is reported.
 struct MessageDone {
-    partition: i32,
+    part: Part,
     offset: i64,
     generation: u64,
     remaining: AtomicUsize,
@@ -199,7 +226,7 @@ impl MessageDone {
     fn one_finished(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             let _ = self.tx.send(Finished {
-                partition: self.partition,
+                part: self.part,
                 offset: self.offset,
                 generation: self.generation,
             });
@@ -208,8 +235,8 @@ impl MessageDone {
 }
 
 struct Job {
-    alert: Arc<Alert>,
-    /// The alert's own time ([`alert_time`]).
+    event: Arc<Event>,
+    /// The event's own time ([`event_at`]).
     at: Option<UnixMillis>,
     key: Option<Vec<u8>>,
     source: String,
@@ -230,7 +257,7 @@ struct Lane {
 struct LaneState {
     queue: PriorityQueue<Job>,
     /// The partition of the job being sent, if any.
-    busy: Option<i32>,
+    busy: Option<Part>,
     /// The guardian left the registry: the worker drops the queue and ends.
     retired: bool,
 }
@@ -268,7 +295,7 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// Partition -> assignment generation, raised when the partition is revoked: a job read in
     /// an older generation is no longer this process's to send.
-    generations: Mutex<HashMap<i32, u64>>,
+    generations: Mutex<HashMap<Part, u64>>,
 }
 
 impl Shared {
@@ -279,17 +306,17 @@ impl Shared {
             .clone()
     }
 
-    fn generation(&self, partition: i32) -> u64 {
+    fn generation(&self, part: Part) -> u64 {
         self.generations
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&partition)
+            .get(&part)
             .copied()
             .unwrap_or(0)
     }
 
     fn revoked(&self, job: &Job) -> bool {
-        self.generation(job.done.partition) != job.done.generation
+        self.generation(job.done.part) != job.done.generation
     }
 
     /// Hands a dead letter to the writer; the message's delivery to `guardian` finishes when
@@ -301,7 +328,7 @@ impl Shared {
         reason: &str,
         extra: &[(&'static str, String)],
     ) {
-        let payload = serde_json::to_vec(&*job.alert).expect("an alert always encodes");
+        let payload = serde_json::to_vec(&*job.event).expect("an event always encodes");
         let mut headers = vec![
             (DLQ_REASON, reason.to_owned()),
             (DLQ_STAGE, "delivery".to_owned()),
@@ -330,9 +357,9 @@ impl Shared {
     ) {
         self.counters.stale.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
-            alert = %job.alert.id,
+            alert = %job.event.id(),
             guardian,
-            kind = job.alert.kind.as_str(),
+            kind = job.event.kind_str(),
             age_s = age.as_secs(),
             max_age_s = max_age.as_secs(),
             attempts,
@@ -438,28 +465,33 @@ fn write_dead_letters(
 
 /// The offset tracker and the finished messages it has not counted yet.
 struct Tracking {
-    offsets: OffsetTracker,
+    offsets: OffsetTracker<Part>,
     /// Partition -> the generation its offsets are tracked in; finishes of other generations
     /// (read before a revoke) are ignored.
-    generation: HashMap<i32, u64>,
+    generation: HashMap<Part, u64>,
     finished: Receiver<Finished>,
 }
 
 impl Tracking {
     fn collect(&mut self) {
         while let Ok(f) = self.finished.try_recv() {
-            if self.generation.get(&f.partition).copied().unwrap_or(0) == f.generation {
-                self.offsets.finish(f.partition, f.offset);
+            if self.generation.get(&f.part).copied().unwrap_or(0) == f.generation {
+                self.offsets.finish(f.part, f.offset);
             }
         }
     }
 }
 
-/// The consumer's context: the rebalance callbacks hand partitions back cleanly.
+/// The guardians' queues, shared by both consumers.
+type Lanes = Arc<Mutex<BTreeMap<String, Arc<Lane>>>>;
+
+/// A consumer's context (one per topic read): the rebalance callbacks hand partitions back
+/// cleanly.
 struct NotifyContext {
     shared: Arc<Shared>,
-    lanes: Mutex<BTreeMap<String, Arc<Lane>>>,
+    lanes: Lanes,
     tracking: Mutex<Tracking>,
+    source: Source,
     topic: String,
 }
 
@@ -472,10 +504,20 @@ impl NotifyContext {
         self.lanes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn parts(&self, tpl: &TopicPartitionList) -> Vec<Part> {
+        tpl.elements()
+            .iter()
+            .map(|e| Part {
+                source: self.source,
+                partition: e.partition(),
+            })
+            .collect()
+    }
+
     /// Before `parts` go to another member: drop their queued notifications, let the ones being
     /// sent finish their current attempt (no retries), commit what finished, and forget them.
     /// Runs inside the rebalance, so the new owner starts only after it.
-    fn hand_back(&self, consumer: &BaseConsumer<Self>, parts: &[i32]) {
+    fn hand_back(&self, consumer: &BaseConsumer<Self>, parts: &[Part]) {
         {
             let mut g = self
                 .shared
@@ -492,7 +534,7 @@ impl NotifyContext {
             dropped += lane
                 .lock()
                 .queue
-                .extract_if(|j| parts.contains(&j.done.partition))
+                .extract_if(|j| parts.contains(&j.done.part))
                 .len();
         }
         let deadline = Instant::now()
@@ -529,7 +571,7 @@ impl ClientContext for NotifyContext {}
 impl ConsumerContext for NotifyContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            let parts = self.parts(tpl);
             tracing::info!(?parts, "partitions revoked");
             if !parts.is_empty() {
                 self.hand_back(consumer, &parts);
@@ -540,7 +582,7 @@ impl ConsumerContext for NotifyContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                let parts = self.parts(tpl);
                 // What the previous owners delivered, before reading their partitions.
                 if let Err(e) = self.shared.delivered.refresh() {
                     tracing::warn!(dir = %self.shared.delivered.dir().display(), error = %e, "delivered log not read again; a notification may be sent twice");
@@ -562,7 +604,7 @@ pub fn run(
     options: NotifyOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<Arc<NotifyCounters>, NotifyError> {
-    let mut registry = options.registry;
+    let mut registry = options.registry.clone();
     if let Some(a) = options.max_age {
         registry.service.max_age = a;
     }
@@ -577,7 +619,11 @@ pub fn run(
     };
     // The broker may be away at start: wait for it; the alerts wait on the topic meanwhile.
     if !wait_for_topics(
-        &[kafka(&svc.alerts_topic), kafka(&svc.dead_letter_topic)],
+        &[
+            kafka(&svc.alerts_topic),
+            kafka(&svc.status_topic),
+            kafka(&svc.dead_letter_topic),
+        ],
         &stop,
     )? {
         return Ok(counters);
@@ -629,6 +675,7 @@ pub fn run(
 
     let mut watch = options
         .registry_path
+        .clone()
         .map(|p| RegistryWatch::new(p, registry.clone(), options.max_age));
     let guardians = registry.guardians.len();
     let shared = Arc::new(Shared {
@@ -640,50 +687,30 @@ pub fn run(
         clock: options.clock.clone(),
         generations: Mutex::new(HashMap::new()),
     });
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
-    let context = NotifyContext {
-        shared: shared.clone(),
-        lanes: Mutex::new(BTreeMap::new()),
-        tracking: Mutex::new(Tracking {
-            offsets: OffsetTracker::default(),
-            generation: HashMap::new(),
-            finished: done_rx,
-        }),
-        topic: svc.alerts_topic.clone(),
-    };
-
-    let consumer_config = sharpeyes_delivery::kafka::client(
-        &options.brokers,
-        "sharpeyes-notify",
-        &options.kafka_properties,
-    )
-    .set("group.id", &svc.group_id)
-    .set("enable.auto.commit", "false")
-    .set("enable.auto.offset.store", "false")
-    .set("auto.offset.reset", "earliest")
-    .set("enable.partition.eof", "false")
-    // A crashed notify process's partitions move to the others after 10 s, not 45 s
-    // (librdkafka's default); [kafka.properties] may change it.
-    .set("session.timeout.ms", "10000")
-    .config();
-    let consumer: BaseConsumer<NotifyContext> = consumer_config
-        .create_with_context(context)
-        .map_err(|source| NotifyError::Consumer {
-            topic: svc.alerts_topic.clone(),
-            source,
-        })?;
-    consumer
-        .subscribe(&[&svc.alerts_topic])
-        .map_err(|source| NotifyError::Consumer {
-            topic: svc.alerts_topic.clone(),
-            source,
-        })?;
+    let lanes: Lanes = Arc::default();
+    let (done_tx, consumer) = subscribe(
+        &options,
+        &shared,
+        &lanes,
+        Source::Alerts,
+        &svc.alerts_topic,
+        &svc.group_id,
+    )?;
+    let (status_done_tx, status_consumer) = subscribe(
+        &options,
+        &shared,
+        &lanes,
+        Source::Status,
+        &svc.status_topic,
+        &status_group(&svc.group_id),
+    )?;
     let ctx = consumer.context();
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     sync_lanes(ctx, &mut workers);
     tracing::info!(
         brokers = %options.brokers,
         topic = %svc.alerts_topic,
+        status_topic = %svc.status_topic,
         group = %svc.group_id,
         guardians,
         max_age_s = svc.max_age.as_secs_f64(),
@@ -695,33 +722,21 @@ pub fn run(
     let mut last_reload = Instant::now();
     let mut last_prune: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        let in_flight = {
-            let mut t = ctx.tracking();
-            t.collect();
-            t.offsets.in_flight()
-        };
-        if in_flight >= MAX_IN_FLIGHT {
+        if poll_one(&consumer, &done_tx, Duration::from_millis(100)).is_none() {
             std::thread::sleep(Duration::from_millis(50));
-        } else {
-            match consumer.poll(Duration::from_millis(100)) {
-                None => {}
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "kafka consumer error");
-                }
-                Some(Ok(m)) => {
-                    let (p, o) = (m.partition(), m.offset());
-                    let source = format!("{}/{p}/{o}", m.topic());
-                    let key = m.key().map(<[u8]>::to_vec);
-                    let payload = m.payload().unwrap_or_default().to_vec();
-                    drop(m);
-                    take(ctx, done_tx.clone(), p, o, source, key, payload);
-                }
+        }
+        // The status topic (heartbeats of every camera) is drained between alerts.
+        for _ in 0..STATUS_BATCH {
+            if poll_one(&status_consumer, &status_done_tx, Duration::ZERO) != Some(true) {
+                break;
             }
         }
         if last_commit.elapsed() >= Duration::from_millis(200) {
-            let mut t = ctx.tracking();
-            t.collect();
-            commit(&consumer, &svc.alerts_topic, &mut t.offsets, &counters);
+            for c in [&consumer, &status_consumer] {
+                let mut t = c.context().tracking();
+                t.collect();
+                commit(c, &c.context().topic, &mut t.offsets, &counters);
+            }
             last_commit = Instant::now();
         }
         if let Some(w) = watch.as_mut()
@@ -751,12 +766,103 @@ pub fn run(
         let _ = w.join();
     }
     let _ = dlq_writer.join();
-    let mut t = ctx.tracking();
-    t.collect();
-    commit(&consumer, &svc.alerts_topic, &mut t.offsets, &counters);
-    drop(t);
+    for c in [&consumer, &status_consumer] {
+        let mut t = c.context().tracking();
+        t.collect();
+        commit(c, &c.context().topic, &mut t.offsets, &counters);
+    }
     tracing::info!(summary = %counters.line(), "notify service stopped");
     Ok(counters)
+}
+
+/// The consumer group of the status topic: `<group_id>.status`. A group of its own, so each
+/// group reads one topic (and the alerts group's rebalances stay as they were).
+pub fn status_group(group_id: &str) -> String {
+    format!("{group_id}.status")
+}
+
+/// A consumer of `topic` in `group`, its context sharing `shared` and `lanes`, and where its
+/// messages report being finished.
+fn subscribe(
+    options: &NotifyOptions,
+    shared: &Arc<Shared>,
+    lanes: &Lanes,
+    source: Source,
+    topic: &str,
+    group: &str,
+) -> Result<(Sender<Finished>, BaseConsumer<NotifyContext>), NotifyError> {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
+    let context = NotifyContext {
+        shared: shared.clone(),
+        lanes: lanes.clone(),
+        tracking: Mutex::new(Tracking {
+            offsets: OffsetTracker::default(),
+            generation: HashMap::new(),
+            finished: done_rx,
+        }),
+        source,
+        topic: topic.to_owned(),
+    };
+    let consumer_config = sharpeyes_delivery::kafka::client(
+        &options.brokers,
+        "sharpeyes-notify",
+        &options.kafka_properties,
+    )
+    .set("group.id", group)
+    .set("enable.auto.commit", "false")
+    .set("enable.auto.offset.store", "false")
+    .set("auto.offset.reset", "earliest")
+    .set("enable.partition.eof", "false")
+    // A crashed notify process's partitions move to the others after 10 s, not 45 s
+    // (librdkafka's default); [kafka.properties] may change it.
+    .set("session.timeout.ms", "10000")
+    .config();
+    let err = |source| NotifyError::Consumer {
+        topic: topic.to_owned(),
+        source,
+    };
+    let consumer: BaseConsumer<NotifyContext> =
+        consumer_config.create_with_context(context).map_err(err)?;
+    consumer.subscribe(&[topic]).map_err(err)?;
+    Ok((done_tx, consumer))
+}
+
+/// Reads at most one message and takes it. `None`: paused (too many messages unfinished);
+/// `Some(true)`: something came (a message or an error); `Some(false)`: nothing within `wait`.
+fn poll_one(
+    consumer: &BaseConsumer<NotifyContext>,
+    done_tx: &Sender<Finished>,
+    wait: Duration,
+) -> Option<bool> {
+    let ctx = consumer.context();
+    let in_flight = {
+        let mut t = ctx.tracking();
+        t.collect();
+        t.offsets.in_flight()
+    };
+    if in_flight >= MAX_IN_FLIGHT {
+        return None;
+    }
+    match consumer.poll(wait) {
+        None => Some(false),
+        Some(Err(e)) => {
+            tracing::warn!(topic = %ctx.topic, error = %e, "kafka consumer error");
+            Some(true)
+        }
+        Some(Ok(m)) => {
+            let (p, o) = (m.partition(), m.offset());
+            let part = Part {
+                source: ctx.source,
+                partition: p,
+            };
+            let source = format!("{}/{p}/{o}", m.topic());
+            let key = m.key().map(<[u8]>::to_vec);
+            let payload = m.payload().unwrap_or_default().to_vec();
+            drop(m);
+            take(ctx, done_tx.clone(), part, o, source, key, payload);
+            Some(true)
+        }
+    }
 }
 
 /// Starts a lane and worker for each guardian of the registry that has none, and retires the
@@ -833,12 +939,12 @@ fn reload(ctx: &NotifyContext, watch: &mut RegistryWatch, workers: &mut Vec<Join
 }
 
 /// Takes one message read from partition `p` at offset `o`: dead-letters it when malformed,
-/// else queues it for each guardian it concerns (or dead-letters it for them: too old, queue
-/// full).
+/// skips a status event of a kind never pushed, else queues it for each guardian it concerns
+/// (or dead-letters it for them: too old, queue full).
 fn take(
     ctx: &NotifyContext,
     tx: Sender<Finished>,
-    p: i32,
+    p: Part,
     o: i64,
     source: String,
     key: Option<Vec<u8>>,
@@ -850,18 +956,34 @@ fn take(
     ctx.tracking().offsets.take(p, o);
     let done = |remaining: usize| {
         Arc::new(MessageDone {
-            partition: p,
+            part: p,
             offset: o,
             generation: shared.generation(p),
             remaining: AtomicUsize::new(remaining),
             tx: tx.clone(),
         })
     };
-    let alert = match parse(&payload) {
-        Ok(a) => Arc::new(a),
+    let parsed = match p.source {
+        Source::Alerts => parse(&payload).map(|a| Some(Event::Alert(a))),
+        Source::Status => parse_status(&payload).map(|s| s.map(Event::Status)),
+    };
+    let event = match parsed {
+        Ok(Some(e)) => Arc::new(e),
+        Ok(None) => {
+            counters.status_skipped.fetch_add(1, Ordering::Relaxed);
+            ctx.tracking().offsets.finish(p, o);
+            return;
+        }
         Err(reason) => {
             counters.malformed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(source = %source, reason = %reason, "malformed message on the alerts topic; sent to the dead-letter topic");
+            match p.source {
+                Source::Alerts => {
+                    tracing::error!(source = %source, reason = %reason, "malformed message on the alerts topic; sent to the dead-letter topic")
+                }
+                Source::Status => {
+                    tracing::error!(source = %source, reason = %reason, "malformed message on the camera status topic; sent to the dead-letter topic")
+                }
+            }
             let _ = shared.dead_letters.send(DeadLetter {
                 payload,
                 key,
@@ -876,29 +998,29 @@ fn take(
         }
     };
     let reg = shared.registry();
-    let targets: Vec<&Guardian> = route(&reg, &alert)
+    let targets: Vec<&Guardian> = route(&reg, &event)
         .into_iter()
         .map(|i| &reg.guardians[i])
         .filter(|g| {
             let dup = shared
                 .delivered
-                .contains(&notification_id(&alert.id, &g.id));
+                .contains(&notification_id(event.id(), &g.id));
             if dup {
                 counters.duplicates_skipped.fetch_add(1, Ordering::Relaxed);
             }
             !dup
         })
         .collect();
-    tracing::debug!(alert = %alert.id, camera = %alert.camera.id, kind = alert.kind.as_str(), guardians = targets.len(), "alert routed");
+    tracing::debug!(alert = %event.id(), camera = %event.camera().id, kind = event.kind_str(), guardians = targets.len(), "alert routed");
     if targets.is_empty() {
         ctx.tracking().offsets.finish(p, o);
         return;
     }
-    let at = alert_time(&alert);
+    let at = event_at(&event);
     let max_age = reg.service.max_age;
     let too_old = stale(at, shared.clock.now(), max_age);
     let job = Job {
-        alert,
+        event,
         at,
         key,
         source,
@@ -918,7 +1040,7 @@ fn take(
         if st.queue.len() >= LANE_CAPACITY {
             drop(st);
             counters.backlog.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(alert = %job.alert.id, guardian = %g.id, waiting = LANE_CAPACITY, "guardian's queue full; sent to the dead-letter topic");
+            tracing::warn!(alert = %job.event.id(), guardian = %g.id, waiting = LANE_CAPACITY, "guardian's queue full; sent to the dead-letter topic");
             shared.dead_letter(
                 &job,
                 &g.id,
@@ -927,10 +1049,12 @@ fn take(
             );
             continue;
         }
-        st.queue.push(
-            job.alert.severity,
+        let (urgent, severity) = priority(&job.event);
+        st.queue.push_with(
+            urgent,
+            severity,
             Job {
-                alert: job.alert.clone(),
+                event: job.event.clone(),
                 at: job.at,
                 key: job.key.clone(),
                 source: job.source.clone(),
@@ -946,7 +1070,7 @@ fn take(
 fn commit(
     consumer: &BaseConsumer<NotifyContext>,
     topic: &str,
-    tracker: &mut OffsetTracker,
+    tracker: &mut OffsetTracker<Part>,
     counters: &NotifyCounters,
 ) {
     let moves = tracker.to_commit();
@@ -955,8 +1079,8 @@ fn commit(
     }
     let mut tpl = TopicPartitionList::new();
     for (p, next) in &moves {
-        if let Err(e) = tpl.add_partition_offset(topic, *p, Offset::Offset(*next)) {
-            tracing::warn!(partition = p, error = %e, "offset not committed");
+        if let Err(e) = tpl.add_partition_offset(topic, p.partition, Offset::Offset(*next)) {
+            tracing::warn!(topic, partition = p.partition, error = %e, "offset not committed");
         }
     }
     match consumer.commit(&tpl, CommitMode::Sync) {
@@ -989,6 +1113,39 @@ pub fn parse(payload: &[u8]) -> Result<Alert, String> {
         None => return Err("no schema_version: not a Sharp Eyes alert".into()),
     }
     serde_json::from_value(value).map_err(|e| format!("not an alert of schema version 1: {e}"))
+}
+
+/// The status event in `payload` when its kind is one guardians may be sent
+/// ([`ROUTED_STATUS_KINDS`]), `None` for any other kind (heartbeats: skipped after reading only
+/// the kind), or why it is not a status event this build reads.
+pub fn parse_status(payload: &[u8]) -> Result<Option<StatusEvent>, String> {
+    #[derive(serde::Deserialize)]
+    struct Glance {
+        kind: Option<String>,
+        schema_version: Option<u64>,
+    }
+    if payload.is_empty() {
+        return Err("empty message".into());
+    }
+    let glance: Glance = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    let Some(kind) = glance.kind else {
+        return Err("no kind: not a Sharp Eyes camera status event".into());
+    };
+    if !ROUTED_STATUS_KINDS.iter().any(|k| k.as_str() == kind) {
+        return Ok(None);
+    }
+    match glance.schema_version {
+        Some(v) if (1..=u64::from(STATUS_SCHEMA_VERSION)).contains(&v) => {}
+        Some(v) => {
+            return Err(format!(
+                "status schema_version {v} is not supported (this build reads 1 to {STATUS_SCHEMA_VERSION})"
+            ));
+        }
+        None => return Err("no schema_version: not a Sharp Eyes camera status event".into()),
+    }
+    serde_json::from_slice(payload)
+        .map(Some)
+        .map_err(|e| format!("not a camera status event: {e}"))
 }
 
 /// How a job left the worker.
@@ -1098,7 +1255,7 @@ impl Worker {
             let job = {
                 let mut st = self.lane.lock();
                 let job = st.queue.pop();
-                st.busy = job.as_ref().map(|j| j.done.partition);
+                st.busy = job.as_ref().map(|j| j.done.part);
                 job
             };
             let Some(job) = job else { continue };
@@ -1135,7 +1292,7 @@ impl Worker {
         let now = self.shared.clock.now();
         let max_age = reg.service.max_age;
         let out = self.lane.lock().queue.extract_if(|j| {
-            self.shared.revoked(j) || stale(j.at, now, max_age).is_some() || !wants(g, &j.alert)
+            self.shared.revoked(j) || stale(j.at, now, max_age).is_some() || !wants(g, &j.event)
         });
         for j in out {
             if self.shared.revoked(&j) {
@@ -1144,7 +1301,7 @@ impl Worker {
             if let Some(age) = stale(j.at, now, max_age) {
                 self.shared.dead_letter_stale(&j, &g.id, age, max_age, 0);
             } else {
-                tracing::debug!(alert = %j.alert.id, "no longer wanted after a registry edit; not sent");
+                tracing::debug!(alert = %j.event.id(), "no longer wanted after a registry edit; not sent");
                 j.done.one_finished();
             }
         }
@@ -1154,7 +1311,7 @@ impl Worker {
     fn deliver(&self, reg: &Registry, g: &Guardian, webhook: &Webhook, job: &Job) -> Sent {
         let svc = &reg.service;
         let shared = &self.shared;
-        let id = notification_id(&job.alert.id, &g.id);
+        let id = notification_id(job.event.id(), &g.id);
         // Another process may have sent it (a rebalance): look at the shared log first.
         if let Err(e) = shared.delivered.refresh() {
             tracing::warn!(dir = %shared.delivered.dir().display(), error = %e, "delivered log not read again");
@@ -1166,10 +1323,10 @@ impl Worker {
                 .fetch_add(1, Ordering::Relaxed);
             return Sent::Finished;
         }
-        if !wants(g, &job.alert) {
+        if !wants(g, &job.event) {
             return Sent::Finished;
         }
-        let body = serde_json::to_vec(&Notification::new(g, &job.alert))
+        let body = serde_json::to_vec(&Notification::new(g, &job.event))
             .expect("a notification always encodes");
         let mut attempt = 0;
         let reason = loop {
@@ -1188,7 +1345,7 @@ impl Worker {
                         tracing::warn!(dir = %shared.delivered.dir().display(), error = %e, "delivered log not written; a restart may send this notification again");
                     }
                     shared.counters.delivered.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(alert = %job.alert.id, kind = job.alert.kind.as_str(), attempt, "notification delivered");
+                    tracing::info!(alert = %job.event.id(), kind = job.event.kind_str(), attempt, "notification delivered");
                     return Sent::Finished;
                 }
                 Outcome::Permanent(r) => break r,
@@ -1196,7 +1353,7 @@ impl Worker {
                 Outcome::Retry(r) => {
                     let wait = backoff(attempt, svc.backoff_initial, svc.backoff_max);
                     shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(alert = %job.alert.id, attempt, error = %r, retry_in_ms = wait.as_millis() as u64, "notification failed; retrying");
+                    tracing::warn!(alert = %job.event.id(), attempt, error = %r, retry_in_ms = wait.as_millis() as u64, "notification failed; retrying");
                     if sleep_unless(self.shared.clock.as_ref(), wait, || {
                         shared.stop.load(Ordering::Relaxed) || shared.revoked(job)
                     }) {
@@ -1208,7 +1365,7 @@ impl Worker {
                 }
             }
         };
-        tracing::error!(alert = %job.alert.id, attempts = attempt, error = %reason, url = %webhook.url, "notification failed for good; sent to the dead-letter topic");
+        tracing::error!(alert = %job.event.id(), attempts = attempt, error = %reason, url = %webhook.url, "notification failed for good; sent to the dead-letter topic");
         shared.dead_letter(job, &g.id, &reason, &[(DLQ_ATTEMPTS, attempt.to_string())]);
         Sent::DeadLettered
     }
@@ -1216,7 +1373,7 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
-    use sharpeyes_core::{AlertKind, CameraId, UnixMillis};
+    use sharpeyes_core::{AlertKind, CameraId, CameraRef, CameraState, UnixMillis};
 
     use super::*;
 
@@ -1249,5 +1406,30 @@ mod tests {
                 .unwrap_err()
                 .starts_with("not an alert")
         );
+    }
+
+    #[test]
+    fn parse_status_reads_routed_kinds_and_skips_the_rest() {
+        let camera = CameraRef::bare(CameraId::new("gate").unwrap());
+        let t = UnixMillis(1_795_459_860_123);
+        let tampered = StatusEvent::tamper(camera.clone(), t, CameraState::Online, true, "moved");
+        let good = serde_json::to_vec(&tampered).unwrap();
+        assert_eq!(parse_status(&good).unwrap(), Some(tampered));
+        let beat = StatusEvent::heartbeat(camera, t, CameraState::Online, 5.0, Some(t));
+        let beat = serde_json::to_vec(&beat).unwrap();
+        assert_eq!(parse_status(&beat).unwrap(), None, "heartbeats are skipped");
+        let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+        v["schema_version"] = 9.into();
+        let e = parse_status(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(
+            e.starts_with("status schema_version 9 is not supported"),
+            "{e}"
+        );
+        v["schema_version"] = 2.into();
+        v["state"] = "sideways".into();
+        let e = parse_status(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(e.starts_with("not a camera status event"), "{e}");
+        assert!(parse_status(b"{oops").unwrap_err().starts_with("not JSON"));
+        assert!(parse_status(b"{}").unwrap_err().starts_with("no kind"));
     }
 }

@@ -28,7 +28,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 pub mod broker;
 pub mod cameras;
+pub mod clip_check;
+pub mod mp4;
 pub mod program;
+pub mod tamper;
 
 pub use cameras::{SimAuth, SimCamera, SimCodec, SimOptions, SimServer};
 pub use program::{

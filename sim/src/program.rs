@@ -50,67 +50,19 @@ impl EncodedClip {
     ) -> Result<Self, IngestError> {
         init_gstreamer()?;
         let gop = (2 * fps).max(1);
-        let raw_caps = format!(
-            "video/x-raw,format=I420,width={width},height={height},framerate={fps}/1,pixel-aspect-ratio=1/1"
-        );
-        let reader = gst::parse::launch(&format!(
+        let raw_caps = raw_caps(width, height, fps);
+        let (reader, raw_sink) = with_sink(&format!(
             "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale add-borders=true ! videorate ! {raw_caps} ! appsink name=sink sync=false max-buffers=8",
             clip.display()
         ))
-        .map_err(|e| enc_err(clip, e))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| enc_err(clip, "not a pipeline"))?;
-        let encoder = gst::parse::launch(&format!(
-            "appsrc name=src format=time caps=\"{raw_caps}\" ! x264enc tune=zerolatency speed-preset=ultrafast \
-             key-int-max={gop} option-string=scenecut=0 bitrate=1000 \
-             ! video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline \
-             ! appsink name=sink sync=false"
-        ))
-        .map_err(|e| enc_err(clip, e))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| enc_err(clip, "not a pipeline"))?;
-        let sink = |p: &gst::Pipeline| {
-            p.by_name("sink")
-                .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-                .ok_or_else(|| enc_err(clip, "no appsink"))
-        };
-        let (raw_sink, enc_sink) = (sink(&reader)?, sink(&encoder)?);
-        let src = encoder
-            .by_name("src")
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .ok_or_else(|| enc_err(clip, "no appsrc"))?;
+        .map_err(|e| enc_err(clip, e))?;
+        let mut encoder = Encoder::start(&raw_caps, gop, fps).map_err(|e| enc_err(clip, e))?;
         reader
             .set_state(gst::State::Playing)
             .map_err(|e| enc_err(clip, e))?;
-        encoder
-            .set_state(gst::State::Playing)
-            .map_err(|e| enc_err(clip, e))?;
 
-        // The encoder runs on its own thread; collect its output there.
-        let collector = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            while let Ok(s) = enc_sink.pull_sample() {
-                if let Some(b) = s.buffer_owned() {
-                    out.push(b);
-                }
-            }
-            out
-        });
-        let frame_ns = 1_000_000_000 / fps as u64;
         let max_frames = (max_seconds * fps as f64).ceil() as u64;
-        let mut n = 0u64;
-        let push = |buf: &gst::Buffer, n: &mut u64| -> Result<(), IngestError> {
-            let mut b = buf.copy();
-            {
-                let b = b.make_mut();
-                b.set_pts(gst::ClockTime::from_nseconds(*n * frame_ns));
-                b.set_duration(gst::ClockTime::from_nseconds(frame_ns));
-            }
-            *n += 1;
-            src.push_buffer(b)
-                .map(|_| ())
-                .map_err(|e| enc_err(clip, format!("{e:?}")))
-        };
+        let mut push = |buf: &gst::Buffer| encoder.push(buf).map_err(|e| enc_err(clip, e));
         let mut frames = 0u64;
         let mut failure = None;
         while frames < max_frames {
@@ -122,21 +74,19 @@ impl EncodedClip {
             };
             if frames == 0 {
                 for _ in 0..gop {
-                    if let Err(e) = push(&buf, &mut n) {
+                    if let Err(e) = push(&buf) {
                         failure = Some(e);
                     }
                 }
             }
-            if let Err(e) = push(&buf, &mut n) {
+            if let Err(e) = push(&buf) {
                 failure = Some(e);
                 break;
             }
             frames += 1;
         }
-        let _ = src.end_of_stream();
-        let encoded = collector.join().unwrap_or_default();
+        let mut gops = encoder.finish();
         let _ = reader.set_state(gst::State::Null);
-        let _ = encoder.set_state(gst::State::Null);
         if let Some(e) = failure {
             return Err(e);
         }
@@ -148,14 +98,6 @@ impl EncodedClip {
         }
         if frames == 0 {
             return Err(enc_err(clip, "no frame decoded"));
-        }
-        let mut gops: Vec<Vec<gst::Buffer>> = Vec::new();
-        for b in encoded {
-            let key = !b.flags().contains(gst::BufferFlags::DELTA_UNIT);
-            match gops.last_mut() {
-                Some(g) if !key => g.push(b),
-                _ => gops.push(vec![b]),
-            }
         }
         if gops.len() < 2 {
             return Err(enc_err(
@@ -178,6 +120,112 @@ impl EncodedClip {
     pub fn duration(&self) -> Duration {
         let frames: usize = self.gops.iter().map(Vec::len).sum();
         Duration::from_secs_f64(frames as f64 / self.fps as f64)
+    }
+}
+
+/// The pipeline of `description` (`gst-launch` syntax) and its appsink named `sink`.
+pub(crate) fn with_sink(description: &str) -> Result<(gst::Pipeline, gst_app::AppSink), String> {
+    let pipeline = gst::parse::launch(description)
+        .map_err(|e| e.to_string())?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_owned())?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or("no appsink")?;
+    Ok((pipeline, sink))
+}
+
+/// The raw frames an [`Encoder`] takes: I420, `width x height` at `fps`, square pixels.
+pub(crate) fn raw_caps(width: u32, height: u32, fps: u32) -> String {
+    format!(
+        "video/x-raw,format=I420,width={width},height={height},framerate={fps}/1,pixel-aspect-ratio=1/1"
+    )
+}
+
+/// The simulation's x264 encoder (appsrc → x264enc → appsink: constrained baseline, a keyframe
+/// every `gop` frames and no scene-cut ones, ~1 Mbit/s as a village camera's substream), fed
+/// frame by frame and timed at `fps`. The one encoder of [`EncodedClip::encode`] and
+/// [`crate::tamper::encode`]. Errors are messages, for the caller to name the clip.
+pub(crate) struct Encoder {
+    pipeline: gst::Pipeline,
+    src: gst_app::AppSrc,
+    collector: std::thread::JoinHandle<Vec<gst::Buffer>>,
+    frame_ns: u64,
+    /// Frames pushed so far.
+    n: u64,
+}
+
+impl Encoder {
+    /// Starts encoding frames of `raw_caps` (see [`raw_caps`]).
+    pub(crate) fn start(raw_caps: &str, gop: u32, fps: u32) -> Result<Self, String> {
+        let (pipeline, sink) = with_sink(&format!(
+            "appsrc name=src format=time caps=\"{raw_caps}\" ! x264enc tune=zerolatency speed-preset=ultrafast \
+             key-int-max={gop} option-string=scenecut=0 bitrate=1000 \
+             ! video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline \
+             ! appsink name=sink sync=false"
+        ))?;
+        let src = pipeline
+            .by_name("src")
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            .ok_or("no appsrc")?;
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| e.to_string())?;
+        // The encoder runs on its own thread; collect its output there.
+        let collector = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while let Ok(s) = sink.pull_sample() {
+                if let Some(b) = s.buffer_owned() {
+                    out.push(b);
+                }
+            }
+            out
+        });
+        Ok(Self {
+            pipeline,
+            src,
+            collector,
+            frame_ns: 1_000_000_000 / fps as u64,
+            n: 0,
+        })
+    }
+
+    /// Frames pushed so far.
+    pub(crate) fn pushed(&self) -> u64 {
+        self.n
+    }
+
+    /// Encodes `buf` as the next frame (a copy, timed at the frame rate).
+    pub(crate) fn push(&mut self, buf: &gst::Buffer) -> Result<(), String> {
+        let mut b = buf.copy();
+        {
+            let b = b.make_mut();
+            b.set_pts(gst::ClockTime::from_nseconds(self.n * self.frame_ns));
+            b.set_duration(gst::ClockTime::from_nseconds(self.frame_ns));
+        }
+        self.n += 1;
+        self.src
+            .push_buffer(b)
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// Ends the stream and stops the encoder: what it made, cut into GOPs (each from a
+    /// keyframe; a first one without is kept as it came).
+    pub(crate) fn finish(self) -> Vec<Vec<gst::Buffer>> {
+        let _ = self.src.end_of_stream();
+        let encoded = self.collector.join().unwrap_or_default();
+        let _ = self.pipeline.set_state(gst::State::Null);
+        let mut gops: Vec<Vec<gst::Buffer>> = Vec::new();
+        for b in encoded {
+            let key = !b.flags().contains(gst::BufferFlags::DELTA_UNIT);
+            match gops.last_mut() {
+                Some(g) if !key => g.push(b),
+                _ => gops.push(vec![b]),
+            }
+        }
+        gops
     }
 }
 

@@ -47,6 +47,18 @@ struct RawCamera {
     /// Optional; every field has a default.
     #[serde(default)]
     onvif: RawOnvif,
+    /// Optional: this camera's event clip seconds (default: the pipeline's `[clips]`).
+    #[serde(default)]
+    clips: RawCameraClips,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCameraClips {
+    /// Default: the pipeline's `clips.pre_s`; 0..=60 seconds.
+    pre_s: Option<f64>,
+    /// Default: the pipeline's `clips.post_s`; 0..=300 seconds.
+    post_s: Option<f64>,
 }
 
 fn yes() -> bool {
@@ -101,6 +113,10 @@ struct RawDetect {
     /// one) at least this often, so someone walking into view is seen within it whatever the
     /// camera's GOP. Costs decoding those frames (docs/density.md).
     peek_s: Option<f64>,
+    /// Default: the pipeline's `rules.incidents.long_lie_s` (5 min). 0 (off) or up to 1440.
+    /// Minutes a person may stay down after a fall before the incident is escalated (an urgent
+    /// update the guardians' service sends first).
+    long_lie_min: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -192,6 +208,14 @@ pub struct CameraConfig {
     pub zones: Vec<Zone>,
     pub health: HealthConfig,
     pub onvif: OnvifConfig,
+    pub clips: CameraClips,
+}
+
+/// A camera's own event clip seconds; None: the pipeline's `[clips]` default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CameraClips {
+    pub pre_ms: Option<i64>,
+    pub post_ms: Option<i64>,
 }
 
 /// How Sharp Eyes may talk ONVIF to the camera (`sharpeyes camera add --onvif`).
@@ -297,6 +321,9 @@ pub struct DetectConfig {
     pub adaptive_peek: Duration,
     /// Motion gating of detection: the quiet period, or None when off.
     pub motion_gate: Option<Duration>,
+    /// How long after a fall a person still down escalates the incident (zero: never); None:
+    /// the pipeline's `rules.incidents.long_lie_s`.
+    pub long_lie: Option<Duration>,
 }
 
 /// A known alert rule.
@@ -457,12 +484,15 @@ enum Unit {
     Seconds,
     /// Hours: "must be between 0.01 and 168 hours".
     Hours,
+    /// Minutes: "must be between 0 and 1440 minutes".
+    Minutes,
 }
 
 impl Unit {
     fn seconds(self) -> f64 {
         match self {
             Unit::Bare | Unit::Seconds => 1.0,
+            Unit::Minutes => 60.0,
             Unit::Hours => 3600.0,
         }
     }
@@ -471,6 +501,7 @@ impl Unit {
         match self {
             Unit::Bare => "",
             Unit::Seconds => " seconds",
+            Unit::Minutes => " minutes",
             Unit::Hours => " hours",
         }
     }
@@ -612,6 +643,16 @@ impl Validator<'_> {
             health,
             onvif: OnvifConfig {
                 allow_basic_over_http: raw.onvif.allow_basic_over_http,
+            },
+            clips: CameraClips {
+                pre_ms: raw.clips.pre_s.map(|v| {
+                    self.duration("clips.pre_s", v, 0.0..=60.0, Unit::Seconds)
+                        .as_millis() as i64
+                }),
+                post_ms: raw.clips.post_s.map(|v| {
+                    self.duration("clips.post_s", v, 0.0..=300.0, Unit::Seconds)
+                        .as_millis() as i64
+                }),
             },
         })
     }
@@ -803,6 +844,9 @@ impl Validator<'_> {
                 "only applies with detect.adaptive_decode = true",
             );
         }
+        let long_lie = raw
+            .long_lie_min
+            .map(|m| self.duration("detect.long_lie_min", m, 0.0..=1440.0, Unit::Minutes));
         DetectConfig {
             fps,
             models,
@@ -810,6 +854,7 @@ impl Validator<'_> {
             adaptive_quiet,
             adaptive_peek,
             motion_gate,
+            long_lie,
         }
     }
 

@@ -998,3 +998,20 @@ fn peeks_default_to_a_second_and_bad_ones_name_their_field() {
         format!("{F}: detect.peek_s: only applies with detect.adaptive_decode = true")
     );
 }
+
+#[test]
+fn long_lie_is_per_camera_in_minutes_and_a_bad_one_names_its_field() {
+    assert_eq!(ok(&cam("", "")).detect.long_lie, None, "the pipeline's");
+    let c = ok(&cam("", "[detect]\nlong_lie_min = 10\n"));
+    assert_eq!(c.detect.long_lie, Some(Duration::from_secs(600)));
+    let c = ok(&cam("", "[detect]\nlong_lie_min = 0\n"));
+    assert_eq!(c.detect.long_lie, Some(Duration::ZERO), "0 turns it off");
+    for bad in ["-1", "1441", "nan"] {
+        let issue = one(&cam("", &format!("[detect]\nlong_lie_min = {bad}\n")));
+        assert!(
+            issue.contains("detect.long_lie_min")
+                && issue.contains("must be between 0 and 1440 minutes"),
+            "{issue}"
+        );
+    }
+}

@@ -29,7 +29,8 @@ pub fn run(args: DemoArgs, store: &ModelStore) -> anyhow::Result<()> {
         mut web,
     } = args;
     if web.web.is_none() && !no_web {
-        web.web = Some(default_listen());
+        web.web = Some(DEFAULT_LISTEN.into());
+        web.any_port_if_taken = true;
     }
     let duration = duration.map(Duration::from_secs_f64);
     let config = match config {
@@ -120,15 +121,9 @@ pub fn run(args: DemoArgs, store: &ModelStore) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo's command center address: 127.0.0.1:8080 when it is free, else any free port (the
-/// URL is printed either way).
-fn default_listen() -> String {
-    const PREFERRED: &str = "127.0.0.1:8080";
-    match std::net::TcpListener::bind(PREFERRED) {
-        Ok(_) => PREFERRED.into(),
-        Err(_) => "127.0.0.1:0".into(),
-    }
-}
+/// The demo's command center address, unless `--web` says otherwise; any free port when it is
+/// taken (the URL is printed either way).
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// The demo's admin, `demo`, with a password made for this run: printed once, stored only as an
 /// argon2id hash, and replaced by an unknown one when the demo stops (its sessions end then too),

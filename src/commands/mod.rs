@@ -58,6 +58,7 @@ fn live_parts(
         }
         None => None,
     };
+    let clip_kafka = kafka.as_ref().map(|(options, _)| options.clone());
     let mut delivery = Delivery::observed(
         &outbox,
         true,
@@ -69,16 +70,38 @@ fn live_parts(
             topic: config.snapshot_topic.clone(),
         }),
     )?;
+    // Event clips follow the snapshots: to Kafka and the command center in this process. The
+    // writer's "clip complete" wakes the shipper at once (it also looks every 500 ms).
+    if let (Some(clips_config), true) = (&config.clips, clip_kafka.is_some() || web.web.is_some()) {
+        let mut clips =
+            sharpeyes_delivery::ClipSource::new(clips_config.dir.clone(), &config.clip_topic);
+        clips.wait = config.clip_wait;
+        delivery.ship_clips(clips, clip_kafka, &outbox);
+        if let (Some(live), Some(wake)) = (analyzer.clips(), delivery.clip_waker()) {
+            live.subscribe(Arc::new(move |_: &sharpeyes_core::ClipReady| wake()));
+        }
+    }
     delivery.set_rotate_at(config.outbox_rotate_bytes);
     let web = match &web.web {
         Some(listen) => {
             let db = sharpeyes_web::Store::open(&web.db)
                 .with_context(|| format!("opening {}", web.db.display()))?;
-            let server = sharpeyes_web::WebServer::start(
-                listen,
-                Arc::new(db),
-                sharpeyes_web::WebOptions::default(),
-            )
+            let db = Arc::new(db);
+            let start = |listen: &str| {
+                sharpeyes_web::WebServer::start(
+                    listen,
+                    db.clone(),
+                    sharpeyes_web::WebOptions::default(),
+                )
+            };
+            let server = match start(listen) {
+                // The demo's default address is taken (another demo, another server): any free
+                // port will do, the URL is printed.
+                Err(e) if web.any_port_if_taken && e.kind() == std::io::ErrorKind::AddrInUse => {
+                    start("127.0.0.1:0")
+                }
+                other => other,
+            }
             .with_context(|| format!("--web {listen}"))?;
             eprintln!(
                 "command center: http://{}/ (users: sharpeyes user add --db {})",

@@ -56,9 +56,10 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<()> {
         });
     }
     eprintln!(
-        "notify: {} guardians, reading {} from {brokers} as group {}; Ctrl-C stops",
+        "notify: {} guardians, reading {} and {} from {brokers} as group {}; Ctrl-C stops",
         registry.guardians.len(),
         registry.service.alerts_topic,
+        registry.service.status_topic,
         registry.service.group_id
     );
     let counters = notify::run(

@@ -8,6 +8,7 @@ use anyhow::Context;
 use sharpeyes::analyze::Analyzer;
 use sharpeyes::delivery::Delivery;
 use sharpeyes::live::admit::{Admission, Admit};
+use sharpeyes::live::tamper;
 use sharpeyes::models::ModelStore;
 use sharpeyes_core::{CameraId, Clock, FrameSource, SourceItem, SystemClock, UnixMillis};
 
@@ -23,6 +24,7 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
         camera: camera_file,
         start_ms,
         frames_out,
+        clips_out,
     } = args;
     let (input, alerts_out) = (input.as_path(), alerts_out.as_path());
     let motion_gating = motion_gating.map(Duration::from_secs_f64);
@@ -61,6 +63,15 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
     )
     .or_else(|_| CameraId::new("replay"))?;
     let camera = camera_config.as_ref().map_or(camera, |c| c.id.clone());
+    // Tamper events name the camera as its camera file does (bare without one).
+    let camera_ref = match &camera_config {
+        Some(c) => sharpeyes_core::CameraRef {
+            id: camera.clone(),
+            name: c.name.clone(),
+            village: c.village.clone(),
+        },
+        None => sharpeyes_core::CameraRef::bare(camera.clone()),
+    };
     let masks = camera_config
         .as_ref()
         .map(|c| c.privacy_masks.clone())
@@ -74,6 +85,14 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
     let frames_out = frames_out
         .as_ref()
         .map(sharpeyes_delivery::SnapshotWriter::new);
+    // `--clips-out`: each `new` alert names its clip now; the clips are cut from the file's
+    // compressed stream once the replay is done (see `write_clips`).
+    let mut clips = clips_out.as_ref().map(|dir| ReplayClips {
+        dir: dir.clone(),
+        camera: camera.clone(),
+        masks: masks.clone(),
+        alerts: Vec::new(),
+    });
     let mut source = sharpeyes_ingest::FileSource::open(camera, input, canvas, start)?;
     let started = Instant::now();
     let mut frames = 0u64;
@@ -82,17 +101,30 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
     // a file is decoded whole).
     let gate = sharpeyes_ingest::DecodeGate::new(false, motion_gating.unwrap_or_default());
     let mut admission = Admission::new(masks, config.detect_fps, false, motion_gating.is_some());
+    let mut tamper = tamper::TamperWatch::default();
+    let tamper_counters = sharpeyes::live::CameraCounters::default();
     loop {
         match source.next_frame(Duration::from_secs(30))? {
             SourceItem::Frame(mut f) => {
                 frames += 1;
                 let time = f.time;
-                match admission.admit(&mut f, &gate, time) {
+                let admit = admission.admit(&mut f, &gate, time);
+                // The live camera thread's tamper watch, on media time: the file's
+                // `camera_tampered` / `camera_restored` events go to the output too.
+                for c in tamper.observe(&f, &tamper_counters) {
+                    let state = sharpeyes_core::CameraState::Online;
+                    let event = tamper::status_event(camera_ref.clone(), state, &c);
+                    delivery.deliver(event.into());
+                }
+                match admit {
                     Admit::NotDue => {}
                     Admit::Gated => {
                         gated += 1;
                         let size = (f.letterbox.src_width, f.letterbox.src_height);
-                        for a in analyzer.idle(&f.camera, f.time, Some(size)) {
+                        for mut a in analyzer.idle(&f.camera, f.time, Some(size)) {
+                            if let Some(c) = &mut clips {
+                                c.name(&mut a);
+                            }
                             delivery.deliver(a.into());
                         }
                     }
@@ -101,7 +133,10 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
                             w.write(&format!("{:07}", f.time.0 - start.0), &f)?;
                         }
                         let found = analyzer.analyze(std::slice::from_ref(&f))?;
-                        for a in found.alerts {
+                        for mut a in found.alerts {
+                            if let Some(c) = &mut clips {
+                                c.name(&mut a);
+                            }
                             delivery.deliver(a.into());
                         }
                         if !found.active.is_empty() {
@@ -124,5 +159,70 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
         frames as f64 / secs.max(1e-9),
         delivery.counts_line()
     );
+    if let Some(c) = clips {
+        c.write(input, start, &config, camera_config.as_ref())?;
+    }
     Ok(())
+}
+
+/// `replay --clips-out DIR`: the `new` alerts that get a clip, and where.
+struct ReplayClips {
+    dir: std::path::PathBuf,
+    camera: CameraId,
+    masks: Vec<sharpeyes_ingest::MaskPolygon>,
+    /// (alert id, event time ms) of each `new` alert, in order.
+    alerts: Vec<(String, i64)>,
+}
+
+impl ReplayClips {
+    /// A `new` alert gets `clip` = `DIR/<camera>/<id>.mp4` (written by [`ReplayClips::write`]).
+    fn name(&mut self, alert: &mut sharpeyes_core::Alert) {
+        if alert.lifecycle != sharpeyes_core::Lifecycle::New {
+            return;
+        }
+        let Some(t) = alert.event_millis() else {
+            return;
+        };
+        let path = self
+            .dir
+            .join(self.camera.as_str())
+            .join(sharpeyes_core::clip_file_name(&alert.id));
+        alert.clip = Some(path.to_string_lossy().into_owned());
+        self.alerts.push((alert.id.clone(), t.0));
+    }
+
+    /// Cuts and writes the clips with the pipeline's `[clips]` seconds (its defaults when the
+    /// section turns clips off) and the camera file's own.
+    fn write(
+        self,
+        input: &std::path::Path,
+        start: UnixMillis,
+        config: &sharpeyes::config::PipelineConfig,
+        camera: Option<&sharpeyes::cameras::CameraConfig>,
+    ) -> anyhow::Result<()> {
+        let defaults = match &config.clips {
+            Some(c) => c.clone(),
+            None => sharpeyes::clips::RawClips::default()
+                .validate()
+                .map_err(|(f, m)| anyhow::anyhow!("{f}: {m}"))?
+                .context("clips on by default")?,
+        };
+        let own = camera.map(|c| c.clips).unwrap_or_default();
+        let options = defaults.options(&self.masks, own.pre_ms, own.post_ms);
+        let written = sharpeyes::clips::replay_clips(
+            input,
+            &self.camera,
+            start.0,
+            &self.alerts,
+            options,
+            &self.dir,
+        )?;
+        println!(
+            "clips: {} of {} written to {}",
+            written.len(),
+            self.alerts.len(),
+            self.dir.display()
+        );
+        Ok(())
+    }
 }

@@ -52,6 +52,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             brokers,
             vec![config.kafka_topic.clone(), config.status_topic.clone()],
             Some(config.snapshot_topic.clone()),
+            Some(config.clip_topic.clone()),
             "sharpeyes-command-center".into(),
             config.kafka.resolve().map_err(anyhow::Error::msg)?,
             server.feed.clone(),

@@ -24,6 +24,7 @@ mod pipeline_tests;
 pub mod streamer;
 #[cfg(test)]
 mod streamer_tests;
+pub mod tamper;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,6 +81,13 @@ pub struct CameraSpec {
     /// A `file://` camera plays at its own frame rate (true, the default), or as fast as
     /// detection takes its frames (false: no frame dropped, none decoded in vain; benchmarks).
     pub file_paced: bool,
+    /// Event clips: this camera's seconds before and after an event, ms, when its camera file
+    /// sets them; None: the pipeline's `[clips]` defaults.
+    pub clip_pre_ms: Option<i64>,
+    pub clip_post_ms: Option<i64>,
+    /// The camera's pre-event ring, attached by [`LivePipeline::start_camera`] when clips are
+    /// on (RTSP cameras only; `file://` cameras have none).
+    pub clip_tap: Option<Arc<sharpeyes_ingest::clip_writer::ClipTap>>,
 }
 
 impl std::fmt::Debug for CameraSpec {
@@ -122,6 +130,9 @@ impl CameraSpec {
             motion_gate: None,
             privacy_masks: Vec::new(),
             file_paced: true,
+            clip_pre_ms: None,
+            clip_post_ms: None,
+            clip_tap: None,
         }
     }
 }
@@ -159,6 +170,15 @@ pub struct CameraCounters {
     pub decoder_input_dropped: AtomicU64,
     /// The bytes of those access units.
     pub decoder_input_dropped_bytes: AtomicU64,
+    /// Tamper reasons active now, one bit each in `TamperReason::ALL` order (see
+    /// [`tamper::reason_bit`]).
+    pub tampered: AtomicU8,
+    /// `camera_tampered` events raised.
+    pub tamper_events: AtomicU64,
+    /// Pictures the tamper watch looked at (one per 2 s at most).
+    pub tamper_samples: AtomicU64,
+    /// Time the tamper watch spent on them, ns (its cost).
+    pub tamper_nanos: AtomicU64,
 }
 
 impl CameraCounters {
@@ -322,6 +342,7 @@ impl Opener for MediaOpener {
         options.transport = spec.transport;
         options.gate = Some(gate.clone());
         options.peek = spec.adaptive_peek;
+        options.clip_tap = spec.clip_tap.clone();
         Ok(Box::new(Source::Rtsp(RtspSource::start(&self.rt, options))))
     }
 }
@@ -427,6 +448,8 @@ pub struct LivePipeline {
     heartbeat_sent: Instant,
     /// What the benchmark records, from [`LivePipeline::record_latencies`] on.
     recording: Option<Recording>,
+    /// Event clips ([`LivePipeline::set_clips`]); None: no rings, no clips.
+    clips: Option<Arc<crate::clips::LiveClips>>,
 }
 
 impl LivePipeline {
@@ -481,6 +504,7 @@ impl LivePipeline {
             heartbeat: Some(DEFAULT_HEARTBEAT),
             heartbeat_sent: Instant::now(),
             recording: None,
+            clips: None,
         })
     }
 
@@ -514,9 +538,26 @@ impl LivePipeline {
         self.recorded(|r| &mut r.persons)
     }
 
+    /// Event clips for the cameras started from now on (the analyser's,
+    /// [`crate::analyze::Analyzer::clips`], which starts a clip on each `new` alert): each RTSP
+    /// camera keeps a pre-event ring of its stream. None: no clips.
+    pub fn set_clips(&mut self, clips: Option<Arc<crate::clips::LiveClips>>) {
+        self.clips = clips;
+    }
+
     /// Starts a camera; a running camera with the same id is stopped first (a restart).
-    pub fn start_camera(&mut self, spec: CameraSpec) {
+    pub fn start_camera(&mut self, mut spec: CameraSpec) {
         self.stop_camera(&spec.id);
+        if let Some(clips) = &self.clips
+            && spec.url.scheme() != "file"
+        {
+            spec.clip_tap = Some(clips.tap_for(
+                &spec.id,
+                &spec.privacy_masks,
+                spec.clip_pre_ms,
+                spec.clip_post_ms,
+            ));
+        }
         tracing::info!(camera = %spec.id, url = %sharpeyes_ingest::redact_url(spec.url.as_str()), "camera starting");
         let out = CameraOutputs {
             frames: self.frames.clone(),
@@ -531,6 +572,9 @@ impl LivePipeline {
         match self.cameras.remove(id) {
             Some(h) => {
                 h.stop();
+                if let Some(clips) = &self.clips {
+                    clips.remove(id);
+                }
                 self.frames.clear(id);
                 tracing::info!(camera = %id, "camera stopped");
                 true
@@ -548,6 +592,9 @@ impl LivePipeline {
     pub fn step(&mut self, analyzer: &mut Analyzer, delivery: &mut Delivery) {
         self.deliver_status(delivery);
         self.tick_gated(analyzer, delivery);
+        if let Some(clips) = &self.clips {
+            clips.tick(SystemClock.now().0);
+        }
         // A model with a fixed batch of 1 takes one frame per step: each frame's detections
         // and alerts go out as soon as its own run is done, not after the whole batch's.
         let max_batch = if analyzer.detector().batches() {
@@ -697,6 +744,7 @@ pub fn run_live(
 ) -> anyhow::Result<LiveSummary> {
     let mut pipeline = LivePipeline::new(analyzer.canvas())?;
     pipeline.set_batching(batching.0, batching.1);
+    pipeline.set_clips(analyzer.clips());
     let started = Instant::now();
     cameras.into_iter().for_each(|c| pipeline.start_camera(c));
     let mut last_report = Instant::now();

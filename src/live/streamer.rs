@@ -246,6 +246,8 @@ impl Streamer<'_> {
             spec.motion_gate.is_some(),
         );
         let mut health = Health::new();
+        // Kept across reconnects: the camera's learned view survives a network blip.
+        let mut tamper = super::tamper::TamperWatch::default();
         let mut backoff = ReconnectBackoff::new(spec.reconnect_max);
         let mut attempt = 0u64;
         let mut window = (clock.now(), 0u64, 0u64);
@@ -304,6 +306,17 @@ impl Streamer<'_> {
                         let change = health.on_frame(now);
                         counters.set_state(CameraState::Online);
                         self.emit(change);
+                        // Every decoded frame, an idle camera's keyframes too; one per 2 s
+                        // is looked at.
+                        for c in tamper.observe(&f, counters) {
+                            let mut event = super::tamper::status_event(
+                                spec.camera_ref(),
+                                CameraState::Online,
+                                &c,
+                            );
+                            event.emitted_time = clock.now().to_rfc3339();
+                            let _ = self.out.status.send(event);
+                        }
                         counters.last_frame_ms.store(now.0, Ordering::Relaxed);
                         backoff.reset();
                         counters.frames_decoded.fetch_add(1, Ordering::Relaxed);

@@ -71,6 +71,31 @@ impl Feed {
         }
     }
 
+    /// Keeps `mp4` as the event clip of alert `alert_id` (data, never a path: see
+    /// [`crate::clips`]) and tells the pages its incident changed (the clip is there now). A
+    /// message that is not an MP4 is logged and dropped.
+    pub fn clip(&self, alert_id: &str, mp4: &[u8]) {
+        if let Err(e) = self.store.clips().put(alert_id, mp4) {
+            tracing::warn!(error = %e, "command center: clip not kept");
+            return;
+        }
+        tracing::debug!(alert = %alert_id, bytes = mp4.len(), "command center: clip kept");
+        let row = self
+            .store
+            .incident_of(alert_id)
+            .and_then(|i| i.map_or(Ok(None), |i| self.store.incident(&i)));
+        match row {
+            Ok(Some(row)) => {
+                let _ = self.tx.send(FeedEvent::Incident(row));
+            }
+            // Its alert has not arrived yet: the page learns of both with the alert.
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(alert = %alert_id, error = %e, "command center: clip kept, incident not read")
+            }
+        }
+    }
+
     /// Stores `event` (an alert seen before changes nothing) and broadcasts the change.
     pub fn publish(&self, event: &Event) {
         let _ = self.try_publish(event);
@@ -264,11 +289,14 @@ pub(crate) fn deliver(
 /// thread. A message's offset is stored for the next commit only once the store has it, or
 /// once it is in the store's dead letters (see `deliver`). Messages that are not events of a
 /// known schema are logged and skipped (the guardians' service owns the dead-letter topic).
-/// Messages of `snapshot_topic` are alert pictures keyed by alert id ([`Feed::snapshot`]).
+/// Messages of `snapshot_topic` are alert pictures keyed by alert id ([`Feed::snapshot`]), of
+/// `clip_topic` event clips keyed by alert id ([`Feed::clip`]).
+#[allow(clippy::too_many_arguments)]
 pub fn consume_kafka(
     brokers: String,
     topics: Vec<String>,
     snapshot_topic: Option<String>,
+    clip_topic: Option<String>,
     group: String,
     properties: Vec<(String, String)>,
     feed: Feed,
@@ -287,13 +315,24 @@ pub fn consume_kafka(
                 .set("session.timeout.ms", "10000")
                 .config();
             // The admin client gets the same properties (TLS, SASL) as the consumer.
-            let topics: Vec<String> = topics.into_iter().chain(snapshot_topic.clone()).collect();
+            let topics: Vec<String> = topics
+                .into_iter()
+                .chain(snapshot_topic.clone())
+                .chain(clip_topic.clone())
+                .collect();
             let admin: Vec<sharpeyes_delivery::KafkaOptions> = topics
                 .iter()
                 .map(|t| {
                     let mut o = sharpeyes_delivery::KafkaOptions::new(brokers.clone())
                         .topic(t)
                         .client_id("sharpeyes-web");
+                    if clip_topic.as_ref() == Some(t) {
+                        // Made here first, the clips topic still takes clips.
+                        o = o.topic_config(
+                            "max.message.bytes",
+                            sharpeyes_delivery::MESSAGE_MAX_BYTES.to_string(),
+                        );
+                    }
                     o.extra = properties.clone();
                     o
                 })
@@ -329,6 +368,16 @@ pub fn consume_kafka(
                             _ => tracing::warn!(
                                 topic = m.topic(), partition = m.partition(), offset = m.offset(),
                                 "command center: snapshot without an alert id as its key; skipped"
+                            ),
+                        }
+                        mark(&consumer, &m);
+                    }
+                    Some(Ok(m)) if clip_topic.as_deref() == Some(m.topic()) => {
+                        match m.key().map(std::str::from_utf8) {
+                            Some(Ok(alert)) => feed.clip(alert, m.payload().unwrap_or_default()),
+                            _ => tracing::warn!(
+                                topic = m.topic(), partition = m.partition(), offset = m.offset(),
+                                "command center: clip without an alert id as its key; skipped"
                             ),
                         }
                         mark(&consumer, &m);

@@ -4,13 +4,16 @@
 //! - [`store`]: SQLite: incidents, timeline, actions, cameras, users, sessions, audit, dead
 //!   letters.
 //! - [`snapshots`]: the alerts' pictures, received as data and kept beside the database.
+//! - [`clips`]: the alerts' event clips (MP4), received as data and kept beside the database.
 //! - [`auth`]: argon2 passwords, session and CSRF tokens.
 //! - [`limit`]: sign-in limits per address and user name, and the bound on password checks.
 //! - [`feed`]: events in (pipeline or Kafka) → store → broadcast to pages.
 //! - [`server`]: axum routes: page, JSON API, SSE, `/metrics`, `/healthz`.
 
 pub mod auth;
+pub mod clips;
 pub mod feed;
+mod hashed_files;
 pub mod limit;
 pub mod model;
 pub mod server;
@@ -24,6 +27,7 @@ pub use feed::{Feed, FeedEvent, FeedStats, consume_kafka};
 pub use limit::LoginLimits;
 pub use model::{Action, Role, State, User};
 pub use server::{AppState, WebOptions, WebStats, router};
+pub use clips::{ClipError, ClipStore};
 pub use snapshots::{SnapshotError, SnapshotStore};
 pub use store::{DeadLetter, Store, StoreError};
 

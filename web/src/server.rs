@@ -11,8 +11,9 @@
 //! | `POST /api/logout` | ends the session | 401, 403 (CSRF) |
 //! | `GET /api/me` | `{user, csrf}` | 401 |
 //! | `GET /api/incidents?village&camera&kind&severity&state&limit` | incidents the user may see, newest first | 401 |
-//! | `GET /api/incidents/{id}` | `{incident, timeline}` | 401, 404 (also outside the user's villages) |
+//! | `GET /api/incidents/{id}` | `{incident, timeline, clip}`; `clip`: `null` (none), `"pending"` (its alert names one, not arrived yet), `"ready"` | 401, 404 (also outside the user's villages) |
 //! | `GET /api/incidents/{id}/snapshot` | the JPEG | 401, 403, 404 |
+//! | `GET /api/incidents/{id}/clip` | the event clip (`video/mp4`); one `Range: bytes=` range gives 206 with `Content-Range` | 401, 404 (none, not arrived yet, or outside the user's villages), 416 |
 //! | `POST /api/incidents/{id}/actions` `{action, note}` | acknowledge / dispatch / resolve / false_alarm; the incident | 400, 401, 403 (viewer, CSRF), 404 (also outside the user's villages), 409 (not allowed from its state) |
 //! | `GET /api/cameras` | camera health the user may see: `[{id, name, village, state, reason, since, reconnects, fps, last_frame, worker}]`; `state` also `unassigned` (no worker has room for it); `fps`, `last_frame` (null until known) from the pipeline in this process or the cameras' heartbeats on Kafka; `worker` (null without a cluster) from the latest status event or heartbeat | 401 |
 //! | `GET /api/events` | SSE: `incident` and `camera` events the user may see (a `camera` event, a camera row as above, for every status event and heartbeat); the stream ends within 2 s of the session ending (logout, expiry, `user add` / `passwd` / `remove` from another process) or of a change to the user's role or villages | 401 |
@@ -197,6 +198,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/incidents", get(incidents))
         .route("/api/incidents/{id}", get(incident))
         .route("/api/incidents/{id}/snapshot", get(snapshot))
+        .route("/api/incidents/{id}/clip", get(clip))
         .route("/api/incidents/{id}/actions", post(act))
         .route("/api/cameras", get(cameras))
         .route("/api/events", get(events))
@@ -391,7 +393,76 @@ async fn incident(
         .filter(|r| user.sees(&r.village))
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no incident {id}")))?;
     let timeline = st.store.timeline(&id)?;
-    Ok(Json(serde_json::json!({ "incident": row, "timeline": timeline })).into_response())
+    let clip = st.store.clip_alert(&id)?.map(|(alert, _)| {
+        if st.store.clips().has(&alert) {
+            "ready"
+        } else {
+            "pending"
+        }
+    });
+    Ok(
+        Json(serde_json::json!({ "incident": row, "timeline": timeline, "clip": clip }))
+            .into_response(),
+    )
+}
+
+/// The incident's event clip, whole or one byte range (browsers ask for ranges to play, seek
+/// and learn the duration). Scoped like the snapshot: outside the user's villages it is the
+/// same 404 as none.
+async fn clip(
+    AxState(st): AxState<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    use crate::clips::ByteRange;
+    let (user, _, _) = session(&st, &headers)?;
+    let none = || ApiError(StatusCode::NOT_FOUND, format!("no clip for {id}"));
+    let (alert, village) = st.store.clip_alert(&id)?.ok_or_else(none)?;
+    if !user.sees(&village) {
+        return Err(none());
+    }
+    let path = st.store.clips().path_for(&alert).ok_or_else(none)?;
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let read = tokio::task::spawn_blocking(move || read_range(&path, range.as_deref()))
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let Some((range, len, body)) = read else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "clip not received yet, or no longer kept".into(),
+        ));
+    };
+    let mut r = match range {
+        ByteRange::Unsatisfiable => {
+            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
+            );
+            return Ok(r);
+        }
+        ByteRange::Part(a, b) => {
+            let mut r = (StatusCode::PARTIAL_CONTENT, body).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")).expect("ascii"),
+            );
+            r
+        }
+        ByteRange::Whole => body.into_response(),
+    };
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=3600"),
+    );
+    Ok(r)
 }
 
 async fn snapshot(
@@ -430,6 +501,28 @@ async fn snapshot(
         bytes,
     )
         .into_response())
+}
+
+/// The part of the file at `path` a `Range` header asks for: (what was served, the file's
+/// length, the bytes).
+fn read_range(
+    path: &std::path::Path,
+    range: Option<&str>,
+) -> std::io::Result<(crate::clips::ByteRange, u64, Vec<u8>)> {
+    use crate::clips::ByteRange;
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let range = ByteRange::parse(range, len);
+    let (first, last) = match range {
+        ByteRange::Whole if len > 0 => (0, len - 1),
+        ByteRange::Part(a, b) => (a, b),
+        ByteRange::Whole | ByteRange::Unsatisfiable => return Ok((range, len, Vec::new())),
+    };
+    f.seek(SeekFrom::Start(first))?;
+    let mut body = vec![0; (last - first + 1) as usize];
+    f.read_exact(&mut body)?;
+    Ok((range, len, body))
 }
 
 #[derive(Deserialize)]

@@ -8,10 +8,10 @@
 //! alert has a picture", and the picture is looked up by the alert's id in this directory.
 //! Only JPEG data of at most [`MAX_SNAPSHOT_BYTES`] is kept.
 
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 
-use sha2::{Digest, Sha256};
+use crate::hashed_files::{HashedFiles, Kind, Refused};
 
 /// The largest snapshot kept (a 1080p JPEG at the pipeline's quality is about 300 KB).
 pub const MAX_SNAPSHOT_BYTES: usize = 4 << 20;
@@ -35,86 +35,54 @@ pub enum SnapshotError {
     },
 }
 
-/// A directory of snapshots named by the hash of their alert id.
-#[derive(Debug, Clone)]
-pub struct SnapshotStore {
-    /// None: an in-memory database; snapshots are not kept.
-    dir: Option<PathBuf>,
+/// A directory of snapshots named by the hash of their alert id:
+/// `<db>.snapshots/<sha256(alert id)>.jpg` beside the database (none for `:memory:`). `put`
+/// writes to a temporary file, then renames: a reader never sees half a picture; the same alert
+/// again replaces it.
+pub type SnapshotStore = HashedFiles<Jpeg>;
+
+/// Only JPEG data (it starts with the SOI marker and a segment marker) of a bounded size.
+#[derive(Debug)]
+pub enum Jpeg {}
+
+impl Kind for Jpeg {
+    const DIR_SUFFIX: &'static str = ".snapshots";
+    const EXT: &'static str = "jpg";
+    const MAX_BYTES: usize = MAX_SNAPSHOT_BYTES;
+    type Error = SnapshotError;
+    fn accepts(jpeg: &[u8]) -> bool {
+        jpeg.starts_with(&[0xFF, 0xD8, 0xFF])
+    }
+    fn error(why: Refused) -> SnapshotError {
+        match why {
+            Refused::NotKind { alert } => SnapshotError::NotJpeg { alert },
+            Refused::TooLarge { alert, bytes, max } => {
+                SnapshotError::TooLarge { alert, bytes, max }
+            }
+            Refused::Io {
+                alert,
+                path,
+                source,
+            } => SnapshotError::Io {
+                alert,
+                path,
+                source,
+            },
+        }
+    }
 }
 
 impl SnapshotStore {
-    /// The store beside the database at `db`: `<db>.snapshots/`. None for `:memory:`.
-    pub fn beside(db: &Path) -> Self {
-        if db.as_os_str() == ":memory:" {
-            return Self { dir: None };
-        }
-        let mut name = db.as_os_str().to_owned();
-        name.push(".snapshots");
-        Self {
-            dir: Some(PathBuf::from(name)),
-        }
-    }
-
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
-    }
-
-    /// Where the snapshot of `alert_id` is kept: `<dir>/<sha256(alert id)>.jpg`.
-    pub fn path_for(&self, alert_id: &str) -> Option<PathBuf> {
-        let name: String = Sha256::digest(alert_id.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        self.dir.as_ref().map(|d| d.join(format!("{name}.jpg")))
-    }
-
-    /// Keeps `jpeg` as the snapshot of `alert_id` (written to a temporary file, then renamed:
-    /// a reader never sees half a picture). The same alert again replaces it.
-    pub fn put(&self, alert_id: &str, jpeg: &[u8]) -> Result<(), SnapshotError> {
-        check(alert_id, jpeg)?;
-        let Some(path) = self.path_for(alert_id) else {
-            return Ok(());
-        };
-        let io_err = |source| SnapshotError::Io {
-            alert: alert_id.to_owned(),
-            path: path.clone(),
-            source,
-        };
-        let dir = path.parent().expect("a file in the store directory");
-        std::fs::create_dir_all(dir).map_err(io_err)?;
-        let tmp = path.with_extension("jpg.tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(io_err)?;
-        f.write_all(jpeg).map_err(io_err)?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io_err)
-    }
-
     /// The snapshot of `alert_id`, if it has arrived (and is still kept).
     pub fn get(&self, alert_id: &str) -> Option<Vec<u8>> {
         std::fs::read(self.path_for(alert_id)?).ok()
     }
 }
 
-/// Only JPEG data (it starts with the SOI marker and a segment marker) of a bounded size.
-fn check(alert_id: &str, jpeg: &[u8]) -> Result<(), SnapshotError> {
-    if jpeg.len() > MAX_SNAPSHOT_BYTES {
-        return Err(SnapshotError::TooLarge {
-            alert: alert_id.to_owned(),
-            bytes: jpeg.len(),
-            max: MAX_SNAPSHOT_BYTES,
-        });
-    }
-    if !jpeg.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        return Err(SnapshotError::NotJpeg {
-            alert: alert_id.to_owned(),
-        });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3];
 

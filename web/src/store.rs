@@ -127,6 +127,9 @@ pub struct CameraRow {
     /// The worker process running the camera, as its latest status event or heartbeat said;
     /// none without a cluster, or while unassigned.
     pub worker: Option<String>,
+    /// Tampering now (`camera_tampered` not yet followed by its `camera_restored`): `covered`,
+    /// `defocused`, `moved`, `frozen`, sorted; empty when none.
+    pub tampered: Vec<String>,
 }
 
 /// Filters of the feed (all optional).
@@ -156,6 +159,8 @@ pub struct Store {
     /// The alerts' pictures, kept as data beside the database (never read from a path a
     /// message names).
     snapshots: crate::snapshots::SnapshotStore,
+    /// The alerts' event clips, kept like the snapshots.
+    clips: crate::clips::ClipStore,
 }
 
 const SCHEMA: &str = "
@@ -179,7 +184,7 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE TABLE IF NOT EXISTS cameras (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, village TEXT NOT NULL, state TEXT NOT NULL,
   reason TEXT, changed_ms INTEGER NOT NULL, reconnects INTEGER NOT NULL DEFAULT 0,
-  fps REAL, last_frame_ms INTEGER, worker TEXT);
+  fps REAL, last_frame_ms INTEGER, worker TEXT, tampered TEXT);
 CREATE TABLE IF NOT EXISTS users (
   username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL,
   villages TEXT NOT NULL, created_ms INTEGER NOT NULL);
@@ -200,7 +205,10 @@ CREATE INDEX IF NOT EXISTS dead_letters_place
 /// Brings a database made by an older build up to [`SCHEMA`] (`CREATE TABLE IF NOT EXISTS`
 /// leaves existing tables as they were): adds the columns they lack.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    const ADDED: &[(&str, &str, &str)] = &[("cameras", "worker", "TEXT")];
+    const ADDED: &[(&str, &str, &str)] = &[
+        ("cameras", "worker", "TEXT"),
+        ("cameras", "tampered", "TEXT"),
+    ];
     for (table, column, kind) in ADDED {
         let has: bool = conn.query_row(
             "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
@@ -234,6 +242,7 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             snapshots: crate::snapshots::SnapshotStore::beside(path),
+            clips: crate::clips::ClipStore::beside(path),
         })
     }
 
@@ -303,7 +312,8 @@ impl Store {
     /// Records a camera status event (schema v1 or v2); returns the camera as it now stands.
     /// A state change (online, offline, unassigned) older than the one stored changes nothing;
     /// a heartbeat sets only the live numbers and the worker, never the state (a camera first
-    /// known from a heartbeat starts in the heartbeat's state).
+    /// known from a heartbeat starts in the heartbeat's state); `camera_tampered` and
+    /// `camera_restored` add and remove their reason in [`CameraRow::tampered`], nothing else.
     pub fn ingest_status(&self, s: &StatusEvent) -> Result<CameraRow, StoreError> {
         let ms = UnixMillis::parse_rfc3339(&s.event_time).map_or(0, |t| t.0);
         let camera = (s.camera.id.as_str(), &s.camera.name, &s.camera.village);
@@ -326,6 +336,27 @@ impl Store {
                     ],
                 )
             })?,
+            StatusKind::CameraTampered | StatusKind::CameraRestored => {
+                // The set of reasons is kept, not the latest event: a camera can be covered
+                // and frozen at once, and the restoring of one leaves the other.
+                let reason = s.reason.as_deref().unwrap_or_default();
+                let mut now: std::collections::BTreeSet<String> = self
+                    .camera(camera.0)?
+                    .map(|c| c.tampered.into_iter().collect())
+                    .unwrap_or_default();
+                if s.kind == StatusKind::CameraTampered {
+                    now.insert(reason.to_owned());
+                } else {
+                    now.remove(reason);
+                }
+                let joined = now.into_iter().collect::<Vec<_>>().join(",");
+                self.conn().execute(
+                    "INSERT INTO cameras (id, name, village, state, changed_ms, tampered) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT(id) DO UPDATE SET tampered = ?6",
+                    params![camera.0, camera.1, camera.2, s.state.as_str(), ms, joined],
+                )?
+            }
             StatusKind::CameraOnline | StatusKind::CameraOffline | StatusKind::CameraUnassigned => {
                 let offline = i64::from(s.kind == StatusKind::CameraOffline);
                 // Nobody runs an unassigned camera: no worker, no frame rate.
@@ -391,7 +422,7 @@ impl Store {
             .conn()
             .query_row(
                 "SELECT id, name, village, state, reason, changed_ms, reconnects, fps, \
-                 last_frame_ms, worker FROM cameras WHERE id = ?1",
+                 last_frame_ms, worker, tampered FROM cameras WHERE id = ?1",
                 [id],
                 camera_row,
             )
@@ -403,7 +434,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT id, name, village, state, reason, changed_ms, reconnects, fps, last_frame_ms, \
-             worker FROM cameras WHERE {} ORDER BY village, name",
+             worker, tampered FROM cameras WHERE {} ORDER BY village, name",
             scope_sql(1)
         ))?;
         let rows = stmt.query_map(params![scope(user)], camera_row)?;
@@ -794,6 +825,7 @@ impl Store {
             if let Some(p) = self.snapshots.path_for(&id) {
                 let _ = std::fs::remove_file(p);
             }
+            self.clips.remove(&id);
         }
         Ok((incidents, audit))
     }
@@ -801,6 +833,39 @@ impl Store {
     /// The snapshots this command center has received.
     pub fn snapshots(&self) -> &crate::snapshots::SnapshotStore {
         &self.snapshots
+    }
+
+    /// The event clips this command center has received.
+    pub fn clips(&self) -> &crate::clips::ClipStore {
+        &self.clips
+    }
+
+    /// (id of the alert whose clip it is, village) of incident `id`, if one of its alerts names
+    /// a clip (the `new` one); the clip is in [`Store::clips`] once it has arrived. What the
+    /// alert says its path was is never used.
+    pub fn clip_alert(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT a.id, i.village FROM alerts a JOIN incidents i ON a.incident = i.id \
+                 WHERE i.id = ?1 AND json_extract(a.json, '$.clip') IS NOT NULL \
+                 ORDER BY a.event_ms LIMIT 1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The incident alert `alert_id` belongs to, if it is known.
+    pub fn incident_of(&self, alert_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT incident FROM alerts WHERE id = ?1",
+                [alert_id],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// (id of the alert whose picture it is, village) of incident `id`, if its alerts had a
@@ -941,6 +1006,15 @@ fn camera_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CameraRow> {
         fps: r.get(7)?,
         last_frame: r.get::<_, Option<i64>>(8)?.map(rfc),
         worker: r.get(9)?,
+        tampered: r
+            .get::<_, Option<String>>(10)?
+            .map(|t| {
+                t.split(',')
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 
@@ -1079,6 +1153,37 @@ mod tests {
             (row.state.as_str(), row.worker.as_deref(), row.reconnects),
             ("online", Some("w3"), 0)
         );
+    }
+
+    #[test]
+    fn tampering_marks_the_camera_until_each_reason_is_restored() {
+        let s = memory();
+        let at = |ms| UnixMillis(T + ms);
+        let online = StatusEvent::new(cam("gate", "Xiaohe"), at(0), CameraState::Online, None);
+        s.ingest_status(&online).unwrap();
+        let tamper = |ms, on, reason| {
+            s.ingest_status(&StatusEvent::tamper(
+                cam("gate", "Xiaohe"),
+                at(ms),
+                CameraState::Online,
+                on,
+                reason,
+            ))
+            .unwrap()
+        };
+        assert_eq!(tamper(1000, true, "frozen").tampered, ["frozen"]);
+        assert_eq!(
+            tamper(2000, true, "covered").tampered,
+            ["covered", "frozen"]
+        );
+        let row = tamper(3000, false, "frozen");
+        assert_eq!(row.tampered, ["covered"]);
+        // The camera's state and its time are the health's, not the tampering's.
+        assert_eq!(
+            (row.state.as_str(), row.since),
+            ("online", at(0).to_rfc3339())
+        );
+        assert!(tamper(4000, false, "covered").tampered.is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ let me = null;
 let incidents = new Map(); // id -> row
 let cameras = new Map(); // id -> row
 let selected = null;
+let clipPoll = null; // timer: the detail asks again while its clip is pending
 let soundOn = true;
 let source = null;
 
@@ -234,6 +235,7 @@ async function showDetail(id) {
   const img = $("d-snapshot");
   img.hidden = !r.has_snapshot;
   if (r.has_snapshot) img.src = `/api/incidents/${encodeURIComponent(r.id)}/snapshot`;
+  showClip(r.id, d.clip);
   const canAct = me.role !== "viewer";
   const allowed = {
     new: ["acknowledge", "false_alarm"],
@@ -250,6 +252,32 @@ async function showDetail(id) {
     li.textContent = `${new Date(t.time).toLocaleTimeString()} — ${t.what === "action" ? t.username + ": " : ""}${t.detail}`;
     return li;
   }));
+}
+
+// The event clip: `clip` is null (none), "pending" (written after the alert; the incident is
+// sent again when it arrives, and the detail also asks every 5 s) or "ready".
+function showClip(id, clip) {
+  const video = $("d-clip");
+  const url = `/api/incidents/${encodeURIComponent(id)}/clip`;
+  video.hidden = clip !== "ready";
+  $("d-clip-note").hidden = clip !== "pending";
+  if (clip === "ready") {
+    // Set once: the detail is shown again on every change of the incident, mid-play.
+    if (video.dataset.src !== url) {
+      video.dataset.src = url;
+      video.src = url;
+    }
+  } else if (video.dataset.src) {
+    delete video.dataset.src;
+    video.removeAttribute("src");
+    video.load();
+  }
+  clearTimeout(clipPoll);
+  if (clip === "pending") {
+    clipPoll = setTimeout(() => {
+      if (selected === id) showDetail(id).catch(() => {});
+    }, 5000);
+  }
 }
 
 for (const b of document.querySelectorAll("#d-actions button")) {
@@ -305,6 +333,14 @@ function renderCameras() {
       more.className = "muted";
       more.textContent = `since ${new Date(c.since).toLocaleTimeString()} · ${c.reconnects} reconnects${fps}${last}${c.reason ? " · " + c.reason : ""}`;
       div.append(name, state, more);
+      // Tampering (covered, defocused, moved, frozen): a mark until camera_restored.
+      if (c.tampered && c.tampered.length) {
+        div.classList.add("tampered");
+        const mark = document.createElement("div");
+        mark.className = "tamper";
+        mark.textContent = `tampered: ${c.tampered.join(", ")}`;
+        div.append(mark);
+      }
       nodes.push(div);
     }
   }
