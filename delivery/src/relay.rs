@@ -181,6 +181,18 @@ pub struct OutboxRelay {
     thread: Option<JoinHandle<()>>,
 }
 
+impl Shared {
+    /// Lets go of the ephemeral producer (and the events it still holds).
+    fn drop_ephemeral(&self) {
+        drop(
+            self.ephemeral
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+    }
+}
+
 impl OutboxRelay {
     /// Starts relaying the outbox at `outbox` (which may not exist yet).
     pub fn start(outbox: impl Into<PathBuf>, options: RelayOptions) -> Self {
@@ -520,13 +532,7 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared, clock: &dy
             // or acknowledged just before) is told before the rest is sent again.
             sinks = None;
             pictures = None;
-            drop(
-                shared
-                    .ephemeral
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take(),
-            );
+            shared.drop_ephemeral();
             report_outcomes(acks.as_deref(), &mut policy, clock.now());
             let wait = policy.producer_dropped(clock.now());
             shared
@@ -624,13 +630,7 @@ fn relay_loop(outbox: &Path, options: &RelayOptions, shared: &Shared, clock: &dy
         let _ = s.flush(Duration::from_millis(500));
     }
     // Ephemeral events still in memory are let go.
-    drop(
-        shared
-            .ephemeral
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take(),
-    );
+    shared.drop_ephemeral();
     tracing::info!(
         sent,
         acked = acks.as_ref().map_or(0, |a| a.recorded()),

@@ -43,30 +43,32 @@ pub enum Reload {
 pub fn live_part(running: &Registry, mut next: Registry) -> (Registry, Vec<&'static str>) {
     let (r, n) = (&running.service, &mut next.service);
     let mut kept = Vec::new();
-    if r.group_id != n.group_id {
-        kept.push("service.group_id");
-        n.group_id.clone_from(&r.group_id);
-    }
-    if r.alerts_topic != n.alerts_topic {
-        kept.push("service.alerts_topic");
-        n.alerts_topic.clone_from(&r.alerts_topic);
-    }
-    if r.status_topic != n.status_topic {
-        kept.push("service.status_topic");
-        n.status_topic.clone_from(&r.status_topic);
-    }
-    if r.dead_letter_topic != n.dead_letter_topic {
-        kept.push("service.dead_letter_topic");
-        n.dead_letter_topic.clone_from(&r.dead_letter_topic);
-    }
-    if r.state_dir != n.state_dir {
-        kept.push("service.state_dir");
-        n.state_dir.clone_from(&r.state_dir);
-    }
-    if running.kafka != next.kafka {
-        kept.push("kafka");
-        next.kafka = running.kafka.clone();
-    }
+    keep(&mut kept, "service.group_id", &r.group_id, &mut n.group_id);
+    keep(
+        &mut kept,
+        "service.alerts_topic",
+        &r.alerts_topic,
+        &mut n.alerts_topic,
+    );
+    keep(
+        &mut kept,
+        "service.status_topic",
+        &r.status_topic,
+        &mut n.status_topic,
+    );
+    keep(
+        &mut kept,
+        "service.dead_letter_topic",
+        &r.dead_letter_topic,
+        &mut n.dead_letter_topic,
+    );
+    keep(
+        &mut kept,
+        "service.state_dir",
+        &r.state_dir,
+        &mut n.state_dir,
+    );
+    keep(&mut kept, "kafka", &running.kafka, &mut next.kafka);
     (next, kept)
 }
 
@@ -158,6 +160,19 @@ impl RegistryWatch {
                 })
             }
         }
+    }
+}
+
+/// `next` takes `running`'s value back when they differ, and `field` is named among the kept.
+fn keep<T: PartialEq + Clone>(
+    kept: &mut Vec<&'static str>,
+    field: &'static str,
+    running: &T,
+    next: &mut T,
+) {
+    if running != next {
+        kept.push(field);
+        next.clone_from(running);
     }
 }
 

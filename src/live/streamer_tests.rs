@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sharpeyes_core::{
-    CameraId, CameraState, Clock, ManualClock, SourceItem, StatusEvent, SystemClock, UnixMillis,
+    CameraId, CameraState, Clock, ManualClock, SourceItem, StatusEvent, StatusKind, SystemClock,
+    UnixMillis,
 };
 use sharpeyes_ingest::{DecodeGate, FrameSlots, IngestError};
 
@@ -179,12 +180,18 @@ impl Running {
         }
     }
 
+    /// Stops the streamer; the health changes it reported (`camera_online` / `camera_offline`).
+    /// The fakes' made-up pictures may also look tampered (uniform, unchanging) when a run is
+    /// slow: those events are the tamper watch's, tested in `live::tamper` and tests/tamper.rs.
     fn stop(mut self) -> Vec<StatusEvent> {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.join().expect("streamer thread");
         }
-        self.status.try_iter().collect()
+        self.status
+            .try_iter()
+            .filter(|e| matches!(e.kind, StatusKind::CameraOnline | StatusKind::CameraOffline))
+            .collect()
     }
 }
 

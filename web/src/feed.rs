@@ -362,22 +362,19 @@ pub fn consume_kafka(
                 match consumer.poll(Duration::from_millis(200)) {
                     None => {}
                     Some(Err(e)) => tracing::warn!(error = %e, "command center: kafka error"),
-                    Some(Ok(m)) if snapshot_topic.as_deref() == Some(m.topic()) => {
+                    // An alert's picture or clip, keyed by the alert's id.
+                    Some(Ok(m))
+                        if snapshot_topic.as_deref() == Some(m.topic())
+                            || clip_topic.as_deref() == Some(m.topic()) =>
+                    {
+                        let clip = clip_topic.as_deref() == Some(m.topic());
                         match m.key().map(std::str::from_utf8) {
+                            Some(Ok(alert)) if clip => feed.clip(alert, m.payload().unwrap_or_default()),
                             Some(Ok(alert)) => feed.snapshot(alert, m.payload().unwrap_or_default()),
                             _ => tracing::warn!(
                                 topic = m.topic(), partition = m.partition(), offset = m.offset(),
-                                "command center: snapshot without an alert id as its key; skipped"
-                            ),
-                        }
-                        mark(&consumer, &m);
-                    }
-                    Some(Ok(m)) if clip_topic.as_deref() == Some(m.topic()) => {
-                        match m.key().map(std::str::from_utf8) {
-                            Some(Ok(alert)) => feed.clip(alert, m.payload().unwrap_or_default()),
-                            _ => tracing::warn!(
-                                topic = m.topic(), partition = m.partition(), offset = m.offset(),
-                                "command center: clip without an alert id as its key; skipped"
+                                "command center: {} without an alert id as its key; skipped",
+                                if clip { "clip" } else { "snapshot" }
                             ),
                         }
                         mark(&consumer, &m);
