@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -101,7 +101,7 @@ pub fn is_mp4(bytes: &[u8]) -> bool {
 /// The path `clip` names, when it is under `dir` (lexically: no `..`); else why not.
 fn clip_path(dir: &Path, clip: &str) -> Result<PathBuf, String> {
     let named = Path::new(clip);
-    if named.starts_with(dir) && !named.components().any(|c| c == Component::ParentDir) {
+    if crate::relay::lies_under(dir, named) {
         Ok(named.to_owned())
     } else {
         Err(format!(

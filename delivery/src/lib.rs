@@ -31,7 +31,7 @@ mod wake;
 
 pub use ack_log::{AckLog, AckObserver};
 pub use clips::{
-    ClipFile, ClipObserver, ClipShipper, ClipSource, ClipStats, MAX_CLIP_MESSAGE, read_clip,
+    ClipFile, ClipObserver, ClipShipper, ClipSource, ClipStats, MAX_CLIP_MESSAGE, is_mp4, read_clip,
 };
 pub use error::DeliveryError;
 pub use kafka::{

@@ -87,16 +87,21 @@ impl SnapshotSource {
     }
 }
 
+/// Whether the path an alert names lies under `dir`, lexically (no `..`): the pipeline's
+/// files an event may point at (snapshots, clips), never any other.
+pub(crate) fn lies_under(dir: &Path, named: &Path) -> bool {
+    named.starts_with(dir)
+        && !named
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
 /// The picture of `alert`, if it has one that is a file under `dir` (the pipeline's snapshot
 /// directory) of at most [`MAX_SNAPSHOT_MESSAGE`] bytes. Anything else (gone to retention,
 /// outside `dir`, too large) is logged and skipped: the alert goes out without its picture.
 pub fn read_snapshot(dir: &Path, alert: &sharpeyes_core::Alert) -> Option<Vec<u8>> {
     let named = Path::new(alert.snapshot.as_deref()?);
-    let inside = named.starts_with(dir)
-        && !named
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir));
-    if !inside {
+    if !lies_under(dir, named) {
         tracing::warn!(alert = %alert.id, path = %named.display(), dir = %dir.display(), "snapshot path is outside the snapshot directory; not sent");
         return None;
     }

@@ -41,36 +41,26 @@ pub fn apply_privacy_masks(frame: &mut Frame, masks: &[MaskPolygon]) {
     let data = Arc::get_mut(&mut frame.data).expect("the buffer was just made unique");
     for m in masks {
         let poly: Vec<[f32; 2]> = m.iter().map(to_canvas).collect();
-        let x0 = poly
-            .iter()
-            .map(|p| p[0])
-            .fold(f32::INFINITY, f32::min)
-            .floor()
-            .max(0.0) as u32;
-        let x1 = (poly
-            .iter()
-            .map(|p| p[0])
-            .fold(f32::NEG_INFINITY, f32::max)
-            .ceil() as u32)
-            .min(w);
-        let y0 = poly
-            .iter()
-            .map(|p| p[1])
-            .fold(f32::INFINITY, f32::min)
-            .floor()
-            .max(0.0) as u32;
-        let y1 = (poly
-            .iter()
-            .map(|p| p[1])
-            .fold(f32::NEG_INFINITY, f32::max)
-            .ceil() as u32)
-            .min(h);
-        for y in y0..y1 {
-            for x in x0..x1 {
-                if inside(&poly, x as f32 + 0.5, y as f32 + 0.5) {
-                    let i = y as usize * stride + x as usize * 3;
-                    data[i..i + 3].fill(0);
-                }
+        for_each_inside(&poly, w, h, |x, y| {
+            let i = y as usize * stride + x as usize * 3;
+            data[i..i + 3].fill(0);
+        });
+    }
+}
+
+/// Calls `each(x, y)` for every pixel of a `width x height` grid whose centre lies inside
+/// `poly` (in that grid's pixels): the one rasterisation of a mask, for frames and for planes.
+fn for_each_inside(poly: &[[f32; 2]], width: u32, height: u32, mut each: impl FnMut(u32, u32)) {
+    let bound =
+        |axis: usize, f: fn(f32, f32) -> f32, init: f32| poly.iter().map(|p| p[axis]).fold(init, f);
+    let x0 = bound(0, f32::min, f32::INFINITY).floor().max(0.0) as u32;
+    let x1 = (bound(0, f32::max, f32::NEG_INFINITY).ceil().max(0.0) as u32).min(width);
+    let y0 = bound(1, f32::min, f32::INFINITY).floor().max(0.0) as u32;
+    let y1 = (bound(1, f32::max, f32::NEG_INFINITY).ceil().max(0.0) as u32).min(height);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            if inside(poly, x as f32 + 0.5, y as f32 + 0.5) {
+                each(x, y);
             }
         }
     }
@@ -93,23 +83,11 @@ pub fn fill_masked_plane(
             .iter()
             .map(|p| [p[0] * width as f32, p[1] * height as f32])
             .collect();
-        let bound = |axis: usize, f: fn(f32, f32) -> f32, init: f32| {
-            poly.iter().map(|p| p[axis]).fold(init, f)
-        };
-        let x0 = bound(0, f32::min, f32::INFINITY).floor().max(0.0) as u32;
-        let x1 = (bound(0, f32::max, f32::NEG_INFINITY).ceil().max(0.0) as u32).min(width);
-        let y0 = bound(1, f32::min, f32::INFINITY).floor().max(0.0) as u32;
-        let y1 = (bound(1, f32::max, f32::NEG_INFINITY).ceil().max(0.0) as u32).min(height);
-        for y in y0..y1 {
-            let row = y as usize * stride;
-            for x in x0..x1 {
-                if inside(&poly, x as f32 + 0.5, y as f32 + 0.5)
-                    && let Some(v) = plane.get_mut(row + x as usize)
-                {
-                    *v = value;
-                }
+        for_each_inside(&poly, width, height, |x, y| {
+            if let Some(v) = plane.get_mut(y as usize * stride + x as usize) {
+                *v = value;
             }
-        }
+        });
     }
 }
 

@@ -63,22 +63,20 @@ pub fn run(args: ReplayArgs, store: &ModelStore) -> anyhow::Result<()> {
     )
     .or_else(|_| CameraId::new("replay"))?;
     let camera = camera_config.as_ref().map_or(camera, |c| c.id.clone());
-    // Tamper events name the camera as its camera file does (bare without one).
-    let camera_ref = match &camera_config {
-        Some(c) => sharpeyes_core::CameraRef {
-            id: camera.clone(),
-            name: c.name.clone(),
-            village: c.village.clone(),
-        },
-        None => sharpeyes_core::CameraRef::bare(camera.clone()),
-    };
     let masks = camera_config
         .as_ref()
         .map(|c| c.privacy_masks.clone())
         .unwrap_or_default();
-    if let Some(c) = &camera_config {
-        analyzer.set_camera(&camera, sharpeyes::analyze::CameraRules::from_config(c));
-    }
+    // Tamper events name the camera as the alerts do: as its camera file does (bare without one).
+    let camera_ref = match &camera_config {
+        Some(c) => {
+            let rules = sharpeyes::analyze::CameraRules::from_config(c);
+            let named = rules.camera.clone();
+            analyzer.set_camera(&camera, rules);
+            named
+        }
+        None => sharpeyes_core::CameraRef::bare(camera.clone()),
+    };
     let start = start_ms
         .map(UnixMillis)
         .unwrap_or_else(|| SystemClock.now());

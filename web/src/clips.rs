@@ -51,7 +51,7 @@ impl Kind for Mp4 {
     const MAX_BYTES: usize = MAX_CLIP_BYTES;
     type Error = ClipError;
     fn accepts(mp4: &[u8]) -> bool {
-        mp4.len() >= 8 && &mp4[4..8] == b"ftyp"
+        sharpeyes_delivery::is_mp4(mp4)
     }
     fn error(why: Refused) -> ClipError {
         match why {
