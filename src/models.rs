@@ -103,16 +103,27 @@ impl ModelStore {
 
     /// Puts `manifest`'s file into the cache: from the assets directory if a file there has the
     /// right SHA-256, else from the manifest's URL. Returns the cached path.
+    ///
+    /// Each call writes its own temporary file beside the cache entry and renames it into place,
+    /// so processes fetching the same model at once (tests running `sharpeyes` side by side, two
+    /// pipelines starting together) never move each other's half-written file; the last rename
+    /// wins with the same verified bytes.
     pub fn fetch(&self, manifest: &ModelManifest) -> anyhow::Result<PathBuf> {
         let dest = manifest.model_path(&self.cache_dir);
         std::fs::create_dir_all(&self.cache_dir)
             .with_context(|| format!("creating {}", self.cache_dir.display()))?;
-        let tmp = dest.with_extension("part");
+        let mut part = tempfile::Builder::new()
+            .prefix(&format!(".{}.", manifest.file))
+            .suffix(".part")
+            .tempfile_in(&self.cache_dir)
+            .with_context(|| format!("creating a temporary file in {}", self.cache_dir.display()))?;
         if let Some(want) = &manifest.sha256
             && let Some(found) = find_by_sha256(&self.assets_dir, &manifest.file, want)
         {
-            std::fs::copy(&found, &tmp).with_context(|| format!("copying {}", found.display()))?;
-            verify_and_move(&tmp, &dest, want, &found.display().to_string())?;
+            std::fs::File::open(&found)
+                .and_then(|mut src| std::io::copy(&mut src, part.as_file_mut()))
+                .with_context(|| format!("copying {}", found.display()))?;
+            verify_and_move(part, &dest, want, &found.display().to_string())?;
             tracing::info!(model = %manifest.name, from = %found.display(), "model copied from assets");
             return Ok(dest);
         }
@@ -126,26 +137,41 @@ impl ModelStore {
             );
         };
         tracing::info!(model = %manifest.name, %url, "downloading model");
-        download(url, &tmp)
+        download(url, part.as_file_mut())
             .with_context(|| format!("model {}: downloading {url}", manifest.name))?;
         match &manifest.sha256 {
-            Some(want) => verify_and_move(&tmp, &dest, want, url)?,
+            Some(want) => verify_and_move(part, &dest, want, url)?,
             None => {
                 tracing::warn!(model = %manifest.name, "manifest has no sha256: the download is not verified");
-                std::fs::rename(&tmp, &dest)?;
+                persist(part, &dest)?;
             }
         }
         Ok(dest)
     }
 }
 
-fn verify_and_move(tmp: &Path, dest: &Path, want: &str, from: &str) -> anyhow::Result<()> {
-    let got = sha256_file(tmp)?;
+/// Moves the temporary file `part` to `dest` if its SHA-256 is `want`; otherwise it is removed
+/// (dropping a `NamedTempFile` deletes it) and the error names where the bytes came from.
+fn verify_and_move(
+    part: tempfile::NamedTempFile,
+    dest: &Path,
+    want: &str,
+    from: &str,
+) -> anyhow::Result<()> {
+    let got = sha256_file(part.path())?;
     if got != want {
-        let _ = std::fs::remove_file(tmp);
         bail!("{from}: SHA-256 is {got}, the manifest says {want}; not using it");
     }
-    std::fs::rename(tmp, dest).with_context(|| format!("moving into {}", dest.display()))?;
+    persist(part, dest)
+}
+
+fn persist(part: tempfile::NamedTempFile, dest: &Path) -> anyhow::Result<()> {
+    part.as_file()
+        .sync_all()
+        .with_context(|| format!("writing {}", part.path().display()))?;
+    part.persist(dest)
+        .map_err(|e| e.error)
+        .with_context(|| format!("moving into {}", dest.display()))?;
     Ok(())
 }
 
@@ -190,13 +216,11 @@ fn find_by_sha256(dir: &Path, preferred: &str, want: &str) -> Option<PathBuf> {
         .find(|p| sha256_file(p).is_ok_and(|s| s == want))
 }
 
-fn download(url: &str, to: &Path) -> anyhow::Result<()> {
+fn download(url: &str, out: &mut std::fs::File) -> anyhow::Result<()> {
     let mut resp = ureq::get(url).call()?;
     let mut reader = resp.body_mut().with_config().limit(2 << 30).reader();
-    let mut out = std::fs::File::create(to)?;
-    std::io::copy(&mut reader, &mut out)?;
+    std::io::copy(&mut reader, out)?;
     out.flush()?;
-    out.sync_all()?;
     Ok(())
 }
 
@@ -313,6 +337,42 @@ mod tests {
         );
         server.join().expect("server");
         assert!(e.contains("SHA-256 is"), "{e}");
-        assert!(!root.join("cache/m.onnx").exists() && !root.join("cache/m.part").exists());
+        let left: Vec<_> = std::fs::read_dir(root.join("cache"))
+            .expect("cache dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "nothing is left in the cache: {left:?}");
+    }
+
+    #[test]
+    fn fetches_of_the_same_model_at_once_all_succeed() {
+        // Tests run `sharpeyes` side by side on one cache; each fetch must not move another's
+        // half-written file (CI once failed with "moving into ...: No such file or directory").
+        let root = tempdir("race");
+        std::fs::create_dir_all(root.join("assets")).expect("mkdir");
+        let bytes: Vec<u8> = (0..8u32 << 20).map(|i| (i * 2_654_435_761) as u8).collect();
+        std::fs::write(root.join("assets/m.onnx"), &bytes).expect("write");
+        let sha = sha256_file(&root.join("assets/m.onnx")).expect("sha");
+        let store = store_in(&root, "assets");
+        let manifest = manifest_for("m.onnx", &sha, None);
+        let start = std::sync::Barrier::new(6);
+        let results: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..6)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        store.fetch(&manifest).map_err(|e| format!("{e:#}"))
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        for r in &results {
+            assert_eq!(r.as_deref(), Ok(root.join("cache/m.onnx").as_path()), "{results:?}");
+        }
+        assert_eq!(sha256_file(&root.join("cache/m.onnx")).expect("sha"), sha);
+        let left = std::fs::read_dir(root.join("cache")).expect("cache").count();
+        assert_eq!(left, 1, "only the model is left in the cache");
     }
 }
