@@ -116,7 +116,9 @@ impl ModelStore {
             .prefix(&format!(".{}.", manifest.file))
             .suffix(".part")
             .tempfile_in(&self.cache_dir)
-            .with_context(|| format!("creating a temporary file in {}", self.cache_dir.display()))?;
+            .with_context(|| {
+                format!("creating a temporary file in {}", self.cache_dir.display())
+            })?;
         if let Some(want) = &manifest.sha256
             && let Some(found) = find_by_sha256(&self.assets_dir, &manifest.file, want)
         {
@@ -369,10 +371,16 @@ mod tests {
             hs.into_iter().map(|h| h.join().expect("thread")).collect()
         });
         for r in &results {
-            assert_eq!(r.as_deref(), Ok(root.join("cache/m.onnx").as_path()), "{results:?}");
+            assert_eq!(
+                r.as_deref(),
+                Ok(root.join("cache/m.onnx").as_path()),
+                "{results:?}"
+            );
         }
         assert_eq!(sha256_file(&root.join("cache/m.onnx")).expect("sha"), sha);
-        let left = std::fs::read_dir(root.join("cache")).expect("cache").count();
+        let left = std::fs::read_dir(root.join("cache"))
+            .expect("cache")
+            .count();
         assert_eq!(left, 1, "only the model is left in the cache");
     }
 }
