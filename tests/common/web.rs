@@ -128,8 +128,13 @@ pub struct Client {
     pub csrf: String,
 }
 
+/// A test's HTTP client. It opens a connection per request: a handler that answers without
+/// reading the request's body (a 403 for a missing CSRF token, logout) makes hyper close the
+/// connection when the body has not arrived yet, and ureq would send the next request on the
+/// closed pooled connection ("Peer disconnected"), where a browser retries.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
+        .max_idle_connections(0)
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
         .build()
