@@ -31,6 +31,83 @@ pub struct MetricsSource {
     pub outbox: (u64, usize),
     /// In a cluster (`run --cluster`): what this worker knows; None otherwise.
     pub cluster: Option<ClusterMetrics>,
+    /// Event clips; None when `[clips]` is off.
+    pub clips: Option<ClipMetrics>,
+}
+
+/// The event clips' writer, rings and shipper, for `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClipMetrics {
+    /// The writer's counters (`sharpeyes_ingest_clips_<name>_total`).
+    pub written: u64,
+    pub masked: u64,
+    pub bytes: u64,
+    pub failed: u64,
+    pub dropped: u64,
+    pub refused: u64,
+    pub truncated: u64,
+    /// Per camera: bytes its pre-event ring holds, and the ms it spans.
+    pub rings: Vec<(CameraId, usize, i64)>,
+    /// Clips awaited by the Kafka clip shipper, and its counts; None without Kafka.
+    pub shipper: Option<(u64, sharpeyes_delivery::ClipStats)>,
+}
+
+impl ClipMetrics {
+    /// The writer's counters and the rings of `clips` now, with the shipper's `shipper`.
+    pub fn read(
+        clips: &crate::clips::LiveClips,
+        shipper: Option<(u64, sharpeyes_delivery::ClipStats)>,
+    ) -> Self {
+        let s = clips.stats();
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        Self {
+            written: get(&s.written),
+            masked: get(&s.masked),
+            bytes: get(&s.bytes),
+            failed: get(&s.failed),
+            dropped: get(&s.dropped),
+            refused: get(&s.refused),
+            truncated: get(&s.truncated),
+            rings: clips.rings(),
+            shipper,
+        }
+    }
+
+    fn writer(&self) -> [(&'static str, &'static str, u64); 7] {
+        [
+            (
+                "written",
+                "Event clips written (MP4) and announced.",
+                self.written,
+            ),
+            (
+                "masked",
+                "Of the clips written, those re-encoded with privacy masks blacked out.",
+                self.masked,
+            ),
+            ("bytes", "Bytes of the clip files written.", self.bytes),
+            (
+                "failed",
+                "Clips whose writing failed (logged with the camera and path).",
+                self.failed,
+            ),
+            (
+                "dropped",
+                "Finished clips dropped because the clip writer's queue was full.",
+                self.dropped,
+            ),
+            (
+                "refused",
+                "New alerts that got no clip: nothing received from the camera yet, or too many clips recording at once on it.",
+                self.refused,
+            ),
+            (
+                "truncated",
+                "Clips cut short: the stream stopped or changed, or the clip reached its byte cap.",
+                self.truncated,
+            ),
+        ]
+    }
 }
 
 /// A worker's view of the cluster, for `/metrics` (every series labelled `worker`).
@@ -294,6 +371,61 @@ pub fn render(src: &MetricsSource) -> String {
             );
         }
     }
+    if let Some(c) = &src.clips {
+        for (what, help, v) in c.writer() {
+            let name = format!("sharpeyes_ingest_clips_{what}_total");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sharpeyes_ingest_clip_ring_bytes Bytes of compressed stream held by the camera's pre-event ring.\n# TYPE sharpeyes_ingest_clip_ring_bytes gauge"
+        );
+        for (id, bytes, _) in &c.rings {
+            let _ = writeln!(
+                out,
+                "sharpeyes_ingest_clip_ring_bytes{{camera=\"{id}\"}} {bytes}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sharpeyes_ingest_clip_ring_seconds Seconds of stream the camera's pre-event ring spans.\n# TYPE sharpeyes_ingest_clip_ring_seconds gauge"
+        );
+        for (id, _, ms) in &c.rings {
+            let _ = writeln!(
+                out,
+                "sharpeyes_ingest_clip_ring_seconds{{camera=\"{id}\"}} {:.3}",
+                *ms as f64 / 1000.0
+            );
+        }
+        if let Some((waiting, s)) = &c.shipper {
+            let _ = writeln!(
+                out,
+                "# HELP sharpeyes_delivery_clips_waiting Alerts whose clip the Kafka clip shipper still awaits or has not sent.\n# TYPE sharpeyes_delivery_clips_waiting gauge\nsharpeyes_delivery_clips_waiting {waiting}"
+            );
+            for (what, help, v) in [
+                ("sent", "Clips acknowledged by the Kafka broker.", s.sent),
+                (
+                    "shown",
+                    "Clips handed to this process's command center.",
+                    s.shown,
+                ),
+                (
+                    "given_up",
+                    "Clips given up: never complete within the wait, unusable, or refused by the broker.",
+                    s.given_up,
+                ),
+            ] {
+                let name = format!("sharpeyes_delivery_clips_{what}_total");
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+                );
+            }
+        }
+    }
     if let Some((pending, connected)) = src.kafka {
         let _ = writeln!(
             out,
@@ -355,6 +487,7 @@ mod tests {
             kafka: None,
             outbox: (2, 5),
             cluster: None,
+            clips: None,
         };
         let text = render(&src);
         assert!(text.contains("sharpeyes_alerts_outbox_write_failures_total 2\n"));
@@ -465,6 +598,64 @@ mod tests {
         assert!(
             text.contains("sharpeyes_cluster_cameras_unassigned{worker=\"w2\"} 3\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn clips_show_the_writers_counts_each_cameras_ring_and_the_shipper() {
+        let gate = CameraId::new("gate").expect("id");
+        let mut clips = ClipMetrics {
+            written: 3,
+            masked: 1,
+            bytes: 5_000_000,
+            refused: 2,
+            rings: vec![(gate, 280_000, 4_900)],
+            ..ClipMetrics::default()
+        };
+        let text = render(&MetricsSource {
+            clips: Some(clips.clone()),
+            ..MetricsSource::default()
+        });
+        for line in [
+            "sharpeyes_ingest_clips_written_total 3\n",
+            "sharpeyes_ingest_clips_masked_total 1\n",
+            "sharpeyes_ingest_clips_bytes_total 5000000\n",
+            "sharpeyes_ingest_clips_refused_total 2\n",
+            "sharpeyes_ingest_clips_failed_total 0\n",
+            "sharpeyes_ingest_clip_ring_bytes{camera=\"gate\"} 280000\n",
+            "sharpeyes_ingest_clip_ring_seconds{camera=\"gate\"} 4.900\n",
+            "# TYPE sharpeyes_ingest_clip_ring_bytes gauge\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
+        assert!(
+            !text.contains("sharpeyes_delivery_clips"),
+            "no shipper without Kafka"
+        );
+        clips.shipper = Some((
+            4,
+            sharpeyes_delivery::ClipStats {
+                sent: 7,
+                shown: 1,
+                given_up: 2,
+            },
+        ));
+        let text = render(&MetricsSource {
+            clips: Some(clips),
+            ..MetricsSource::default()
+        });
+        for line in [
+            "sharpeyes_delivery_clips_waiting 4\n",
+            "sharpeyes_delivery_clips_sent_total 7\n",
+            "sharpeyes_delivery_clips_shown_total 1\n",
+            "sharpeyes_delivery_clips_given_up_total 2\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
+        let none = render(&MetricsSource::default());
+        assert!(
+            !none.contains("clip"),
+            "no clip series with clips off: {none}"
         );
     }
 }

@@ -87,7 +87,8 @@ pub fn run(
     let canvas = analyzer.canvas();
     let mut pipeline = LivePipeline::new(canvas)?;
     pipeline.set_batching(options.batching.0, options.batching.1);
-    pipeline.set_clips(analyzer.clips());
+    let clips = analyzer.clips();
+    pipeline.set_clips(clips.clone());
     // Status events name the worker that runs the camera (None outside a cluster).
     pipeline.set_worker(options.cluster.as_ref().map(|c| c.member.worker_id.clone()));
     let mut reloader = Reloader::new();
@@ -220,6 +221,9 @@ pub fn run(
             .map(|(k, n)| (k.to_string(), *n))
             .collect();
         m.outbox = delivery.outbox_health();
+        m.clips = clips
+            .as_deref()
+            .map(|c| crate::metrics::ClipMetrics::read(c, delivery.clip_state()));
     }
     pipeline.shutdown(&mut delivery);
     // Open incidents stay open across a restart of the process: the next start continues them.

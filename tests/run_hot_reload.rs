@@ -176,6 +176,19 @@ fn run_follows_camera_files_live_and_never_shows_the_password() {
         frames(&t, "a").unwrap_or(0) > 5 && frames(&t, "c").unwrap_or(0) > 5
     });
 
+    // Each camera's pre-event clip ring holds its compressed stream: `pre` (5 s) and more.
+    wait_for("camera a's clip ring", Duration::from_secs(20), || {
+        let t = scrape(&mut texts);
+        let ring = |name: &str| -> f64 {
+            t.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}{{camera=\"a\"}} ")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        ring("sharpeyes_ingest_clip_ring_bytes") > 10_000.0
+            && (5.0..=20.0).contains(&ring("sharpeyes_ingest_clip_ring_seconds"))
+    });
+
     // The clip runs at 10 fps: so does camera a's measured rate.
     wait_for("camera a's fps gauge", Duration::from_secs(10), || {
         let t = scrape(&mut texts);
@@ -220,6 +233,11 @@ fn run_follows_camera_files_live_and_never_shows_the_password() {
     wait_for("camera b to stop", Duration::from_secs(10), || {
         frames(&scrape(&mut texts), "b").is_none()
     });
+    wait_for(
+        "camera b's clip ring to be freed",
+        Duration::from_secs(10),
+        || !scrape(&mut texts).contains("sharpeyes_ingest_clip_ring_bytes{camera=\"b\"}"),
+    );
     let t = scrape(&mut texts);
     assert!(
         frames(&t, "a").is_some() && frames(&t, "c").is_some(),
