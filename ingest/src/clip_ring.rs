@@ -55,8 +55,9 @@ pub struct RingAu {
     pub time_ms: i64,
     /// Presentation time on the stream's own clock (RTP timestamp, container PTS), ns.
     pub pts_ns: u64,
-    /// Decode time on the same clock, ns; None: equal to `pts_ns` (no B-frames, as RTSP
-    /// cameras send them).
+    /// Decode time on the same clock, ns; None: not known (RTSP: RTP carries presentation
+    /// times only), made from the presentation times when the clip is written
+    /// ([`ClipJob::timeline`]), B-frames included.
     pub dts_ns: Option<u64>,
     pub keyframe: bool,
     pub data: Bytes,
@@ -65,6 +66,20 @@ pub struct RingAu {
 impl RingAu {
     fn decode_ns(&self) -> u64 {
         self.dts_ns.unwrap_or(self.pts_ns)
+    }
+}
+
+/// How far back a presentation time may go, on a stream without decode times, before the
+/// stream counts as restarted: B-frames come a few frames ahead of the pictures shown before
+/// them.
+const REORDER_MAX_NS: u64 = 1_000_000_000;
+
+/// `au`'s clock went back from `last`'s: decode times that decrease, or (RTSP, presentation
+/// times only) a presentation time more than [`REORDER_MAX_NS`] back.
+fn clock_went_back(last: &RingAu, au: &RingAu) -> bool {
+    match (last.dts_ns, au.dts_ns) {
+        (Some(l), Some(a)) => a < l,
+        _ => au.pts_ns.saturating_add(REORDER_MAX_NS) < last.pts_ns,
     }
 }
 
@@ -121,15 +136,54 @@ impl ClipJob {
     /// Media time from the first access unit's start to the last one's end (its duration taken
     /// as the previous frame interval), ms. Zero for fewer than two access units.
     pub fn duration_ms(&self) -> u64 {
-        let (Some(first), Some(last)) = (self.aus.first(), self.aus.last()) else {
-            return 0;
-        };
         let n = self.aus.len() as u64;
         if n < 2 {
             return 0;
         }
-        let span = last.decode_ns().saturating_sub(first.decode_ns());
+        let span = self.timeline().last().map_or(0, |t| t.1);
         (span + span / (n - 1)) / 1_000_000
+    }
+
+    /// Each access unit's (presentation, decode) time, ns, from 0 at the first decode time.
+    ///
+    /// Access units without decode times (RTSP: RTP carries presentation times only, sent in
+    /// decode order) get them from the presentation times: the i-th decode time is the i-th
+    /// smallest presentation time, and every presentation time moves later by the stream's
+    /// reorder delay (the most a picture comes ahead of its turn), so that no picture is shown
+    /// before it is decoded. Without B-frames the delay is 0 and both are the presentation
+    /// times; with them, a muxer gets decode times that only increase and the pictures keep
+    /// their order.
+    pub fn timeline(&self) -> Vec<(u64, u64)> {
+        let Some(first) = self.aus.first() else {
+            return Vec::new();
+        };
+        if self.aus.iter().all(|a| a.dts_ns.is_some()) {
+            let base = first.decode_ns();
+            return self
+                .aus
+                .iter()
+                .map(|a| {
+                    (
+                        a.pts_ns.saturating_sub(base),
+                        a.decode_ns().saturating_sub(base),
+                    )
+                })
+                .collect();
+        }
+        let mut sorted: Vec<u64> = self.aus.iter().map(|a| a.pts_ns).collect();
+        sorted.sort_unstable();
+        let delay = sorted
+            .iter()
+            .zip(&self.aus)
+            .map(|(s, a)| s.saturating_sub(a.pts_ns))
+            .max()
+            .unwrap_or(0);
+        let base = sorted[0];
+        self.aus
+            .iter()
+            .zip(&sorted)
+            .map(|(a, s)| (a.pts_ns + delay - base, s - base))
+            .collect()
     }
 
     pub fn bytes(&self) -> usize {
@@ -217,7 +271,7 @@ impl ClipRing {
         // A stream whose clock jumps back (a looping file, a camera's restart within one
         // session) cannot continue a clip or the ring: both start over.
         if let Some(last) = self.aus.back()
-            && (au.decode_ns() < last.decode_ns() || au.time_ms < last.time_ms)
+            && (clock_went_back(last, &au) || au.time_ms < last.time_ms)
         {
             done = self.finish_all();
             self.aus.clear();
@@ -571,5 +625,80 @@ mod tests {
         let mut r = ClipRing::new(cam(), ClipOptions::default());
         feed(&mut r, 0..10, 10);
         assert_eq!(r.bytes(), 0);
+    }
+
+    /// Frame `i` in decode order of an RTSP stream with B-frames, 10 fps, RTP presentation
+    /// times only: closed GOPs of 6 pictures, shown I0 B1 B2 P3 B4 P5 and sent I0 P3 B1 B2 P5
+    /// B4 (each reference before the B-frames shown ahead of it).
+    fn au_b_frames(i: i64) -> RingAu {
+        let shown = i - i % 6 + [0, 3, 1, 2, 5, 4][(i % 6) as usize];
+        RingAu {
+            pts_ns: 5_000_000_000 + shown as u64 * 100_000_000,
+            ..au(i, 6)
+        }
+    }
+
+    #[test]
+    fn timeline_without_b_frames_is_the_presentation_times_from_zero() {
+        let mut r = ring(1000, 1000);
+        feed(&mut r, 0..10, 5);
+        r.start("a", 1500).unwrap();
+        let done = feed(&mut r, 10..30, 5);
+        let t = done[0].timeline();
+        assert_eq!(t[0], (0, 0));
+        assert!(t.iter().all(|(p, d)| p == d), "{t:?}");
+        assert_eq!(t[1], (100_000_000, 100_000_000));
+        assert_eq!(done[0].duration_ms(), 100 * done[0].aus.len() as u64);
+    }
+
+    #[test]
+    fn b_frames_without_decode_times_keep_the_ring_and_get_decode_times_that_increase() {
+        // Post 1.4 s: the clip ends with a whole GOP (decode index 29).
+        let mut r = ring(1000, 1400);
+        let mut done: Vec<ClipJob> = (0..12).flat_map(|i| r.push(au_b_frames(i))).collect();
+        assert!(done.is_empty(), "B-frames going back are not a new stream");
+        r.start("a", 1000 + 1500).unwrap();
+        done.extend((12..40).flat_map(|i| r.push(au_b_frames(i))));
+        assert_eq!(done.len(), 1);
+        let job = &done[0];
+        assert!(!job.truncated);
+        let t = job.timeline();
+        assert!(
+            t.windows(2).all(|w| w[1].1 > w[0].1),
+            "decode times increase: {t:?}"
+        );
+        assert!(t.iter().all(|(p, d)| p >= d), "shown after decoded: {t:?}");
+        // The reorder delay is one frame (B1 is sent third, shown second); the pictures keep
+        // their own times, one apart, moved by it.
+        assert_eq!(
+            &t[..3],
+            &[
+                (100_000_000, 0),
+                (400_000_000, 100_000_000),
+                (200_000_000, 200_000_000)
+            ]
+        );
+        let mut shown: Vec<u64> = t.iter().map(|x| x.0).collect();
+        shown.sort_unstable();
+        assert!(
+            shown.windows(2).all(|w| w[1] - w[0] == 100_000_000),
+            "{shown:?}"
+        );
+        assert_eq!(job.duration_ms(), 100 * job.aus.len() as u64);
+    }
+
+    #[test]
+    fn presentation_times_more_than_a_second_back_are_a_new_stream() {
+        let mut r = ring(1000, 5000);
+        feed(&mut r, 0..20, 10);
+        r.start("a", 2500).unwrap();
+        // The wall clock goes on; the camera's RTP clock jumps 1.5 s back.
+        let back = |i: i64| RingAu {
+            pts_ns: (i as u64 * 100_000_000).saturating_sub(1_500_000_000 + 2_000_000_000),
+            ..au(i, 10)
+        };
+        let done: Vec<ClipJob> = (20..25).flat_map(|i| r.push(back(i))).collect();
+        assert_eq!(done.len(), 1);
+        assert!(done[0].truncated);
     }
 }

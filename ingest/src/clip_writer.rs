@@ -492,21 +492,21 @@ fn black_out(
     true
 }
 
-/// Pushes the access units with their timestamps (from 0 at the first one's decode time), then
-/// EOS; waits for the muxer's EOS or an error.
+/// Pushes the access units with their timestamps ([`ClipJob::timeline`]: from 0 at the first
+/// one's decode time, decode times made for RTSP's B-frames), then EOS; waits for the muxer's
+/// EOS or an error.
 fn feed_and_wait(
     job: &ClipJob,
     appsrc: &gst_app::AppSrc,
     pipeline: &gst::Pipeline,
 ) -> Result<(), String> {
-    let base = job.aus[0].dts_ns.unwrap_or(job.aus[0].pts_ns);
+    let times = job.timeline();
     let mut prev_dur = 33_333_333u64;
     for (i, au) in job.aus.iter().enumerate() {
-        let dts = au.dts_ns.unwrap_or(au.pts_ns).saturating_sub(base);
-        let pts = au.pts_ns.saturating_sub(base);
-        let next = job.aus.get(i + 1).map(|n| n.dts_ns.unwrap_or(n.pts_ns));
-        let dur = next
-            .map(|n| n.saturating_sub(au.dts_ns.unwrap_or(au.pts_ns)))
+        let (pts, dts) = times[i];
+        let dur = times
+            .get(i + 1)
+            .map(|n| n.1.saturating_sub(dts))
             .filter(|d| *d > 0)
             .unwrap_or(prev_dur);
         prev_dur = dur;

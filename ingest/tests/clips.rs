@@ -229,3 +229,138 @@ fn clip_costs() {
         ring.span_ms()
     );
 }
+
+#[test]
+fn a_clip_of_b_frames_without_decode_times_is_whole_and_in_order() {
+    // An RTSP camera gives only presentation times (RTP), in decode order: with B-frames they
+    // go back and forth. The padded fall has B-frames; drop its decode times as RTSP would.
+    let Some(file) = asset(FALL_PADDED) else {
+        return;
+    };
+    let mut job = cut(&file, 8.5, 5.0, 5.0, Vec::new());
+    assert!(
+        job.aus.windows(2).any(|w| w[1].pts_ns < w[0].pts_ns),
+        "the file has B-frames: presentation times out of decode order"
+    );
+    for au in &mut job.aus {
+        au.dts_ns = None;
+    }
+    let dir = scratch("clips-bframes-rtsp");
+    let path = dir.join("cam/alert.mp4");
+    write_clip(&job, &path).unwrap();
+    let Some(duration) = discovered_duration(&path) else {
+        return;
+    };
+    assert!((duration - 10.5).abs() < 0.15, "duration {duration} s");
+    let frames = decode_luma(&path);
+    assert_eq!(frames.len(), job.aus.len(), "every picture decoded");
+    let times: Vec<f64> = frames.iter().map(|f| f.0).collect();
+    assert!(
+        times.windows(2).all(|w| w[1] > w[0]),
+        "pictures in presentation order, none twice: {times:?}"
+    );
+    // Shown after the reorder delay made for it (3 frames of this file: 0.1 s).
+    assert!(
+        (0.0..0.15).contains(&times[0]),
+        "first picture at {} s",
+        times[0]
+    );
+}
+
+#[test]
+fn an_rtsp_camera_with_b_frames_gets_a_whole_clip_in_order() {
+    use sharpeyes_core::{Canvas, Clock, FrameSource, SourceItem, SystemClock};
+    use sharpeyes_ingest::clip_writer::{ClipWriter, ClipWriterOptions};
+    use sharpeyes_ingest::{RtspOptions, RtspSource};
+    use sharpeyes_sim::{SimCamera, SimCodec, SimServer};
+    use std::time::{Duration, Instant};
+
+    // A real RTSP server sending H.264 with B-frames; retina gives presentation times only.
+    let Some(video) = asset("videos/people_walking_indoor_intel.mp4") else {
+        return;
+    };
+    let camera_spec = SimCamera {
+        codec: SimCodec::H264BFrames,
+        ..SimCamera::clip("cam-b", video)
+    };
+    let server = SimServer::start(&[camera_spec], 0).expect("server");
+    let dir = scratch("clips-rtsp-bframes");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut options = ClipWriterOptions::new(&dir);
+    options.on_ready = Some(Arc::new(move |r: &sharpeyes_core::ClipReady| {
+        let _ = tx.send(r.clone());
+    }));
+    let writer = ClipWriter::start(options).expect("clip writer");
+    let camera = CameraId::new("cam-b").unwrap();
+    let tap = writer.tap(
+        camera.clone(),
+        ClipOptions {
+            pre_ms: 2000,
+            post_ms: 2000,
+            ..ClipOptions::default()
+        },
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut rtsp = RtspOptions::new(
+        camera,
+        url::Url::parse(&server.url("cam-b")).expect("url"),
+        Canvas::new(416, 416, 114),
+    );
+    rtsp.clip_tap = Some(tap.clone());
+    let mut src = RtspSource::start(rt.handle(), rtsp);
+    let mut frames = 0;
+    let mut pump = |until: Instant, frames: &mut usize| {
+        while Instant::now() < until {
+            if let SourceItem::Frame(_) =
+                src.next_frame(Duration::from_millis(200)).expect("healthy")
+            {
+                *frames += 1;
+            }
+        }
+    };
+    // The ring fills (it would start over at every B-frame if it took them for a new stream).
+    pump(Instant::now() + Duration::from_secs(5), &mut frames);
+    assert!(frames > 10, "the camera's B-frames decode: {frames} frames");
+    assert!(
+        tap.ring_span_ms() >= 2000,
+        "the ring holds pre: {} ms",
+        tap.ring_span_ms()
+    );
+    let event_ms = SystemClock.now().0;
+    tap.start("alert", event_ms).expect("a clip starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ready = loop {
+        if let Ok(r) = rx.try_recv() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no clip within 20 s");
+        pump(Instant::now() + Duration::from_millis(300), &mut frames);
+    };
+    let Some(duration) = discovered_duration(&ready.path) else {
+        return;
+    };
+    assert!(
+        (4.0..7.5).contains(&duration),
+        "pre 2 s from a keyframe (GOP 30) + post 2 s: {duration} s"
+    );
+    let pictures = decode_luma(&ready.path);
+    let times: Vec<f64> = pictures.iter().map(|p| p.0).collect();
+    assert!(
+        times.windows(2).all(|w| w[1] > w[0]),
+        "pictures in presentation order, none twice: {times:?}"
+    );
+    let step = (times[times.len() - 1] - times[0]) / (times.len() - 1) as f64;
+    assert!(
+        times.windows(2).all(|w| w[1] - w[0] < 2.5 * step),
+        "no picture missing: {times:?}"
+    );
+    assert!(
+        (duration - (times.len() as f64 * step)).abs() < 0.2,
+        "{duration} s, {} pictures",
+        times.len()
+    );
+}

@@ -30,6 +30,9 @@ pub enum SimCodec {
     #[default]
     H264,
     H265,
+    /// H.264 main profile with B-frames (2 between references, as many IP cameras send): the
+    /// RTP timestamps (presentation times) go back and forth in sending order.
+    H264BFrames,
     /// H.264 over RTP that no decoder can use: non-IDR slices of random bytes, 10 a second,
     /// and never a parameter set (SPS/PPS), neither in the SDP nor in band. The session plays
     /// and access units arrive, but no frame ever decodes. `clips` are not used.
@@ -42,6 +45,10 @@ impl SimCodec {
             SimCodec::H264 => {
                 "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 \
                  ! video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=-1"
+            }
+            SimCodec::H264BFrames => {
+                "x264enc speed-preset=ultrafast bframes=2 b-adapt=false key-int-max=30 bitrate=2000 \
+                 ! video/x-h264,profile=main ! rtph264pay name=pay0 pt=96 config-interval=-1"
             }
             SimCodec::H265 => {
                 "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=2000 \
