@@ -372,40 +372,35 @@ pub fn render(src: &MetricsSource) -> String {
         }
     }
     if let Some(c) = &src.clips {
-        for (what, help, v) in c.writer() {
-            let name = format!("sharpeyes_ingest_clips_{what}_total");
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP sharpeyes_ingest_clip_ring_bytes Bytes of compressed stream held by the camera's pre-event ring.\n# TYPE sharpeyes_ingest_clip_ring_bytes gauge"
-        );
-        for (id, bytes, _) in &c.rings {
-            let _ = writeln!(
-                out,
-                "sharpeyes_ingest_clip_ring_bytes{{camera=\"{id}\"}} {bytes}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP sharpeyes_ingest_clip_ring_seconds Seconds of stream the camera's pre-event ring spans.\n# TYPE sharpeyes_ingest_clip_ring_seconds gauge"
-        );
-        for (id, _, ms) in &c.rings {
-            let _ = writeln!(
-                out,
-                "sharpeyes_ingest_clip_ring_seconds{{camera=\"{id}\"}} {:.3}",
-                *ms as f64 / 1000.0
-            );
+        let mut counters: Vec<(String, &str, u64)> = c
+            .writer()
+            .into_iter()
+            .map(|(what, help, v)| (format!("sharpeyes_ingest_clips_{what}_total"), help, v))
+            .collect();
+        let rings: [(&str, &str, fn(usize, i64) -> String); 2] = [
+            (
+                "sharpeyes_ingest_clip_ring_bytes",
+                "Bytes of compressed stream held by the camera's pre-event ring.",
+                |bytes, _| bytes.to_string(),
+            ),
+            (
+                "sharpeyes_ingest_clip_ring_seconds",
+                "Seconds of stream the camera's pre-event ring spans.",
+                |_, ms| format!("{:.3}", ms as f64 / 1000.0),
+            ),
+        ];
+        for (name, help, value) in rings {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (id, bytes, ms) in &c.rings {
+                let _ = writeln!(out, "{name}{{camera=\"{id}\"}} {}", value(*bytes, *ms));
+            }
         }
         if let Some((waiting, s)) = &c.shipper {
             let _ = writeln!(
                 out,
                 "# HELP sharpeyes_delivery_clips_waiting Alerts whose clip the Kafka clip shipper still awaits or has not sent.\n# TYPE sharpeyes_delivery_clips_waiting gauge\nsharpeyes_delivery_clips_waiting {waiting}"
             );
-            for (what, help, v) in [
+            let shipper = [
                 ("sent", "Clips acknowledged by the Kafka broker.", s.sent),
                 (
                     "shown",
@@ -417,13 +412,16 @@ pub fn render(src: &MetricsSource) -> String {
                     "Clips given up: never complete within the wait, unusable, or refused by the broker.",
                     s.given_up,
                 ),
-            ] {
-                let name = format!("sharpeyes_delivery_clips_{what}_total");
-                let _ = writeln!(
-                    out,
-                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-                );
-            }
+            ];
+            counters.extend(shipper.into_iter().map(|(what, help, v)| {
+                (format!("sharpeyes_delivery_clips_{what}_total"), help, v)
+            }));
+        }
+        for (name, help, v) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         }
     }
     if let Some((pending, connected)) = src.kafka {
