@@ -237,6 +237,38 @@ impl Streamer<'_> {
     /// Runs until `stop`.
     pub fn run(self) {
         let _span = tracing::info_span!("camera", camera = %self.spec.id).entered();
+        self.watch();
+        self.close_tamper_marks();
+    }
+
+    /// The camera stops, and its tamper watch (its learned view) with it: each reason it still
+    /// reports tampered is closed with a `camera_restored`, so the command center's health grid
+    /// and the guardians' service are not left with a mark that nobody will clear. The
+    /// camera's next start learns its view again and reports what it sees then.
+    fn close_tamper_marks(&self) {
+        let marks = self.counters.tampered.swap(0, Ordering::Relaxed);
+        for reason in sharpeyes_analytics::TamperReason::ALL {
+            if marks & (1 << super::tamper::reason_bit(reason)) == 0 {
+                continue;
+            }
+            tracing::info!(
+                reason = reason.as_str(),
+                "camera stopped: its tamper mark is closed"
+            );
+            let now = self.clock.now();
+            let mut event = StatusEvent::tamper(
+                self.spec.camera_ref(),
+                now,
+                self.counters.state(),
+                false,
+                reason.as_str(),
+            );
+            event.emitted_time = now.to_rfc3339();
+            let _ = self.out.status.send(event);
+        }
+    }
+
+    fn watch(&self) {
         let (spec, clock, counters) = (&self.spec, self.clock, &self.counters);
         // Motion is always measured: adaptive decode wakes on it even without motion gating.
         let mut admission = Admission::new(

@@ -183,15 +183,20 @@ impl Running {
     /// Stops the streamer; the health changes it reported (`camera_online` / `camera_offline`).
     /// The fakes' made-up pictures may also look tampered (uniform, unchanging) when a run is
     /// slow: those events are the tamper watch's, tested in `live::tamper` and tests/tamper.rs.
-    fn stop(mut self) -> Vec<StatusEvent> {
+    fn stop(self) -> Vec<StatusEvent> {
+        self.stop_all()
+            .into_iter()
+            .filter(|e| matches!(e.kind, StatusKind::CameraOnline | StatusKind::CameraOffline))
+            .collect()
+    }
+
+    /// Stops the streamer; every status event it sent.
+    fn stop_all(mut self) -> Vec<StatusEvent> {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.join().expect("streamer thread");
         }
-        self.status
-            .try_iter()
-            .filter(|e| matches!(e.kind, StatusKind::CameraOnline | StatusKind::CameraOffline))
-            .collect()
+        self.status.try_iter().collect()
     }
 }
 
@@ -555,4 +560,49 @@ fn a_still_scene_under_motion_gating_marks_its_camera_idle_instead_of_queueing_f
     let idle = frames.take_idle();
     assert_eq!(idle, vec![CameraId::new("still").expect("id")]);
     assert!(frames.take_idle().is_empty(), "a mark is taken once");
+}
+
+#[test]
+fn a_camera_stopped_while_tampered_closes_its_tamper_mark() {
+    // The fake's pictures are one still grey: tampered after the holds (sim clock).
+    let clock = sim_clock();
+    let opener = Arc::new(ScriptedOpener::new(clock.clone(), Vec::new(), Step::Frame));
+    let run = start(
+        spec("cam"),
+        clock,
+        opener,
+        ConnectLimiter::new(4, Duration::from_secs(3)),
+        Arc::new(FrameSlots::new()),
+    );
+    run.wait_for("the covered mark", || {
+        run.counters.tampered.load(Ordering::Relaxed) != 0
+    });
+    let counters = run.counters.clone();
+    let events = run.stop_all();
+    let tamper: Vec<(StatusKind, Option<&str>)> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                StatusKind::CameraTampered | StatusKind::CameraRestored
+            )
+        })
+        .map(|e| (e.kind, e.reason.as_deref()))
+        .collect();
+    // Whichever reasons the still grey picture raised (frozen, defocused): each is closed.
+    let raised: Vec<_> = tamper
+        .iter()
+        .filter(|(k, _)| *k == StatusKind::CameraTampered)
+        .map(|(_, r)| *r)
+        .collect();
+    assert!(!raised.is_empty(), "{tamper:?}");
+    for r in &raised {
+        let at = |kind| tamper.iter().position(|x| *x == (kind, *r));
+        assert!(
+            at(StatusKind::CameraRestored) > at(StatusKind::CameraTampered),
+            "{r:?} closed after it was raised: {tamper:?}"
+        );
+    }
+    assert_eq!(tamper.len(), 2 * raised.len(), "{tamper:?}");
+    assert_eq!(counters.tampered.load(Ordering::Relaxed), 0);
 }
