@@ -1036,15 +1036,9 @@ fn a_pushed_edit_restarts_only_its_camera_and_an_invalid_push_is_refused() {
 
 #[test]
 fn alerts_from_every_worker_reach_the_kafka_topic_deduplicated_by_id() {
-    use sharpeyes_sim::{TansuBroker, consume_n};
+    use sharpeyes_sim::consume_n;
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let broker = match TansuBroker::start() {
-        Ok(b) => b,
-        Err(reason) => {
-            println!("SKIP: {reason}");
-            return;
-        }
-    };
+    let broker = sharpeyes_sim::broker_or_skip!();
     let Some(c) = Cluster::start("cluster-kafka", Some(broker.bootstrap())) else {
         return;
     };

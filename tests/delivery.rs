@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use sharpeyes_sim::{TansuBroker, TansuOptions, TansuStorage, consume_n};
 use sharpeyes_core::{Event, StatusKind};
+use sharpeyes_sim::{TansuBroker, TansuOptions, TansuStorage, consume_n};
 
 mod common;
 use common::{read_events, scratch, sharpeyes, validate_json};
@@ -50,16 +50,10 @@ fn ids_on_topic(
 
 #[test]
 fn alerts_written_while_the_broker_is_down_survive_kill_9_and_reach_kafka_once_deduplicated() {
-    let mut broker = match TansuBroker::start_with(TansuOptions {
+    let mut broker = sharpeyes_sim::broker_or_skip!(TansuBroker::start_with(TansuOptions {
         storage: TansuStorage::Sqlite,
         ..TansuOptions::default()
-    }) {
-        Ok(b) => b,
-        Err(reason) => {
-            eprintln!("SKIP: {reason}");
-            return;
-        }
-    };
+    }));
     let bootstrap = broker.bootstrap();
     // The broker goes down before the pipeline starts.
     broker.stop();

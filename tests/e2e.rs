@@ -150,13 +150,7 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
     if asset("videos/people_walking_indoor_intel.mp4").is_none() {
         return;
     }
-    let broker = match sharpeyes_sim::TansuBroker::start() {
-        Ok(b) => b,
-        Err(reason) => {
-            eprintln!("SKIP: {reason}");
-            return;
-        }
-    };
+    let broker = sharpeyes_sim::broker_or_skip!();
     let dir = scratch("demo-kafka");
     let Some(mut cmd) = sharpeyes(&dir) else {
         return;
@@ -206,13 +200,9 @@ fn demo_person_alerts_arrive_on_a_real_kafka_topic() {
     ] {
         let mut n = expected.len() + heartbeats;
         let (got, events) = loop {
-            let got = sharpeyes_sim::consume_n(
-                &broker.bootstrap(),
-                topic,
-                n,
-                Duration::from_secs(20),
-            )
-            .unwrap_or_else(|e| panic!("consume from {topic}: {e}"));
+            let got =
+                sharpeyes_sim::consume_n(&broker.bootstrap(), topic, n, Duration::from_secs(20))
+                    .unwrap_or_else(|e| panic!("consume from {topic}: {e}"));
             let events: Vec<Event> = got
                 .iter()
                 .map(|m| {

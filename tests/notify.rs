@@ -15,7 +15,7 @@ use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_notify::{
     DLQ_AGE_MS, DLQ_ATTEMPTS, DLQ_GUARDIAN, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, REASON_STALE,
 };
-use sharpeyes_sim::{HttpReceiver, ReceivedRequest, TansuBroker, consume_n, produce_raw};
+use sharpeyes_sim::{HttpReceiver, ReceivedRequest, consume_n, produce_raw};
 
 mod common;
 use common::{BIN, scratch, validate_json};
@@ -128,21 +128,9 @@ fn summary(log: &str) -> &str {
         .unwrap_or_else(|| panic!("no summary line in:\n{log}"))
 }
 
-macro_rules! broker_or_skip {
-    () => {
-        match TansuBroker::start() {
-            Ok(b) => b,
-            Err(reason) => {
-                println!("SKIP: {reason}");
-                return;
-            }
-        }
-    };
-}
-
 #[test]
 fn each_guardian_gets_exactly_their_alerts_retries_succeed_once_and_failures_dead_letter() {
-    let broker = broker_or_skip!();
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("notify-routing");
     // A: always 200. B: 500 three times, then 200. C: always 500.
@@ -308,7 +296,7 @@ camera = "cam-a"
 
 #[test]
 fn malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on() {
-    let broker = broker_or_skip!();
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("notify-malformed");
     let ra = HttpReceiver::start(|_| 200).unwrap();
@@ -363,7 +351,7 @@ fn malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on() {
 
 #[test]
 fn an_alert_not_yet_delivered_when_notify_is_killed_is_delivered_after_the_restart() {
-    let broker = broker_or_skip!();
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("notify-kill");
     // The first try fails; the retry would come 30 s later, but the process dies first.
@@ -442,7 +430,7 @@ fn guardian(id: &str, url: &str, cameras: &[&str], extra: &str) -> String {
 
 #[test]
 fn alerts_older_than_max_age_are_dead_lettered_as_stale_not_pushed() {
-    let broker = broker_or_skip!();
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("notify-stale");
     let rx = HttpReceiver::start(|_| 200).unwrap();
@@ -515,7 +503,7 @@ fn alerts_older_than_max_age_are_dead_lettered_as_stale_not_pushed() {
 
 #[test]
 fn a_hanging_gateway_does_not_hold_back_the_other_guardians() {
-    let broker = broker_or_skip!();
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("notify-hang");
     // A's gateway reads the request and never answers; B's answers at once.
@@ -573,7 +561,7 @@ fn a_hanging_gateway_does_not_hold_back_the_other_guardians() {
 
 #[test]
 fn two_processes_in_one_group_push_each_alert_once_across_a_rebalance() {
-    let broker = broker_or_skip!();
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("notify-rebalance");
     sharpeyes_delivery::ensure_topic(&bootstrap, ALERTS, 4, Duration::from_secs(20))
@@ -669,7 +657,7 @@ fn two_processes_in_one_group_push_each_alert_once_across_a_rebalance() {
 
 #[test]
 fn an_edited_registry_applies_without_a_restart_and_a_broken_edit_keeps_the_last_good() {
-    let broker = broker_or_skip!();
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("notify-reload");
     let ra = HttpReceiver::start(|_| 200).unwrap();
@@ -775,7 +763,7 @@ fn gate_camera(id: &str) -> CameraRef {
 
 #[test]
 fn camera_tamper_events_reach_maintenance_staff_and_nobody_else() {
-    let broker = broker_or_skip!();
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("notify-tamper");
     let rm = HttpReceiver::start(|_| 200).unwrap();

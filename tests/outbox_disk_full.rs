@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sharpeyes_sim::{TansuBroker, consume_n};
 use sharpeyes_core::Event;
+use sharpeyes_sim::consume_n;
 
 mod common;
 use common::{Kill, read_events, scratch, sharpeyes};
@@ -108,13 +108,7 @@ fn held_ids(log: &str) -> Vec<(String, String)> {
 
 #[test]
 fn alerts_raised_while_the_outbox_disk_is_full_reach_kafka_after_space_returns() {
-    let broker = match TansuBroker::start() {
-        Ok(b) => b,
-        Err(reason) => {
-            eprintln!("SKIP: {reason}");
-            return;
-        }
-    };
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("outbox-disk-full");
     let full = dir.join("full");

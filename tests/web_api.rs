@@ -11,7 +11,6 @@ use sharpeyes_core::{
     AlertKind, CameraId, CameraRef, CameraState, Event, EventSink, StatusEvent, UnixMillis,
 };
 use sharpeyes_delivery::{KafkaOptions, KafkaSink};
-use sharpeyes_sim::TansuBroker;
 
 mod common;
 use common::web::{
@@ -46,13 +45,7 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn every_endpoint_with_its_roles_and_villages() {
-    let broker = match TansuBroker::start() {
-        Ok(b) => b,
-        Err(reason) => {
-            println!("SKIP: {reason}");
-            return;
-        }
-    };
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("web-api");
     user_add(&dir, "admin", "admin", "");

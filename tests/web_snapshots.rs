@@ -10,9 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use sharpeyes_sim::TansuBroker;
-use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{AlertKind, Event, EventSink};
+use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 
 mod common;
 use common::web::{Client, login, serve, user_add, village_alert};
@@ -41,13 +40,7 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn forged_snapshot_paths_are_never_served_and_real_snapshots_arrive_as_data() {
-    let broker = match TansuBroker::start() {
-        Ok(b) => b,
-        Err(reason) => {
-            println!("SKIP: {reason}");
-            return;
-        }
-    };
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("web-snapshots");
     let center = dir.join("center");

@@ -18,9 +18,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sharpeyes_sim::{TansuBroker, consume_n};
-use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_core::{Alert, AlertKind, Event, EventSink};
+use sharpeyes_delivery::{KafkaOptions, KafkaSink};
+use sharpeyes_sim::consume_n;
 
 mod common;
 use common::web::{Client, Log, login, serve_with, user_add, village_alert};
@@ -96,13 +96,7 @@ fn metric(text: &str, name: &str) -> Option<u64> {
 
 #[test]
 fn offsets_are_committed_only_after_the_store_has_the_message() {
-    let broker = match TansuBroker::start() {
-        Ok(b) => b,
-        Err(reason) => {
-            println!("SKIP: {reason}");
-            return;
-        }
-    };
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("web-store-durable-offsets");
     user_add(&dir, "admin", "admin", "");
@@ -193,13 +187,7 @@ fn offsets_are_committed_only_after_the_store_has_the_message() {
 
 #[test]
 fn a_message_the_store_refuses_is_dead_lettered_and_the_feed_goes_on() {
-    let broker = match TansuBroker::start() {
-        Ok(b) => b,
-        Err(reason) => {
-            println!("SKIP: {reason}");
-            return;
-        }
-    };
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("web-store-durable-poison");
     user_add(&dir, "admin", "admin", "");

@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use sharpeyes_sim::{TansuBroker, TempDir, consume_n, find_tansu, free_port};
-use sharpeyes_delivery::{AckLog, KafkaOptions, OutboxRelay, RelayOptions, SCHEMA_HEADER};
 use sharpeyes_core::{CameraId, CameraRef, CameraState, Event, StatusEvent, UnixMillis};
+use sharpeyes_delivery::{AckLog, KafkaOptions, OutboxRelay, RelayOptions, SCHEMA_HEADER};
+use sharpeyes_sim::{TempDir, consume_n, find_tansu, free_port};
 
 const STATUS_TOPIC: &str = "sharpeyes.camera-status";
 
@@ -33,13 +33,7 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn heartbeats_reach_the_status_topic_without_the_outbox() {
-    let broker = match TansuBroker::start() {
-        Ok(b) => b,
-        Err(reason) => {
-            println!("SKIP: {reason}");
-            return;
-        }
-    };
+    let broker = sharpeyes_sim::broker_or_skip!();
     let dir = TempDir::with_prefix("sharpeyes-ephemeral").expect("temp dir");
     let outbox = dir.path().join("outbox.jsonl");
     let relay = OutboxRelay::start(

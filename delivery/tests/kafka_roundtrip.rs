@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sharpeyes_sim::{TansuBroker, TansuOptions, TansuStorage, consume_n, free_port};
-use sharpeyes_delivery::{KafkaOptions, KafkaSink, SCHEMA_HEADER, ensure_topic};
 use sharpeyes_core::{
     ALERT_SCHEMA_VERSION, Alert, AlertKind, BBox, CameraId, Detection, Event, EventSink, UnixMillis,
 };
+use sharpeyes_delivery::{KafkaOptions, KafkaSink, SCHEMA_HEADER, ensure_topic};
+use sharpeyes_sim::{TansuBroker, TansuOptions, TansuStorage, consume_n, free_port};
 
 fn alert(camera: &str, t: i64) -> Event {
     let person = Detection {
@@ -34,21 +34,9 @@ fn alert(camera: &str, t: i64) -> Event {
     .into()
 }
 
-macro_rules! broker_or_skip {
-    ($start:expr) => {
-        match $start {
-            Ok(b) => b,
-            Err(reason) => {
-                println!("SKIP: {reason}");
-                return;
-            }
-        }
-    };
-}
-
 #[test]
 fn alerts_arrive_as_json_keyed_by_camera_with_schema_header() {
-    let broker = broker_or_skip!(TansuBroker::start());
+    let broker = sharpeyes_sim::broker_or_skip!();
     let topic = "sharpeyes.alerts.roundtrip";
     let mut sink = KafkaSink::connect(
         KafkaOptions::new(broker.bootstrap())
@@ -103,7 +91,7 @@ fn alerts_arrive_as_json_keyed_by_camera_with_schema_header() {
 
 #[test]
 fn ensure_topic_accepts_an_existing_topic() {
-    let broker = broker_or_skip!(TansuBroker::start());
+    let broker = sharpeyes_sim::broker_or_skip!();
     let timeout = Duration::from_secs(10);
     ensure_topic(&broker.bootstrap(), "sharpeyes.status", 2, timeout).expect("created");
     ensure_topic(&broker.bootstrap(), "sharpeyes.status", 2, timeout).expect("already exists");
@@ -127,7 +115,7 @@ fn connecting_to_an_absent_broker_fails_transiently() {
 
 #[test]
 fn alert_sent_while_broker_is_down_is_delivered_after_restart() {
-    let mut broker = broker_or_skip!(TansuBroker::start_with(TansuOptions {
+    let mut broker = sharpeyes_sim::broker_or_skip!(TansuBroker::start_with(TansuOptions {
         storage: TansuStorage::Sqlite,
         ..TansuOptions::default()
     }));

@@ -7,9 +7,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use sharpeyes_sim::{TansuBroker, TansuOptions, TansuStorage, TempDir, consume_n};
-use sharpeyes_delivery::{JsonlOutbox, KafkaOptions, OutboxRelay, RelayOptions};
 use sharpeyes_core::{CameraId, CameraRef, CameraState, Event, StatusEvent, UnixMillis};
+use sharpeyes_delivery::{JsonlOutbox, KafkaOptions, OutboxRelay, RelayOptions};
+use sharpeyes_sim::{TansuBroker, TansuOptions, TansuStorage, TempDir, consume_n};
 
 const STATUS_TOPIC: &str = "sharpeyes.camera-status";
 
@@ -37,16 +37,10 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn every_alert_arrives_through_repeated_broker_kills_and_the_outbox_rotates_once_acknowledged() {
-    let mut broker = match TansuBroker::start_with(TansuOptions {
+    let mut broker = sharpeyes_sim::broker_or_skip!(TansuBroker::start_with(TansuOptions {
         storage: TansuStorage::Sqlite,
         ..TansuOptions::default()
-    }) {
-        Ok(b) => b,
-        Err(reason) => {
-            println!("SKIP: {reason}");
-            return;
-        }
-    };
+    }));
     let bootstrap = broker.bootstrap();
     let dir = TempDir::with_prefix("sharpeyes-relay-restarts").unwrap();
     let path = dir.path().join("outbox.jsonl");

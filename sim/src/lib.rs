@@ -4,17 +4,10 @@
 //! and a self-deleting temporary directory. Does I/O (child processes, sockets, files). Never
 //! used by `run`, `serve` or `notify`.
 //!
-//! Tests that need a broker should skip, with a printed reason, when tansu is not installed:
+//! Tests that need a broker skip, with a printed reason, when tansu is not installed:
 //!
 //! ```no_run
-//! use sharpeyes_sim::TansuBroker;
-//! let broker = match TansuBroker::start() {
-//!     Ok(b) => b,
-//!     Err(reason) => {
-//!         println!("SKIP: {reason}");
-//!         return;
-//!     }
-//! };
+//! let broker = sharpeyes_sim::broker_or_skip!();
 //! let bootstrap = broker.bootstrap(); // "127.0.0.1:<port>"
 //! ```
 
@@ -32,6 +25,24 @@ pub mod clip_check;
 pub mod mp4;
 pub mod program;
 pub mod tamper;
+
+/// A started [`TansuBroker`] (`TansuBroker::start()`, or the given `start_with(..)`); when
+/// none can start (tansu not installed), prints `SKIP: <why>` and returns from the calling test.
+#[macro_export]
+macro_rules! broker_or_skip {
+    () => {
+        $crate::broker_or_skip!($crate::TansuBroker::start())
+    };
+    ($start:expr) => {
+        match $start {
+            Ok(b) => b,
+            Err(reason) => {
+                println!("SKIP: {reason}");
+                return;
+            }
+        }
+    };
+}
 
 pub use cameras::{SimAuth, SimCamera, SimCodec, SimOptions, SimServer};
 pub use program::{
