@@ -4,90 +4,36 @@
 //! village never sees it. Writes the screenshot to target/test-artifacts/command-center.png.
 //! Skips with a printed reason when chromium, node, the npm packages or tansu are missing.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::io::{BufRead, Write};
 use std::time::Duration;
 
-use sharpeyes_sim::TansuBroker;
-use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 use sharpeyes_core::testing::asset;
 use sharpeyes_core::{
     AlertKind, CameraId, CameraRef, CameraState, Event, EventSink, StatusEvent, UnixMillis,
 };
+use sharpeyes_delivery::{KafkaOptions, KafkaSink};
 
 mod common;
-use common::web::{serve, user_add, village_alert};
-use common::{repo, scratch};
-
-fn chromium() -> Option<PathBuf> {
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-}
+use common::scratch;
+use common::web::{Browser, E2e, serve, user_add, village_alert};
 
 #[test]
 fn operator_sees_an_alert_live_acknowledges_and_resolves_it_and_another_village_never_sees_it() {
-    let Some(chromium) = chromium() else {
-        println!("SKIP: no chromium (apt install chromium, or ./dev setup)");
+    let Some(browser) = Browser::find() else {
         return;
     };
-    let e2e = repo().join("web/e2e");
-    if !e2e.join("node_modules/playwright-core").is_dir() {
-        println!("SKIP: web/e2e/node_modules missing (./dev setup runs npm ci there)");
-        return;
-    }
-    if Command::new("node").arg("--version").output().is_err() {
-        println!("SKIP: no node");
-        return;
-    }
-    let broker = match TansuBroker::start() {
-        Ok(b) => b,
-        Err(reason) => {
-            println!("SKIP: {reason}");
-            return;
-        }
-    };
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     let dir = scratch("web-browser");
     user_add(&dir, "op-x", "operator", "Xiaohe");
     user_add(&dir, "op-d", "operator", "Dahe");
     let (mut server, base) = serve(&dir, &bootstrap, "127.0.0.1:0");
 
-    let artifacts = repo().join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("command-center.png");
-    let _ = std::fs::remove_file(&shot);
-    let mut node = Command::new("node")
-        .current_dir(&e2e)
-        .arg("browser.mjs")
-        .env("BASE", &base)
-        .env("CHROMIUM", &chromium)
-        .env("SHOT", &shot)
-        .env("OP_USER", "op-x")
-        .env("OP_PASS", "op-x-password")
-        .env("OTHER_USER", "op-d")
-        .env("OTHER_PASS", "op-d-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start node");
-    let mut out = BufReader::new(node.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    if line.trim() != "READY" {
-        let o = node.wait_with_output().unwrap();
-        panic!(
-            "browser not ready: {line}{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    let E2e {
+        mut node,
+        out,
+        shot,
+    } = browser.start("browser.mjs", &base, "command-center.png", &[]);
     // Now the events: the cameras' health, a fall in Xiaohe (with a picture when the test
     // assets are there), and one in Dahe for the other operator.
     let mut fall = village_alert(AlertKind::Fall, "cam-x", "Xiaohe", 0);

@@ -8,20 +8,17 @@
 //! refuse it. Screenshot: target/test-artifacts/command-center-clip.png. Skips with a printed
 //! reason when chromium, node, the npm packages, GStreamer's x264 or tansu are missing.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
 use sharpeyes::delivery::Delivery;
 use sharpeyes_core::{AlertKind, Clock, Event, SystemClock};
 use sharpeyes_delivery::{ClipSource, KafkaOptions};
-use sharpeyes_sim::TansuBroker;
 use sharpeyes_sim::mp4::write_test_mp4;
 
 mod common;
-use common::web::{serve, user_add, village_alert};
-use common::{repo, scratch};
+use common::scratch;
+use common::web::{Browser, E2e, serve, user_add, village_alert};
 
 /// The clip: `pre` 5 s before the event and `post` 10 s after it.
 const PRE_S: u32 = 5;
@@ -29,32 +26,11 @@ const POST_S: u32 = 10;
 /// Media durations of an encoder's output differ from the frames' count by about a frame.
 const TOLERANCE_S: f64 = 0.5;
 
-fn chromium() -> Option<PathBuf> {
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-}
-
 #[test]
 fn the_incident_detail_plays_its_clip_once_it_arrives_and_another_village_cannot_fetch_it() {
-    let Some(chromium) = chromium() else {
-        println!("SKIP: no chromium (apt install chromium, or ./dev setup)");
+    let Some(browser) = Browser::find() else {
         return;
     };
-    let e2e = repo().join("web/e2e");
-    if !e2e.join("node_modules/playwright-core").is_dir() {
-        println!("SKIP: web/e2e/node_modules missing (./dev setup runs npm ci there)");
-        return;
-    }
-    if Command::new("node").arg("--version").output().is_err() {
-        println!("SKIP: no node");
-        return;
-    }
     let dir = scratch("web-clips");
     // The clip as the writer makes it: H.264 in MP4, pre + post seconds, ~1.9 MB.
     let made = dir.join("made.mp4");
@@ -67,13 +43,7 @@ fn the_incident_detail_plays_its_clip_once_it_arrives_and_another_village_cannot
         size > 1_000_000,
         "the test clip ({size} bytes) must be over librdkafka's default message.max.bytes"
     );
-    let broker = match TansuBroker::start() {
-        Ok(b) => b,
-        Err(reason) => {
-            println!("SKIP: {reason}");
-            return;
-        }
-    };
+    let broker = sharpeyes_sim::broker_or_skip!();
     let bootstrap = broker.bootstrap();
     user_add(&dir, "op-x", "operator", "Xiaohe");
     user_add(&dir, "op-d", "operator", "Dahe");
@@ -101,39 +71,17 @@ fn the_incident_detail_plays_its_clip_once_it_arrives_and_another_village_cannot
         &outbox,
     );
 
-    let artifacts = repo().join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("command-center-clip.png");
-    let _ = std::fs::remove_file(&shot);
-    let mut node = Command::new("node")
-        .current_dir(&e2e)
-        .arg("clips.mjs")
-        .env("BASE", &base)
-        .env("CHROMIUM", &chromium)
-        .env("SHOT", &shot)
-        .env("OP_USER", "op-x")
-        .env("OP_PASS", "op-x-password")
-        .env("OTHER_USER", "op-d")
-        .env("OTHER_PASS", "op-d-password")
-        .env(
-            "MIN_DURATION",
-            (f64::from(PRE_S + POST_S) - TOLERANCE_S).to_string(),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start node");
-    let mut out = BufReader::new(node.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    if line.trim() != "READY" {
-        let o = node.wait_with_output().unwrap();
-        panic!(
-            "browser not ready: {line}{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    let min_duration = f64::from(PRE_S + POST_S) - TOLERANCE_S;
+    let E2e {
+        mut node,
+        out,
+        shot,
+    } = browser.start(
+        "clips.mjs",
+        &base,
+        "command-center-clip.png",
+        &[("MIN_DURATION", min_duration.to_string())],
+    );
     // A fall in Xiaohe, raised now; its clip is written `post` seconds later.
     let mut fall = village_alert(AlertKind::Fall, "cam-x", "Xiaohe", 0);
     fall.emitted_time = SystemClock.now().to_rfc3339();

@@ -1,8 +1,8 @@
 //! Helpers of the command-center tests: users, `sharpeyes serve`, alerts of a village.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -226,5 +226,84 @@ impl Client {
         let (s, b) = self.get(path);
         assert_eq!(s, 200, "{path}: {b}");
         serde_json::from_str(&b).unwrap()
+    }
+}
+
+/// The browser tests' tools: Debian's chromium, and node with web/e2e's npm packages.
+pub struct Browser {
+    chromium: PathBuf,
+    e2e: PathBuf,
+}
+
+/// A web/e2e script running, signed in: its process, its stdout after "READY", and where it
+/// writes its screenshot.
+pub struct E2e {
+    pub node: Child,
+    pub out: BufReader<ChildStdout>,
+    pub shot: PathBuf,
+}
+
+impl Browser {
+    /// The tools, or None with a printed `SKIP:` naming what is missing.
+    pub fn find() -> Option<Self> {
+        let Some(chromium) = [
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/usr/bin/google-chrome",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file()) else {
+            println!("SKIP: no chromium (apt install chromium, or ./dev setup)");
+            return None;
+        };
+        let e2e = super::repo().join("web/e2e");
+        if !e2e.join("node_modules/playwright-core").is_dir() {
+            println!("SKIP: web/e2e/node_modules missing (./dev setup runs npm ci there)");
+            return None;
+        }
+        if Command::new("node").arg("--version").output().is_err() {
+            println!("SKIP: no node");
+            return None;
+        }
+        Some(Self { chromium, e2e })
+    }
+
+    /// Runs `web/e2e/<script>` against the command center at `base`, as the operators `op-x`
+    /// (Xiaohe) and `op-d` (Dahe) that [`user_add`] made, with `env` besides; the screenshot
+    /// goes to `target/test-artifacts/<shot>`. Returns once the script says "READY" (panics
+    /// with its stderr if it does not).
+    pub fn start(&self, script: &str, base: &str, shot: &str, env: &[(&str, String)]) -> E2e {
+        let artifacts = super::repo().join("target/test-artifacts");
+        std::fs::create_dir_all(&artifacts).unwrap();
+        let shot = artifacts.join(shot);
+        let _ = std::fs::remove_file(&shot);
+        let mut node = Command::new("node")
+            .current_dir(&self.e2e)
+            .arg(script)
+            .env("BASE", base)
+            .env("CHROMIUM", &self.chromium)
+            .env("SHOT", &shot)
+            .env("OP_USER", "op-x")
+            .env("OP_PASS", "op-x-password")
+            .env("OTHER_USER", "op-d")
+            .env("OTHER_PASS", "op-d-password")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start node");
+        let mut out = BufReader::new(node.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        if line.trim() != "READY" {
+            let o = node.wait_with_output().unwrap();
+            panic!(
+                "browser not ready: {line}{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        E2e { node, out, shot }
     }
 }

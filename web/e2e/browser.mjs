@@ -6,33 +6,11 @@
 //      of another village), INCIDENT_WAIT_MS.
 // stdin: the line "GO <incident id> <other village incident id>" after the alerts are out.
 // stdout: "READY" once signed in with the feed live; "OK" at the end; errors on stderr, exit 1.
-import { chromium } from "playwright-core";
-import readline from "node:readline";
+import { closeInput, env, launch, nextLine, signIn } from "./common.mjs";
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} not set`);
-  return v;
-};
-const BASE = env("BASE");
 const wait = Number(process.env.INCIDENT_WAIT_MS || 30000);
-const lines = readline.createInterface({ input: process.stdin });
-const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
 
-async function signIn(page, user, pass) {
-  await page.goto(BASE + "/");
-  await page.waitForSelector("#login-form", { state: "visible" });
-  await page.fill("#username", user);
-  await page.fill("#password", pass);
-  await page.click("#login-button");
-  await page.waitForSelector("#app", { state: "visible" });
-  await page.waitForFunction(() => document.getElementById("conn").dataset.state === "live");
-}
-
-const browser = await chromium.launch({
-  executablePath: env("CHROMIUM"),
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 try {
   // bypassCSP: the page forbids eval (script-src 'self'); playwright's waitForFunction needs it.
   const ctx = await browser.newContext({ viewport: { width: 1600, height: 900 }, bypassCSP: true });
@@ -89,5 +67,5 @@ try {
   process.exitCode = 1;
 } finally {
   await browser.close();
-  lines.close();
+  closeInput();
 }

@@ -8,34 +8,12 @@
 // stdin: "GO <incident id>" once the alert is out; "WRITTEN" once the clip file is complete.
 // stdout: "READY" once signed in; "PENDING" when the detail says the clip is not there yet;
 //         "OK" at the end; errors on stderr, exit 1.
-import { chromium } from "playwright-core";
-import readline from "node:readline";
+import { BASE, closeInput, env, launch, nextLine, signIn } from "./common.mjs";
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} not set`);
-  return v;
-};
-const BASE = env("BASE");
 const minDuration = Number(env("MIN_DURATION"));
 const wait = Number(process.env.INCIDENT_WAIT_MS || 60000);
-const lines = readline.createInterface({ input: process.stdin });
-const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
 
-async function signIn(page, user, pass) {
-  await page.goto(BASE + "/");
-  await page.waitForSelector("#login-form", { state: "visible" });
-  await page.fill("#username", user);
-  await page.fill("#password", pass);
-  await page.click("#login-button");
-  await page.waitForSelector("#app", { state: "visible" });
-  await page.waitForFunction(() => document.getElementById("conn").dataset.state === "live");
-}
-
-const browser = await chromium.launch({
-  executablePath: env("CHROMIUM"),
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"],
-});
+const browser = await launch(["--autoplay-policy=no-user-gesture-required"]);
 let failed = false;
 try {
   // bypassCSP: playwright's waitForFunction needs eval, which the page forbids.
@@ -110,6 +88,6 @@ try {
   failed = true;
 } finally {
   await browser.close();
-  lines.close();
+  closeInput();
 }
 process.exit(failed ? 1 : 0);
