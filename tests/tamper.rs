@@ -28,16 +28,16 @@ const CANVAS: Canvas = Canvas {
     pad: 114,
 };
 
-fn clip(name: &str) -> Option<PathBuf> {
-    let p = sharpeyes_core::testing::assets_root()
-        .join("videos")
-        .join(name);
-    if p.is_file() {
-        Some(p)
-    } else {
-        println!("SKIP: {} not found (SHARPEYES_TEST_ASSETS)", p.display());
-        None
+/// The walking clip the tamper programs are made from, when it and the GStreamer elements
+/// they need are installed; else None, with a printed `SKIP:`.
+fn walking_clip() -> Option<PathBuf> {
+    let walking = sharpeyes_core::testing::asset("videos/people_walking_indoor_intel.mp4")?;
+    let missing = sharpeyes_sim::tamper::missing_elements();
+    if !missing.is_empty() {
+        println!("SKIP: GStreamer elements not installed: {missing:?}");
+        return None;
     }
+    Some(walking)
 }
 
 /// Tampered from 20 s to 56 s of a 90 s program.
@@ -47,14 +47,9 @@ const AFTER_S: f64 = 34.0;
 
 #[test]
 fn sim_cameras_raise_each_tamper_within_30_s_and_restore_and_negatives_raise_none() {
-    let Some(walking) = clip("people_walking_indoor_intel.mp4") else {
+    let Some(walking) = walking_clip() else {
         return;
     };
-    let missing = sharpeyes_sim::tamper::missing_elements();
-    if !missing.is_empty() {
-        println!("SKIP: GStreamer elements not installed: {missing:?}");
-        return;
-    }
     let programs: Vec<(&str, Option<&str>, Timeline)> = vec![
         (
             "black",
@@ -280,14 +275,9 @@ fn no_asset_clip_raises_a_tamper_event() {
 /// file's media time, and the lines validate against the status schema.
 #[test]
 fn replay_writes_tamper_events_of_a_recorded_file() {
-    let Some(walking) = clip("people_walking_indoor_intel.mp4") else {
+    let Some(walking) = walking_clip() else {
         return;
     };
-    let missing = sharpeyes_sim::tamper::missing_elements();
-    if !missing.is_empty() {
-        println!("SKIP: GStreamer elements not installed: {missing:?}");
-        return;
-    }
     let encoded = encode(
         &walking,
         640,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sharpeyes_core::CameraId;
+use sharpeyes_core::testing::asset;
 use sharpeyes_ingest::MaskPolygon;
 use sharpeyes_ingest::clip_ring::{ClipJob, ClipOptions, ClipRing};
 use sharpeyes_ingest::clip_writer::{read_file_access_units, write_clip};
@@ -15,16 +16,6 @@ use sharpeyes_sim::clip_check::{decode_luma, discovered_duration};
 const FALL: &str = "videos/fall_staged_indoor_thanhnc58_Fall01.mp4";
 /// The same re-encoded with B-frames, keyframes every 1 s, 16.9 s.
 const FALL_PADDED: &str = "videos/fall_staged_indoor_thanhnc58_Fall01_padded.mp4";
-
-fn asset(rel: &str) -> Option<PathBuf> {
-    let p = sharpeyes_core::testing::assets_root().join(rel);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} not found (see the assets README)", p.display());
-        None
-    }
-}
 
 fn scratch(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
