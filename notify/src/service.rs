@@ -1,11 +1,12 @@
-//! `sharpeyes notify`: a Kafka consumer-group service that reads the alerts topic and POSTs each
-//! alert to the guardians it concerns. It reads the camera status topic too, and pushes the
-//! status events guardians asked for (`camera_tampered`, `camera_restored`, ...: maintenance
-//! staff) the same way; every other status event (heartbeats) is skipped after a glance at its
-//! `kind`. The status topic has a consumer of its own, in group `<group_id>.status`
-//! ([`status_group`]). Everything below holds for both; "alert" stands for either. Network and file I/O; the decisions are in the pure
-//! modules ([`super::route`], [`super::freshness`], [`super::pacing`], [`super::offsets`],
-//! [`super::webhook`], [`super::reload`]).
+//! `sharpeyes notify`: a Kafka consumer-group service that reads the alerts topic and POSTs
+//! each alert to the guardians it concerns. It reads the camera status topic too, and pushes
+//! the status events guardians asked for (`camera_tampered`, `camera_restored`, ...:
+//! maintenance staff) the same way; every other status event (heartbeats) is skipped after a
+//! glance at its `kind`. The status topic has a consumer of its own, in group
+//! `<group_id>.status` ([`status_group`]). Everything below holds for both; "alert" stands for
+//! either. Network and file I/O; the decisions are in the pure modules ([`super::route`],
+//! [`super::freshness`], [`super::pacing`], [`super::offsets`], [`super::webhook`],
+//! [`super::reload`]).
 //!
 //! Guarantees:
 //! - Offsets are committed only past messages whose every delivery finished: delivered (2xx),
