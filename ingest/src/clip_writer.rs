@@ -638,11 +638,11 @@ pub fn read_file_access_units(
     let result = (|| {
         let mut format: Option<StreamFormat> = None;
         let mut last_caps: Option<gst::Caps> = None;
-        while let Some(sample) = appsink.pull_sample().ok() {
+        while let Ok(sample) = appsink.pull_sample() {
             let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
                 continue;
             };
-            if last_caps.as_ref() != Some(&caps.to_owned()) {
+            if last_caps.as_deref() != Some(caps) {
                 let s = caps
                     .structure(0)
                     .ok_or_else(|| pe(&"caps without structure"))?;
@@ -679,20 +679,10 @@ pub fn read_file_access_units(
                 },
             );
         }
-        if let Some(bus) = pipeline.bus()
-            && let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
-            && let gst::MessageView::Error(e) = msg.view()
-        {
-            return Err(IngestError::Stream {
-                camera: camera.clone(),
-                element: e
-                    .src()
-                    .map(|s| s.path_string().to_string())
-                    .unwrap_or_default(),
-                message: e.error().to_string(),
-            });
+        match crate::decode::bus_error(camera, &pipeline) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        Ok(())
     })();
     let _ = pipeline.set_state(gst::State::Null);
     result
