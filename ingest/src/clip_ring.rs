@@ -9,7 +9,8 @@
 //!
 //! A clip starts when an alert asks ([`ClipRing::start`]): the ring's contents from the last
 //! keyframe at or before `event - pre` are copied (reference-counted, not the bytes), then every
-//! access unit up to `event + post` is added, and the clip is handed out as a [`ClipJob`] by the
+//! access unit up to `event + post` is added (and past it, the B-frames of the last reference
+//! picture: see `Recording::ends_before`), and the clip is handed out as a [`ClipJob`] by the
 //! [`ClipRing::push`] that passes its end. Overlapping alerts on one camera each get their own
 //! clip (the access units are shared, so a second clip costs little memory); alerts of one
 //! incident never overlap (only `new` alerts get clips).
@@ -206,6 +207,22 @@ struct Recording {
     end_ms: i64,
     aus: Vec<RingAu>,
     bytes: usize,
+    /// The latest presentation time in `aus`, ns.
+    last_shown_ns: Option<u64>,
+}
+
+impl Recording {
+    /// The clip ends before `au`: past `end_ms`, at a picture shown after every picture the clip
+    /// has. In decode order a reference picture comes before the B-frames shown ahead of it, so
+    /// ending at the first access unit past `end_ms` could keep a reference and lose its
+    /// B-frames (a gap in the clip's last pictures); the next picture that is shown later than
+    /// all the clip's pictures is where the ones before it are complete. Without B-frames that
+    /// is the first access unit past `end_ms`. At most [`REORDER_MAX_NS`] later, it ends anyway.
+    fn ends_before(&self, au: &RingAu) -> bool {
+        let after_all = self.last_shown_ns.is_none_or(|last| au.pts_ns > last);
+        let reorder_max_ms = (REORDER_MAX_NS / 1_000_000) as i64;
+        (au.time_ms > self.end_ms && after_all) || au.time_ms > self.end_ms + reorder_max_ms
+    }
 }
 
 /// One camera's ring and the clips it is recording. See the module docs.
@@ -281,13 +298,14 @@ impl ClipRing {
         while i < self.recording.len() {
             let r = &mut self.recording[i];
             let over_cap = r.bytes + au.data.len() > self.options.clip_max_bytes;
-            if au.time_ms > r.end_ms || over_cap {
+            if r.ends_before(&au) || over_cap {
                 let r = self.recording.swap_remove(i);
                 done.push(self.job(r, over_cap));
                 continue;
             }
             if !r.aus.is_empty() || au.keyframe {
                 r.bytes += au.data.len();
+                r.last_shown_ns = r.last_shown_ns.max(Some(au.pts_ns));
                 r.aus.push(au.clone());
             }
             i += 1;
@@ -349,6 +367,7 @@ impl ClipRing {
             alert_id: alert_id.to_owned(),
             event_ms,
             end_ms: event_ms + self.options.post_ms,
+            last_shown_ns: aus.iter().map(|a| a.pts_ns).max(),
             aus,
             bytes,
         });
@@ -685,6 +704,32 @@ mod tests {
             "{shown:?}"
         );
         assert_eq!(job.duration_ms(), 100 * job.aus.len() as u64);
+    }
+
+    #[test]
+    fn a_clip_of_b_frames_ends_with_every_picture_before_its_last() {
+        // Whatever frame the end falls on, the clip ends where its pictures are complete: none
+        // missing between the first and the last shown.
+        for post_ms in (1000..2000).step_by(100) {
+            let mut r = ring(1000, post_ms);
+            for i in 0..12 {
+                r.push(au_b_frames(i));
+            }
+            r.start("a", 1000 + 1500).unwrap();
+            let done: Vec<ClipJob> = (12..60).flat_map(|i| r.push(au_b_frames(i))).collect();
+            assert_eq!(done.len(), 1, "post {post_ms} ms");
+            let mut shown: Vec<u64> = done[0].aus.iter().map(|a| a.pts_ns).collect();
+            shown.sort_unstable();
+            assert!(
+                shown.windows(2).all(|w| w[1] - w[0] == 100_000_000),
+                "post {post_ms} ms: {shown:?}"
+            );
+            let last = done[0].aus.last().unwrap().time_ms;
+            assert!(
+                (2500 + post_ms - 100..=2500 + post_ms + 200).contains(&last),
+                "post {post_ms} ms: ends at {last}"
+            );
+        }
     }
 
     #[test]
