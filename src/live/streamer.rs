@@ -196,10 +196,19 @@ impl Streamer<'_> {
                 reason = c.reason.as_deref().unwrap_or(""),
                 "camera state"
             );
-            let mut event = StatusEvent::new(self.spec.camera_ref(), c.at, c.state, c.reason);
-            event.emitted_time = self.clock.now().to_rfc3339();
-            let _ = self.out.status.send(event);
+            self.send_status(StatusEvent::new(
+                self.spec.camera_ref(),
+                c.at,
+                c.state,
+                c.reason,
+            ));
         }
+    }
+
+    /// Sends `event` on the status channel, stamped with the time it is emitted.
+    fn send_status(&self, mut event: StatusEvent) {
+        event.emitted_time = self.clock.now().to_rfc3339();
+        let _ = self.out.status.send(event);
     }
 
     fn open(&self) -> Box<dyn CameraSource> {
@@ -255,16 +264,13 @@ impl Streamer<'_> {
                 reason = reason.as_str(),
                 "camera stopped: its tamper mark is closed"
             );
-            let now = self.clock.now();
-            let mut event = StatusEvent::tamper(
+            self.send_status(StatusEvent::tamper(
                 self.spec.camera_ref(),
-                now,
+                self.clock.now(),
                 self.counters.state(),
                 false,
                 reason.as_str(),
-            );
-            event.emitted_time = now.to_rfc3339();
-            let _ = self.out.status.send(event);
+            ));
         }
     }
 
@@ -341,13 +347,11 @@ impl Streamer<'_> {
                         // Every decoded frame, an idle camera's keyframes too; one per 2 s
                         // is looked at.
                         for c in tamper.observe(&f, counters) {
-                            let mut event = super::tamper::status_event(
+                            self.send_status(super::tamper::status_event(
                                 spec.camera_ref(),
                                 CameraState::Online,
                                 &c,
-                            );
-                            event.emitted_time = clock.now().to_rfc3339();
-                            let _ = self.out.status.send(event);
+                            ));
                         }
                         counters.last_frame_ms.store(now.0, Ordering::Relaxed);
                         backoff.reset();
