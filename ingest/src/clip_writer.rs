@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gstreamer as gst;
@@ -201,7 +201,7 @@ fn worker(rx: &Mutex<Receiver<ClipJob>>, shared: &WriterShared, on_ready: Option
             Err(_) => return,
         };
         let path = shared.path_for(&job.camera, &job.alert_id);
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         match write_clip(&job, &path) {
             Ok(ready) => {
                 let stats = &shared.stats;
@@ -379,14 +379,7 @@ pub fn write_clip(job: &ClipJob, path: &Path) -> Result<ClipReady, IngestError> 
 fn run_pipeline(job: &ClipJob, out: &Path, masked: bool) -> Result<(), IngestError> {
     let err = |m: &dyn std::fmt::Display| clip_err(job, out, m);
     let pipeline = gst::Pipeline::with_name(&format!("clip-{}-{}", job.camera, job.alert_id));
-    let appsrc = gst_app::AppSrc::builder()
-        .caps(&stream_caps(&job.format))
-        .format(gst::Format::Time)
-        .is_live(false)
-        // Blocks this worker thread while the pipeline catches up: the clip's access units
-        // are in memory already, they need not be there twice.
-        .block(true)
-        .build();
+    let appsrc = clip_source(&stream_caps(&job.format));
     let parse = element(
         job,
         out,
@@ -465,6 +458,19 @@ fn run_pipeline(job: &ClipJob, out: &Path, masked: bool) -> Result<(), IngestErr
     result
 }
 
+/// The clip pipeline's source, fed by [`push_then_wait`]. It never blocks: `push_then_wait`
+/// waits for room itself (the clip's access units are in memory already, they need not be
+/// queued twice), asked for again when the queue is half empty.
+fn clip_source(caps: &gst::Caps) -> gst_app::AppSrc {
+    gst_app::AppSrc::builder()
+        .caps(caps)
+        .format(gst::Format::Time)
+        .is_live(false)
+        .block(false)
+        .min_percent(50)
+        .build()
+}
+
 /// Blacks out `masks` in an I420 (or any planar YUV) picture: luma 16, chroma 128. False if
 /// the picture cannot be mapped (it is then dropped, never encoded unmasked).
 fn black_out(
@@ -502,7 +508,7 @@ fn feed_and_wait(
 ) -> Result<(), String> {
     let times = job.timeline();
     let mut prev_dur = 33_333_333u64;
-    for (i, au) in job.aus.iter().enumerate() {
+    let buffers = job.aus.iter().enumerate().map(|(i, au)| {
         let (pts, dts) = times[i];
         let dur = times
             .get(i + 1)
@@ -520,19 +526,86 @@ fn feed_and_wait(
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
         }
-        if appsrc.push_buffer(buffer).is_err() {
-            // Flushing or an error downstream: the bus says which.
-            break;
-        }
-    }
-    let _ = appsrc.end_of_stream();
+        buffer
+    });
+    push_then_wait(appsrc, pipeline, buffers, WRITE_TIMEOUT)
+}
+
+/// What [`push_then_wait`] waits for: room in the appsrc's queue (its `need-data`), or the
+/// pipeline's end (EOS, or its first error).
+enum Wake {
+    Room,
+    Ended(Result<(), String>),
+}
+
+/// Pushes `buffers` into `appsrc` (made by [`clip_source`]), then EOS, and waits for the
+/// pipeline's EOS or its first error, all within `timeout`.
+///
+/// While the appsrc's queue holds its `max-bytes`, this waits for its `need-data` or the
+/// pipeline's end, not in a blocking push: when an element downstream fails, the appsrc's
+/// streaming task pauses and never takes another buffer, so a blocking push would wait forever
+/// (a clip writer once hung that way at a pipeline's shutdown, and the process with it).
+fn push_then_wait(
+    appsrc: &gst_app::AppSrc,
+    pipeline: &gst::Pipeline,
+    buffers: impl IntoIterator<Item = gst::Buffer>,
+    timeout: Duration,
+) -> Result<(), String> {
     let bus = pipeline.bus().ok_or("pipeline without a bus")?;
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_nseconds(WRITE_TIMEOUT.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .ok_or_else(|| format!("not finished within {} s", WRITE_TIMEOUT.as_secs()))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let room = tx.clone();
+    appsrc.set_callbacks(
+        gst_app::AppSrcCallbacks::builder()
+            .need_data(move |_, _| {
+                let _ = room.send(Wake::Room);
+            })
+            .build(),
+    );
+    let ended = [gst::MessageType::Eos, gst::MessageType::Error];
+    let end = tx.clone();
+    bus.set_sync_handler(move |_, msg| {
+        if ended.contains(&msg.type_()) {
+            let _ = end.send(Wake::Ended(finished(msg)));
+        }
+        gst::BusSyncReply::Pass
+    });
+    // Posted before the handler was there (the pipeline failed as it started).
+    if let Some(msg) = bus.pop_filtered(&ended) {
+        let _ = tx.send(Wake::Ended(finished(&msg)));
+    }
+    let deadline = Instant::now() + timeout;
+    let wait = || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        rx.recv_timeout(left)
+            .map_err(|_| format!("not finished within {} s", timeout.as_secs()))
+    };
+    let result = (|| {
+        let max_bytes = appsrc.max_bytes();
+        for buffer in buffers {
+            while appsrc.current_level_bytes() >= max_bytes {
+                if let Wake::Ended(r) = wait()? {
+                    r?;
+                    return Err("the pipeline ended before its last access unit".to_owned());
+                }
+            }
+            if appsrc.push_buffer(buffer).is_err() {
+                // Flushing or an error downstream: the bus says which.
+                break;
+            }
+        }
+        let _ = appsrc.end_of_stream();
+        loop {
+            if let Wake::Ended(r) = wait()? {
+                return r;
+            }
+        }
+    })();
+    bus.unset_sync_handler();
+    result
+}
+
+/// Ok for an EOS message; an error message as text (the error, the element, the details).
+fn finished(msg: &gst::Message) -> Result<(), String> {
     match msg.view() {
         gst::MessageView::Eos(_) => Ok(()),
         gst::MessageView::Error(e) => Err(format!(
@@ -686,4 +759,50 @@ pub fn read_file_access_units(
     })();
     let _ = pipeline.set_state(gst::State::Null);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipeline_failing_downstream_is_an_error_not_a_hang() {
+        // H.264 into a raw-video filter: not negotiated at the first buffer, and the appsrc's
+        // task stops taking buffers. Fed far more than its queue holds (100 x 10 kB).
+        init_gstreamer().expect("GStreamer");
+        let pipeline = gst::Pipeline::new();
+        let src = clip_source(&stream_caps(&StreamFormat {
+            codec: VideoCodec::H264,
+            codec_data: Bytes::from_static(&[1, 100, 0, 30, 0xff, 0xe1, 0, 0]),
+        }));
+        let raw = gst::ElementFactory::make("capsfilter")
+            .property("caps", gst::Caps::builder("video/x-raw").build())
+            .build()
+            .expect("capsfilter");
+        let sink = gst::ElementFactory::make("fakesink")
+            .build()
+            .expect("fakesink");
+        let chain = [src.clone().upcast(), raw, sink];
+        pipeline.add_many(&chain).expect("add");
+        gst::Element::link_many(&chain).expect("link");
+        pipeline.set_state(gst::State::Playing).expect("playing");
+        let buffers = (0..100u64).map(|i| {
+            let mut b = gst::Buffer::from_slice(vec![0u8; 10_000]);
+            b.get_mut()
+                .expect("new")
+                .set_pts(gst::ClockTime::from_mseconds(33 * i));
+            b
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = pipeline.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(push_then_wait(&src, &p, buffers, Duration::from_secs(20)));
+        });
+        let result = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("push_then_wait answers within 30 s (a blocking push never returns)");
+        let _ = pipeline.set_state(gst::State::Null);
+        let e = result.expect_err("a pipeline that cannot negotiate is an error");
+        assert!(e.contains("not-negotiated"), "{e}");
+    }
 }
